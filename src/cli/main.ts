@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// The dlc-prune command line: one thin yargs command per verb.
+import yargs from "yargs";
+import { hideBin } from "yargs/helpers";
+import { UserError } from "../util/errors.js";
+import { TOOL_VERSION } from "../version.js";
+import { modelCommand } from "./model.js";
+
+function fail(err: unknown): never {
+  if (err instanceof UserError) {
+    process.stderr.write(`dlc-prune: error: ${err.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`dlc-prune: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(2);
+}
+
+try {
+  await yargs(hideBin(process.argv))
+    .scriptName("dlc-prune")
+    .version(TOOL_VERSION)
+    .command(modelCommand)
+    .demandCommand(1, "name a command: model")
+    .strict()
+    .fail((msg, err) => fail(err ?? new UserError(msg)))
+    .parseAsync();
+} catch (err) {
+  fail(err);
+}

@@ -1,0 +1,223 @@
+// Reading, building and writing ONNX protobuf models (schema from the onnx-buf package).
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import {
+  AttributeProtoSchema,
+  AttributeProto_AttributeType,
+  GraphProtoSchema,
+  ModelProtoSchema,
+  NodeProtoSchema,
+  OperatorSetIdProtoSchema,
+  StringStringEntryProtoSchema,
+  TensorProtoSchema,
+  TensorProto_DataLocation,
+  TensorProto_DataType,
+  TensorShapeProtoSchema,
+  TensorShapeProto_DimensionSchema,
+  TypeProtoSchema,
+  TypeProto_TensorSchema,
+  ValueInfoProtoSchema,
+  type AttributeProto,
+  type ModelProto,
+  type NodeProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from "onnx-buf";
+
+export { TensorProto_DataType as DataType };
+export type { ModelProto, NodeProto, TensorProto, ValueInfoProto };
+
+export type Dim = number | string;
+export type TensorData = Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array;
+/** Attribute values: integers and integer lists, strings, tensors. */
+export type AttrValue = number | number[] | string | TensorProto;
+
+export const IR_VERSION = 8n;
+
+function attribute(name: string, value: AttrValue): AttributeProto {
+  if (typeof value === "number") {
+    if (!Number.isInteger(value)) throw new Error(`attribute ${name}: only integer attributes are supported`);
+    return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INT, i: BigInt(value) });
+  }
+  if (typeof value === "string")
+    return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.STRING, s: new TextEncoder().encode(value) });
+  if (Array.isArray(value))
+    return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INTS, ints: value.map(BigInt) });
+  return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.TENSOR, t: value });
+}
+
+/** Bytes of a typed array, as the little-endian raw_data ONNX stores (x86/ARM are little-endian). */
+function bytesOf(data: TensorData): Uint8Array<ArrayBuffer> {
+  const copy = new Uint8Array(data.byteLength);
+  copy.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+  return copy;
+}
+
+export function tensor(name: string, dataType: TensorProto_DataType, dims: number[], data: TensorData): TensorProto {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count * bytesPerElement(dataType) !== data.byteLength)
+    throw new Error(`tensor ${name}: ${data.byteLength} bytes do not fit dims [${dims}]`);
+  return create(TensorProtoSchema, { name, dataType, dims: dims.map(BigInt), rawData: bytesOf(data) });
+}
+
+export function bytesPerElement(dataType: number): number {
+  switch (dataType) {
+    case TensorProto_DataType.FLOAT:
+    case TensorProto_DataType.INT32:
+      return 4;
+    case TensorProto_DataType.FLOAT16:
+    case TensorProto_DataType.BFLOAT16:
+      return 2;
+    case TensorProto_DataType.INT64:
+    case TensorProto_DataType.DOUBLE:
+      return 8;
+    case TensorProto_DataType.BOOL:
+    case TensorProto_DataType.UINT8:
+    case TensorProto_DataType.INT8:
+      return 1;
+    default:
+      throw new Error(`unsupported ONNX data type ${TensorProto_DataType[dataType] ?? dataType}`);
+  }
+}
+
+function valueInfo(name: string, elemType: TensorProto_DataType, dims: Dim[]): ValueInfoProto {
+  const shape = create(TensorShapeProtoSchema, {
+    dim: dims.map((d) =>
+      create(TensorShapeProto_DimensionSchema, {
+        value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : { case: "dimParam", value: d },
+      }),
+    ),
+  });
+  const type = create(TypeProtoSchema, { value: { case: "tensorType", value: create(TypeProto_TensorSchema, { elemType, shape }) } });
+  return create(ValueInfoProtoSchema, { name, type });
+}
+
+/** Appends nodes, initializers and graph inputs/outputs; generates unique value names. */
+export class GraphBuilder {
+  readonly nodes: NodeProto[] = [];
+  readonly initializers: TensorProto[] = [];
+  readonly inputs: ValueInfoProto[] = [];
+  readonly outputs: ValueInfoProto[] = [];
+  private counter = 0;
+
+  /** Adds a node and returns its output names (fresh ones unless given). */
+  op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
+    const id = this.counter++;
+    const names = typeof outputs === "number" ? Array.from({ length: outputs }, (_, i) => `/${opType}_${id}/out${i}`) : outputs;
+    this.nodes.push(
+      create(NodeProtoSchema, {
+        name: `/${opType}_${id}`,
+        opType,
+        input: inputs,
+        output: names,
+        attribute: Object.entries(attrs).map(([k, v]) => attribute(k, v)),
+      }),
+    );
+    return names;
+  }
+
+  /** A node with a single output. */
+  op1(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, output?: string): string {
+    return this.op(opType, inputs, attrs, output === undefined ? 1 : [output])[0]!;
+  }
+
+  initializer(name: string, dataType: TensorProto_DataType, dims: number[], data: TensorData): string {
+    this.initializers.push(tensor(name, dataType, dims, data));
+    return name;
+  }
+
+  /** An int64 constant (shape vectors, axes, indices). */
+  int64(values: number[], dims: number[] = [values.length]): string {
+    return this.initializer(`/const_${this.counter++}`, TensorProto_DataType.INT64, dims, BigInt64Array.from(values.map(BigInt)));
+  }
+
+  /** A float32 constant. */
+  float32(values: number[], dims: number[] = [values.length]): string {
+    return this.initializer(`/const_${this.counter++}`, TensorProto_DataType.FLOAT, dims, Float32Array.from(values));
+  }
+
+  input(name: string, elemType: TensorProto_DataType, dims: Dim[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: TensorProto_DataType, dims: Dim[]): string {
+    this.outputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  toModel(opts: { name: string; opset: number; producer: string; metadata?: Record<string, string> }): ModelProto {
+    const graph = create(GraphProtoSchema, {
+      name: opts.name,
+      node: this.nodes,
+      initializer: this.initializers,
+      input: this.inputs,
+      output: this.outputs,
+    });
+    return create(ModelProtoSchema, {
+      irVersion: IR_VERSION,
+      producerName: opts.producer,
+      opsetImport: [create(OperatorSetIdProtoSchema, { domain: "", version: BigInt(opts.opset) })],
+      graph,
+      metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
+    });
+  }
+}
+
+export function encodeModel(model: ModelProto): Uint8Array {
+  return toBinary(ModelProtoSchema, model);
+}
+
+export function decodeModel(bytes: Uint8Array): ModelProto {
+  return fromBinary(ModelProtoSchema, bytes);
+}
+
+export interface ExternalDataRef {
+  location: string;
+  offset: number;
+  length: number;
+}
+
+/** Where an initializer's bytes live when stored outside the protobuf (ONNX external data), else undefined. */
+export function externalRef(t: TensorProto): ExternalDataRef | undefined {
+  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return undefined;
+  const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
+  const location = kv.get("location");
+  if (!location) throw new Error(`initializer ${t.name}: external data without a location`);
+  const count = t.dims.reduce((a, b) => a * Number(b), 1);
+  return {
+    location,
+    offset: Number(kv.get("offset") ?? 0),
+    length: Number(kv.get("length") ?? count * bytesPerElement(t.dataType)),
+  };
+}
+
+/** Points an initializer at `location` (offset, length) and drops its inline bytes. */
+export function setExternal(t: TensorProto, ref: ExternalDataRef): void {
+  t.rawData = new Uint8Array(0);
+  t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+  t.externalData = [
+    create(StringStringEntryProtoSchema, { key: "location", value: ref.location }),
+    create(StringStringEntryProtoSchema, { key: "offset", value: String(ref.offset) }),
+    create(StringStringEntryProtoSchema, { key: "length", value: String(ref.length) }),
+  ];
+}
+
+/**
+ * Moves the bytes of every initializer of at least `minBytes` into one external data blob named `location`
+ * (offsets aligned to 64 bytes), as `optimum` does for large models. Returns the blob's parts, in order.
+ */
+export function moveToExternal(model: ModelProto, location: string, minBytes = 1024): Uint8Array[] {
+  const parts: Uint8Array[] = [];
+  let offset = 0;
+  for (const t of model.graph!.initializer) {
+    if (t.rawData.byteLength < minBytes) continue;
+    const pad = (64 - (offset % 64)) % 64;
+    if (pad) parts.push(new Uint8Array(pad));
+    offset += pad;
+    const data = t.rawData;
+    parts.push(data);
+    setExternal(t, { location, offset, length: data.byteLength });
+    offset += data.byteLength;
+  }
+  return parts;
+}

@@ -1,0 +1,78 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { UserError, readingFile } from "./errors.js";
+
+/** A unique name beside `path`, so a later rename is atomic (same filesystem). */
+export function tempSibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/** Writes a file under a temporary name and renames it into place: readers never see half a file. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const tmp = tempSibling(path);
+  try {
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Fails unless `dir` is missing or an empty directory (we never write into someone's files). */
+export async function assertEmptyOrMissingDir(dir: string): Promise<void> {
+  let entries: string[];
+  try {
+    const s = await stat(dir);
+    if (!s.isDirectory()) throw new UserError(`${dir}: exists and is not a directory`);
+    entries = await readdir(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw err;
+  }
+  if (entries.length > 0) throw new UserError(`${dir}: output folder is not empty (${entries.length} entries); choose a new folder`);
+}
+
+/**
+ * Builds a folder under a temporary sibling name and renames it to `dir` when `build` succeeds;
+ * on failure nothing is left behind. `dir` must be missing or empty.
+ */
+export async function buildDirAtomic(dir: string, build: (tmpDir: string) => Promise<void>): Promise<void> {
+  await assertEmptyOrMissingDir(dir);
+  await mkdir(dirname(dir), { recursive: true });
+  const tmp = tempSibling(dir);
+  await mkdir(tmp);
+  try {
+    await build(tmp);
+    await rm(dir, { recursive: true, force: true }); // an empty folder, checked above
+    await rename(tmp, dir);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Hex sha256 of a file, streamed (data files can be large). */
+export async function sha256File(path: string): Promise<string> {
+  return readingFile(path, async () => {
+    const hash = createHash("sha256");
+    for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+    return hash.digest("hex");
+  });
+}
+
+export function sha256(data: string | Uint8Array): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** True when `path` exists (file or folder). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
