@@ -130,11 +130,12 @@ export function parseLlama2cTokenizer(buf: Uint8Array, vocabSize: number, file: 
   let at = 4;
   if (buf.byteLength < 4) throw new UserError(`${file}: truncated tokenizer (${buf.byteLength} bytes)`);
   for (let id = 0; id < vocabSize; id++) {
-    if (at + 8 > buf.byteLength) throw new UserError(`${file}: tokenizer has ${id} tokens, the checkpoint's vocab size is ${vocabSize}`);
+    const short = () => new UserError(`${file}: tokenizer ends after ${id} tokens, the checkpoint's vocab size is ${vocabSize}`);
+    if (at + 8 > buf.byteLength) throw short();
     scores.push(view.getFloat32(at, true));
     const len = view.getInt32(at + 4, true);
     at += 8;
-    if (len < 0 || at + len > buf.byteLength) throw new UserError(`${file}: truncated tokenizer at token ${id}`);
+    if (len < 0 || at + len > buf.byteLength) throw short();
     let piece: string;
     try {
       piece = decoder.decode(buf.subarray(at, at + len));
