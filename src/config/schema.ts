@@ -1,0 +1,98 @@
+// The single source of truth for every option: its type, default and help text. YAML recipes, CLI flags,
+// `dlc-prune config keys` and the README's option table all come from here.
+import { z } from "zod";
+
+export const FORMATS = ["auto", "alpaca", "prompt_response", "sharegpt", "messages"] as const;
+export const TEMPLATES = ["auto", "alpaca", "none", "chat"] as const;
+export const PRESETS = {
+  // The paper's LLM code: per-matrix magnitude masking, 3 levels of 20 % (applied cumulatively here).
+  "paper-llm": { scope: "layer", interval: 0.2, levels: 3 },
+  // The paper's image-benchmark code: global magnitude masking, 50 levels of 2 %.
+  "paper-image": { scope: "global", interval: 0.02, levels: 50 },
+} as const;
+
+const fields = z
+  .object({
+    instruction: z.string().default("instruction").describe("alpaca: the instruction field"),
+    input: z.string().default("input").describe("alpaca: the optional input/context field"),
+    output: z.string().default("output").describe("alpaca: the response field"),
+    prompt: z.string().default("prompt").describe("prompt_response: the prompt field (auto-detect also tries question, query)"),
+    response: z.string().default("response").describe("prompt_response: the response field (auto-detect also tries answer, completion, output)"),
+    conversations: z.string().default("conversations").describe("sharegpt: the list of {from, value} turns"),
+    messages: z.string().default("messages").describe("messages: the list of {role, content} turns"),
+    id: z.string().nullable().default(null).describe("a field copied to the scores file's `id` column"),
+    group: z.string().nullable().default(null).describe("a field whose values the report shows composition by (e.g. source, category)"),
+  })
+  .strict();
+
+const tiny = z
+  .object({
+    seed: z.number().int().default(0),
+    layers: z.number().int().positive().default(2),
+    hidden: z.number().int().positive().default(64),
+    heads: z.number().int().positive().default(4),
+    kv_heads: z.number().int().positive().default(2),
+    vocab: z.number().int().positive().default(512),
+    intermediate: z.number().int().positive().optional(),
+    max_positions: z.number().int().positive().default(512),
+    tie_embeddings: z.boolean().default(false),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    data: z
+      .object({
+        path: z.string().min(1).describe("input rows: .jsonl, .json (an array of objects) or .parquet"),
+        format: z.enum(FORMATS).default("auto").describe("row format; auto looks at the first row's fields"),
+        fields: fields.prefault({}).describe("field names of the formats"),
+        on_error: z.enum(["fail", "skip"]).default("fail").describe("a malformed row stops the run (fail) or is kept unscored with its reason (skip)"),
+      })
+      .strict(),
+    model: z
+      .object({
+        path: z.string().min(1).describe("model folder: config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx"),
+        tiny: tiny.optional().describe("build a tiny random model (`dlc-prune model tiny`) at `path` on first use; demo only"),
+      })
+      .strict(),
+    template: z.enum(TEMPLATES).default("auto").describe("prompt rendering: alpaca (stanford_alpaca's prompt), none (fields as they are), chat (the tokenizer's chat template); auto: chat for sharegpt/messages, alpaca for alpaca, none for prompt_response"),
+    score: z
+      .object({
+        preset: z.enum(Object.keys(PRESETS) as [keyof typeof PRESETS]).nullable().default(null).describe("masking preset: paper-llm (layer, 0.2, 3) or paper-image (global, 0.02, 50); explicit keys win"),
+        levels: z.number().int().min(1).default(3).describe("masking levels including the unmasked level 0"),
+        interval: z.number().gt(0).lt(1).default(0.2).describe("share of the still-unmasked weights masked at each further level"),
+        scope: z.enum(["layer", "global"]).default("layer").describe("layer: each matrix ranked separately; global: ranked across all maskable matrices"),
+        method: z.enum(["l1", "random"]).default("l1").describe("l1: smallest |w| first; random: a seeded random order"),
+        include: z.array(z.string()).default([]).describe("glob patterns of initializer names to mask in addition (e.g. the LM head)"),
+        exclude: z.array(z.string()).default([]).describe("glob patterns of initializer names never to mask"),
+        batch_tokens: z.number().int().positive().default(8192).describe("token budget of a batch (rows x padded length)"),
+        max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; longer responses lose their tail (status truncated); default: the model's max positions"),
+        device: z.enum(["auto", "cpu", "cuda"]).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
+        threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),
+        seed: z.number().int().default(0).describe("seed of the random masking method"),
+        out: z.string().min(1).default("out/scores.arrow").describe("the scores file (Arrow IPC)"),
+        checkpoint_seconds: z.number().positive().default(30).describe("how often progress is saved for resume"),
+      })
+      .strict()
+      .prefault({}),
+    select: z
+      .object({
+        ratios: z.array(z.number().gt(0).lte(1)).min(1).default([0.3, 0.5]).describe("keep ratios, each in (0, 1]"),
+        strategy: z.enum(["flexrand", "random", "easy", "hard"]).default("flexrand").describe("flexrand: random mix of an easy and a hard interval; easy/hard: top-K by DLC; random: ignores scores"),
+        split: z.number().gt(0).lt(1).default(0.5).describe("flexrand: share of rows in the easy interval"),
+        seed: z.number().int().default(0).describe("seed of the selection draws"),
+        stratify: z.string().nullable().default(null).describe("a field: select within each of its groups"),
+        nested: z.boolean().default(true).describe("smaller ratios keep subsets of larger ones (one permutation per interval)"),
+        unscored: z.enum(["drop", "keep"]).default("drop").describe("rows without a DLC score (listed in unscored.jsonl) are dropped or kept in every output"),
+        out_dir: z.string().min(1).default("out").describe("where keep-<ratio>.parquet, unscored.jsonl, manifest.json and the report go"),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+export type Config = z.infer<typeof configSchema>;
+export type ScoreConfig = Config["score"];
+export type SelectConfig = Config["select"];
+export type Fields = Config["data"]["fields"];
+export type TinyConfig = z.infer<typeof tiny>;

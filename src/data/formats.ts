@@ -1,0 +1,113 @@
+// Instruction-data formats -> one Sample type. A row that does not fit its format gets an error naming
+// the row (file:line) and the field.
+import { UserError } from "../util/errors.js";
+import type { Fields } from "../config/schema.js";
+import type { RawRow, RowValue } from "./read.js";
+
+export type Format = "alpaca" | "prompt_response" | "sharegpt" | "messages";
+
+export interface Turn {
+  role: string;
+  content: string;
+}
+
+/** What a row says, whatever its format: a prompt part and a response part, or a conversation. */
+export type Sample =
+  | { kind: "alpaca"; instruction: string; input: string; output: string }
+  | { kind: "prompt_response"; prompt: string; response: string }
+  | { kind: "chat"; messages: Turn[] };
+
+/** A row that cannot be scored for a reason of its own (bad field); `on_error` decides what happens. */
+export class RowError extends Error {
+  constructor(
+    readonly where: string,
+    readonly reason: string,
+  ) {
+    super(`${where}: ${reason}`);
+  }
+}
+
+const PROMPT_ALTERNATIVES = ["question", "query"];
+const RESPONSE_ALTERNATIVES = ["answer", "completion", "output"];
+
+export interface ResolvedFormat {
+  format: Format;
+  fields: Fields;
+}
+
+/** Picks the format (and, for prompt/response data, the field names) from the first row's keys. */
+export function detectFormat(first: RowValue, fields: Fields, file: string): ResolvedFormat {
+  const has = (k: string) => k in first;
+  if (has(fields.conversations)) return { format: "sharegpt", fields };
+  if (has(fields.messages)) return { format: "messages", fields };
+  if (has(fields.instruction) && has(fields.output)) return { format: "alpaca", fields };
+  const prompt = [fields.prompt, ...PROMPT_ALTERNATIVES].find(has);
+  const response = [fields.response, ...RESPONSE_ALTERNATIVES].find(has);
+  if (prompt && response) return { format: "prompt_response", fields: { ...fields, prompt, response } };
+  throw new UserError(
+    `${file}: cannot tell the data format from the first row's fields [${Object.keys(first).join(", ")}]; ` +
+      `set data.format (alpaca, prompt_response, sharegpt, messages) and data.fields`,
+  );
+}
+
+function text(raw: RawRow, field: string, optional = false): string {
+  const v = raw.value![field];
+  if (v === undefined || v === null) {
+    if (optional) return "";
+    throw new RowError(raw.where, `missing field "${field}"`);
+  }
+  if (typeof v !== "string") throw new RowError(raw.where, `field "${field}" is ${Array.isArray(v) ? "a list" : typeof v}, expected text`);
+  return v;
+}
+
+const SHAREGPT_ROLES: Record<string, string> = {
+  human: "user",
+  user: "user",
+  gpt: "assistant",
+  assistant: "assistant",
+  chatgpt: "assistant",
+  bard: "assistant",
+  bing: "assistant",
+  model: "assistant",
+  system: "system",
+};
+
+function turns(raw: RawRow, field: string, roleKey: string, contentKey: string, roles?: Record<string, string>): Turn[] {
+  const list = raw.value![field];
+  if (list === undefined || list === null) throw new RowError(raw.where, `missing field "${field}"`);
+  if (!Array.isArray(list)) throw new RowError(raw.where, `field "${field}" is ${typeof list}, expected a list of turns`);
+  return list.map((t: unknown, i) => {
+    const at = `${field}[${i}]`;
+    if (typeof t !== "object" || t === null) throw new RowError(raw.where, `${at} is not an object`);
+    const turn = t as Record<string, unknown>;
+    const role = turn[roleKey];
+    const content = turn[contentKey];
+    if (typeof role !== "string") throw new RowError(raw.where, `${at}.${roleKey} is missing or not text`);
+    if (typeof content !== "string") throw new RowError(raw.where, `${at}.${contentKey} is missing or not text`);
+    const mapped = roles ? roles[role.toLowerCase()] : role;
+    if (!mapped) throw new RowError(raw.where, `${at}.${roleKey} "${role}" is not a known role (${Object.keys(roles!).join(", ")})`);
+    return { role: mapped, content };
+  });
+}
+
+export function toSample(raw: RawRow, { format, fields }: ResolvedFormat): Sample {
+  if (raw.error) throw new RowError(raw.where, raw.error);
+  switch (format) {
+    case "alpaca":
+      return { kind: "alpaca", instruction: text(raw, fields.instruction), input: text(raw, fields.input, true), output: text(raw, fields.output) };
+    case "prompt_response":
+      return { kind: "prompt_response", prompt: text(raw, fields.prompt), response: text(raw, fields.response) };
+    case "sharegpt":
+      return { kind: "chat", messages: turns(raw, fields.conversations, "from", "value", SHAREGPT_ROLES) };
+    case "messages":
+      return { kind: "chat", messages: turns(raw, fields.messages, "role", "content") };
+  }
+}
+
+/** A row field's value as text for ids and groups (numbers and booleans too; null when absent). */
+export function fieldText(value: RowValue | undefined, field: string | null): string | null {
+  if (!field || !value) return null;
+  const v = value[field];
+  if (v === undefined || v === null) return null;
+  return typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v);
+}

@@ -1,0 +1,128 @@
+// Rows -> token ids with the response positions marked. Every row ends up encoded or unscored with a reason.
+import { UserError } from "../util/errors.js";
+import { detectFormat, fieldText, RowError, toSample, type ResolvedFormat } from "../data/formats.js";
+import { readRows } from "../data/read.js";
+import type { Config } from "../config/schema.js";
+import { renderParts, resolveTemplate, type Part, type Template } from "./templates.js";
+import type { TextTokenizer } from "./tokenizer.js";
+
+/** A tokenized row: `spans` are [start, end) token ranges of response tokens, all at positions >= 1. */
+export interface Encoded {
+  row: number;
+  ids: Int32Array;
+  spans: [number, number][];
+  /** Response tokens scored (after truncation). */
+  tokens: number;
+  status: "ok" | "truncated";
+}
+
+export interface Unscored {
+  row: number;
+  status: string;
+}
+
+export interface EncodedDataset {
+  rows: number;
+  format: ResolvedFormat;
+  template: Template;
+  encoded: Encoded[];
+  unscored: Unscored[];
+  /** The configured id field's value per row, when there is one. */
+  ids: (string | null)[] | null;
+}
+
+const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length && prefix.every((v, i) => a[i] === v);
+
+/**
+ * Tokenizes the parts together and marks each part's tokens. Joint tokenization can merge across a part
+ * boundary (e.g. "Response:" + "The"); then the parts are tokenized separately instead, so the loss mask is
+ * never misaligned.
+ */
+export function tokenizeParts(parts: Part[], tok: TextTokenizer, addSpecialTokens: boolean): { ids: number[]; spans: [number, number][] } {
+  const spansFrom = (bounds: number[]) => {
+    const spans: [number, number][] = [];
+    parts.forEach((p, k) => {
+      const [start, end] = [bounds[k]!, bounds[k + 1]!];
+      if (p.scored && end > start) spans.push([start, end]);
+    });
+    return spans;
+  };
+  let text = "";
+  let previous: number[] = [];
+  const bounds = [0];
+  let joint = true;
+  for (const p of parts) {
+    text += p.text;
+    const ids = tok.encode(text, addSpecialTokens);
+    if (!startsWith(ids, previous)) {
+      joint = false;
+      break;
+    }
+    bounds.push(ids.length);
+    previous = ids;
+  }
+  if (joint) return { ids: previous, spans: spansFrom(bounds) };
+  const ids: number[] = [];
+  const separate = [0];
+  parts.forEach((p, k) => {
+    ids.push(...tok.encode(p.text, addSpecialTokens && k === 0));
+    separate.push(ids.length);
+  });
+  return { ids, spans: spansFrom(separate) };
+}
+
+/** Cuts a sequence to `maxTokens`; position 0 is never scored (nothing predicts it). */
+export function truncate(ids: number[], spans: [number, number][], maxTokens: number): Omit<Encoded, "row"> | string {
+  const n = Math.min(ids.length, maxTokens);
+  const kept: [number, number][] = [];
+  let tokens = 0;
+  for (const [s, e] of spans) {
+    const start = Math.max(s, 1);
+    const end = Math.min(e, n);
+    if (end > start) {
+      kept.push([start, end]);
+      tokens += end - start;
+    }
+  }
+  if (tokens === 0) return spans.length === 0 ? "empty-response" : "prompt-too-long";
+  return { ids: Int32Array.from(ids.slice(0, n)), spans: kept, tokens, status: n < ids.length ? "truncated" : "ok" };
+}
+
+export async function encodeDataset(config: Config, tok: TextTokenizer, maxTokens: number, onRow?: (row: number) => void): Promise<EncodedDataset> {
+  const { data } = config;
+  let format: ResolvedFormat | undefined;
+  let template: Template | undefined;
+  const encoded: Encoded[] = [];
+  const unscored: Unscored[] = [];
+  const ids: (string | null)[] | null = data.fields.id ? [] : null;
+  let rows = 0;
+  for await (const raw of readRows(data.path)) {
+    rows++;
+    ids?.push(fieldText(raw.value, data.fields.id));
+    onRow?.(raw.row);
+    if (!format) {
+      if (!raw.value) throw new UserError(`${raw.where}: ${raw.error}`);
+      format = data.format === "auto" ? detectFormat(raw.value, data.fields, data.path) : { format: data.format, fields: data.fields };
+      template = resolveTemplate(config.template, format.format);
+    }
+    let parts: Part[] | string;
+    try {
+      parts = renderParts(toSample(raw, format), template!, tok.chat);
+    } catch (err) {
+      if (!(err instanceof RowError)) throw err;
+      if (data.on_error === "fail") throw new UserError(`${err.message} (data.on_error: skip keeps such rows unscored)`);
+      unscored.push({ row: raw.row, status: `bad-row: ${err.reason}` });
+      continue;
+    }
+    if (typeof parts === "string") {
+      unscored.push({ row: raw.row, status: parts });
+      continue;
+    }
+    const { ids: tokenIds, spans } = tokenizeParts(parts, tok, template !== "chat");
+    const result = truncate(tokenIds, spans, maxTokens);
+    if (typeof result === "string") unscored.push({ row: raw.row, status: result });
+    else encoded.push({ row: raw.row, ...result });
+  }
+  if (!format) throw new UserError(`${data.path}: no rows`);
+  return { rows, format, template: template!, encoded, unscored, ids };
+}

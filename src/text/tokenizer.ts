@@ -1,0 +1,35 @@
+// The model folder's tokenizer through transformers.js, offline (remote models off).
+import { basename, dirname, resolve } from "node:path";
+import { AutoTokenizer, env, type PreTrainedTokenizer } from "@huggingface/transformers";
+import { UserError } from "../util/errors.js";
+import type { ChatRenderer } from "./templates.js";
+import type { Turn } from "../data/formats.js";
+
+export interface TextTokenizer {
+  encode(text: string, addSpecialTokens: boolean): number[];
+  /** Undefined when the tokenizer has no chat template. */
+  chat?: ChatRenderer;
+  padId: number;
+}
+
+export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
+  const dir = resolve(modelDir);
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = dirname(dir);
+  let tok: PreTrainedTokenizer;
+  try {
+    tok = await AutoTokenizer.from_pretrained(basename(dir), { local_files_only: true });
+  } catch (err) {
+    throw new UserError(`${dir}: cannot load the tokenizer (${(err as Error).message.split("\n")[0]})`);
+  }
+  const chat: ChatRenderer | undefined = tok.chat_template
+    ? (messages: Turn[], addGenerationPrompt: boolean) =>
+        tok.apply_chat_template(messages as { role: string; content: string }[], { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string
+    : undefined;
+  return {
+    encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }),
+    chat,
+    padId: tok.pad_token_id ?? tok.eos_token_id ?? 0,
+  };
+}
