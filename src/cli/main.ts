@@ -5,6 +5,7 @@ import { hideBin } from "yargs/helpers";
 import { UserError } from "../util/errors.js";
 import { TOOL_VERSION } from "../version.js";
 import { modelCommand } from "./model.js";
+import { scoreCommand } from "./score.js";
 
 function fail(err: unknown): never {
   if (err instanceof UserError) {
@@ -20,7 +21,8 @@ try {
     .scriptName("dlc-prune")
     .version(TOOL_VERSION)
     .command(modelCommand)
-    .demandCommand(1, "name a command: model")
+    .command(scoreCommand)
+    .demandCommand(1, "name a command: model, score")
     .strict()
     .fail((msg, err) => fail(err ?? new UserError(msg)))
     .parseAsync();

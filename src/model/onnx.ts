@@ -99,13 +99,16 @@ export class GraphBuilder {
   readonly outputs: ValueInfoProto[] = [];
   private counter = 0;
 
+  /** `prefix` keeps generated names apart from those of a graph being extended. */
+  constructor(private readonly prefix = "") {}
+
   /** Adds a node and returns its output names (fresh ones unless given). */
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
     const id = this.counter++;
-    const names = typeof outputs === "number" ? Array.from({ length: outputs }, (_, i) => `/${opType}_${id}/out${i}`) : outputs;
+    const names = typeof outputs === "number" ? Array.from({ length: outputs }, (_, i) => `${this.prefix}/${opType}_${id}/out${i}`) : outputs;
     this.nodes.push(
       create(NodeProtoSchema, {
-        name: `/${opType}_${id}`,
+        name: `${this.prefix}/${opType}_${id}`,
         opType,
         input: inputs,
         output: names,
@@ -127,12 +130,12 @@ export class GraphBuilder {
 
   /** An int64 constant (shape vectors, axes, indices). */
   int64(values: number[], dims: number[] = [values.length]): string {
-    return this.initializer(`/const_${this.counter++}`, TensorProto_DataType.INT64, dims, BigInt64Array.from(values.map(BigInt)));
+    return this.initializer(`${this.prefix}/const_${this.counter++}`, TensorProto_DataType.INT64, dims, BigInt64Array.from(values.map(BigInt)));
   }
 
   /** A float32 constant. */
   float32(values: number[], dims: number[] = [values.length]): string {
-    return this.initializer(`/const_${this.counter++}`, TensorProto_DataType.FLOAT, dims, Float32Array.from(values));
+    return this.initializer(`${this.prefix}/const_${this.counter++}`, TensorProto_DataType.FLOAT, dims, Float32Array.from(values));
   }
 
   input(name: string, elemType: TensorProto_DataType, dims: Dim[]): string {

@@ -1,0 +1,32 @@
+// CLI flags that set config keys: their types, choices and help come from the config schema.
+import type { Argv, Options } from "yargs";
+import { keyInfo } from "../config/keys.js";
+import { loadConfig, parseSets } from "../config/load.js";
+import type { Config } from "../config/schema.js";
+
+/** flag name -> config key */
+export type FlagMap = Record<string, string>;
+
+export function withConfigFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
+  let out: Argv<T> = y
+    .option("config", { type: "string", describe: "YAML recipe (configs/*.yaml); flags and --set override its keys" })
+    .option("set", { type: "string", array: true, describe: "override any config key: --set score.levels=5 (YAML values)" }) as Argv<T>;
+  for (const [flag, key] of Object.entries(flags)) {
+    const info = keyInfo(key);
+    const opt: Options = { describe: `${info.description} [${key}]` };
+    if (info.choices) opt.choices = info.choices;
+    if (info.type === "array") Object.assign(opt, { type: "number", array: true });
+    else opt.type = info.type === "number" ? "number" : info.type === "boolean" ? "boolean" : "string";
+    out = out.option(flag, opt) as Argv<T>;
+  }
+  return out;
+}
+
+/** The config from --config, then the mapped flags, then --set, in that order of precedence (last wins). */
+export async function configFromArgs(argv: Record<string, unknown>, flags: FlagMap): Promise<Config> {
+  const overrides: [string, unknown][] = Object.entries(flags)
+    .filter(([flag]) => argv[flag] !== undefined)
+    .map(([flag, key]) => [key, argv[flag]]);
+  overrides.push(...parseSets((argv.set as string[] | undefined) ?? []));
+  return loadConfig({ file: argv.config as string | undefined, overrides });
+}

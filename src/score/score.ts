@@ -1,0 +1,260 @@
+// The score stage: rows -> encoded -> length-packed batches -> per-level response losses under progressively
+// masked weights -> DLC -> the Arrow scores file. Resumable, deterministic, every row accounted for.
+import { performance } from "node:perf_hooks";
+import type * as ort from "onnxruntime-node";
+import { Tensor } from "onnxruntime-node";
+import type { Config } from "../config/schema.js";
+import { loadScoringModel, LOGPROBS_OUTPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
+import { writeTinyModel } from "../model/tiny.js";
+import { encodeDataset, type Encoded, type EncodedDataset } from "../text/encode.js";
+import { loadTokenizer } from "../text/tokenizer.js";
+import { UserError } from "../util/errors.js";
+import { exists, sha256, sha256File } from "../util/fs.js";
+import { TOOL_NAME, TOOL_VERSION } from "../version.js";
+import { planBatches, paddingRatio, type Batch } from "./batching.js";
+import { Checkpoint } from "./checkpoint.js";
+import { MaskSchedule } from "./masking.js";
+import { writeScoresFile, type ScoreColumns, type ScoresMeta } from "./scores-file.js";
+import { SessionFactory, threadCount, type Device } from "./session.js";
+
+export interface ScoreProgress {
+  phase: "encode" | "score";
+  level: number;
+  levels: number;
+  rowsDone: number;
+  rowsTotal: number;
+  /** Non-padding tokens run through the model, over all levels. */
+  tokensDone: number;
+  tokensTotal: number;
+  /** Seconds spent scoring in this process (excludes encoding). */
+  seconds: number;
+}
+
+export interface ScoreOptions {
+  /** Discard saved progress of an earlier run. */
+  restart?: boolean;
+  log?: (line: string) => void;
+  onProgress?: (p: ScoreProgress) => void;
+}
+
+export interface ScoreResult {
+  out: string;
+  rows: number;
+  scored: number;
+  resumed: boolean;
+  device: Device | undefined;
+  /** Non-padding input tokens of one pass; padded slots of one pass. */
+  tokens: number;
+  paddingRatio: number;
+  seconds: { encode: number; levels: number[]; total: number };
+}
+
+/** The demo's model is built on first use by the model kit; its scores are meaningless and the log says so. */
+async function ensureModel(config: Config, log: (line: string) => void): Promise<void> {
+  const { path, tiny } = config.model;
+  if (!tiny || (await exists(path))) return;
+  log(`building a tiny random model at ${path} (model.tiny): its DLC scores are meaningless, for demos and tests only`);
+  await writeTinyModel(path, {
+    seed: tiny.seed,
+    layers: tiny.layers,
+    hidden: tiny.hidden,
+    heads: tiny.heads,
+    kvHeads: tiny.kv_heads,
+    vocab: tiny.vocab,
+    intermediate: tiny.intermediate,
+    maxPositions: tiny.max_positions,
+    tieEmbeddings: tiny.tie_embeddings,
+  });
+}
+
+const i64 = (data: BigInt64Array, dims: number[]) => new Tensor("int64", data, dims);
+
+/** Inputs of one right-padded batch: the model reads ids[0..n-2] and is scored on ids[1..n-1]. */
+function batchFeeds(batch: Batch, encoded: Encoded[], model: ScoringModel, padId: number): Record<string, ort.Tensor> {
+  const B = batch.members.length;
+  const L = batch.length;
+  const ids = new BigInt64Array(B * L).fill(BigInt(padId));
+  const mask = new BigInt64Array(B * L);
+  const positions = new BigInt64Array(B * L);
+  const targets = new BigInt64Array(B * L);
+  batch.members.forEach((m, b) => {
+    const seq = encoded[m]!.ids;
+    for (let t = 0; t + 1 < seq.length; t++) {
+      ids[b * L + t] = BigInt(seq[t]!);
+      targets[b * L + t] = BigInt(seq[t + 1]!);
+      mask[b * L + t] = 1n;
+      positions[b * L + t] = BigInt(t);
+    }
+  });
+  const feeds: Record<string, ort.Tensor> = {
+    [model.inputs.ids]: i64(ids, [B, L]),
+    [model.inputs.mask]: i64(mask, [B, L]),
+    [TARGETS_INPUT]: i64(targets, [B, L]),
+  };
+  if (model.inputs.positions) feeds[model.inputs.positions] = i64(positions, [B, L]);
+  for (const p of model.inputs.past) feeds[p.name] = new Tensor("float32", new Float32Array(0), [B, p.dims[0], 0, p.dims[1]]);
+  return feeds;
+}
+
+/** Mean NLL (nats) over each member's response tokens. */
+function batchLosses(batch: Batch, encoded: Encoded[], logprobs: Float32Array): number[] {
+  const L = batch.length;
+  return batch.members.map((m, b) => {
+    const e = encoded[m]!;
+    let sum = 0;
+    // Token p is predicted at input position p - 1.
+    for (const [start, end] of e.spans) for (let p = start; p < end; p++) sum -= logprobs[b * L + p - 1]!;
+    return sum / e.tokens;
+  });
+}
+
+/** What the scores depend on: a resumed or sharded run must match it exactly. */
+function identityOf(config: Config, model: ScoringModel, dataSha: string, data: EncodedDataset, maxTokens: number, threads: number): Record<string, unknown> {
+  const s = config.score;
+  return {
+    tool_version: TOOL_VERSION,
+    data_sha256: dataSha,
+    model_sha256: model.sha256,
+    format: data.format,
+    on_error: config.data.on_error,
+    template: data.template,
+    levels: s.levels,
+    interval: s.interval,
+    scope: s.scope,
+    method: s.method,
+    seed: s.seed,
+    include: s.include,
+    exclude: s.exclude,
+    batch_tokens: s.batch_tokens,
+    max_tokens: maxTokens,
+    device: s.device,
+    threads,
+  };
+}
+
+export async function score(config: Config, opts: ScoreOptions = {}): Promise<ScoreResult> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const s = config.score;
+  const started = performance.now();
+  await ensureModel(config, log);
+  const tokenizer = await loadTokenizer(config.model.path);
+  const model = await loadScoringModel(config.model.path, { include: s.include, exclude: s.exclude });
+  if (s.max_tokens !== null && s.max_tokens > model.maxPositions)
+    throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
+  const maxTokens = s.max_tokens ?? model.maxPositions;
+
+  const data = await encodeDataset(config, tokenizer, maxTokens, (row) => {
+    if (row % 1000 === 0) opts.onProgress?.({ phase: "encode", level: 0, levels: s.levels, rowsDone: row, rowsTotal: 0, tokensDone: 0, tokensTotal: 0, seconds: 0 });
+  });
+  const encodeSeconds = (performance.now() - started) / 1000;
+  const { encoded } = data;
+  const lengths = encoded.map((e) => e.ids.length - 1);
+  const batches = planBatches(lengths, s.batch_tokens);
+  const passTokens = lengths.reduce((a, b) => a + b, 0);
+  log(
+    `${data.rows} rows (${data.format.format}, template ${data.template}): ${encoded.length} to score, ${data.unscored.length} unscored; ` +
+      `${batches.length} batches, padding ${(100 * paddingRatio(batches, lengths)).toFixed(1)}%`,
+  );
+
+  const schedule = new MaskSchedule(model.maskable, { scope: s.scope, method: s.method, interval: s.interval, levels: s.levels, seed: s.seed });
+  const threads = threadCount(s.threads);
+  const dataSha = await sha256File(config.data.path);
+  const identity = identityOf(config, model, dataSha, data, maxTokens, threads);
+  const fingerprint = sha256(JSON.stringify(identity));
+  const K = s.levels;
+  const { checkpoint, progress, losses, resumed } = await Checkpoint.open(s.out, fingerprint, identity, encoded.length * K, opts.restart ?? false);
+  if (resumed) log(`resuming ${s.out} at level ${progress.level}/${K}, batch ${progress.nextBatch}/${batches.length}`);
+
+  const sessions = new SessionFactory(s.device, threads, log);
+  const levelSeconds: number[] = [];
+  const scoreStart = performance.now();
+  let lastSave = performance.now();
+  const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
+  let tokensDone = progress.level * passTokens + batchTokens.slice(0, progress.nextBatch).reduce((a, b) => a + b, 0);
+  let rowsDone = batches.slice(0, progress.nextBatch).reduce((a, b) => a + b.members.length, 0);
+  for (let level = progress.level; level < K; level++) {
+    const levelStart = performance.now();
+    schedule.applyLevel(level);
+    const session = await sessions.create(model);
+    try {
+      for (let b = level === progress.level ? progress.nextBatch : 0; b < batches.length; b++) {
+        const batch = batches[b]!;
+        const out = await session.run(batchFeeds(batch, encoded, model, tokenizer.padId));
+        const values = batchLosses(batch, encoded, (out[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
+        batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
+        tokensDone += batchTokens[b]!;
+        rowsDone += batch.members.length;
+        opts.onProgress?.({ phase: "score", level, levels: K, rowsDone, rowsTotal: encoded.length, tokensDone, tokensTotal: passTokens * K, seconds: (performance.now() - scoreStart) / 1000 });
+        if ((performance.now() - lastSave) / 1000 >= s.checkpoint_seconds) {
+          await checkpoint.save({ level, nextBatch: b + 1 }, losses);
+          lastSave = performance.now();
+        }
+      }
+    } finally {
+      await session.release();
+    }
+    rowsDone = 0;
+    await checkpoint.save({ level: level + 1, nextBatch: 0 }, losses);
+    levelSeconds.push((performance.now() - levelStart) / 1000);
+  }
+
+  const cols = columns(data, losses, K);
+  const meta: ScoresMeta = {
+    tool: TOOL_NAME,
+    version: TOOL_VERSION,
+    model: { path: model.dir, sha256: model.sha256 },
+    data: { path: config.data.path, sha256: dataSha, rows: data.rows, format: data.format.format },
+    template: data.template,
+    levels: K,
+    sparsities: schedule.sparsities(),
+    maskable_weights: schedule.totalWeights,
+    method: s.method,
+    scope: s.scope,
+    interval: s.interval,
+    seed: s.seed,
+    include: s.include,
+    exclude: s.exclude,
+    max_tokens: maxTokens,
+    batch_tokens: s.batch_tokens,
+    fingerprint,
+    shard: null,
+  };
+  await writeScoresFile(s.out, cols, meta);
+  await checkpoint.remove();
+  log(`wrote ${s.out}: ${encoded.length} rows scored over ${K} levels (sparsity ${meta.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
+  return {
+    out: s.out,
+    rows: data.rows,
+    scored: encoded.length,
+    resumed,
+    device: sessions.resolved,
+    tokens: passTokens,
+    paddingRatio: paddingRatio(batches, lengths),
+    seconds: { encode: encodeSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 },
+  };
+}
+
+/** One entry per input row, in row order: scored rows get their losses, the others their reason. */
+function columns(data: EncodedDataset, losses: Float64Array, K: number): ScoreColumns {
+  const n = data.rows;
+  const cols: ScoreColumns = {
+    row: Float64Array.from({ length: n }, (_, i) => i),
+    id: data.ids,
+    dlc: new Float64Array(n).fill(NaN),
+    losses: new Float32Array(n * K),
+    tokens: new Int32Array(n),
+    status: new Array<string>(n),
+  };
+  data.encoded.forEach((e, m) => {
+    let sum = 0;
+    for (let k = 0; k < K; k++) {
+      sum += losses[m * K + k]!;
+      cols.losses[e.row * K + k] = losses[m * K + k]!;
+    }
+    cols.dlc[e.row] = sum / K;
+    cols.tokens[e.row] = e.tokens;
+    cols.status[e.row] = e.status;
+  });
+  for (const u of data.unscored) cols.status[u.row] = u.status;
+  return cols;
+}
