@@ -1,0 +1,81 @@
+// A scoring run killed with SIGKILL mid-level and rerun continues from its checkpoint and ends with a scores
+// file byte-identical to an uninterrupted run; a run with another config refuses to resume.
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, expect, it } from "vitest";
+import { importLlama2c } from "../../src/model/llama2c.js";
+import { readScoresFile } from "../../src/score/scores-file.js";
+import { CLI, runCli } from "../helpers/cli.js";
+import { DATASETS_DIR, STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const tmp = tempDir();
+
+describeWithShared("resume after kill -9", () => {
+  let model: string;
+  let data: string;
+  const args = (out: string, extra: string[] = []) => [
+    "score", "--data", data, "--model", model, "--out", out, "--template", "alpaca", "--max-tokens", "192", "--batch-tokens", "400",
+    "--set", "score.checkpoint_seconds=0.001", ...extra,
+  ];
+
+  beforeAll(async () => {
+    model = join(tmp, "stories260K");
+    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: model });
+    const rows = JSON.parse(readFileSync(join(DATASETS_DIR, "alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as unknown[];
+    data = join(tmp, "alpaca.jsonl");
+    writeFileSync(data, rows.slice(0, 240).map((r) => JSON.stringify(r)).join("\n") + "\n");
+  });
+
+  it("continues to the same bytes as an uninterrupted run", async () => {
+    const clean = join(tmp, "clean.arrow");
+    const r = runCli(args(clean));
+    expect(r.status, r.stderr).toBe(0);
+
+    const out = join(tmp, "killed.arrow");
+    const state = join(`${out}.work`, "state.json");
+    const child = spawn(process.execPath, [CLI, ...args(out)], { stdio: "ignore" });
+    const killedAt = await new Promise<{ level: number; nextBatch: number }>((resolve, reject) => {
+      const poll = setInterval(() => {
+        if (!existsSync(state)) return;
+        let s: { level: number; nextBatch: number };
+        try {
+          s = JSON.parse(readFileSync(state, "utf8"));
+        } catch {
+          return; // renamed into place between our exists and read
+        }
+        if (s.level >= 1 && s.nextBatch >= 2) {
+          clearInterval(poll);
+          child.kill("SIGKILL");
+          resolve(s);
+        }
+      }, 5);
+      child.on("exit", () => {
+        clearInterval(poll);
+        reject(new Error("the run finished before it could be killed mid-level"));
+      });
+    });
+    await new Promise((resolve) => child.on("exit", resolve));
+    expect(existsSync(out)).toBe(false); // nothing published by the killed run
+    expect(killedAt.level).toBeGreaterThanOrEqual(1);
+
+    // Another config refuses to resume, naming what differs, and leaves the progress alone.
+    const other = runCli(args(out, ["--levels", "4"]));
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/different run \(levels: 3 -> 4\).*--restart/);
+
+    const resumed = runCli(args(out));
+    expect(resumed.status, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resuming .* at level [12]\/3/);
+    expect(existsSync(`${out}.work`)).toBe(false);
+    expect(readFileSync(out).equals(readFileSync(clean))).toBe(true);
+    const { cols } = await readScoresFile(out);
+    expect(cols.status.filter((s) => s === "ok" || s === "truncated").length).toBeGreaterThan(150);
+
+    // --restart starts over and still ends at the same bytes.
+    const restarted = runCli(args(out, ["--restart"]));
+    expect(restarted.status, restarted.stderr).toBe(0);
+    expect(readFileSync(out).equals(readFileSync(clean))).toBe(true);
+  });
+});
