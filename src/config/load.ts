@@ -42,6 +42,7 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     const names = issue.keys.map((k) => (key ? `${key}.${k}` : k));
     return `unknown key${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
   }
+  if (issue.code === "invalid_type" && issue.input === undefined) return `missing key ${key}`;
   return `key ${key || "(root)"}: ${issue.message}`;
 }
 

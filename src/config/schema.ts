@@ -48,13 +48,15 @@ export const configSchema = z
         fields: fields.prefault({}).describe("field names of the formats"),
         on_error: z.enum(["fail", "skip"]).default("fail").describe("a malformed row stops the run (fail) or is kept unscored with its reason (skip)"),
       })
-      .strict(),
+      .strict()
+      .prefault({} as never),
     model: z
       .object({
         path: z.string().min(1).describe("model folder: config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx"),
         tiny: tiny.optional().describe("build a tiny random model (`dlc-prune model tiny`) at `path` on first use; demo only"),
       })
-      .strict(),
+      .strict()
+      .prefault({} as never),
     template: z.enum(TEMPLATES).default("auto").describe("prompt rendering: alpaca (stanford_alpaca's prompt), none (fields as they are), chat (the tokenizer's chat template); auto: chat for sharegpt/messages, alpaca for alpaca, none for prompt_response"),
     score: z
       .object({

@@ -137,8 +137,8 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const s = config.score;
   const started = performance.now();
   await ensureModel(config, log);
-  const tokenizer = await loadTokenizer(config.model.path);
   const model = await loadScoringModel(config.model.path, { include: s.include, exclude: s.exclude });
+  const tokenizer = await loadTokenizer(config.model.path);
   if (s.max_tokens !== null && s.max_tokens > model.maxPositions)
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
