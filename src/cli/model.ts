@@ -3,6 +3,9 @@ import type { Argv, CommandModule } from "yargs";
 import { importLlama2c } from "../model/llama2c.js";
 import { TINY_DEFAULTS, writeTinyModel } from "../model/tiny.js";
 import type { LlamaConfig } from "../model/llama-config.js";
+import type { WeightType } from "../model/llama-graph.js";
+
+const DTYPE_OPTION = { choices: ["fp32", "fp16"], default: "fp32", describe: "floating-point type of the weights (fp16: like Optimum's fp16 export)" } as const;
 
 function describe(dir: string, cfg: LlamaConfig): string {
   const D = cfg.hiddenSize / cfg.numHeads;
@@ -11,7 +14,7 @@ function describe(dir: string, cfg: LlamaConfig): string {
   return `wrote ${dir}: Llama, ${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads}, vocab ${cfg.vocabSize}, ${(params / 1e6).toFixed(2)}M parameters\n`;
 }
 
-const tiny: CommandModule<object, { out: string; seed: number; layers: number; hidden: number; heads: number; "kv-heads": number; vocab: number; intermediate?: number; "max-positions": number; "tie-embeddings": boolean; "external-data"?: boolean }> = {
+const tiny: CommandModule<object, { out: string; seed: number; layers: number; hidden: number; heads: number; "kv-heads": number; vocab: number; intermediate?: number; "max-positions": number; "tie-embeddings": boolean; "external-data"?: boolean; dtype: WeightType }> = {
   command: "tiny",
   describe: "Build a small Llama model with seeded random weights and a BPE tokenizer (tests, demo, benchmarks)",
   builder: (y: Argv) =>
@@ -26,7 +29,8 @@ const tiny: CommandModule<object, { out: string; seed: number; layers: number; h
       .option("intermediate", { type: "number", describe: "SwiGLU width (default: 2/3 of 4 x hidden, multiple of 32)" })
       .option("max-positions", { type: "number", default: TINY_DEFAULTS.maxPositions })
       .option("tie-embeddings", { type: "boolean", default: TINY_DEFAULTS.tieEmbeddings })
-      .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data (default: only above 512 MiB)" }) as never,
+      .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data (default: only above 512 MiB)" })
+      .option("dtype", DTYPE_OPTION) as never,
   handler: async (a) => {
     const cfg = await writeTinyModel(a.out, {
       seed: a.seed,
@@ -39,12 +43,13 @@ const tiny: CommandModule<object, { out: string; seed: number; layers: number; h
       maxPositions: a["max-positions"],
       tieEmbeddings: a["tie-embeddings"],
       externalData: a["external-data"],
+      dtype: a.dtype,
     });
     process.stdout.write(describe(a.out, cfg));
   },
 };
 
-const importLlama2cCommand: CommandModule<object, { checkpoint: string; tokenizer: string; out: string; "external-data"?: boolean }> = {
+const importLlama2cCommand: CommandModule<object, { checkpoint: string; tokenizer: string; out: string; "external-data"?: boolean; dtype: WeightType }> = {
   command: "import-llama2c",
   describe: "Convert a llama2.c checkpoint (.bin, legacy v0) and its tokenizer.bin",
   builder: (y: Argv) =>
@@ -52,9 +57,10 @@ const importLlama2cCommand: CommandModule<object, { checkpoint: string; tokenize
       .option("checkpoint", { type: "string", demandOption: true, describe: "llama2.c model .bin" })
       .option("tokenizer", { type: "string", demandOption: true, describe: "llama2.c tokenizer .bin" })
       .option("out", { type: "string", demandOption: true, describe: "output folder (must not exist or be empty)" })
-      .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data" }) as never,
+      .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data" })
+      .option("dtype", DTYPE_OPTION) as never,
   handler: async (a) => {
-    const cfg = await importLlama2c({ checkpoint: a.checkpoint, tokenizer: a.tokenizer, out: a.out, externalData: a["external-data"] });
+    const cfg = await importLlama2c({ checkpoint: a.checkpoint, tokenizer: a.tokenizer, out: a.out, externalData: a["external-data"], dtype: a.dtype });
     process.stdout.write(describe(a.out, cfg));
   },
 };

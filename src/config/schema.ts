@@ -67,7 +67,7 @@ export const configSchema = z
         method: z.enum(["l1", "random"]).default("l1").describe("l1: smallest |w| first; random: a seeded random order"),
         include: z.array(z.string()).default([]).describe("glob patterns of initializer names to mask in addition (e.g. the LM head)"),
         exclude: z.array(z.string()).default([]).describe("glob patterns of initializer names never to mask"),
-        batch_tokens: z.number().int().positive().default(8192).describe("token budget of a batch (rows x padded length)"),
+        batch_tokens: z.number().int().positive().default(2048).describe("token budget of a batch (rows x padded length); 2048 suits CPUs (bigger batches fall out of cache), raise it on a GPU"),
         max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; longer responses lose their tail (status truncated); default: the model's max positions"),
         device: z.enum(["auto", "cpu", "cuda"]).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
         threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),

@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { buildDirAtomic } from "../util/fs.js";
 import { toHfConfigJson, type LlamaConfig } from "./llama-config.js";
-import { buildLlamaModel, type LlamaWeights } from "./llama-graph.js";
+import { buildLlamaModel, type LlamaWeights, type WeightType } from "./llama-graph.js";
 import { encodeModel, moveToExternal } from "./onnx.js";
 import { buildTokenizerFiles, type SentencePieceVocab } from "./tokenizer-json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
@@ -24,6 +24,8 @@ export interface ModelFolderSpec {
   chatTemplate: string;
   /** Store the weights in onnx/model.onnx_data; default: only for large models. */
   externalData?: boolean;
+  /** Floating-point type of the weights and of the graph's float inputs and outputs. */
+  dtype?: WeightType;
   /** Where the model came from, recorded in the ONNX metadata. */
   source: string;
 }
@@ -45,15 +47,16 @@ const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
 
 export async function writeModelFolder(dir: string, spec: ModelFolderSpec): Promise<void> {
   const { config, vocab } = spec;
-  const model = buildLlamaModel(config, spec.weights, `${TOOL_NAME} ${TOOL_VERSION}`);
+  const dtype = spec.dtype ?? "fp32";
+  const model = buildLlamaModel(config, spec.weights, `${TOOL_NAME} ${TOOL_VERSION}`, dtype);
   model.docString = spec.source;
-  const external = spec.externalData ?? weightBytes(spec.weights) > EXTERNAL_DATA_ABOVE;
+  const external = spec.externalData ?? weightBytes(spec.weights) / (dtype === "fp16" ? 2 : 1) > EXTERNAL_DATA_ABOVE;
   const tok = buildTokenizerFiles(vocab, { chatTemplate: spec.chatTemplate, modelMaxLength: config.maxPositions });
   await buildDirAtomic(dir, async (tmp) => {
     await mkdir(join(tmp, "onnx"));
     if (external) await writeParts(join(tmp, "onnx", ONNX_DATA_FILE), moveToExternal(model, ONNX_DATA_FILE));
     await writeFile(join(tmp, ONNX_FILE), encodeModel(model));
-    await writeFile(join(tmp, "config.json"), json(toHfConfigJson(config)));
+    await writeFile(join(tmp, "config.json"), json({ ...toHfConfigJson(config), torch_dtype: dtype === "fp16" ? "float16" : "float32" }));
     await writeFile(
       join(tmp, "generation_config.json"),
       json({ bos_token_id: config.bosTokenId, eos_token_id: config.eosTokenId, max_length: config.maxPositions }),

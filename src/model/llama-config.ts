@@ -51,7 +51,6 @@ export function toHfConfigJson(cfg: LlamaConfig): Record<string, unknown> {
     tie_word_embeddings: cfg.tieEmbeddings,
     bos_token_id: cfg.bosTokenId,
     eos_token_id: cfg.eosTokenId,
-    torch_dtype: "float32",
     use_cache: true,
   };
 }

@@ -31,9 +31,14 @@ export interface LlamaWeights {
 }
 
 export const OPSET = 17;
+export type WeightType = "fp32" | "fp16";
 // A large finite negative rather than -inf: a fully masked row (left padding) must stay finite, or NaN
-// would leak into real tokens through 0 x NaN in the value MatMul.
+// would leak into real tokens through 0 x NaN in the value MatMul. Scores are far below float32's ulp at
+// this magnitude, so a masked row's entries stay equal and its softmax uniform.
 const MASKED_SCORE = -3.4e38;
+// fp16 tops out at 65504 and a bias near it would overflow to -inf with the scores added; -1e4 already
+// gives exp(...) = 0.
+const MASKED_SCORE_FP16 = -1e4;
 
 /** Rotary tables [maxPositions, headDim], each half duplicated as rotate_half expects. */
 export function rotaryTables(cfg: LlamaConfig): { cos: Float32Array; sin: Float32Array } {
@@ -51,9 +56,12 @@ export function rotaryTables(cfg: LlamaConfig): { cos: Float32Array; sin: Float3
   return { cos, sin };
 }
 
-export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: string): ModelProto {
+/** `fp16` stores every floating-point tensor (weights, inputs, outputs) as float16, like Optimum's fp16 exports. */
+export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: string, dtype: WeightType = "fp32"): ModelProto {
   const g = new GraphBuilder();
-  const F = DataType.FLOAT;
+  const F = dtype === "fp16" ? DataType.FLOAT16 : DataType.FLOAT;
+  const weight = (name: string, dims: number[], data: Float32Array) => g.floatInitializer(name, F, dims, data);
+  const scalar = (v: number) => g.float([v], [], F);
   const H = cfg.hiddenSize;
   const D = headDim(cfg);
   const nH = cfg.numHeads;
@@ -65,13 +73,13 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
   const attentionMask = g.input("attention_mask", DataType.INT64, ["batch_size", "total_sequence_length"]);
   const positionIds = g.input("position_ids", DataType.INT64, ["batch_size", "sequence_length"]);
 
-  const embed = g.initializer("model.embed_tokens.weight", F, [cfg.vocabSize, H], w.embed);
+  const embed = weight("model.embed_tokens.weight", [cfg.vocabSize, H], w.embed);
   let h = g.op1("Gather", [embed, inputIds], { axis: 0 });
 
   // cos/sin gathered by position_ids: [batch, 1, seq, D], broadcast over heads.
   const tables = rotaryTables(cfg);
-  const cosTable = g.initializer("model.rotary_emb.cos_cache", F, [cfg.maxPositions, D], tables.cos);
-  const sinTable = g.initializer("model.rotary_emb.sin_cache", F, [cfg.maxPositions, D], tables.sin);
+  const cosTable = weight("model.rotary_emb.cos_cache", [cfg.maxPositions, D], tables.cos);
+  const sinTable = weight("model.rotary_emb.sin_cache", [cfg.maxPositions, D], tables.sin);
   const axis1 = g.int64([1]);
   const cos = g.op1("Unsqueeze", [g.op1("Gather", [cosTable, positionIds], { axis: 0 }), axis1]);
   const sin = g.op1("Unsqueeze", [g.op1("Gather", [sinTable, positionIds], { axis: 0 }), axis1]);
@@ -90,10 +98,12 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
   const causal = g.op1("LessOrEqual", [g.op1("Unsqueeze", [keyPos, g.int64([0])]), g.op1("Unsqueeze", [queryPos, g.int64([1])])]);
   const notPadding = g.op1("Unsqueeze", [g.op1("Cast", [attentionMask], { to: DataType.BOOL }), g.int64([1, 2, 3])]);
   const allowed = g.op1("And", [causal, notPadding]);
-  const maskedScore = g.float32([MASKED_SCORE], []);
-  const scale = g.float32([1 / Math.sqrt(D)], []);
+  // An additive bias [batch, 1, 1, seq, total], built once: adding it broadcasts far faster than a Where
+  // over every head's scores.
+  const maskBias = g.op1("Where", [allowed, scalar(0), scalar(dtype === "fp16" ? MASKED_SCORE_FP16 : MASKED_SCORE)]);
+  const scale = scalar(1 / Math.sqrt(D));
 
-  const eps = g.float32([cfg.rmsNormEps], []);
+  const eps = scalar(cfg.rmsNormEps);
   const rmsNorm = (x: string, weight: string): string => {
     const meanSquare = g.op1("ReduceMean", [g.op1("Mul", [x, x])], { axes: [-1], keepdims: 1 });
     return g.op1("Mul", [g.op1("Div", [x, g.op1("Sqrt", [g.op1("Add", [meanSquare, eps])])]), weight]);
@@ -113,9 +123,9 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
     const L = w.layers[i]!;
     const p = `model.layers.${i}`;
     const matmul = (x: string, name: string, data: Float32Array, inDim: number, outDim: number) =>
-      g.op1("MatMul", [x, g.initializer(`${p}.${name}.MatMul.weight`, F, [inDim, outDim], data)]);
+      g.op1("MatMul", [x, weight(`${p}.${name}.MatMul.weight`, [inDim, outDim], data)]);
 
-    const x = rmsNorm(h, g.initializer(`${p}.input_layernorm.weight`, F, [H], L.inputNorm));
+    const x = rmsNorm(h, weight(`${p}.input_layernorm.weight`, [H], L.inputNorm));
     const q = rotate(splitHeads(matmul(x, "self_attn.q_proj", L.q, H, nH * D), nH));
     const k = rotate(splitHeads(matmul(x, "self_attn.k_proj", L.k, H, nKv * D), nKv));
     const v = splitHeads(matmul(x, "self_attn.v_proj", L.v, H, nKv * D), nKv);
@@ -128,10 +138,11 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
 
     // Grouped-query attention without copying kv heads: queries as [batch, kv, group, seq, D]
     // against keys [batch, kv, 1, D, total] broadcast over the group (head h uses kv head h / group).
-    const qGrouped = g.op1("Reshape", [q, g.int64([0, nKv, groups, -1, D])]);
+    // Scaling q ([seq, D] per head) is cheaper than scaling the scores ([seq, total] per head).
+    const qGrouped = g.op1("Reshape", [g.op1("Mul", [q, scale]), g.int64([0, nKv, groups, -1, D])]);
     const kT = g.op1("Unsqueeze", [g.op1("Transpose", [keys], { perm: [0, 1, 3, 2] }), g.int64([2])]);
-    const scores = g.op1("Mul", [g.op1("MatMul", [qGrouped, kT]), scale]);
-    const probs = g.op1("Softmax", [g.op1("Where", [allowed, scores, maskedScore])], { axis: -1 });
+    const scores = g.op1("MatMul", [qGrouped, kT]);
+    const probs = g.op1("Softmax", [g.op1("Add", [scores, maskBias])], { axis: -1 });
     const context = g.op1("MatMul", [probs, g.op1("Unsqueeze", [values, g.int64([2])])]);
     const merged = g.op1("Reshape", [
       g.op1("Transpose", [g.op1("Reshape", [context, g.int64([0, nH, -1, D])])], { perm: perm0213 }),
@@ -139,15 +150,15 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
     ]);
     h = g.op1("Add", [h, matmul(merged, "self_attn.o_proj", L.o, nH * D, H)]);
 
-    const y = rmsNorm(h, g.initializer(`${p}.post_attention_layernorm.weight`, F, [H], L.postNorm));
+    const y = rmsNorm(h, weight(`${p}.post_attention_layernorm.weight`, [H], L.postNorm));
     const gate = matmul(y, "mlp.gate_proj", L.gate, H, I);
     const act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), matmul(y, "mlp.up_proj", L.up, H, I)]);
     h = g.op1("Add", [h, matmul(act, "mlp.down_proj", L.down, I, H)]);
   }
 
-  const final = rmsNorm(h, g.initializer("model.norm.weight", F, [H], w.norm));
+  const final = rmsNorm(h, weight("model.norm.weight", [H], w.norm));
   const head = w.lmHead
-    ? g.initializer("lm_head.MatMul.weight", F, [H, cfg.vocabSize], w.lmHead)
+    ? weight("lm_head.MatMul.weight", [H, cfg.vocabSize], w.lmHead)
     : g.op1("Transpose", [embed], { perm: [1, 0] });
   g.op1("MatMul", [final, head], {}, "logits");
   g.output("logits", F, ["batch_size", "sequence_length", cfg.vocabSize]);

@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { UserError, readingFile } from "../util/errors.js";
 import { llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
-import type { LlamaLayerWeights, LlamaWeights } from "./llama-graph.js";
+import type { LlamaLayerWeights, LlamaWeights, WeightType } from "./llama-graph.js";
 import { writeModelFolder } from "./folder.js";
 import { SPACE, type SentencePieceVocab } from "./tokenizer-json.js";
 
@@ -150,7 +150,7 @@ export function parseLlama2cTokenizer(buf: Uint8Array, vocabSize: number, file: 
   return { pieces, scores, special: [0, 1, 2], unk: 0, bos: 1, eos: 2 };
 }
 
-export async function importLlama2c(opts: { checkpoint: string; tokenizer: string; out: string; externalData?: boolean }): Promise<LlamaConfig> {
+export async function importLlama2c(opts: { checkpoint: string; tokenizer: string; out: string; externalData?: boolean; dtype?: WeightType }): Promise<LlamaConfig> {
   const ckptBytes = await readingFile(opts.checkpoint, () => readFile(opts.checkpoint));
   const tokBytes = await readingFile(opts.tokenizer, () => readFile(opts.tokenizer));
   const { config, weights } = parseLlama2cCheckpoint(ckptBytes, opts.checkpoint);
@@ -161,6 +161,7 @@ export async function importLlama2c(opts: { checkpoint: string; tokenizer: strin
     vocab,
     chatTemplate: LLAMA2_CHAT_TEMPLATE,
     externalData: opts.externalData,
+    dtype: opts.dtype,
     source: `llama2.c checkpoint ${opts.checkpoint} with tokenizer ${opts.tokenizer}`,
   });
   return config;

@@ -133,9 +133,14 @@ export class GraphBuilder {
     return this.initializer(`${this.prefix}/const_${this.counter++}`, TensorProto_DataType.INT64, dims, BigInt64Array.from(values.map(BigInt)));
   }
 
-  /** A float32 constant. */
-  float32(values: number[], dims: number[] = [values.length]): string {
-    return this.initializer(`${this.prefix}/const_${this.counter++}`, TensorProto_DataType.FLOAT, dims, Float32Array.from(values));
+  /** A floating-point constant of `dataType` (FLOAT or FLOAT16). */
+  float(values: number[], dims: number[] = [values.length], dataType: TensorProto_DataType = TensorProto_DataType.FLOAT): string {
+    return this.floatInitializer(`${this.prefix}/const_${this.counter++}`, dataType, dims, Float32Array.from(values));
+  }
+
+  /** An initializer from fp32 values, stored as `dataType` (FLOAT, or FLOAT16 rounded to nearest even). */
+  floatInitializer(name: string, dataType: TensorProto_DataType, dims: number[], values: Float32Array): string {
+    return this.initializer(name, dataType, dims, dataType === TensorProto_DataType.FLOAT16 ? toFloat16Bits(values) : values);
   }
 
   input(name: string, elemType: TensorProto_DataType, dims: Dim[]): string {
@@ -164,6 +169,40 @@ export class GraphBuilder {
       metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
     });
   }
+}
+
+/** IEEE binary16 bit patterns of fp32 values, rounded to nearest even (Node 20 has no Float16Array). */
+export function toFloat16Bits(values: Float32Array): Uint16Array {
+  const out = new Uint16Array(values.length);
+  const bits = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  for (let i = 0; i < values.length; i++) {
+    const x = bits[i]!;
+    const sign = (x >>> 16) & 0x8000;
+    const exp = (x >>> 23) & 0xff;
+    const mant = x & 0x7fffff;
+    const e = exp - 127 + 15;
+    let h: number;
+    if (exp === 0xff) h = 0x7c00 | (mant ? 0x200 : 0); // inf, nan
+    else if (e >= 0x1f) h = 0x7c00; // overflow to inf
+    else if (e <= 0) {
+      // subnormal half (or zero): shift the implicit-1 mantissa into place, rounding half to even
+      if (e < -10) h = 0;
+      else {
+        const m = mant | 0x800000;
+        const shift = 14 - e;
+        h = m >>> shift;
+        const rem = m & ((1 << shift) - 1);
+        const halfway = 1 << (shift - 1);
+        if (rem > halfway || (rem === halfway && h & 1)) h++;
+      }
+    } else {
+      h = (e << 10) | (mant >>> 13);
+      const rem = mant & 0x1fff;
+      if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry rolls into the exponent, as it should
+    }
+    out[i] = sign | h;
+  }
+  return out;
 }
 
 export function encodeModel(model: ModelProto): Uint8Array {

@@ -27,6 +27,7 @@ export interface PastInput {
   name: string;
   /** [kv heads, head dim] */
   dims: [number, number];
+  type: "float32" | "float16";
 }
 
 export interface ScoringModel {
@@ -122,9 +123,10 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   const maskDims = maskTensors.map((t) => t.dims.map(Number));
   const maskTypes = maskTensors.map((t) => t.dataType);
   const { blob: maskableBlob, offsets } = await pack(maskTensors, MASKABLE_FILE, (t) => tensorBytes(t, external));
-  // Weights already outside the protobuf stay outside it (the model may be over protobuf's 2 GiB).
+  // The other large weights go outside the protobuf too: the graph stays small to serialize, and under
+  // protobuf's 2 GiB whatever the model's size.
   const maskSet = new Set(names);
-  const fixedTensors = graph.initializer.filter((t) => !maskSet.has(t.name) && externalRef(t));
+  const fixedTensors = graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t) || t.rawData.byteLength >= 1024));
   const { blob: fixedBlob } = await pack(fixedTensors, FIXED_FILE, (t) => tensorBytes(t, external));
 
   const maskable = names.map((name, i): MaskableWeight => {
@@ -147,7 +149,7 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
     const kvHeads = staticDim(vi, 1) ?? config.num_key_value_heads ?? config.num_attention_heads;
     const headDim = staticDim(vi, 3) ?? config.head_dim ?? (config.hidden_size && config.num_attention_heads ? config.hidden_size / config.num_attention_heads : undefined);
     if (!kvHeads || !headDim) throw new UserError(`${onnxPath}: cannot tell the shape of ${vi.name}`);
-    past.push({ name: vi.name, dims: [kvHeads, headDim] });
+    past.push({ name: vi.name, dims: [kvHeads, headDim], type: tensorType(vi)?.elemType === DataType.FLOAT16 ? "float16" : "float32" });
   }
   const unknown = inputNames.filter((n) => n !== ids && n !== mask && n !== positions && !n.startsWith("past_key_values."));
   if (unknown.length) throw new UserError(`${onnxPath}: unsupported model inputs ${unknown.join(", ")} (expected a decoder-with-past export)`);

@@ -4,7 +4,7 @@ import { UserError } from "../util/errors.js";
 import { createRng, normal } from "../util/rng.js";
 import { trainBpe } from "./bpe-trainer.js";
 import { llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
-import type { LlamaLayerWeights, LlamaWeights } from "./llama-graph.js";
+import type { LlamaLayerWeights, LlamaWeights, WeightType } from "./llama-graph.js";
 import { writeModelFolder } from "./folder.js";
 import { tinyCorpus } from "./tiny-corpus.js";
 import { SPACE, bytePiece, type SentencePieceVocab } from "./tokenizer-json.js";
@@ -21,6 +21,7 @@ export interface TinyOptions {
   maxPositions: number;
   tieEmbeddings: boolean;
   externalData?: boolean;
+  dtype?: WeightType;
 }
 
 export const TINY_DEFAULTS: TinyOptions = { seed: 0, layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 512, maxPositions: 512, tieEmbeddings: false };
@@ -131,6 +132,7 @@ export async function writeTinyModel(dir: string, o: TinyOptions): Promise<Llama
     vocab: tinyVocab(o.vocab, o.seed),
     chatTemplate: CHATML_TEMPLATE,
     externalData: o.externalData,
+    dtype: o.dtype,
     source: `dlc-prune model tiny ${JSON.stringify(o)} (random weights)`,
   });
   return config;

@@ -26,10 +26,12 @@ export function readFolderConfig(dir: string): FolderConfig {
 
 export const i64 = (values: number[], dims: number[]) => new ort.Tensor("int64", BigInt64Array.from(values.map(BigInt)), dims);
 
-export function emptyPast(cfg: FolderConfig, batch: number): Record<string, ort.Tensor> {
+export function emptyPast(cfg: FolderConfig, batch: number, type: "float32" | "float16" = "float32"): Record<string, ort.Tensor> {
   const feeds: Record<string, ort.Tensor> = {};
+  const dims = [batch, cfg.num_key_value_heads, 0, cfg.head_dim];
   for (let i = 0; i < cfg.num_hidden_layers; i++)
-    for (const kv of ["key", "value"]) feeds[`past_key_values.${i}.${kv}`] = new ort.Tensor("float32", new Float32Array(0), [batch, cfg.num_key_value_heads, 0, cfg.head_dim]);
+    for (const kv of ["key", "value"])
+      feeds[`past_key_values.${i}.${kv}`] = type === "float16" ? new ort.Tensor("float16", new Uint16Array(0), dims) : new ort.Tensor("float32", new Float32Array(0), dims);
   return feeds;
 }
 
@@ -48,17 +50,22 @@ export function positionsFromMask(mask: number[][]): number[][] {
   });
 }
 
-/** Logits [batch][position][vocab] of a padded batch in one forward pass. */
-export async function batchLogits(session: ort.InferenceSession, cfg: FolderConfig, ids: number[][], mask: number[][]): Promise<Float32Array[][]> {
+/** The feeds of a padded batch in one forward pass. */
+export function batchFeeds(cfg: FolderConfig, ids: number[][], mask: number[][], pastType: "float32" | "float16" = "float32"): Record<string, ort.Tensor> {
   const B = ids.length;
   const S = ids[0]!.length;
-  const out = await session.run({
+  return {
     input_ids: i64(ids.flat(), [B, S]),
     attention_mask: i64(mask.flat(), [B, S]),
     position_ids: i64(positionsFromMask(mask).flat(), [B, S]),
-    ...emptyPast(cfg, B),
-  });
-  return splitLogits(out.logits as ort.Tensor, B, S, cfg.vocab_size);
+    ...emptyPast(cfg, B, pastType),
+  };
+}
+
+/** Logits [batch][position][vocab] of a padded batch in one forward pass. */
+export async function batchLogits(session: ort.InferenceSession, cfg: FolderConfig, ids: number[][], mask: number[][]): Promise<Float32Array[][]> {
+  const out = await session.run(batchFeeds(cfg, ids, mask));
+  return splitLogits(out.logits as ort.Tensor, ids.length, ids[0]!.length, cfg.vocab_size);
 }
 
 export function splitLogits(t: ort.Tensor, B: number, S: number, V: number): Float32Array[][] {

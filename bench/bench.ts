@@ -1,0 +1,111 @@
+// `npm run bench`: scoring throughput, padding, DLC overhead, peak memory and the MatMul roofline, for
+// stories260K and a >= 20M-parameter tiny model on the same instruction data. Every figure comes from this
+// one run (machines are noisy: compare ratios, not absolute numbers across runs).
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { importLlama2c } from "../src/model/llama2c.js";
+import { writeTinyModel, TINY_DEFAULTS } from "../src/model/tiny.js";
+import { loadScoringModel } from "../src/model/scoring-graph.js";
+import type { ScoreResult } from "../src/score/score.js";
+
+const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const LEVELS = 3;
+const ROWS_PER_SOURCE = Number(process.env.BENCH_ROWS ?? 100);
+
+if (!existsSync(join(SHARED, "models/stories260K/stories260K.bin"))) {
+  console.log(`bench: skipped: ${SHARED} is absent (the benchmark needs stories260K and the shared datasets)`);
+  process.exit(0);
+}
+const tmp = mkdtempSync(join(tmpdir(), "dlc-bench-"));
+process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
+
+/** A mixed instruction pool in Alpaca format, as FINDINGS.md's pool (Alpaca-cleaned, CodeAlpaca, GSM8K). */
+function pool(): string {
+  const alpaca = JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[];
+  const code = JSON.parse(readFileSync(join(SHARED, "datasets/codealpaca/code_alpaca_2k.json"), "utf8")) as object[];
+  const gsm = readFileSync(join(SHARED, "datasets/gsm8k/train.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { question: string; answer: string })
+    .map((r) => ({ instruction: r.question, input: "", output: r.answer }));
+  const rows = [...alpaca.slice(0, ROWS_PER_SOURCE), ...code.slice(0, ROWS_PER_SOURCE), ...gsm.slice(0, ROWS_PER_SOURCE)];
+  const path = join(tmp, "pool.jsonl");
+  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  return path;
+}
+
+type Run = ScoreResult & { maxRssMiB: number };
+
+function runScore(config: Record<string, unknown>): Run {
+  const out = execFileSync(process.execPath, ["--import", "tsx", join(HERE, "score-once.ts"), JSON.stringify(config)], { encoding: "utf8", maxBuffer: 1 << 26 });
+  return JSON.parse(out.trim().split("\n").pop()!) as Run;
+}
+
+function matmulGflops(): number {
+  const out = execFileSync(process.execPath, ["--import", "tsx", join(HERE, "matmul.ts"), "1024"], { encoding: "utf8" });
+  return (JSON.parse(out.trim()) as { gflops: number }).gflops;
+}
+
+async function matmulParams(dir: string): Promise<number> {
+  // Every MatMul weight the forward pass multiplies by, the LM head included (a tied head counts the embedding).
+  const model = await loadScoringModel(dir, { include: ["lm_head.*"], exclude: [] });
+  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { tie_word_embeddings: boolean; vocab_size: number; hidden_size: number };
+  const blocks = model.maskable.reduce((a, w) => a + w.data.length, 0);
+  return blocks + (cfg.tie_word_embeddings ? cfg.vocab_size * cfg.hidden_size : 0);
+}
+
+const data = pool();
+const models: { name: string; dir: string }[] = [];
+const stories = join(tmp, "stories260K");
+await importLlama2c({ checkpoint: join(SHARED, "models/stories260K/stories260K.bin"), tokenizer: join(SHARED, "models/stories260K/tok512.bin"), out: stories });
+models.push({ name: "stories260K", dir: stories });
+const big = join(tmp, "tiny-25M");
+await writeTinyModel(big, { ...TINY_DEFAULTS, layers: 8, hidden: 512, heads: 8, kvHeads: 4, vocab: 4096, maxPositions: 512 });
+models.push({ name: "tiny 8x512 (GQA 8/4, vocab 4096)", dir: big });
+
+const gflops = matmulGflops();
+console.log(`machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores; node ${process.version}`);
+console.log(`onnxruntime fp32 MatMul throughput (chain of 8 x 1024^3): ${gflops.toFixed(1)} GFLOP/s`);
+console.log(`data: ${data.split("/").pop()} = ${3 * ROWS_PER_SOURCE} rows (Alpaca-cleaned, CodeAlpaca, GSM8K), template alpaca, max_tokens 256\n`);
+
+const rows: string[][] = [["model", "MatMul params", "tokens/level", "padding", "tokens/s", "1 pass (s)", "DLC wall (s)", "overhead", "roofline", "peak RSS (MiB)"]];
+for (const m of models) {
+  const params = await matmulParams(m.dir);
+  const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256 }; // default batch_tokens
+  const set = (o: Record<string, unknown>) => {
+    const raw: Record<string, Record<string, unknown>> = {};
+    for (const [k, v] of Object.entries(o)) {
+      const [a, b] = k.split(".") as [string, string | undefined];
+      if (b === undefined) (raw as Record<string, unknown>)[a] = v;
+      else (raw[a] ??= {})[b] = v;
+    }
+    return raw;
+  };
+  const dlc = runScore(set({ ...base, "score.levels": LEVELS, "score.out": join(tmp, "dlc.arrow") }));
+  // The unmasked pass is level 0 of the same run: ratios from one process, not two noisy ones.
+  const pass = dlc.seconds.levels[0]!.pass;
+  const passes = dlc.seconds.levels.reduce((a, l) => a + l.pass, 0);
+  const tokensPerSecond = (dlc.tokens * LEVELS) / passes;
+  rows.push([
+    m.name,
+    `${(params / 1e6).toFixed(2)}M`,
+    String(dlc.tokens),
+    dlc.paddingRatio.toFixed(3),
+    tokensPerSecond.toFixed(0),
+    pass.toFixed(2),
+    dlc.seconds.total.toFixed(2),
+    (dlc.seconds.total / (LEVELS * pass)).toFixed(3),
+    ((tokensPerSecond * 2 * params) / (gflops * 1e9)).toFixed(3),
+    dlc.maxRssMiB.toFixed(0),
+  ]);
+}
+const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+for (const r of rows) console.log(r.map((v, c) => v.padEnd(widths[c]!)).join("  "));
+console.log(`
+tokens/s: non-padding tokens run through the model per second of scoring passes (all ${LEVELS} levels).
+overhead: DLC wall time (load, tokenize, ${LEVELS} x (mask, session, pass), write) / (${LEVELS} x the unmasked pass, level 0 of the same run).
+roofline: tokens/s x 2 x MatMul params / the MatMul throughput above.`);
