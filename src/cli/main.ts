@@ -6,6 +6,10 @@ import { UserError } from "../util/errors.js";
 import { TOOL_VERSION } from "../version.js";
 import { modelCommand } from "./model.js";
 import { scoreCommand } from "./score.js";
+import { selectCommand } from "./select.js";
+import { reportCommand } from "./report.js";
+import { runCommand } from "./run.js";
+import { configCommand } from "./config.js";
 
 function fail(err: unknown): never {
   if (err instanceof UserError) {
@@ -20,9 +24,13 @@ try {
   await yargs(hideBin(process.argv))
     .scriptName("dlc-prune")
     .version(TOOL_VERSION)
-    .command(modelCommand)
+    .command(runCommand)
     .command(scoreCommand)
-    .demandCommand(1, "name a command: model, score")
+    .command(selectCommand)
+    .command(reportCommand)
+    .command(modelCommand)
+    .command(configCommand)
+    .demandCommand(1, "name a command: run, score, select, report, model, config")
     .strict()
     .fail((msg, err) => fail(err ?? new UserError(msg)))
     .parseAsync();

@@ -52,7 +52,7 @@ export const configSchema = z
       .prefault({} as never),
     model: z
       .object({
-        path: z.string().min(1).describe("model folder: config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx"),
+        path: z.string().min(1).optional().describe("model folder: config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx (needed to score)"),
         tiny: tiny.optional().describe("build a tiny random model (`dlc-prune model tiny`) at `path` on first use; demo only"),
       })
       .strict()

@@ -4,7 +4,7 @@
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from "hyparquet";
+import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema, type SchemaTree } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { UserError, readingFile } from "../util/errors.js";
 
@@ -16,6 +16,8 @@ export interface RawRow {
   where: string;
   value?: RowValue;
   error?: string;
+  /** The text of a row that did not parse, so it can still be listed. */
+  text?: string;
 }
 
 export type DataKind = "jsonl" | "json" | "parquet";
@@ -43,10 +45,10 @@ async function* readJsonl(path: string): AsyncGenerator<RawRow> {
     try {
       value = JSON.parse(line);
     } catch (err) {
-      yield { row: row++, where, error: `malformed JSON (${(err as Error).message})` };
+      yield { row: row++, where, error: `malformed JSON (${(err as Error).message})`, text: line };
       continue;
     }
-    yield isRow(value) ? { row: row++, where, value } : { row: row++, where, error: "expected a JSON object" };
+    yield isRow(value) ? { row: row++, where, value } : { row: row++, where, error: "expected a JSON object", text: line };
   }
 }
 
@@ -64,17 +66,25 @@ async function* readJson(path: string): AsyncGenerator<RawRow> {
   }
 }
 
-/** Parquet, one row group at a time so memory stays bounded by the largest row group. */
-async function* readParquet(path: string): AsyncGenerator<RawRow> {
-  let file;
-  let meta;
+async function openParquet(path: string) {
   try {
-    file = await asyncBufferFromFile(path);
-    meta = await parquetMetadataAsync(file);
+    const file = await asyncBufferFromFile(path);
+    return { file, meta: await parquetMetadataAsync(file) };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code) throw err;
     throw new UserError(`${path}: not a readable Parquet file (${(err as Error).message})`);
   }
+}
+
+/** A Parquet file's schema tree. */
+export async function parquetSchemaOf(path: string): Promise<SchemaTree> {
+  const { meta } = await readingFile(path, () => openParquet(path));
+  return parquetSchema(meta);
+}
+
+/** Parquet, one row group at a time so memory stays bounded by the largest row group. */
+async function* readParquet(path: string): AsyncGenerator<RawRow> {
+  const { file, meta } = await openParquet(path);
   let start = 0;
   for (const group of meta.row_groups) {
     const end = start + Number(group.num_rows);

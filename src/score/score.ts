@@ -14,7 +14,7 @@ import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { planBatches, paddingRatio, type Batch } from "./batching.js";
 import { Checkpoint } from "./checkpoint.js";
 import { MaskSchedule } from "./masking.js";
-import { writeScoresFile, type ScoreColumns, type ScoresMeta } from "./scores-file.js";
+import { readScoresFile, writeScoresFile, type ScoreColumns, type ScoresMeta } from "./scores-file.js";
 import { SessionFactory, threadCount, type Device } from "./session.js";
 
 export interface ScoreProgress {
@@ -42,6 +42,8 @@ export interface ScoreResult {
   rows: number;
   scored: number;
   resumed: boolean;
+  /** The scores file was already up to date (same fingerprint) and was kept. */
+  reused: boolean;
   device: Device | undefined;
   /** Non-padding input tokens of one pass; padded slots of one pass. */
   tokens: number;
@@ -51,10 +53,13 @@ export interface ScoreResult {
 }
 
 /** The demo's model is built on first use by the model kit; its scores are meaningless and the log says so. */
-async function ensureModel(config: Config, log: (line: string) => void): Promise<void> {
+async function ensureModel(config: Config, log: (line: string) => void): Promise<string> {
   const { path, tiny } = config.model;
-  if (!tiny || (await exists(path))) return;
-  log(`building a tiny random model at ${path} (model.tiny): its DLC scores are meaningless, for demos and tests only`);
+  if (!path) throw new UserError("missing key model.path (the model folder to score with)");
+  if (!tiny) return path;
+  log(`model.tiny: ${path} is a tiny model with random weights: its DLC scores are meaningless (a demo of the pipeline, not of the method)`);
+  if (await exists(path)) return path;
+  log(`building it with the model kit (dlc-prune model tiny)`);
   await writeTinyModel(path, {
     seed: tiny.seed,
     layers: tiny.layers,
@@ -66,6 +71,7 @@ async function ensureModel(config: Config, log: (line: string) => void): Promise
     maxPositions: tiny.max_positions,
     tieEmbeddings: tiny.tie_embeddings,
   });
+  return path;
 }
 
 const i64 = (data: BigInt64Array, dims: number[]) => new Tensor("int64", data, dims);
@@ -138,9 +144,9 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const s = config.score;
   const started = performance.now();
-  await ensureModel(config, log);
-  const model = await loadScoringModel(config.model.path, { include: s.include, exclude: s.exclude });
-  const tokenizer = await loadTokenizer(config.model.path);
+  const modelPath = await ensureModel(config, log);
+  const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });
+  const tokenizer = await loadTokenizer(modelPath);
   if (s.max_tokens !== null && s.max_tokens > model.maxPositions)
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
@@ -164,6 +170,11 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const identity = identityOf(config, model, dataSha, data, maxTokens, threads);
   const fingerprint = sha256(JSON.stringify(identity));
   const K = s.levels;
+  const summary = { out: s.out, rows: data.rows, scored: encoded.length, tokens: passTokens, paddingRatio: paddingRatio(batches, lengths) };
+  if (!opts.restart && (await exists(s.out)) && (await readScoresFile(s.out).catch(() => undefined))?.meta.fingerprint === fingerprint) {
+    log(`${s.out} is up to date (same model, data and scoring config): kept; --restart rescores`);
+    return { ...summary, resumed: false, reused: true, device: undefined, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
+  }
   const { checkpoint, progress, losses, resumed } = await Checkpoint.open(s.out, fingerprint, identity, encoded.length * K, opts.restart ?? false);
   if (resumed) log(`resuming ${s.out} at level ${progress.level}/${K}, batch ${progress.nextBatch}/${batches.length}`);
 
@@ -227,13 +238,10 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   await checkpoint.remove();
   log(`wrote ${s.out}: ${encoded.length} rows scored over ${K} levels (sparsity ${meta.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
   return {
-    out: s.out,
-    rows: data.rows,
-    scored: encoded.length,
+    ...summary,
     resumed,
+    reused: false,
     device: sessions.resolved,
-    tokens: passTokens,
-    paddingRatio: paddingRatio(batches, lengths),
     seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 },
   };
 }

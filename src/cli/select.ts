@@ -1,0 +1,30 @@
+// `dlc-prune select`: keep-<ratio>.parquet per ratio from a scores file, with a manifest.
+import type { Argv, CommandModule } from "yargs";
+import { selectAndWrite } from "../run/pipeline.js";
+import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
+
+export const SELECT_FLAGS: FlagMap = {
+  data: "data.path",
+  scores: "score.out",
+  ratio: "select.ratios",
+  "out-dir": "select.out_dir",
+  strategy: "select.strategy",
+  split: "select.split",
+  seed: "select.seed",
+  stratify: "select.stratify",
+  nested: "select.nested",
+  unscored: "select.unscored",
+  format: "data.format",
+};
+
+export const selectCommand: CommandModule = {
+  command: "select",
+  describe: "Keep a share of the rows by DLC (FlexRand or a baseline) and write them as Parquet, per ratio",
+  builder: (y: Argv) => withConfigFlags(y, SELECT_FLAGS),
+  handler: async (argv) => {
+    const config = await configFromArgs(argv, SELECT_FLAGS);
+    const { manifest } = await selectAndWrite(config);
+    for (const o of manifest.outputs)
+      process.stdout.write(`${config.select.out_dir}/${o.file}: ${o.rows.kept} rows kept, ${o.rows.pruned} pruned, ${o.rows.unscored} unscored (${config.select.unscored})\n`);
+  },
+};

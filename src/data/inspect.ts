@@ -1,0 +1,57 @@
+// One light pass over the data for what selection, writing and the report need besides the scores:
+// the column types, group and stratification values, and response lengths in characters.
+import { UserError } from "../util/errors.js";
+import type { Config } from "../config/schema.js";
+import { ColumnInference, columnsFromParquet, type Columns } from "./columns.js";
+import { detectFormat, fieldText, toSample, type ResolvedFormat } from "./formats.js";
+import { dataKind, parquetSchemaOf, readRows, type RawRow } from "./read.js";
+
+export interface DataInspection {
+  rows: number;
+  columns: Columns;
+  /** data.fields.group per row, when configured. */
+  group: (string | null)[] | null;
+  /** select.stratify per row, when configured. */
+  stratify: (string | null)[] | null;
+  /** Response characters per row; -1 where the row does not parse. */
+  responseChars: Int32Array;
+}
+
+function responseChars(raw: RawRow, format: ResolvedFormat | undefined): number {
+  if (!format || !raw.value) return -1;
+  try {
+    const s = toSample(raw, format);
+    if (s.kind === "alpaca") return s.output.length;
+    if (s.kind === "prompt_response") return s.response.length;
+    return s.messages.filter((m) => m.role === "assistant").reduce((a, m) => a + m.content.length, 0);
+  } catch {
+    return -1;
+  }
+}
+
+export async function inspectData(config: Config): Promise<DataInspection> {
+  const { path, fields } = config.data;
+  const stratifyField = config.select.stratify;
+  const parquet = dataKind(path) === "parquet";
+  const inference = parquet ? undefined : new ColumnInference();
+  const group: (string | null)[] | null = fields.group ? [] : null;
+  const stratify: (string | null)[] | null = stratifyField ? [] : null;
+  const chars: number[] = [];
+  let format: ResolvedFormat | undefined;
+  let stratifySeen = false;
+  for await (const raw of readRows(path)) {
+    if (raw.value) {
+      inference?.add(raw.value);
+      format ??= config.data.format === "auto" ? detectFormat(raw.value, fields, path) : { format: config.data.format, fields };
+    }
+    group?.push(fieldText(raw.value, fields.group));
+    if (stratify) {
+      stratifySeen ||= !!raw.value && stratifyField! in raw.value;
+      stratify.push(fieldText(raw.value, stratifyField));
+    }
+    chars.push(responseChars(raw, format));
+  }
+  if (stratify && !stratifySeen) throw new UserError(`select.stratify: no row of ${path} has a field "${stratifyField}"`);
+  const columns = parquet ? columnsFromParquet(await parquetSchemaOf(path), path) : inference!.result();
+  return { rows: chars.length, columns, group, stratify, responseChars: Int32Array.from(chars) };
+}

@@ -1,0 +1,19 @@
+// dlc-prune as a library: the pipeline's stages for use in-process (a Node data pipeline), typed.
+//
+//   import { loadConfig, run } from "dlc-prune";
+//   const config = await loadConfig({ file: "configs/demo.yaml", overrides: [["select.ratios", [0.2]]] });
+//   const { manifest } = await run(config);
+
+export { configSchema, PRESETS, type Config, type ScoreConfig, type SelectConfig } from "./config/schema.js";
+export { loadConfig, parseConfig, type ConfigSources } from "./config/load.js";
+export { configKeys, type KeyInfo } from "./config/keys.js";
+export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./score/score.js";
+export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./score/scores-file.js";
+export { selectAndWrite as select, report, run, type RunResult, type SelectResult } from "./run/pipeline.js";
+export { selectRows, type Selection, type RatioSelection } from "./select/select.js";
+export { flexrandCounts, type Strategy } from "./select/strategies.js";
+export type { Manifest, OutputSummary } from "./write/write.js";
+export type { Report } from "./report/report.js";
+export { writeTinyModel, type TinyOptions } from "./model/tiny.js";
+export { importLlama2c } from "./model/llama2c.js";
+export { UserError } from "./util/errors.js";
