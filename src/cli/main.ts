@@ -10,6 +10,7 @@ import { selectCommand } from "./select.js";
 import { reportCommand } from "./report.js";
 import { runCommand } from "./run.js";
 import { configCommand } from "./config.js";
+import { mergeCommand } from "./merge.js";
 
 function fail(err: unknown): never {
   if (err instanceof UserError) {
@@ -26,11 +27,12 @@ try {
     .version(TOOL_VERSION)
     .command(runCommand)
     .command(scoreCommand)
+    .command(mergeCommand)
     .command(selectCommand)
     .command(reportCommand)
     .command(modelCommand)
     .command(configCommand)
-    .demandCommand(1, "name a command: run, score, select, report, model, config")
+    .demandCommand(1, "name a command: run, score, merge, select, report, model, config")
     .strict()
     .fail((msg, err) => fail(err ?? new UserError(msg)))
     .parseAsync();

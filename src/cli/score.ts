@@ -21,6 +21,8 @@ export const SCORE_FLAGS: FlagMap = {
   threads: "score.threads",
   seed: "score.seed",
   "on-error": "data.on_error",
+  shard: "score.shard",
+  shards: "score.shards",
 };
 
 export const scoreCommand: CommandModule = {

@@ -74,6 +74,9 @@ export const configSchema = z
         seed: z.number().int().default(0).describe("seed of the random masking method"),
         out: z.string().min(1).default("out/scores.arrow").describe("the scores file (Arrow IPC)"),
         checkpoint_seconds: z.number().positive().default(30).describe("how often progress is saved for resume"),
+        shard: z.string().nullable().default(null).describe("score one shard \"I/N\" of the rows (written to <out>.shard-I-of-N.arrow); default: from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX when set"),
+        shards: z.number().int().positive().nullable().default(null).describe("the number of shards of a Kubernetes Indexed Job (its completions), with JOB_COMPLETION_INDEX"),
+        merge: z.array(z.string()).default([]).describe("run: merge these shard files (globs allowed) into `out` instead of scoring"),
       })
       .strict()
       .prefault({}),

@@ -6,7 +6,8 @@ import type { Config } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
 import { buildReport, writeReport, type Report } from "../report/report.js";
 import { score, type ScoreOptions, type ScoreResult } from "../score/score.js";
-import { readScoresFile, type ScoresFile } from "../score/scores-file.js";
+import { readScoresFile, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
+import { expandShardPaths, mergeShards } from "../shard/merge.js";
 import { selectRows, type Selection } from "../select/select.js";
 import { UserError, readingFile } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
@@ -57,14 +58,18 @@ export async function report(outDir: string): Promise<Report> {
 }
 
 export interface RunResult {
-  score: ScoreResult;
+  /** The scoring run, or the metadata of the merged shards. */
+  score: ScoreResult | ScoresMeta;
   manifest: Manifest;
   report: Report;
 }
 
-/** The whole job: score (resuming, or reusing an up-to-date scores file), select, write, report. */
+/**
+ * The whole job: score (resuming, or reusing an up-to-date scores file) or merge the shard files of a
+ * sharded scoring (`score.merge`), then select, write, report.
+ */
 export async function run(config: Config, opts: ScoreOptions = {}): Promise<RunResult> {
-  const scored = await score(config, opts);
+  const scored = config.score.merge.length ? await mergeShards(await expandShardPaths(config.score.merge), config.score.out) : await score(config, opts);
   const { manifest, selection, scores, inspection } = await selectAndWrite(config);
   const result = buildReport(manifest, scores, selection, inspection);
   await writeReport(config.select.out_dir, result);

@@ -16,6 +16,7 @@ import { Checkpoint } from "./checkpoint.js";
 import { MaskSchedule } from "./masking.js";
 import { readScoresFile, writeScoresFile, type ScoreColumns, type ScoresMeta } from "./scores-file.js";
 import { SessionFactory, threadCount, type Device } from "./session.js";
+import { ownsBatch, ownsUnscoredRow, resolveShard, shardPath, type Shard } from "../shard/shard.js";
 
 export interface ScoreProgress {
   phase: "encode" | "score";
@@ -116,8 +117,11 @@ function batchLosses(batch: Batch, encoded: Encoded[], logprobs: Float32Array): 
   });
 }
 
-/** What the scores depend on: a resumed or sharded run must match it exactly. */
-function identityOf(config: Config, model: ScoringModel, dataSha: string, data: EncodedDataset, maxTokens: number, threads: number): Record<string, unknown> {
+/**
+ * What the scores depend on: a resumed run, and the shards of one run, must match it exactly. Thread counts
+ * are not part of it: onnxruntime's CPU results do not depend on them (tested), so shards may split cores.
+ */
+function identityOf(config: Config, model: ScoringModel, dataSha: string, data: EncodedDataset, maxTokens: number): Record<string, unknown> {
   const s = config.score;
   return {
     tool_version: TOOL_VERSION,
@@ -136,7 +140,6 @@ function identityOf(config: Config, model: ScoringModel, dataSha: string, data: 
     batch_tokens: s.batch_tokens,
     max_tokens: maxTokens,
     device: s.device,
-    threads,
   };
 }
 
@@ -157,32 +160,38 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const prepareSeconds = (performance.now() - started) / 1000;
   const { encoded } = data;
   const lengths = encoded.map((e) => e.ids.length - 1);
-  const batches = planBatches(lengths, s.batch_tokens);
-  const passTokens = lengths.reduce((a, b) => a + b, 0);
+  // One plan for all rows; a shard scores its share of the batches.
+  const shard = resolveShard(s.shard, s.shards);
+  const out = shard ? shardPath(s.out, shard) : s.out;
+  const batches = planBatches(lengths, s.batch_tokens).filter((_, b) => ownsBatch(shard, b));
+  const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
+  const passTokens = batchTokens.reduce((a, b) => a + b, 0);
+  const passRows = batches.reduce((a, b) => a + b.members.length, 0);
   log(
     `${data.rows} rows (${data.format.format}, template ${data.template}): ${encoded.length} to score, ${data.unscored.length} unscored; ` +
-      `${batches.length} batches, padding ${(100 * paddingRatio(batches, lengths)).toFixed(1)}%`,
+      `${shard ? `shard ${shard.index}/${shard.count}: ${passRows} rows, ` : ""}${batches.length} batches, padding ${(100 * paddingRatio(batches, lengths)).toFixed(1)}%`,
   );
 
   const schedule = new MaskSchedule(model.maskable, { scope: s.scope, method: s.method, interval: s.interval, levels: s.levels, seed: s.seed });
   const threads = threadCount(s.threads);
   const dataSha = await sha256File(config.data.path);
-  const identity = identityOf(config, model, dataSha, data, maxTokens, threads);
+  const identity = identityOf(config, model, dataSha, data, maxTokens);
   const fingerprint = sha256(JSON.stringify(identity));
   const K = s.levels;
-  const summary = { out: s.out, rows: data.rows, scored: encoded.length, tokens: passTokens, paddingRatio: paddingRatio(batches, lengths) };
-  if (!opts.restart && (await exists(s.out)) && (await readScoresFile(s.out).catch(() => undefined))?.meta.fingerprint === fingerprint) {
-    log(`${s.out} is up to date (same model, data and scoring config): kept; --restart rescores`);
+  const summary = { out, rows: data.rows, scored: passRows, tokens: passTokens, paddingRatio: paddingRatio(batches, lengths) };
+  if (!opts.restart && (await exists(out)) && (await readScoresFile(out).catch(() => undefined))?.meta.fingerprint === fingerprint) {
+    log(`${out} is up to date (same model, data and scoring config): kept; --restart rescores`);
     return { ...summary, resumed: false, reused: true, device: undefined, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
   }
-  const { checkpoint, progress, losses, resumed } = await Checkpoint.open(s.out, fingerprint, identity, encoded.length * K, opts.restart ?? false);
-  if (resumed) log(`resuming ${s.out} at level ${progress.level}/${K}, batch ${progress.nextBatch}/${batches.length}`);
+  // Progress is per shard: a shard's checkpoint never continues another's.
+  const progressIdentity = { ...identity, shard };
+  const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, sha256(JSON.stringify(progressIdentity)), progressIdentity, encoded.length * K, opts.restart ?? false);
+  if (resumed) log(`resuming ${out} at level ${progress.level}/${K}, batch ${progress.nextBatch}/${batches.length}`);
 
   const sessions = new SessionFactory(s.device, threads, log);
   const levelSeconds: ScoreResult["seconds"]["levels"] = [];
   const scoreStart = performance.now();
   let lastSave = performance.now();
-  const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
   let tokensDone = progress.level * passTokens + batchTokens.slice(0, progress.nextBatch).reduce((a, b) => a + b, 0);
   let rowsDone = batches.slice(0, progress.nextBatch).reduce((a, b) => a + b.members.length, 0);
   for (let level = progress.level; level < K; level++) {
@@ -199,7 +208,7 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
         batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
         tokensDone += batchTokens[b]!;
         rowsDone += batch.members.length;
-        opts.onProgress?.({ phase: "score", level, levels: K, rowsDone, rowsTotal: encoded.length, tokensDone, tokensTotal: passTokens * K, seconds: (performance.now() - scoreStart) / 1000 });
+        opts.onProgress?.({ phase: "score", level, levels: K, rowsDone, rowsTotal: passRows, tokensDone, tokensTotal: passTokens * K, seconds: (performance.now() - scoreStart) / 1000 });
         if ((performance.now() - lastSave) / 1000 >= s.checkpoint_seconds) {
           await checkpoint.save({ level, nextBatch: b + 1 }, losses);
           lastSave = performance.now();
@@ -213,7 +222,7 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     await checkpoint.save({ level: level + 1, nextBatch: 0 }, losses);
   }
 
-  const cols = columns(data, losses, K);
+  const cols = columns(data, losses, K, shard ? new Set(batches.flatMap((b) => b.members)) : null, shard);
   const meta: ScoresMeta = {
     tool: TOOL_NAME,
     version: TOOL_VERSION,
@@ -232,11 +241,11 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     max_tokens: maxTokens,
     batch_tokens: s.batch_tokens,
     fingerprint,
-    shard: null,
+    shard,
   };
-  await writeScoresFile(s.out, cols, meta);
+  await writeScoresFile(out, cols, meta);
   await checkpoint.remove();
-  log(`wrote ${s.out}: ${encoded.length} rows scored over ${K} levels (sparsity ${meta.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
+  log(`wrote ${out}: ${passRows} rows scored over ${K} levels (sparsity ${meta.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
   return {
     ...summary,
     resumed,
@@ -246,27 +255,33 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   };
 }
 
-/** One entry per input row, in row order: scored rows get their losses, the others their reason. */
-function columns(data: EncodedDataset, losses: Float64Array, K: number): ScoreColumns {
-  const n = data.rows;
+/**
+ * One entry per row, in row order: scored rows get their losses, the others their reason. A shard holds
+ * the rows of its batches (`members`, indices into the encoded rows) and its share of the unscored rows.
+ */
+function columns(data: EncodedDataset, losses: Float64Array, K: number, members: Set<number> | null, shard: Shard | null): ScoreColumns {
+  const rows: { row: number; encoded?: number; status: string }[] = [];
+  data.encoded.forEach((e, m) => (!members || members.has(m)) && rows.push({ row: e.row, encoded: m, status: e.status }));
+  for (const u of data.unscored) if (ownsUnscoredRow(shard, u.row)) rows.push({ row: u.row, status: u.status });
+  rows.sort((a, b) => a.row - b.row);
+  const n = rows.length;
   const cols: ScoreColumns = {
-    row: Float64Array.from({ length: n }, (_, i) => i),
-    id: data.ids,
+    row: Float64Array.from(rows, (r) => r.row),
+    id: data.ids ? rows.map((r) => data.ids![r.row]!) : null,
     dlc: new Float64Array(n).fill(NaN),
     losses: new Float32Array(n * K),
     tokens: new Int32Array(n),
-    status: new Array<string>(n),
+    status: rows.map((r) => r.status),
   };
-  data.encoded.forEach((e, m) => {
+  rows.forEach((r, i) => {
+    if (r.encoded === undefined) return;
     let sum = 0;
     for (let k = 0; k < K; k++) {
-      sum += losses[m * K + k]!;
-      cols.losses[e.row * K + k] = losses[m * K + k]!;
+      sum += losses[r.encoded * K + k]!;
+      cols.losses[i * K + k] = losses[r.encoded * K + k]!;
     }
-    cols.dlc[e.row] = sum / K;
-    cols.tokens[e.row] = e.tokens;
-    cols.status[e.row] = e.status;
+    cols.dlc[i] = sum / K;
+    cols.tokens[i] = data.encoded[r.encoded]!.tokens;
   });
-  for (const u of data.unscored) cols.status[u.row] = u.status;
   return cols;
 }

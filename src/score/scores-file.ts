@@ -29,6 +29,7 @@ export interface ScoresMeta {
   batch_tokens: number;
   /** Identifies config + model + data: shards of one run share it. */
   fingerprint: string;
+  /** Set in the file of one shard of a run (see src/shard). */
   shard: { index: number; count: number } | null;
 }
 

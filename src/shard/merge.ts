@@ -1,0 +1,82 @@
+// `dlc-prune merge`: shard scores files -> the one scores file a single-process run writes. Refuses shards
+// of different runs, duplicated or missing shards, and rows covered twice or not at all.
+import { readdir } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import picomatch from "picomatch";
+import { UserError } from "../util/errors.js";
+import { readScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
+
+/** Paths, with `*`/`?` patterns in the file name expanded (sorted): YAML lists have no shell to do it. */
+export async function expandShardPaths(patterns: string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of patterns) {
+    if (!/[*?[]/.test(basename(p))) {
+      out.push(p);
+      continue;
+    }
+    const match = picomatch(basename(p));
+    const dir = dirname(p);
+    const names = (await readdir(dir).catch(() => [] as string[])).filter((n) => match(n)).sort();
+    if (!names.length) throw new UserError(`${p}: no shard file matches`);
+    out.push(...names.map((n) => join(dir, n)));
+  }
+  return out;
+}
+
+/** The first of the run-defining fields where two shards' metadata differ. */
+function difference(a: ScoresMeta, b: ScoresMeta): string {
+  const keys: (keyof ScoresMeta)[] = ["data", "model", "template", "levels", "method", "scope", "interval", "seed", "include", "exclude", "max_tokens", "batch_tokens", "version"];
+  const k = keys.find((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]));
+  return k ? `${k} differs` : "fingerprint differs";
+}
+
+export async function mergeShards(files: string[], out: string): Promise<ScoresMeta> {
+  if (files.length === 0) throw new UserError("merge: name the shard files to merge");
+  const shards: { file: string; scores: ScoresFile }[] = [];
+  for (const file of files) shards.push({ file, scores: await readScoresFile(file) });
+  const first = shards[0]!;
+  const count = first.scores.meta.shard?.count;
+  const byIndex = new Map<number, string>();
+  for (const { file, scores } of shards) {
+    const { meta } = scores;
+    if (!meta.shard) throw new UserError(`${file}: not a shard (a complete scores file)`);
+    if (meta.fingerprint !== first.scores.meta.fingerprint) throw new UserError(`${file}: a shard of another run than ${first.file} (${difference(first.scores.meta, meta)})`);
+    if (meta.shard.count !== count) throw new UserError(`${file}: shard ${meta.shard.index}/${meta.shard.count}, but ${first.file} is one of ${count}`);
+    const other = byIndex.get(meta.shard.index);
+    if (other) throw new UserError(`${file}: duplicates shard ${meta.shard.index}/${count} (${other})`);
+    byIndex.set(meta.shard.index, file);
+  }
+  const missing = Array.from({ length: count! }, (_, i) => i).filter((i) => !byIndex.has(i));
+  if (missing.length) throw new UserError(`missing shard${missing.length > 1 ? "s" : ""} ${missing.map((i) => `${i}/${count}`).join(", ")} (merging ${files.join(", ")})`);
+
+  const meta = first.scores.meta;
+  const n = meta.data.rows;
+  const K = meta.levels;
+  const owner = new Array<string | undefined>(n);
+  const merged: ScoreColumns = {
+    row: Float64Array.from({ length: n }, (_, i) => i),
+    id: first.scores.cols.id ? new Array<string | null>(n).fill(null) : null,
+    dlc: new Float64Array(n).fill(NaN),
+    losses: new Float32Array(n * K),
+    tokens: new Int32Array(n),
+    status: new Array<string>(n),
+  };
+  for (const { file, scores } of shards) {
+    const c = scores.cols;
+    c.row.forEach((row, i) => {
+      if (row < 0 || row >= n) throw new UserError(`${file}: row ${row} is outside the data's ${n} rows`);
+      if (owner[row]) throw new UserError(`${file}: row ${row} is also in ${owner[row]}`);
+      owner[row] = file;
+      if (merged.id) merged.id[row] = c.id![i]!;
+      merged.dlc[row] = c.dlc[i]!;
+      merged.losses.set(c.losses.subarray(i * K, (i + 1) * K), row * K);
+      merged.tokens[row] = c.tokens[i]!;
+      merged.status[row] = c.status[i]!;
+    });
+  }
+  const uncovered = owner.findIndex((o) => !o);
+  if (uncovered >= 0) throw new UserError(`row ${uncovered} is in no shard (merging ${files.join(", ")})`);
+  const whole: ScoresMeta = { ...meta, shard: null };
+  await writeScoresFile(out, merged, whole);
+  return whole;
+}

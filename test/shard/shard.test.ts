@@ -1,0 +1,102 @@
+// Sharded scoring: the partition, 3 concurrent shard processes merged into exactly the single-process file,
+// and merge refusing missing, duplicated or foreign shards.
+import { spawn } from "node:child_process";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { beforeAll, describe, expect, it } from "vitest";
+import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
+import { readScoresFile } from "../../src/score/scores-file.js";
+import { resolveShard, shardPath } from "../../src/shard/shard.js";
+import { CLI, runCli } from "../helpers/cli.js";
+import { tempDir } from "../helpers/tmp.js";
+
+const tmp = tempDir();
+
+describe("the shard of a process", () => {
+  it("comes from --shard, a Slurm array or a Kubernetes Indexed Job", () => {
+    expect(resolveShard("2/5", null, {})).toEqual({ index: 2, count: 5 });
+    expect(resolveShard("0/1", null, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" })).toBeNull(); // the flag wins; 1 shard = all rows
+    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" })).toEqual({ index: 3, count: 4 });
+    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "12", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "13" })).toEqual({ index: 2, count: 4 });
+    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "14", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "16", SLURM_ARRAY_TASK_STEP: "2" })).toEqual({ index: 2, count: 4 });
+    expect(resolveShard(null, 6, { JOB_COMPLETION_INDEX: "5" })).toEqual({ index: 5, count: 6 });
+    expect(resolveShard(null, null, {})).toBeNull();
+    expect(() => resolveShard(null, null, { JOB_COMPLETION_INDEX: "1" })).toThrow("set score.shards");
+    expect(() => resolveShard("3/3", null, {})).toThrow('"3/3" is not a shard I/N');
+    expect(() => resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "1" })).toThrow("cannot tell the number of shards");
+    expect(shardPath("out/scores.arrow", { index: 1, count: 3 })).toBe("out/scores.shard-1-of-3.arrow");
+  });
+});
+
+describe("sharded scoring", () => {
+  let model: string;
+  let data: string;
+  let single: string;
+  const base = () => ["score", "--data", data, "--model", model, "--batch-tokens", "96", "--set", "data.fields.id=id"];
+  const shardFiles = (prefix: string) => [0, 1, 2].map((i) => join(tmp, `${prefix}.shard-${i}-of-3.arrow`));
+
+  beforeAll(async () => {
+    model = join(tmp, "tiny");
+    await writeTinyModel(model, TINY_DEFAULTS);
+    data = join(tmp, "rows.jsonl");
+    const rows = Array.from({ length: 50 }, (_, i) => ({ id: `r${i}`, prompt: `Write ${i % 7} words about ${["water", "a city", "the people"][i % 3]}.`, response: i % 11 === 5 ? "" : "The small city has water for the people. ".repeat(1 + (i % 4)) }));
+    writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    single = join(tmp, "single.arrow");
+    const r = runCli([...base(), "--out", single]);
+    expect(r.status, r.stderr).toBe(0);
+  });
+
+  it("3 concurrent shard processes (1 thread each) merge into exactly the single-process file", async () => {
+    const out = join(tmp, "sharded.arrow");
+    const codes = await Promise.all(
+      [0, 1, 2].map(
+        (i) =>
+          new Promise<number>((resolve) => {
+            const child = spawn(process.execPath, [CLI, ...base(), "--out", out, "--shard", `${i}/3`, "--threads", "1"], { stdio: "ignore" });
+            child.on("exit", (code) => resolve(code ?? -1));
+          }),
+      ),
+    );
+    expect(codes).toEqual([0, 0, 0]);
+    const parts = await Promise.all(shardFiles("sharded").map(readScoresFile));
+    expect(parts.map((p) => p.meta.shard)).toEqual([0, 1, 2].map((index) => ({ index, count: 3 })));
+    const rows = parts.flatMap((p) => Array.from(p.cols.row)).sort((a, b) => a - b);
+    expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => i)); // every row in exactly one shard
+    expect(parts.every((p) => p.cols.row.length > 10)).toBe(true); // and shards share the work
+
+    const merged = join(tmp, "merged.arrow");
+    const m = runCli(["merge", "--out", merged, ...shardFiles("sharded")]);
+    expect(m.status, m.stderr).toBe(0);
+    const a = await readScoresFile(merged);
+    const b = await readScoresFile(single);
+    expect(a.cols).toEqual(b.cols);
+    expect(readFileSync(merged).equals(readFileSync(single))).toBe(true);
+  });
+
+  it("merge names a missing, duplicated or foreign shard", async () => {
+    const [s0, s1, s2] = shardFiles("sharded");
+    const fail = (args: string[], ...mentions: string[]) => {
+      const r = runCli(["merge", "--out", join(tmp, "never.arrow"), ...args]);
+      expect(r.status).toBe(1);
+      for (const m of mentions) expect(r.stderr).toContain(m);
+    };
+    fail([s0!, s2!], "missing shard 1/3");
+    const copy = join(tmp, "copy-of-shard-0.arrow");
+    copyFileSync(s0!, copy);
+    fail([s0!, s1!, s2!, copy], copy, "duplicates shard 0/3", s0!);
+    const foreign = join(tmp, "foreign.arrow");
+    expect(runCli([...base(), "--out", foreign, "--shard", "1/3", "--levels", "4"]).status).toBe(0);
+    fail([s0!, join(tmp, "foreign.shard-1-of-3.arrow"), s2!], "foreign.shard-1-of-3.arrow", "a shard of another run", "levels differs");
+    fail([single], single, "not a shard");
+  });
+
+  it("run merges shard files given in score.merge, then selects", () => {
+    const cfg = join(tmp, "merge.yaml");
+    writeFileSync(cfg, `data: { path: ${data}, fields: { id: id } }\nscore: { out: ${join(tmp, "run-merged.arrow")}, merge: ["${join(tmp, "sharded.shard-*-of-3.arrow")}"] }\nselect: { ratios: [0.5], out_dir: ${join(tmp, "run-out")} }\n`);
+    const r = runCli(["run", "--config", cfg]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(join(tmp, "run-merged.arrow")).equals(readFileSync(single))).toBe(true);
+    // 45 scored rows (5 empty responses); FlexRand at 0.5, split 0.5: round(45 / 4) = 11 from each interval.
+    expect(JSON.parse(readFileSync(join(tmp, "run-out/manifest.json"), "utf8")).outputs[0].rows.kept).toBe(22);
+  });
+});
