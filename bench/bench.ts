@@ -1,7 +1,8 @@
 // `npm run bench`: scoring throughput, padding, DLC overhead, peak memory and the MatMul roofline, for
 // stories260K and a >= 20M-parameter tiny model on the same instruction data. Every figure comes from this
 // one run (machines are noisy: compare ratios, not absolute numbers across runs).
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,9 +41,20 @@ function pool(): string {
 
 type Run = ScoreResult & { maxRssMiB: number };
 
-function runScore(config: Record<string, unknown>): Run {
-  const out = execFileSync(process.execPath, ["--import", "tsx", join(HERE, "score-once.ts"), JSON.stringify(config)], { encoding: "utf8", maxBuffer: 1 << 26 });
-  return JSON.parse(out.trim().split("\n").pop()!) as Run;
+/** { "score.levels": 3 } -> { score: { levels: 3 } } */
+function set(o: Record<string, unknown>): Record<string, unknown> {
+  const raw: Record<string, Record<string, unknown>> = {};
+  for (const [k, v] of Object.entries(o)) {
+    const [a, b] = k.split(".") as [string, string | undefined];
+    if (b === undefined) (raw as Record<string, unknown>)[a] = v;
+    else (raw[a] ??= {})[b] = v;
+  }
+  return raw;
+}
+
+async function runScore(config: Record<string, unknown>): Promise<Run> {
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", join(HERE, "score-once.ts"), JSON.stringify(config)], { encoding: "utf8", maxBuffer: 1 << 26 });
+  return JSON.parse(stdout.trim().split("\n").pop()!) as Run;
 }
 
 function matmulGflops(): number {
@@ -76,16 +88,7 @@ const rows: string[][] = [["model", "MatMul params", "tokens/level", "padding", 
 for (const m of models) {
   const params = await matmulParams(m.dir);
   const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256 }; // default batch_tokens
-  const set = (o: Record<string, unknown>) => {
-    const raw: Record<string, Record<string, unknown>> = {};
-    for (const [k, v] of Object.entries(o)) {
-      const [a, b] = k.split(".") as [string, string | undefined];
-      if (b === undefined) (raw as Record<string, unknown>)[a] = v;
-      else (raw[a] ??= {})[b] = v;
-    }
-    return raw;
-  };
-  const dlc = runScore(set({ ...base, "score.levels": LEVELS, "score.out": join(tmp, "dlc.arrow") }));
+  const dlc = await runScore(set({ ...base, "score.levels": LEVELS, "score.out": join(tmp, "dlc.arrow") }));
   // The unmasked pass is level 0 of the same run: ratios from one process, not two noisy ones.
   const pass = dlc.seconds.levels[0]!.pass;
   const passes = dlc.seconds.levels.reduce((a, l) => a + l.pass, 0);
@@ -103,9 +106,36 @@ for (const m of models) {
     dlc.maxRssMiB.toFixed(0),
   ]);
 }
-const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-for (const r of rows) console.log(r.map((v, c) => v.padEnd(widths[c]!)).join("  "));
+function table(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) console.log(r.map((v, c) => v.padEnd(widths[c]!)).join("  "));
+}
+table(rows);
 console.log(`
 tokens/s: non-padding tokens run through the model per second of scoring passes (all ${LEVELS} levels).
 overhead: DLC wall time (load, tokenize, ${LEVELS} x (mask, session, pass), write) / (${LEVELS} x the unmasked pass, level 0 of the same run).
 roofline: tokens/s x 2 x MatMul params / the MatMul throughput above.`);
+
+// Scaling out on one machine: one process with all cores vs shard processes splitting them (one level, so the
+// comparison is of the scoring work; wall time from process start to the last shard's end).
+const cores = availableParallelism();
+const shardRows: string[][] = [["model", "processes x threads", "wall (s)", "tokens/s", "vs 1 process"]];
+for (const m of models) {
+  const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256, "score.levels": 1 };
+  let single = 0;
+  for (const processes of [1, 2]) {
+    const t = performance.now();
+    const runs = await Promise.all(
+      Array.from({ length: processes }, (_, i) =>
+        runScore(set({ ...base, "score.out": join(tmp, `shards-${processes}.arrow`), "score.threads": Math.max(1, Math.floor(cores / processes)), ...(processes > 1 ? { "score.shard": `${i}/${processes}` } : {}) })),
+      ),
+    );
+    const wall = (performance.now() - t) / 1000;
+    const rate = runs.reduce((a, r) => a + r.tokens, 0) / wall;
+    if (processes === 1) single = rate;
+    shardRows.push([m.name, `${processes} x ${Math.max(1, Math.floor(cores / processes))}`, wall.toFixed(2), rate.toFixed(0), (rate / single).toFixed(3)]);
+  }
+}
+console.log("");
+table(shardRows);
+console.log("tokens/s here: non-padding tokens of one unmasked pass over all rows / wall time of all processes (start-up included).");

@@ -27,15 +27,15 @@ const fields = z
 
 const tiny = z
   .object({
-    seed: z.number().int().default(0),
-    layers: z.number().int().positive().default(2),
-    hidden: z.number().int().positive().default(64),
-    heads: z.number().int().positive().default(4),
-    kv_heads: z.number().int().positive().default(2),
-    vocab: z.number().int().positive().default(512),
-    intermediate: z.number().int().positive().optional(),
-    max_positions: z.number().int().positive().default(512),
-    tie_embeddings: z.boolean().default(false),
+    seed: z.number().int().default(0).describe("seed of the random weights and of the tokenizer's training text"),
+    layers: z.number().int().positive().default(2).describe("decoder blocks"),
+    hidden: z.number().int().positive().default(64).describe("hidden size"),
+    heads: z.number().int().positive().default(4).describe("attention heads"),
+    kv_heads: z.number().int().positive().default(2).describe("key/value heads (grouped-query attention)"),
+    vocab: z.number().int().positive().default(512).describe("vocabulary size"),
+    intermediate: z.number().int().positive().optional().describe("SwiGLU width (default: 2/3 of 4 x hidden, a multiple of 32)"),
+    max_positions: z.number().int().positive().default(512).describe("longest sequence"),
+    tie_embeddings: z.boolean().default(false).describe("LM head shares the embedding matrix"),
   })
   .strict();
 
