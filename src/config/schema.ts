@@ -100,4 +100,3 @@ export type Config = z.infer<typeof configSchema>;
 export type ScoreConfig = Config["score"];
 export type SelectConfig = Config["select"];
 export type Fields = Config["data"]["fields"];
-export type TinyConfig = z.infer<typeof tiny>;

@@ -31,7 +31,7 @@ export type TensorData = Float32Array | Uint16Array | BigInt64Array | Int32Array
 /** Attribute values: integers and integer lists, strings, tensors. */
 export type AttrValue = number | number[] | string | TensorProto;
 
-export const IR_VERSION = 8n;
+const IR_VERSION = 8n;
 
 function attribute(name: string, value: AttrValue): AttributeProto {
   if (typeof value === "number") {

@@ -9,11 +9,6 @@ export function createRng(seed: number): Rng {
   return xoroshiro128plus(seed | 0);
 }
 
-/** Uniform in [0, 1). */
-export function uniform(rng: Rng): number {
-  return uniformFloat64(rng);
-}
-
 /** Standard normal deviate (Box–Muller; one of the pair is used, simplicity over speed). */
 export function normal(rng: Rng): number {
   const u1 = 1 - uniformFloat64(rng); // (0, 1]: log is finite
