@@ -9,7 +9,7 @@ export { loadConfig, parseConfig, type ConfigSources } from "./config/load.js";
 export { configKeys, type KeyInfo } from "./config/keys.js";
 export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./score/score.js";
 export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./score/scores-file.js";
-export { selectAndWrite as select, report, run, type RunResult, type SelectResult } from "./run/pipeline.js";
+export { selectAndWrite as select, report, run, type RunResult, type ShardRunResult, type SelectResult } from "./run/pipeline.js";
 export { selectRows, type Selection, type RatioSelection } from "./select/select.js";
 export { flexrandCounts, type Strategy } from "./select/strategies.js";
 export type { Manifest, OutputSummary } from "./write/write.js";

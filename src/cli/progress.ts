@@ -4,8 +4,10 @@ import type { ScoreProgress } from "../score/score.js";
 
 const LOG_EVERY_SECONDS = 10;
 
+const rateOf = (p: ScoreProgress) => p.tokensThisProcess / Math.max(p.seconds, 1e-9);
+
 function eta(p: ScoreProgress): string {
-  const rate = p.tokensDone / Math.max(p.seconds, 1e-9);
+  const rate = rateOf(p);
   const left = rate > 0 ? (p.tokensTotal - p.tokensDone) / rate : NaN;
   if (!Number.isFinite(left)) return "?";
   const s = Math.round(left);
@@ -13,6 +15,12 @@ function eta(p: ScoreProgress): string {
 }
 
 export function scoreProgress(stream: NodeJS.WriteStream = process.stderr): { update: (p: ScoreProgress) => void; stop: () => void } {
+  let lastEncode = 0;
+  const encoding = (p: ScoreProgress) => {
+    if (p.seconds - lastEncode < LOG_EVERY_SECONDS) return;
+    lastEncode = p.seconds;
+    stream.write(`tokenizing: ${p.rowsDone} rows, ${Math.round(p.rowsDone / Math.max(p.seconds, 1e-9))} rows/s\n`);
+  };
   if (stream.isTTY) {
     const bar = new cliProgress.SingleBar(
       { stream, format: "level {level}/{levels} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta}", hideCursor: true, clearOnComplete: false },
@@ -21,8 +29,8 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr): { up
     let level = -1;
     return {
       update: (p) => {
-        if (p.phase !== "score") return;
-        const payload = { level: p.level + 1, levels: p.levels, rate: Math.round(p.tokensDone / Math.max(p.seconds, 1e-9)), eta: eta(p) };
+        if (p.phase === "encode") return encoding(p);
+        const payload = { level: p.level + 1, levels: p.levels, rate: Math.round(rateOf(p)), eta: eta(p) };
         if (p.level !== level) {
           if (level >= 0) bar.stop();
           bar.start(p.rowsTotal, p.rowsDone, payload);
@@ -36,13 +44,13 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr): { up
   let level = -1;
   return {
     update: (p) => {
-      if (p.phase !== "score") return;
+      if (p.phase === "encode") return encoding(p);
       const levelDone = p.rowsDone === p.rowsTotal;
       if (p.seconds - last < LOG_EVERY_SECONDS && !levelDone && p.level === level) return;
       last = p.seconds;
       level = p.level;
       stream.write(
-        `level ${p.level + 1}/${p.levels}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.tokensDone / Math.max(p.seconds, 1e-9))} tok/s, ETA ${eta(p)}\n`,
+        `level ${p.level + 1}/${p.levels}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(rateOf(p))} tok/s, ETA ${eta(p)}\n`,
       );
     },
     stop: () => {},

@@ -1,6 +1,7 @@
 // The single source of truth for every option: its type, default and help text. YAML recipes, CLI flags,
 // `dlc-prune config keys` and the README's option table all come from here.
 import { z } from "zod";
+import { TINY_DEFAULTS } from "../model/tiny.js";
 
 export const FORMATS = ["auto", "alpaca", "prompt_response", "sharegpt", "messages"] as const;
 export const TEMPLATES = ["auto", "alpaca", "none", "chat"] as const;
@@ -27,15 +28,15 @@ const fields = z
 
 const tiny = z
   .object({
-    seed: z.number().int().default(0).describe("seed of the random weights and of the tokenizer's training text"),
-    layers: z.number().int().positive().default(2).describe("decoder blocks"),
-    hidden: z.number().int().positive().default(64).describe("hidden size"),
-    heads: z.number().int().positive().default(4).describe("attention heads"),
-    kv_heads: z.number().int().positive().default(2).describe("key/value heads (grouped-query attention)"),
-    vocab: z.number().int().positive().default(512).describe("vocabulary size"),
+    seed: z.number().int().default(TINY_DEFAULTS.seed).describe("seed of the random weights and of the tokenizer's training text"),
+    layers: z.number().int().positive().default(TINY_DEFAULTS.layers).describe("decoder blocks"),
+    hidden: z.number().int().positive().default(TINY_DEFAULTS.hidden).describe("hidden size"),
+    heads: z.number().int().positive().default(TINY_DEFAULTS.heads).describe("attention heads"),
+    kv_heads: z.number().int().positive().default(TINY_DEFAULTS.kvHeads).describe("key/value heads (grouped-query attention)"),
+    vocab: z.number().int().positive().default(TINY_DEFAULTS.vocab).describe("vocabulary size"),
     intermediate: z.number().int().positive().optional().describe("SwiGLU width (default: 2/3 of 4 x hidden, a multiple of 32)"),
-    max_positions: z.number().int().positive().default(512).describe("longest sequence"),
-    tie_embeddings: z.boolean().default(false).describe("LM head shares the embedding matrix"),
+    max_positions: z.number().int().positive().default(TINY_DEFAULTS.maxPositions).describe("longest sequence"),
+    tie_embeddings: z.boolean().default(TINY_DEFAULTS.tieEmbeddings).describe("LM head shares the embedding matrix"),
   })
   .strict();
 
@@ -82,9 +83,14 @@ export const configSchema = z
       .prefault({}),
     select: z
       .object({
-        ratios: z.array(z.number().gt(0).lte(1)).min(1).default([0.3, 0.5]).describe("keep ratios, each in (0, 1]"),
+        ratios: z
+          .array(z.number().gt(0, "a keep ratio must be in (0, 1]").lte(1, "a keep ratio must be in (0, 1]"))
+          .min(1)
+          .refine((r) => new Set(r).size === r.length, "each ratio once")
+          .default([0.3, 0.5])
+          .describe("keep ratios, each in (0, 1]"),
         strategy: z.enum(["flexrand", "random", "easy", "hard"]).default("flexrand").describe("flexrand: random mix of an easy and a hard interval; easy/hard: top-K by DLC; random: ignores scores"),
-        split: z.number().gt(0).lt(1).default(0.5).describe("flexrand: share of rows in the easy interval"),
+        split: z.number().gt(0, "the split must be in (0, 1)").lt(1, "the split must be in (0, 1)").default(0.5).describe("flexrand: share of rows in the easy interval"),
         seed: z.number().int().default(0).describe("seed of the selection draws"),
         stratify: z.string().nullable().default(null).describe("a field: select within each of its groups"),
         nested: z.boolean().default(true).describe("smaller ratios keep subsets of larger ones (one permutation per interval)"),

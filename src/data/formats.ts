@@ -35,8 +35,13 @@ export interface ResolvedFormat {
   fields: Fields;
 }
 
+/** The configured format, or (auto) the one the first row's keys show. */
+export function resolveFormat(format: Format | "auto", fields: Fields, first: RowValue, file: string): ResolvedFormat {
+  return format === "auto" ? detectFormat(first, fields, file) : { format, fields };
+}
+
 /** Picks the format (and, for prompt/response data, the field names) from the first row's keys. */
-export function detectFormat(first: RowValue, fields: Fields, file: string): ResolvedFormat {
+function detectFormat(first: RowValue, fields: Fields, file: string): ResolvedFormat {
   const has = (k: string) => k in first;
   if (has(fields.conversations)) return { format: "sharegpt", fields };
   if (has(fields.messages)) return { format: "messages", fields };
@@ -84,9 +89,13 @@ function turns(raw: RawRow, field: string, roleKey: string, contentKey: string, 
     const content = turn[contentKey];
     if (typeof role !== "string") throw new RowError(raw.where, `${at}.${roleKey} is missing or not text`);
     if (typeof content !== "string") throw new RowError(raw.where, `${at}.${contentKey} is missing or not text`);
-    const mapped = roles ? roles[role.toLowerCase()] : role;
-    if (!mapped) throw new RowError(raw.where, `${at}.${roleKey} "${role}" is not a known role (${Object.keys(roles!).join(", ")})`);
-    return { role: mapped, content };
+    if (!roles) {
+      if (!role) throw new RowError(raw.where, `${at}.${roleKey} is empty`);
+      return { role, content };
+    }
+    const key = role.toLowerCase();
+    if (!Object.hasOwn(roles, key)) throw new RowError(raw.where, `${at}.${roleKey} "${role}" is not a known role (${Object.keys(roles).join(", ")})`);
+    return { role: roles[key]!, content };
   });
 }
 
@@ -102,6 +111,20 @@ export function toSample(raw: RawRow, { format, fields }: ResolvedFormat): Sampl
     case "messages":
       return { kind: "chat", messages: turns(raw, fields.messages, "role", "content") };
   }
+}
+
+/** The user turn of a single-turn sample: the instruction, then its input after a blank line. */
+export function instructionText(instruction: string, input: string): string {
+  return input ? `${instruction}\n\n${input}` : instruction;
+}
+
+/** A sample as a conversation: chat data as it is, single-turn data as one user and one assistant turn. */
+export function messagesOf(s: Sample): Turn[] {
+  if (s.kind === "chat") return s.messages;
+  return [
+    { role: "user", content: s.kind === "alpaca" ? instructionText(s.instruction, s.input) : s.prompt },
+    { role: "assistant", content: s.kind === "alpaca" ? s.output : s.response },
+  ];
 }
 
 /** A row field's value as text for ids and groups (numbers and booleans too; null when absent). */

@@ -3,7 +3,7 @@
 import { UserError } from "../util/errors.js";
 import type { Config } from "../config/schema.js";
 import { ColumnInference, columnsFromParquet, type Columns } from "./columns.js";
-import { detectFormat, fieldText, toSample, type ResolvedFormat } from "./formats.js";
+import { fieldText, messagesOf, resolveFormat, toSample, type ResolvedFormat } from "./formats.js";
 import { dataKind, parquetSchemaOf, readRows, type RawRow } from "./read.js";
 
 export interface DataInspection {
@@ -20,12 +20,11 @@ export interface DataInspection {
 function responseChars(raw: RawRow, format: ResolvedFormat | undefined): number {
   if (!format || !raw.value) return -1;
   try {
-    const s = toSample(raw, format);
-    if (s.kind === "alpaca") return s.output.length;
-    if (s.kind === "prompt_response") return s.response.length;
-    return s.messages.filter((m) => m.role === "assistant").reduce((a, m) => a + m.content.length, 0);
+    return messagesOf(toSample(raw, format))
+      .filter((m) => m.role === "assistant")
+      .reduce((a, m) => a + m.content.length, 0);
   } catch {
-    return -1;
+    return -1; // a bad row: listed as unscored by the score stage
   }
 }
 
@@ -42,7 +41,7 @@ export async function inspectData(config: Config): Promise<DataInspection> {
   for await (const raw of readRows(path)) {
     if (raw.value) {
       inference?.add(raw.value);
-      format ??= config.data.format === "auto" ? detectFormat(raw.value, fields, path) : { format: config.data.format, fields };
+      format ??= resolveFormat(config.data.format, fields, raw.value, path);
     }
     group?.push(fieldText(raw.value, fields.group));
     if (stratify) {

@@ -37,8 +37,9 @@ async function* readJsonl(path: string): AsyncGenerator<RawRow> {
   const lines = createInterface({ input: createReadStream(path, { encoding: "utf8" }), crlfDelay: Infinity });
   let lineNo = 0;
   let row = 0;
-  for await (const line of lines) {
+  for await (const text of lines) {
     lineNo++;
+    const line = lineNo === 1 ? text.replace(/^\uFEFF/, "") : text; // a UTF-8 byte order mark is not data
     if (line.trim() === "") continue;
     const where = `${path}:${lineNo}`;
     let value: unknown;
@@ -55,7 +56,7 @@ async function* readJsonl(path: string): AsyncGenerator<RawRow> {
 async function* readJson(path: string): AsyncGenerator<RawRow> {
   let doc: unknown;
   try {
-    doc = JSON.parse(await readFile(path, "utf8"));
+    doc = JSON.parse((await readFile(path, "utf8")).replace(/^\uFEFF/, ""));
   } catch (err) {
     throw new UserError(`${path}: malformed JSON (${(err as Error).message})`);
   }

@@ -39,8 +39,8 @@ export interface ScoringModel {
   maskableBlob: Uint8Array;
   fixedBlob: Uint8Array;
   inputs: { ids: string; mask: string; positions?: string; past: PastInput[] };
-  /** The model's max positions (config.json max_position_embeddings). */
-  maxPositions: number;
+  /** The model's max positions (config.json max_position_embeddings), when it says. */
+  maxPositions: number | null;
 }
 
 /** Fails, naming the missing file, unless `dir` is a complete model folder. */
@@ -97,7 +97,12 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   } catch (err) {
     throw new UserError(`${onnxPath}: not a readable ONNX model (${(err as Error).message})`);
   }
-  const config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, number | undefined>;
+  let config: Record<string, number | undefined>;
+  try {
+    config = JSON.parse(await readFile(join(dir, "config.json"), "utf8")) as Record<string, number | undefined>;
+  } catch (err) {
+    throw new UserError(`${join(dir, "config.json")}: not valid JSON (${(err as Error).message})`);
+  }
   const graph = model.graph!;
   const opset = Number(model.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? 0);
   if (opset < 13) throw new UserError(`${onnxPath}: opset ${opset} is older than 13; re-export with a newer opset`);
@@ -178,6 +183,6 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
     maskableBlob,
     fixedBlob,
     inputs: { ids, mask, positions, past },
-    maxPositions: config.max_position_embeddings ?? Number.MAX_SAFE_INTEGER,
+    maxPositions: config.max_position_embeddings ?? null,
   };
 }

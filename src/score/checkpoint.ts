@@ -4,7 +4,7 @@
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
-import { exists, writeFileAtomic } from "../util/fs.js";
+import { describeDifferences, exists, writeFileAtomic } from "../util/fs.js";
 
 export interface Progress {
   /** The level being scored, and the next batch of it to score. */
@@ -19,11 +19,6 @@ interface StateFile extends Progress {
 
 export function workDirOf(out: string): string {
   return `${out}.work`;
-}
-
-function differences(a: Record<string, unknown>, b: Record<string, unknown>): string {
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
-  return keys.map((k) => `${k}: ${JSON.stringify(a[k])} -> ${JSON.stringify(b[k])}`).join("; ");
 }
 
 export class Checkpoint {
@@ -48,7 +43,7 @@ export class Checkpoint {
     }
     const state = JSON.parse(await readFile(join(dir, "state.json"), "utf8")) as StateFile;
     if (state.fingerprint !== fingerprint)
-      throw new UserError(`${dir}: holds progress of a different run (${differences(state.identity, identity) || "tool version"}); rerun with --restart to start over`);
+      throw new UserError(`${dir}: holds progress of a different run (${describeDifferences(state.identity, identity) || "tool version"}); rerun with --restart to start over`);
     const bytes = await readFile(join(dir, "losses.f64"));
     if (bytes.byteLength !== lossCount * 8) throw new UserError(`${dir}/losses.f64: wrong size; rerun with --restart`);
     const losses = new Float64Array(lossCount);

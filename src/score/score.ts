@@ -5,8 +5,9 @@ import type * as ort from "onnxruntime-node";
 import { Tensor } from "onnxruntime-node";
 import type { Config } from "../config/schema.js";
 import { loadScoringModel, LOGPROBS_OUTPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
-import { writeTinyModel } from "../model/tiny.js";
-import { encodeDataset, type Encoded, type EncodedDataset } from "../text/encode.js";
+import { writeTinyModel, type TinyOptions } from "../model/tiny.js";
+import { join } from "node:path";
+import { encodeDataset, encodedSha256, type Encoded, type EncodedDataset } from "../text/encode.js";
 import { loadTokenizer } from "../text/tokenizer.js";
 import { UserError } from "../util/errors.js";
 import { exists, sha256, sha256File } from "../util/fs.js";
@@ -24,10 +25,12 @@ export interface ScoreProgress {
   levels: number;
   rowsDone: number;
   rowsTotal: number;
-  /** Non-padding tokens run through the model, over all levels. */
+  /** Non-padding tokens run through the model, over all levels (including before a resume). */
   tokensDone: number;
   tokensTotal: number;
-  /** Seconds spent scoring in this process (excludes encoding). */
+  /** Of tokensDone, those of this process: the rate. */
+  tokensThisProcess: number;
+  /** Seconds this process has spent in the phase. */
   seconds: number;
 }
 
@@ -40,12 +43,15 @@ export interface ScoreOptions {
 
 export interface ScoreResult {
   out: string;
+  /** The shard this process scored (null: all rows). */
+  shard: Shard | null;
+  dataSha256: string;
   rows: number;
   scored: number;
   resumed: boolean;
   /** The scores file was already up to date (same fingerprint) and was kept. */
   reused: boolean;
-  device: Device | undefined;
+  device: Device;
   /** Non-padding input tokens of one pass; padded slots of one pass. */
   tokens: number;
   paddingRatio: number;
@@ -61,7 +67,14 @@ async function ensureModel(config: Config, log: (line: string) => void): Promise
   log(`model.tiny: ${path} is a tiny model with random weights: its DLC scores are meaningless (a demo of the pipeline, not of the method)`);
   if (await exists(path)) return path;
   log(`building it with the model kit (dlc-prune model tiny)`);
-  await writeTinyModel(path, {
+  await writeTinyModel(path, tinyOptions(tiny)).catch(async (err) => {
+    if (!(await exists(join(path, "onnx")))) throw err; // else another process (a shard) built the same model first
+  });
+  return path;
+}
+
+function tinyOptions(tiny: NonNullable<Config["model"]["tiny"]>): TinyOptions {
+  return {
     seed: tiny.seed,
     layers: tiny.layers,
     hidden: tiny.hidden,
@@ -71,8 +84,7 @@ async function ensureModel(config: Config, log: (line: string) => void): Promise
     intermediate: tiny.intermediate,
     maxPositions: tiny.max_positions,
     tieEmbeddings: tiny.tie_embeddings,
-  });
-  return path;
+  };
 }
 
 const i64 = (data: BigInt64Array, dims: number[]) => new Tensor("int64", data, dims);
@@ -121,12 +133,14 @@ function batchLosses(batch: Batch, encoded: Encoded[], logprobs: Float32Array): 
  * What the scores depend on: a resumed run, and the shards of one run, must match it exactly. Thread counts
  * are not part of it: onnxruntime's CPU results do not depend on them (tested), so shards may split cores.
  */
-function identityOf(config: Config, model: ScoringModel, dataSha: string, data: EncodedDataset, maxTokens: number): Record<string, unknown> {
+function identityOf(config: Config, model: ScoringModel, dataSha: string, data: EncodedDataset, maxTokens: number, device: Device): Record<string, unknown> {
   const s = config.score;
   return {
     tool_version: TOOL_VERSION,
     data_sha256: dataSha,
     model_sha256: model.sha256,
+    // The token ids themselves: covers the tokenizer files, chat template, format and truncation.
+    encoded_sha256: encodedSha256(data),
     format: data.format,
     on_error: config.data.on_error,
     template: data.template,
@@ -139,7 +153,7 @@ function identityOf(config: Config, model: ScoringModel, dataSha: string, data: 
     exclude: s.exclude,
     batch_tokens: s.batch_tokens,
     max_tokens: maxTokens,
-    device: s.device,
+    device,
   };
 }
 
@@ -150,12 +164,13 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const modelPath = await ensureModel(config, log);
   const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });
   const tokenizer = await loadTokenizer(modelPath);
-  if (s.max_tokens !== null && s.max_tokens > model.maxPositions)
+  if (s.max_tokens !== null && model.maxPositions !== null && s.max_tokens > model.maxPositions)
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
+  if (maxTokens === null) throw new UserError(`${modelPath}/config.json has no max_position_embeddings: set score.max_tokens`);
 
   const data = await encodeDataset(config, tokenizer, maxTokens, (row) => {
-    if (row % 1000 === 0) opts.onProgress?.({ phase: "encode", level: 0, levels: s.levels, rowsDone: row, rowsTotal: 0, tokensDone: 0, tokensTotal: 0, seconds: 0 });
+    if (row % 1000 === 0) opts.onProgress?.({ phase: "encode", level: 0, levels: s.levels, rowsDone: row, rowsTotal: 0, tokensDone: 0, tokensTotal: 0, tokensThisProcess: 0, seconds: (performance.now() - started) / 1000 });
   });
   const prepareSeconds = (performance.now() - started) / 1000;
   const { encoded } = data;
@@ -167,32 +182,35 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
   const passTokens = batchTokens.reduce((a, b) => a + b, 0);
   const passRows = batches.reduce((a, b) => a + b.members.length, 0);
+  const padding = paddingRatio(batches, lengths);
   log(
     `${data.rows} rows (${data.format.format}, template ${data.template}): ${encoded.length} to score, ${data.unscored.length} unscored; ` +
-      `${shard ? `shard ${shard.index}/${shard.count}: ${passRows} rows, ` : ""}${batches.length} batches, padding ${(100 * paddingRatio(batches, lengths)).toFixed(1)}%`,
+      `${shard ? `shard ${shard.index}/${shard.count}: ${passRows} rows, ` : ""}${batches.length} batches, padding ${(100 * padding).toFixed(1)}%`,
   );
 
-  const schedule = new MaskSchedule(model.maskable, { scope: s.scope, method: s.method, interval: s.interval, levels: s.levels, seed: s.seed });
   const threads = threadCount(s.threads);
+  const sessions = new SessionFactory(s.device, threads, log);
+  const device = await sessions.resolve(model);
   const dataSha = await sha256File(config.data.path);
-  const identity = identityOf(config, model, dataSha, data, maxTokens);
+  const identity = identityOf(config, model, dataSha, data, maxTokens, device);
   const fingerprint = sha256(JSON.stringify(identity));
   const K = s.levels;
-  const summary = { out, rows: data.rows, scored: passRows, tokens: passTokens, paddingRatio: paddingRatio(batches, lengths) };
+  const summary = { out, shard, rows: data.rows, scored: passRows, tokens: passTokens, paddingRatio: padding, dataSha256: dataSha, device };
   if (!opts.restart && (await exists(out)) && (await readScoresFile(out).catch(() => undefined))?.meta.fingerprint === fingerprint) {
-    log(`${out} is up to date (same model, data and scoring config): kept; --restart rescores`);
-    return { ...summary, resumed: false, reused: true, device: undefined, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
+    log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
+    return { ...summary, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
   }
+  const schedule = new MaskSchedule(model.maskable, { scope: s.scope, method: s.method, interval: s.interval, levels: s.levels, seed: s.seed });
   // Progress is per shard: a shard's checkpoint never continues another's.
   const progressIdentity = { ...identity, shard };
   const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, sha256(JSON.stringify(progressIdentity)), progressIdentity, encoded.length * K, opts.restart ?? false);
   if (resumed) log(`resuming ${out} at level ${progress.level}/${K}, batch ${progress.nextBatch}/${batches.length}`);
 
-  const sessions = new SessionFactory(s.device, threads, log);
   const levelSeconds: ScoreResult["seconds"]["levels"] = [];
   const scoreStart = performance.now();
   let lastSave = performance.now();
   let tokensDone = progress.level * passTokens + batchTokens.slice(0, progress.nextBatch).reduce((a, b) => a + b, 0);
+  const tokensBefore = tokensDone; // done before a resume: not part of this process's rate
   let rowsDone = batches.slice(0, progress.nextBatch).reduce((a, b) => a + b.members.length, 0);
   for (let level = progress.level; level < K; level++) {
     const t0 = performance.now();
@@ -208,7 +226,17 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
         batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
         tokensDone += batchTokens[b]!;
         rowsDone += batch.members.length;
-        opts.onProgress?.({ phase: "score", level, levels: K, rowsDone, rowsTotal: passRows, tokensDone, tokensTotal: passTokens * K, seconds: (performance.now() - scoreStart) / 1000 });
+        opts.onProgress?.({
+          phase: "score",
+          level,
+          levels: K,
+          rowsDone,
+          rowsTotal: passRows,
+          tokensDone,
+          tokensTotal: passTokens * K,
+          tokensThisProcess: tokensDone - tokensBefore,
+          seconds: (performance.now() - scoreStart) / 1000,
+        });
         if ((performance.now() - lastSave) / 1000 >= s.checkpoint_seconds) {
           await checkpoint.save({ level, nextBatch: b + 1 }, losses);
           lastSave = performance.now();
@@ -250,7 +278,6 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     ...summary,
     resumed,
     reused: false,
-    device: sessions.resolved,
     seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 },
   };
 }
@@ -280,8 +307,10 @@ function columns(data: EncodedDataset, losses: Float64Array, K: number, members:
       sum += losses[r.encoded * K + k]!;
       cols.losses[i * K + k] = losses[r.encoded * K + k]!;
     }
-    cols.dlc[i] = sum / K;
     cols.tokens[i] = data.encoded[r.encoded]!.tokens;
+    // A non-finite loss (a broken model or an fp16 overflow) is no score: say so instead of ranking it.
+    if (Number.isFinite(sum)) cols.dlc[i] = sum / K;
+    else cols.status[i] = "non-finite-loss";
   });
   return cols;
 }

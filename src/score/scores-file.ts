@@ -5,7 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { Field, FixedSizeList, Float32, Float64, Int32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray, type Data } from "apache-arrow";
 import { UserError, readingFile } from "../util/errors.js";
-import { writeFileAtomic } from "../util/fs.js";
+import { sha256, writeFileAtomic } from "../util/fs.js";
 
 export const METADATA_KEY = "dlc_prune";
 
@@ -87,6 +87,8 @@ export async function writeScoresFile(path: string, cols: ScoreColumns, meta: Sc
 export interface ScoresFile {
   meta: ScoresMeta;
   cols: ScoreColumns;
+  /** sha256 of the file's bytes. */
+  sha256: string;
 }
 
 export async function readScoresFile(path: string): Promise<ScoresFile> {
@@ -98,7 +100,8 @@ export async function readScoresFile(path: string): Promise<ScoresFile> {
     throw new UserError(`${path}: not an Arrow scores file (${(err as Error).message})`);
   }
   const raw = table.schema.metadata.get(METADATA_KEY);
-  if (!raw) throw new UserError(`${path}: not a dlc-prune scores file (no "${METADATA_KEY}" metadata)`);
+  const missing = ["row", "dlc", "losses", "tokens", "status"].filter((c) => !table.getChild(c));
+  if (!raw || missing.length) throw new UserError(`${path}: not a dlc-prune scores file (${raw ? `no column ${missing.join(", ")}` : `no "${METADATA_KEY}" metadata`})`);
   const meta = JSON.parse(raw) as ScoresMeta;
   const n = table.numRows;
   const dlcVec = table.getChild("dlc")!;
@@ -113,6 +116,7 @@ export async function readScoresFile(path: string): Promise<ScoresFile> {
   const idVec = table.getChild("id");
   return {
     meta,
+    sha256: sha256(bytes),
     cols: {
       row: Float64Array.from(table.getChild("row")!.toArray() as BigInt64Array, Number),
       id: idVec ? (Array.from(idVec.toArray()) as (string | null)[]) : null,

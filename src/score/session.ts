@@ -43,30 +43,36 @@ export class SessionFactory {
     };
   }
 
-  /** A session over the working weights as they are now. The first call settles the device (one log line). */
-  async create(model: ScoringModel): Promise<ort.InferenceSession> {
-    if (!this.device) {
-      if (this.choice === "cpu" || (this.choice === "auto" && !cudaProviderInstalled())) {
-        this.device = "cpu";
-        this.log(`device: cpu, ${this.threads} threads${this.choice === "auto" ? " (onnxruntime's CUDA provider is not installed; see README \"GPU\")" : ""}`);
-      } else {
-        try {
-          const session = await ort.InferenceSession.create(model.graph, this.options(model, "cuda"));
-          this.device = "cuda";
-          this.log("device: cuda");
-          return session;
-        } catch (err) {
-          const reason = (err as Error).message.split("\n")[0];
-          if (this.choice === "cuda") throw new UserError(`--device cuda: onnxruntime's CUDA provider did not load (${reason})`);
-          this.device = "cpu";
-          this.log(`device: cpu, ${this.threads} threads (the CUDA provider did not load: ${reason})`);
-        }
-      }
+  /**
+   * Settles the device once, with one log line: CUDA when asked or (auto) when its provider is installed
+   * and a session loads on it, else CPU. Scores depend on the device, so it is settled before the run's
+   * identity is taken.
+   */
+  async resolve(model: ScoringModel): Promise<Device> {
+    if (this.device) return this.device;
+    if (this.choice === "cpu" || (this.choice === "auto" && !cudaProviderInstalled())) {
+      this.log(`device: cpu, ${this.threads} threads${this.choice === "auto" ? " (onnxruntime's CUDA provider is not installed; see README \"GPU\")" : ""}`);
+      return (this.device = "cpu");
     }
-    return ort.InferenceSession.create(model.graph, this.options(model, this.device));
+    try {
+      await (await ort.InferenceSession.create(model.graph, this.options(model, "cuda"))).release();
+      this.log("device: cuda");
+      return (this.device = "cuda");
+    } catch (err) {
+      const reason = (err as Error).message.split("\n")[0];
+      if (this.choice === "cuda") throw new UserError(`--device cuda: onnxruntime's CUDA provider did not load (${reason})`);
+      this.log(`device: cpu, ${this.threads} threads (the CUDA provider did not load: ${reason})`);
+      return (this.device = "cpu");
+    }
   }
 
-  get resolved(): Device | undefined {
-    return this.device;
+  /** A session over the working weights as they are now, on the settled device. */
+  async create(model: ScoringModel): Promise<ort.InferenceSession> {
+    const options = this.options(model, await this.resolve(model));
+    try {
+      return await ort.InferenceSession.create(model.graph, options);
+    } catch (err) {
+      throw new UserError(`${model.dir}: onnxruntime cannot load the model (${(err as Error).message.split("\n")[0]})`);
+    }
   }
 }

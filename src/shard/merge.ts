@@ -4,6 +4,7 @@ import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import picomatch from "picomatch";
 import { UserError } from "../util/errors.js";
+import { describeDifferences } from "../util/fs.js";
 import { readScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
 
 /** Paths, with `*`/`?` patterns in the file name expanded (sorted): YAML lists have no shell to do it. */
@@ -23,11 +24,10 @@ export async function expandShardPaths(patterns: string[]): Promise<string[]> {
   return out;
 }
 
-/** The first of the run-defining fields where two shards' metadata differ. */
-function difference(a: ScoresMeta, b: ScoresMeta): string {
-  const keys: (keyof ScoresMeta)[] = ["data", "model", "template", "levels", "method", "scope", "interval", "seed", "include", "exclude", "max_tokens", "batch_tokens", "version"];
-  const k = keys.find((key) => JSON.stringify(a[key]) !== JSON.stringify(b[key]));
-  return k ? `${k} differs` : "fingerprint differs";
+/** The run-defining part of a shard's metadata, to say how two shards' runs differ. */
+function runOf(m: ScoresMeta): Record<string, unknown> {
+  const { data, model, template, levels, method, scope, interval, seed, include, exclude, max_tokens, batch_tokens, version } = m;
+  return { data: data.sha256, model: model.sha256, template, levels, method, scope, interval, seed, include, exclude, max_tokens, batch_tokens, version };
 }
 
 export async function mergeShards(files: string[], out: string): Promise<ScoresMeta> {
@@ -40,7 +40,7 @@ export async function mergeShards(files: string[], out: string): Promise<ScoresM
   for (const { file, scores } of shards) {
     const { meta } = scores;
     if (!meta.shard) throw new UserError(`${file}: not a shard (a complete scores file)`);
-    if (meta.fingerprint !== first.scores.meta.fingerprint) throw new UserError(`${file}: a shard of another run than ${first.file} (${difference(first.scores.meta, meta)})`);
+    if (meta.fingerprint !== first.scores.meta.fingerprint) throw new UserError(`${file}: a shard of another run than ${first.file} (${describeDifferences(runOf(first.scores.meta), runOf(meta)) || "fingerprints differ"})`);
     if (meta.shard.count !== count) throw new UserError(`${file}: shard ${meta.shard.index}/${meta.shard.count}, but ${first.file} is one of ${count}`);
     const other = byIndex.get(meta.shard.index);
     if (other) throw new UserError(`${file}: duplicates shard ${meta.shard.index}/${count} (${other})`);

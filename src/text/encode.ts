@@ -1,9 +1,10 @@
 // Rows -> token ids with the response positions marked. Every row ends up encoded or unscored with a reason.
+import { createHash } from "node:crypto";
 import { UserError } from "../util/errors.js";
-import { detectFormat, fieldText, RowError, toSample, type ResolvedFormat } from "../data/formats.js";
+import { fieldText, resolveFormat, RowError, toSample, type ResolvedFormat } from "../data/formats.js";
 import { readRows } from "../data/read.js";
 import type { Config } from "../config/schema.js";
-import { renderParts, resolveTemplate, type Part, type Template } from "./templates.js";
+import { renderParts, resolveTemplate, TemplateError, type Part, type Template } from "./templates.js";
 import type { TextTokenizer } from "./tokenizer.js";
 
 /** A tokenized row: `spans` are [start, end) token ranges of response tokens, all at positions >= 1. */
@@ -100,14 +101,20 @@ export async function encodeDataset(config: Config, tok: TextTokenizer, maxToken
     rows++;
     ids?.push(fieldText(raw.value, data.fields.id));
     onRow?.(raw.row);
-    if (!format) {
-      if (!raw.value) throw new UserError(`${raw.where}: ${raw.error}`);
-      format = data.format === "auto" ? detectFormat(raw.value, data.fields, data.path) : { format: data.format, fields: data.fields };
-      template = resolveTemplate(config.template, format.format);
-    }
     let parts: Part[] | string;
     try {
-      parts = renderParts(toSample(raw, format), template!, tok.chat);
+      // The format comes from the first row that parses (or from the config).
+      if (!format && raw.value) {
+        format = resolveFormat(data.format, data.fields, raw.value, data.path);
+        template = resolveTemplate(config.template, format.format);
+      }
+      if (!format || raw.error) throw new RowError(raw.where, raw.error ?? "not a row");
+      try {
+        parts = renderParts(toSample(raw, format), template!, tok.chat);
+      } catch (err) {
+        if (err instanceof TemplateError) throw new RowError(raw.where, err.message);
+        throw err;
+      }
     } catch (err) {
       if (!(err instanceof RowError)) throw err;
       if (data.on_error === "fail") throw new UserError(`${err.message} (data.on_error: skip keeps such rows unscored)`);
@@ -123,6 +130,17 @@ export async function encodeDataset(config: Config, tok: TextTokenizer, maxToken
     if (typeof result === "string") unscored.push({ row: raw.row, status: result });
     else encoded.push({ row: raw.row, ...result });
   }
-  if (!format) throw new UserError(`${data.path}: no rows`);
+  if (!format) throw new UserError(`${data.path}: no row could be read${rows ? ` (${rows} malformed)` : ""}`);
   return { rows, format, template: template!, encoded, unscored, ids };
+}
+
+/** sha256 of what the model will see: every encoded row's ids and response spans, and the unscored rows. */
+export function encodedSha256(data: EncodedDataset): string {
+  const h = createHash("sha256");
+  for (const e of data.encoded) {
+    h.update(new Uint8Array(Int32Array.from([e.row, e.ids.length, e.spans.length, ...e.spans.flat()]).buffer));
+    h.update(new Uint8Array(e.ids.buffer, e.ids.byteOffset, e.ids.byteLength));
+  }
+  for (const u of data.unscored) h.update(`${u.row}\u0000${u.status}\n`);
+  return h.digest("hex");
 }

@@ -1,6 +1,6 @@
 // Prompt rendering: a sample becomes text parts, each marked as response (scored) or prompt (not scored).
 import { UserError } from "../util/errors.js";
-import type { Format, Sample, Turn } from "../data/formats.js";
+import { instructionText, messagesOf, type Format, type Sample, type Turn } from "../data/formats.js";
 
 export type Template = "alpaca" | "none" | "chat";
 
@@ -11,6 +11,9 @@ export interface Part {
 
 /** Renders a conversation with the tokenizer's chat template (transformers.js apply_chat_template). */
 export type ChatRenderer = (messages: Turn[], addGenerationPrompt: boolean) => string;
+
+/** A row the chat template refuses (e.g. roles that do not alternate): that row's problem, not the run's. */
+export class TemplateError extends Error {}
 
 // stanford_alpaca's PROMPT_DICT; the response follows "### Response:" directly, no EOS appended.
 export const ALPACA_PROMPT_INPUT =
@@ -34,16 +37,6 @@ function alpacaPrompt(instruction: string, input: string): string {
   return fill(input === "" ? ALPACA_PROMPT_NO_INPUT : ALPACA_PROMPT_INPUT);
 }
 
-/** The conversation of a sample, for the chat template. */
-function asMessages(s: Sample): Turn[] {
-  if (s.kind === "chat") return s.messages;
-  const user = s.kind === "alpaca" ? (s.input ? `${s.instruction}\n\n${s.input}` : s.instruction) : s.prompt;
-  return [
-    { role: "user", content: user },
-    { role: "assistant", content: s.kind === "alpaca" ? s.output : s.response },
-  ];
-}
-
 /**
  * Assistant turns are the response; everything else is prompt. Each assistant turn is cut out by rendering
  * the conversation before it (with the generation prompt) and after it: the difference is what the model
@@ -56,7 +49,7 @@ function chatParts(messages: Turn[], render: ChatRenderer): Part[] | string {
     if (m.role !== "assistant") return;
     const before = render(messages.slice(0, i), true);
     const after = render(messages.slice(0, i + 1), false);
-    if (!before.startsWith(done) || !after.startsWith(before)) throw new UserError("the chat template does not render conversations incrementally; use template none or alpaca");
+    if (!before.startsWith(done) || !after.startsWith(before)) throw new TemplateError("the chat template does not render this conversation incrementally, so its assistant turns cannot be told apart");
     parts.push({ text: before.slice(done.length), scored: false }, { text: after.slice(before.length), scored: true });
     done = after;
   });
@@ -65,7 +58,7 @@ function chatParts(messages: Turn[], render: ChatRenderer): Part[] | string {
 
 /** The parts to tokenize, or the reason the sample cannot be scored. */
 export function renderParts(sample: Sample, template: Template, chat?: ChatRenderer): Part[] | string {
-  const messages = asMessages(sample);
+  const messages = messagesOf(sample);
   const assistant = messages.filter((m) => m.role === "assistant");
   if (assistant.length === 0) return "no-assistant-turn";
   if (assistant.every((m) => m.content.trim() === "")) return "empty-response";
@@ -79,9 +72,7 @@ export function renderParts(sample: Sample, template: Template, chat?: ChatRende
     template === "alpaca"
       ? alpacaPrompt(sample.kind === "alpaca" ? sample.instruction : sample.prompt, sample.kind === "alpaca" ? sample.input : "")
       : sample.kind === "alpaca"
-        ? sample.input
-          ? `${sample.instruction}\n\n${sample.input}`
-          : sample.instruction
+        ? instructionText(sample.instruction, sample.input)
         : sample.prompt;
   return [
     { text: prompt, scored: false },

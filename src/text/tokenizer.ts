@@ -2,7 +2,7 @@
 import { basename, dirname, resolve } from "node:path";
 import { AutoTokenizer, env, type PreTrainedTokenizer } from "@huggingface/transformers";
 import { UserError } from "../util/errors.js";
-import type { ChatRenderer } from "./templates.js";
+import { TemplateError, type ChatRenderer } from "./templates.js";
 import type { Turn } from "../data/formats.js";
 
 export interface TextTokenizer {
@@ -24,8 +24,13 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
     throw new UserError(`${dir}: cannot load the tokenizer (${(err as Error).message.split("\n")[0]})`);
   }
   const chat: ChatRenderer | undefined = tok.chat_template
-    ? (messages: Turn[], addGenerationPrompt: boolean) =>
-        tok.apply_chat_template(messages as { role: string; content: string }[], { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string
+    ? (messages: Turn[], addGenerationPrompt: boolean) => {
+        try {
+          return tok.apply_chat_template(messages as { role: string; content: string }[], { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string;
+        } catch (err) {
+          throw new TemplateError(`the chat template failed: ${(err as Error).message.split("\n")[0]}`);
+        }
+      }
     : undefined;
   return {
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }),

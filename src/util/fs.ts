@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { UserError, readingFile } from "./errors.js";
 
@@ -11,6 +11,7 @@ export function tempSibling(path: string): string {
 
 /** Writes a file under a temporary name and renames it into place: readers never see half a file. */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
   const tmp = tempSibling(path);
   try {
     await writeFile(tmp, data);
@@ -37,7 +38,8 @@ export async function assertEmptyOrMissingDir(dir: string): Promise<void> {
 
 /**
  * Builds a folder under a temporary sibling name and renames it to `dir` when `build` succeeds;
- * on failure nothing is left behind. `dir` must be missing or empty.
+ * on failure nothing is left behind. `dir` must be missing or empty, and stay so: if another process
+ * fills it meanwhile, its files are kept and this fails.
  */
 export async function buildDirAtomic(dir: string, build: (tmpDir: string) => Promise<void>): Promise<void> {
   await assertEmptyOrMissingDir(dir);
@@ -46,12 +48,26 @@ export async function buildDirAtomic(dir: string, build: (tmpDir: string) => Pro
   await mkdir(tmp);
   try {
     await build(tmp);
-    await rm(dir, { recursive: true, force: true }); // an empty folder, checked above
+    await rmdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT") throw err; // ENOTEMPTY: someone else's folder now
+    });
     await rename(tmp, dir);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOTEMPTY" || code === "EEXIST") throw new UserError(`${dir}: was filled by another process while this one built it`);
     throw err;
   }
+}
+
+/** "key: a -> b; ..." for the keys whose values differ: says why two runs are not the same run. */
+export function describeDifferences(a: Record<string, unknown>, b: Record<string, unknown>): string {
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+  const short = (v: unknown) => {
+    const s = JSON.stringify(v);
+    return s && s.length > 40 ? `${s.slice(0, 37)}...` : s;
+  };
+  return keys.map((k) => `${k}: ${short(a[k])} -> ${short(b[k])}`).join("; ");
 }
 
 /** Hex sha256 of a file, streamed (data files can be large). */

@@ -45,14 +45,21 @@ function shape(v: unknown, t: ColumnType, where: () => string): unknown {
   }
 }
 
+/** Fails before any work if the data cannot be written with its scores (checked again when writing). */
+export function checkWritable(columns: Columns, file: string): void {
+  if (columns.has(DLC_COLUMN)) throw new UserError(`${file}: already has a column "${DLC_COLUMN}"; rename it so the score column can be added`);
+}
+
 export class ParquetOut {
+  /** Rows appended so far. */
+  rows = 0;
+
   private constructor(
     private readonly writer: ParquetWriter,
     private readonly columns: Columns,
   ) {}
 
   static async open(path: string, columns: Columns): Promise<ParquetOut> {
-    if (columns.has(DLC_COLUMN)) throw new UserError(`the data already has a column "${DLC_COLUMN}"; rename it so the score column can be added`);
     const fields = Object.fromEntries([...columns].map(([k, t]) => [k, definition(t)]));
     fields[DLC_COLUMN] = { type: "DOUBLE", optional: true, compression: COMPRESSION };
     // Data page v1: the layout every reader supports.
@@ -66,6 +73,7 @@ export class ParquetOut {
     if (dlc !== null) out[DLC_COLUMN] = dlc;
     try {
       await this.writer.appendRow(out);
+      this.rows++;
     } catch (err) {
       // parquetjs-lite throws strings for values that do not fit the column type.
       throw new UserError(`${where}: cannot be written to Parquet (${err instanceof Error ? err.message : String(err)})`);

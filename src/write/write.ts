@@ -1,7 +1,7 @@
 // The write stage: keep-<ratio>.parquet per ratio, unscored.jsonl and manifest.json, in one pass over the
 // data. Every file is written under a temporary name and renamed only when all of them are complete.
 import { createWriteStream } from "node:fs";
-import { mkdir, rename, rm } from "node:fs/promises";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { once } from "node:events";
 import { join } from "node:path";
 import type { Config } from "../config/schema.js";
@@ -12,6 +12,7 @@ import type { Selection } from "../select/select.js";
 import { tempSibling, writeFileAtomic } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { ParquetOut } from "./parquet.js";
+import { REPORT_HTML, REPORT_JSON } from "../report/report.js";
 
 export const UNSCORED_FILE = "unscored.jsonl";
 export const MANIFEST_FILE = "manifest.json";
@@ -49,21 +50,33 @@ export interface Manifest {
 export interface WriteInputs {
   config: Config;
   scores: ScoresFile;
-  scoresSha256: string;
   dataSha256: string;
   selection: Selection;
   inspection: DataInspection;
 }
 
-export async function writeOutputs({ config, scores, scoresSha256, dataSha256, selection, inspection }: WriteInputs): Promise<Manifest> {
+/** A previous manifest's files that the new outputs do not replace (other ratios), and its report. */
+async function staleOutputs(dir: string, current: string[]): Promise<string[]> {
+  let previous: Manifest;
+  try {
+    previous = JSON.parse(await readFile(join(dir, MANIFEST_FILE), "utf8")) as Manifest;
+  } catch {
+    return [];
+  }
+  const files = (previous.outputs ?? []).map((o) => o.file).filter((f) => !current.includes(f));
+  return [...files, REPORT_JSON, REPORT_HTML].map((f) => join(dir, f));
+}
+
+export async function writeOutputs({ config, scores, dataSha256, selection, inspection }: WriteInputs): Promise<Manifest> {
   const dir = config.select.out_dir;
   await mkdir(dir, { recursive: true });
   const { cols } = scores;
   const finals = [...selection.ratios.map((r) => join(dir, keepFile(r.ratio))), join(dir, UNSCORED_FILE)];
   const temps = finals.map(tempSibling);
+  const writers: ParquetOut[] = [];
+  const unscored = createWriteStream(temps[temps.length - 1]!);
   try {
-    const writers = await Promise.all(selection.ratios.map((_, i) => ParquetOut.open(temps[i]!, inspection.columns)));
-    const unscored = createWriteStream(temps[temps.length - 1]!);
+    for (let i = 0; i < selection.ratios.length; i++) writers.push(await ParquetOut.open(temps[i]!, inspection.columns));
     const byStatus: Record<string, number> = {};
     for await (const raw of readRows(config.data.path)) {
       const r = raw.row;
@@ -82,12 +95,10 @@ export async function writeOutputs({ config, scores, scoresSha256, dataSha256, s
     await once(unscored, "finish");
     for (const w of writers) await w.close();
 
-    const outputs = selection.ratios.map((sel): OutputSummary => {
-      let keptRows = 0;
+    const outputs = selection.ratios.map((sel, i): OutputSummary => {
       let keptTokens = 0;
       let prunedTokens = 0;
       for (let r = 0; r < sel.keep.length; r++) {
-        if (sel.keep[r]) keptRows++;
         if (Number.isNaN(cols.dlc[r]!)) continue;
         if (sel.keep[r]) keptTokens += cols.tokens[r]!;
         else prunedTokens += cols.tokens[r]!;
@@ -100,7 +111,8 @@ export async function writeOutputs({ config, scores, scoresSha256, dataSha256, s
         seed: config.select.seed,
         stratify: config.select.stratify,
         nested: config.select.nested,
-        rows: { kept: keptRows, pruned: selection.scored - sel.kept, unscored: selection.unscored.length },
+        // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
+        rows: { kept: writers[i]!.rows, pruned: selection.scored - sel.kept, unscored: selection.unscored.length },
         response_tokens: { kept: keptTokens, pruned: prunedTokens },
         drawn: config.select.strategy === "flexrand" ? { easy: sel.easy, hard: sel.hard } : null,
       };
@@ -112,7 +124,7 @@ export async function writeOutputs({ config, scores, scoresSha256, dataSha256, s
       data: { path: config.data.path, sha256: dataSha256, rows: inspection.rows },
       scores: {
         path: config.score.out,
-        sha256: scoresSha256,
+        sha256: scores.sha256,
         levels: scores.meta.levels,
         sparsities: scores.meta.sparsities,
         method: scores.meta.method,
@@ -122,11 +134,17 @@ export async function writeOutputs({ config, scores, scoresSha256, dataSha256, s
       unscored: { file: UNSCORED_FILE, rows: selection.unscored.length, policy: config.select.unscored, by_status: byStatus },
       outputs,
     };
+    // Publish: the old manifest goes first and the new one last, so a manifest always lists complete files;
+    // what the old one listed and the new one does not (other ratios, a report of other outputs) goes too.
+    const stale = await staleOutputs(dir, outputs.map((o) => o.file));
+    await rm(join(dir, MANIFEST_FILE), { force: true });
     for (let i = 0; i < finals.length; i++) await rename(temps[i]!, finals[i]!);
-    // The manifest last: when it is there, the files it lists are complete.
+    await Promise.all(stale.map((f) => rm(f, { force: true })));
     await writeFileAtomic(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + "\n");
     return manifest;
   } catch (err) {
+    unscored.destroy();
+    await Promise.all(writers.map((w) => w.close().catch(() => {})));
     await Promise.all(temps.map((t) => rm(t, { force: true })));
     throw err;
   }

@@ -1,6 +1,8 @@
 // `dlc-prune score` end to end on a tiny model: flags, the Arrow file's schema and metadata, errors.
 import { createHash } from "node:crypto";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
 import { join, resolve } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -74,6 +76,50 @@ describe("dlc-prune score", () => {
     const table = tableFromIPC(readFileSync(outs[0]!));
     expect(Array.from(table.getChild("id")!.toArray())).toEqual(["a", "b"]);
     expect(readFileSync(outs[0]!).equals(readFileSync(outs[1]!))).toBe(true);
+  });
+
+  it("a changed tokenizer (same ONNX) is not taken for an up-to-date scores file", () => {
+    const copy = join(tmp, "tiny-copy");
+    cpSync(model, copy, { recursive: true });
+    const out = join(tmp, "retok.arrow");
+    const args = ["score", "--data", data, "--model", copy, "--out", out];
+    expect(runCli(args).status).toBe(0);
+    expect(runCli(args).stderr).toContain("is up to date");
+    const tj = join(copy, "tokenizer.json");
+    const tokenizer = JSON.parse(readFileSync(tj, "utf8"));
+    tokenizer.model.merges = tokenizer.model.merges.slice(0, 20); // coarser tokens
+    writeFileSync(tj, JSON.stringify(tokenizer));
+    const again = runCli(args);
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).not.toContain("is up to date");
+  });
+
+  it("a non-finite loss is no score, and says so", async () => {
+    const broken = join(tmp, "tiny-nan");
+    cpSync(model, broken, { recursive: true });
+    const path = join(broken, "onnx/model.onnx");
+    const proto = fromBinary(ModelProtoSchema, readFileSync(path));
+    const head = proto.graph!.initializer.find((t) => t.name === "lm_head.MatMul.weight")!;
+    const values = new Float32Array(new Uint8Array(head.rawData).buffer); // a copy: rawData views the file buffer
+    values.fill(NaN, 0, 64 * 5); // the head is not masked: every level's logits are NaN
+    head.rawData = new Uint8Array(values.buffer);
+    writeFileSync(path, toBinary(ModelProtoSchema, proto));
+    const out = join(tmp, "nan.arrow");
+    expect(runCli(["score", "--data", data, "--model", broken, "--out", out]).status).toBe(0);
+    const table = tableFromIPC(readFileSync(out));
+    expect(Array.from(table.getChild("status")!.toArray())).toEqual(["non-finite-loss", "empty-response", "non-finite-loss"]);
+    expect(table.getChild("dlc")!.nullCount).toBe(3);
+  });
+
+  it("a model without max_position_embeddings needs score.max_tokens", () => {
+    const noMax = join(tmp, "tiny-nomax");
+    cpSync(model, noMax, { recursive: true });
+    const cfgPath = join(noMax, "config.json");
+    const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
+    delete cfg.max_position_embeddings;
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    oneLineError(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow")]), "has no max_position_embeddings: set score.max_tokens");
+    expect(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow"), "--max-tokens", "64"]).status).toBe(0);
   });
 
   it("bad input: one-line errors, non-zero exit, no output", () => {

@@ -1,7 +1,7 @@
 // Sharded scoring: the partition, 3 concurrent shard processes merged into exactly the single-process file,
 // and merge refusing missing, duplicated or foreign shards.
 import { spawn } from "node:child_process";
-import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
@@ -64,7 +64,7 @@ describe("sharded scoring", () => {
     expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => i)); // every row in exactly one shard
     expect(parts.every((p) => p.cols.row.length > 10)).toBe(true); // and shards share the work
 
-    const merged = join(tmp, "merged.arrow");
+    const merged = join(tmp, "new-folder", "merged.arrow");
     const m = runCli(["merge", "--out", merged, ...shardFiles("sharded")]);
     expect(m.status, m.stderr).toBe(0);
     const a = await readScoresFile(merged);
@@ -86,8 +86,17 @@ describe("sharded scoring", () => {
     fail([s0!, s1!, s2!, copy], copy, "duplicates shard 0/3", s0!);
     const foreign = join(tmp, "foreign.arrow");
     expect(runCli([...base(), "--out", foreign, "--shard", "1/3", "--levels", "4"]).status).toBe(0);
-    fail([s0!, join(tmp, "foreign.shard-1-of-3.arrow"), s2!], "foreign.shard-1-of-3.arrow", "a shard of another run", "levels differs");
+    fail([s0!, join(tmp, "foreign.shard-1-of-3.arrow"), s2!], "foreign.shard-1-of-3.arrow", "a shard of another run", "levels: 3 -> 4");
     fail([single], single, "not a shard");
+  });
+
+  it("run in a Slurm array task scores its shard and leaves selection to the merge", () => {
+    const cfg = join(tmp, "array.yaml");
+    writeFileSync(cfg, `data: { path: ${data} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "array/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "array")} }\n`);
+    const r = runCli(["run", "--config", cfg], { env: { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_COUNT: "2" } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain("scored shard 1/2");
+    expect(readdirSync(join(tmp, "array"))).toEqual(["scores.shard-1-of-2.arrow"]);
   });
 
   it("run merges shard files given in score.merge, then selects", () => {

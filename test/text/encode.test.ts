@@ -174,6 +174,42 @@ describe("unscored rows and bad input", () => {
     await expect(encode(turns)).rejects.toThrow(`${turns}:1: conversations[0].from "robot" is not a known role`);
   });
 
+  it("a chat template that refuses a row makes that row bad, not the run", async () => {
+    const dir = join(tmp, "strict-chat");
+    await writeTinyModel(dir, { ...TINY_DEFAULTS, vocab: 700 });
+    const cfgPath = join(dir, "tokenizer_config.json");
+    const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
+    cfg.chat_template = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must start with user') }}{% endif %}" + cfg.chat_template;
+    writeFileSync(cfgPath, JSON.stringify(cfg));
+    const strict = await loadTokenizer(dir);
+    const path = jsonl("strict.jsonl", [
+      { messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }] },
+      { messages: [{ role: "assistant", content: "hello" }, { role: "user", content: "hi" }, { role: "assistant", content: "bye" }] },
+    ]);
+    const config = (onError: string) => testConfig({ "data.path": path, "model.path": dir, "data.on_error": onError });
+    await expect(encodeDataset(config("fail"), strict, 512)).rejects.toThrow(`${path}:2: the chat template failed: Conversation roles must start with user`);
+    const d = await encodeDataset(config("skip"), strict, 512);
+    expect(d.encoded.map((e) => e.row)).toEqual([0]);
+    expect(d.unscored).toEqual([{ row: 1, status: "bad-row: the chat template failed: Conversation roles must start with user" }]);
+  });
+
+  it("a byte order mark is not data; a bad first row does not stop a skipping run", async () => {
+    const bom = join(tmp, "bom.jsonl");
+    writeFileSync(bom, "\uFEFF" + JSON.stringify({ prompt: "a", response: "b" }) + "\n");
+    expect((await encode(bom)).encoded).toHaveLength(1);
+    const badFirst = jsonl("bad-first.jsonl", ["{oops", { prompt: "a", response: "b" }]);
+    await expect(encode(badFirst)).rejects.toThrow(`${badFirst}:1: malformed JSON`);
+    const d = await encode(badFirst, { "data.on_error": "skip" });
+    expect([d.format.format, d.encoded.map((e) => e.row), d.unscored.map((u) => u.row)]).toEqual(["prompt_response", [1], [0]]);
+  });
+
+  it("roles: empty or not a ShareGPT role (not even an Object property name)", async () => {
+    const empty = jsonl("empty-role.jsonl", [{ messages: [{ role: "", content: "x" }] }]);
+    await expect(encode(empty)).rejects.toThrow(`${empty}:1: messages[0].role is empty`);
+    const proto = jsonl("proto-role.jsonl", [{ conversations: [{ from: "constructor", value: "x" }] }]);
+    await expect(encode(proto)).rejects.toThrow(`${proto}:1: conversations[0].from "constructor" is not a known role`);
+  });
+
   it("a template that cannot render the format is a config error", async () => {
     const path = jsonl("conv.jsonl", [{ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }] }]);
     await expect(encode(path, { template: "alpaca" })).rejects.toThrow("template alpaca cannot render messages conversations; use template chat");

@@ -212,6 +212,21 @@ describe("bad input to select", () => {
     refused(["select", "--data", other, "--scores", join(out, "scores.arrow"), "--out-dir", join(tmp, "e6")], join(tmp, "e6"), "scores of another data file", other);
   });
 
+  it("a data column named dlc is refused by run before any scoring", () => {
+    const clash = join(tmp, "clash.jsonl");
+    writeFileSync(clash, JSON.stringify({ instruction: "a", output: "b", dlc: 1 }) + "\n");
+    const cfg = join(tmp, "clash.yaml");
+    writeFileSync(cfg, `data: { path: ${clash} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "clash-out/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "clash-out")} }\n`);
+    refused(["run", "--config", cfg], join(tmp, "clash-out"), clash, 'already has a column "dlc"');
+  });
+
+  it("selecting other ratios into the same folder removes the outputs of the old ones", () => {
+    const dir = join(tmp, "reselect");
+    expect(runCli(selectArgs(dir, ["--ratio", "0.2", "--ratio", "0.5"])).status).toBe(0);
+    expect(runCli(selectArgs(dir, ["--ratio", "0.3"])).status).toBe(0);
+    expect(readdirSync(dir).sort()).toEqual(["keep-0.3.parquet", "manifest.json", "unscored.jsonl"]);
+  });
+
   it("select from the CLI writes what the API writes", () => {
     const dir = join(tmp, "cli-select");
     const r = runCli(selectArgs(dir, ["--ratio", "0.2", "--ratio", "0.5", "--ratio", "1", "--set", "data.fields.id=id"]));
