@@ -73,12 +73,16 @@ const CHUNK = 1 << 16;
 /** Level thresholds of one unit: zero keys < below[k], and the first ties[k] keys equal to below[k]. */
 interface UnitThresholds {
   matrices: number[];
+  /** c(k) of the unit */
+  counts: number[];
   below: number[];
   ties: number[];
 }
 
 export class MaskSchedule {
+  /** Weights masked at each level, over all matrices. */
   readonly counts: number[];
+  readonly totalWeights: number;
   private readonly units: UnitThresholds[];
   private readonly keyChunk = new Uint32Array(CHUNK);
   private applied = 0;
@@ -89,17 +93,8 @@ export class MaskSchedule {
   ) {
     const groups = opts.scope === "global" ? [matrices.map((_, i) => i)] : matrices.map((_, i) => [i]);
     this.units = groups.map((g) => this.thresholds(g));
-    const total = matrices.reduce((a, m) => a + m.data.length, 0);
-    this.counts =
-      opts.scope === "global"
-        ? cumulativeCounts(total, opts.interval, opts.levels)
-        : matrices
-            .map((m) => cumulativeCounts(m.data.length, opts.interval, opts.levels))
-            .reduce((acc, c) => acc.map((v, k) => v + c[k]!), new Array<number>(opts.levels).fill(0));
-  }
-
-  get totalWeights(): number {
-    return this.matrices.reduce((a, m) => a + m.data.length, 0);
+    this.totalWeights = matrices.reduce((a, m) => a + m.data.length, 0);
+    this.counts = this.units.reduce((acc, u) => acc.map((v, k) => v + u.counts[k]!), new Array<number>(opts.levels).fill(0));
   }
 
   /** Share of maskable weights masked at each level. */
@@ -181,7 +176,7 @@ export class MaskSchedule {
       below.push(b * 65536 + l);
       ties.push(c - seen);
     });
-    return { matrices: unit, below, ties };
+    return { matrices: unit, counts, below, ties };
   }
 
   /** Zeroes the working copy up to level `k`; levels are applied in order (each only adds zeros). */
