@@ -221,8 +221,8 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     try {
       for (let b = level === progress.level ? progress.nextBatch : 0; b < batches.length; b++) {
         const batch = batches[b]!;
-        const out = await session.run(batchFeeds(batch, encoded, model, tokenizer.padId));
-        const values = batchLosses(batch, encoded, (out[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
+        const result = await session.run(batchFeeds(batch, encoded, model, tokenizer.padId));
+        const values = batchLosses(batch, encoded, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
         batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
         tokensDone += batchTokens[b]!;
         rowsDone += batch.members.length;
