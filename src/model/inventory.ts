@@ -1,5 +1,5 @@
-// Which initializers DLC masks: every 2-D floating-point weight of a MatMul/Gemm in the decoder blocks.
-// The LM head (the MatMul nearest the logits) and tensors shared with the embedding lookup are left alone
+// Which initializers DLC masks: every 2-D floating-point weight of a MatMul/Gemm (in a Llama export, the
+// decoder blocks' projections). The LM head (the MatMul nearest the logits) and tensors shared with the embedding lookup are left alone
 // unless `include` names them; `exclude` removes any.
 import picomatch from "picomatch";
 import { UserError } from "../util/errors.js";
@@ -24,6 +24,9 @@ const QUANTIZED_OPS = new Set([
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
 
+/** A node multiplying by a weight matrix (its input 1). */
+const isMatMul = (n: NodeProto) => n.opType === "MatMul" || n.opType === "Gemm";
+
 /** MatMul/Gemm nodes that produce `output` through non-MatMul ops only (the LM head for "logits"). */
 function headNodes(nodes: NodeProto[], output: string): NodeProto[] {
   const producer = new Map<string, NodeProto>();
@@ -35,7 +38,7 @@ function headNodes(nodes: NodeProto[], output: string): NodeProto[] {
     const node = producer.get(queue.pop()!);
     if (!node || seen.has(node)) continue;
     seen.add(node);
-    if (node.opType === "MatMul" || node.opType === "Gemm") heads.push(node);
+    if (isMatMul(node)) heads.push(node);
     else queue.push(...node.input);
   }
   return heads;
@@ -45,7 +48,7 @@ export function maskableInitializers(model: ModelProto, opts: InventoryOptions, 
   const graph = model.graph!;
   const init = new Map(graph.initializer.map((t) => [t.name, t]));
   const quantized = graph.node.find((n) => QUANTIZED_OPS.has(n.opType));
-  const weightOf = (n: NodeProto) => ((n.opType === "MatMul" || n.opType === "Gemm") && n.input[1] ? init.get(n.input[1]) : undefined);
+  const weightOf = (n: NodeProto) => (isMatMul(n) && n.input[1] ? init.get(n.input[1]) : undefined);
   const intWeight = graph.node.map(weightOf).find((t) => t && (t.dataType === DataType.INT8 || t.dataType === DataType.UINT8));
   if (quantized || intWeight)
     throw new UserError(
@@ -62,7 +65,7 @@ export function maskableInitializers(model: ModelProto, opts: InventoryOptions, 
   const embedding = new Set(graph.node.filter((n) => n.opType === "Gather").map((n) => n.input[0]));
   const candidates = new Set(
     graph.node
-      .filter((n) => n.opType === "MatMul" || n.opType === "Gemm")
+      .filter(isMatMul)
       .map((n) => n.input[1]!)
       .filter((name) => isFloatMatrix(name) && !head.has(name) && !embedding.has(name)),
   );
