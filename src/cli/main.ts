@@ -2,7 +2,7 @@
 // The dlc-prune command line: one thin yargs command per verb.
 import yargs from "yargs";
 import { hideBin } from "yargs/helpers";
-import { UserError } from "../util/errors.js";
+import { UserError, isSystemError, systemErrorMessage } from "../util/errors.js";
 import { TOOL_VERSION } from "../version.js";
 import { modelCommand } from "./model.js";
 import { scoreCommand } from "./score.js";
@@ -12,9 +12,10 @@ import { runCommand } from "./run.js";
 import { configCommand } from "./config.js";
 import { mergeCommand } from "./merge.js";
 
+/** A user-caused condition (input, config, model, disk, permissions) is one line and exit 1; a bug shows its stack. */
 function fail(err: unknown): never {
-  if (err instanceof UserError) {
-    process.stderr.write(`dlc-prune: error: ${err.message}\n`);
+  if (err instanceof UserError || isSystemError(err)) {
+    process.stderr.write(`dlc-prune: error: ${err instanceof UserError ? err.message : systemErrorMessage(err)}\n`);
     process.exit(1);
   }
   process.stderr.write(`dlc-prune: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

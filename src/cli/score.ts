@@ -33,7 +33,7 @@ export const scoreCommand: CommandModule = {
     const config = await configFromArgs(argv, SCORE_FLAGS);
     const progress = scoreProgress();
     try {
-      await score(config, { restart: argv.restart as boolean, onProgress: progress.update });
+      await score(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined });
     } finally {
       progress.stop();
     }

@@ -23,7 +23,7 @@ export const selectCommand: CommandModule = {
   builder: (y: Argv) => withConfigFlags(y, SELECT_FLAGS),
   handler: async (argv) => {
     const config = await configFromArgs(argv, SELECT_FLAGS);
-    const { manifest } = await selectAndWrite(config);
+    const { manifest } = await selectAndWrite(config, { configFile: argv.config as string | undefined });
     for (const o of manifest.outputs)
       process.stdout.write(`${config.select.out_dir}/${o.file}: ${o.rows.kept} rows kept, ${o.rows.pruned} pruned, ${o.rows.unscored} unscored (${config.select.unscored})\n`);
   },

@@ -84,12 +84,15 @@ function mergeFields(a: Columns, b: Columns): Columns {
   return out;
 }
 
-/** Columns only ever null become optional text. */
+/**
+ * Columns only ever null become optional text; objects that never have a key ({} in every row) become JSON
+ * text, since a Parquet group without fields is one that DuckDB refuses and other readers drop.
+ */
 function settle(columns: Columns): Columns {
   const one = (t: ColumnType): ColumnType => {
     if ((t as Inferred).kind === "null") return { kind: "primitive", type: "UTF8", optional: true };
     if (t.kind === "list") return { ...t, element: one(t.element) };
-    if (t.kind === "struct") return { ...t, fields: settle(t.fields) };
+    if (t.kind === "struct") return t.fields.size ? { ...t, fields: settle(t.fields) } : { kind: "json", optional: t.optional };
     return t;
   };
   return new Map([...columns].map(([k, t]) => [k, one(t)]));

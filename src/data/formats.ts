@@ -2,7 +2,8 @@
 // the row (file:line) and the field.
 import { UserError } from "../util/errors.js";
 import type { Fields } from "../config/schema.js";
-import type { RawRow, RowValue } from "./read.js";
+import { isUtf8 } from "node:buffer";
+import { fieldOf, type RawRow, type RowValue } from "./read.js";
 
 export type Format = "alpaca" | "prompt_response" | "sharegpt" | "messages";
 
@@ -42,7 +43,7 @@ export function resolveFormat(format: Format | "auto", fields: Fields, first: Ro
 
 /** Picks the format (and, for prompt/response data, the field names) from the first row's keys. */
 function detectFormat(first: RowValue, fields: Fields, file: string): ResolvedFormat {
-  const has = (k: string) => k in first;
+  const has = (k: string) => Object.hasOwn(first, k);
   if (has(fields.conversations)) return { format: "sharegpt", fields };
   if (has(fields.messages)) return { format: "messages", fields };
   if (has(fields.instruction) && has(fields.output)) return { format: "alpaca", fields };
@@ -56,7 +57,9 @@ function detectFormat(first: RowValue, fields: Fields, file: string): ResolvedFo
 }
 
 function text(raw: RawRow, field: string, optional = false): string {
-  const v = raw.value![field];
+  let v = fieldOf(raw.value!, field);
+  // A Parquet binary column without a text annotation holds the text's bytes.
+  if (v instanceof Uint8Array && isUtf8(v)) v = new TextDecoder().decode(v);
   if (v === undefined || v === null) {
     if (optional) return "";
     throw new RowError(raw.where, `missing field "${field}"`);
@@ -78,15 +81,15 @@ const SHAREGPT_ROLES: Record<string, string> = {
 };
 
 function turns(raw: RawRow, field: string, roleKey: string, contentKey: string, roles?: Record<string, string>): Turn[] {
-  const list = raw.value![field];
+  const list = fieldOf(raw.value!, field);
   if (list === undefined || list === null) throw new RowError(raw.where, `missing field "${field}"`);
   if (!Array.isArray(list)) throw new RowError(raw.where, `field "${field}" is ${typeof list}, expected a list of turns`);
   return list.map((t: unknown, i) => {
     const at = `${field}[${i}]`;
     if (typeof t !== "object" || t === null) throw new RowError(raw.where, `${at} is not an object`);
-    const turn = t as Record<string, unknown>;
-    const role = turn[roleKey];
-    const content = turn[contentKey];
+    const turn = t as RowValue;
+    const role = fieldOf(turn, roleKey);
+    const content = fieldOf(turn, contentKey);
     if (typeof role !== "string") throw new RowError(raw.where, `${at}.${roleKey} is missing or not text`);
     if (typeof content !== "string") throw new RowError(raw.where, `${at}.${contentKey} is missing or not text`);
     if (!roles) {
@@ -130,7 +133,7 @@ export function messagesOf(s: Sample): Turn[] {
 /** A row field's value as text for ids and groups (numbers and booleans too; null when absent). */
 export function fieldText(value: RowValue | undefined, field: string | null): string | null {
   if (!field || !value) return null;
-  const v = value[field];
+  const v = fieldOf(value, field);
   if (v === undefined || v === null) return null;
   return typeof v === "string" ? v : typeof v === "object" ? JSON.stringify(v) : String(v);
 }

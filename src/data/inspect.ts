@@ -45,7 +45,7 @@ export async function inspectData(config: Config): Promise<DataInspection> {
     }
     group?.push(fieldText(raw.value, fields.group));
     if (stratify) {
-      stratifySeen ||= !!raw.value && stratifyField! in raw.value;
+      stratifySeen ||= !!raw.value && Object.hasOwn(raw.value, stratifyField!);
       stratify.push(fieldText(raw.value, stratifyField));
     }
     chars.push(responseChars(raw, format));

@@ -28,7 +28,7 @@ const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
 const isMatMul = (n: NodeProto) => n.opType === "MatMul" || n.opType === "Gemm";
 
 /** MatMul/Gemm nodes that produce `output` through non-MatMul ops only (the LM head for "logits"). */
-function headNodes(nodes: NodeProto[], output: string): NodeProto[] {
+export function headNodes(nodes: NodeProto[], output: string): NodeProto[] {
   const producer = new Map<string, NodeProto>();
   for (const n of nodes) for (const o of n.output) producer.set(o, n);
   const heads: NodeProto[] = [];

@@ -2,13 +2,13 @@
 // ([batch, seq], never [batch, seq, vocab] logits to JavaScript), and its weights moved to two external-data
 // blobs held in memory. The maskable blob is the one working copy that masking zeroes in place; a session
 // per level is built from it with onnxruntime's `externalData` override, without re-serializing the model.
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { UserError, readingFile } from "../util/errors.js";
 import { exists, sha256 } from "../util/fs.js";
 import { ONNX_FILE } from "./folder.js";
-import { maskableInitializers, type InventoryOptions } from "./inventory.js";
-import { DataType, GraphBuilder, bytesPerElement, decodeModel, encodeModel, externalRef, setExternal, type TensorProto, type ValueInfoProto } from "./onnx.js";
+import { headNodes, maskableInitializers, type InventoryOptions } from "./inventory.js";
+import { DataType, GraphBuilder, bytesPerElement, decodeModel, encodeModel, externalRef, setExternal, type ModelProto, type TensorProto, type ValueInfoProto } from "./onnx.js";
 
 export const MASKABLE_FILE = "dlc-maskable.bin";
 export const FIXED_FILE = "dlc-fixed.bin";
@@ -41,11 +41,34 @@ export interface ScoringModel {
   inputs: { ids: string; mask: string; positions?: string; past: PastInput[] };
   /** The model's max positions (config.json max_position_embeddings), when it says. */
   maxPositions: number | null;
+  /** Token ids the model can take: rows of its embedding / width of its logits / config.json vocab_size, where known. */
+  vocabSize: number | null;
+}
+
+/**
+ * The vocabulary size the folder's parts agree on: config.json's vocab_size, the rows of the token embedding
+ * (the Gather over `ids`) and the width of the logits (the output's shape, or the LM head's weight). Parts
+ * that disagree do not belong together: a one-line error instead of onnxruntime failing mid-run.
+ */
+function vocabSizeOf(graph: NonNullable<ModelProto["graph"]>, ids: string, config: Record<string, unknown>, onnxPath: string): number | null {
+  const init = new Map(graph.initializer.map((t) => [t.name, t]));
+  const gather = graph.node.find((n) => n.opType === "Gather" && n.input[1] === ids && init.get(n.input[0]!)?.dims.length === 2);
+  const logits = graph.output.find((o) => o.name === "logits")!;
+  const head = headNodes(graph.node, logits.name).map((n) => (n.opType === "MatMul" ? init.get(n.input[1]!) : undefined))[0];
+  const sizes: [string, number | undefined][] = [
+    ["config.json vocab_size", typeof config.vocab_size === "number" ? config.vocab_size : undefined],
+    ["the token embedding's rows", gather ? Number(init.get(gather.input[0]!)!.dims[0]) : undefined],
+    ["the logits' width", staticDim(logits, 2) ?? (head?.dims.length === 2 ? Number(head.dims[1]) : undefined)],
+  ];
+  const known = sizes.filter((e): e is [string, number] => e[1] !== undefined);
+  if (new Set(known.map(([, n]) => n)).size > 1) throw new UserError(`${onnxPath}: vocabulary sizes disagree (${known.map(([what, n]) => `${what} ${n}`).join(", ")}): the folder's files do not belong to one model`);
+  return known[0]?.[1] ?? null;
 }
 
 /** Fails, naming the missing file, unless `dir` is a complete model folder. */
 export async function checkModelFolder(dir: string): Promise<void> {
   if (!(await exists(dir))) throw new UserError(`${dir}: model folder not found`);
+  if (!(await stat(dir)).isDirectory()) throw new UserError(`${dir}: is a file; model.path names a model folder (${REQUIRED_FILES.join(", ")})`);
   for (const f of REQUIRED_FILES) if (!(await exists(join(dir, f)))) throw new UserError(`${dir}: incomplete model folder: missing ${f}`);
 }
 
@@ -103,7 +126,8 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   } catch (err) {
     throw new UserError(`${join(dir, "config.json")}: not valid JSON (${(err as Error).message})`);
   }
-  const graph = model.graph!;
+  const graph = model.graph;
+  if (!graph || graph.node.length === 0) throw new UserError(`${onnxPath}: not an ONNX model (${bytes.byteLength ? "no graph" : "an empty file"})`);
   const opset = Number(model.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? 0);
   if (opset < 13) throw new UserError(`${onnxPath}: opset ${opset} is older than 13; re-export with a newer opset`);
 
@@ -162,6 +186,7 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   // log p(target) = logit[target] - logsumexp(logits), computed in the graph.
   const logits = graph.output.find((o) => o.name === "logits");
   if (!logits) throw new UserError(`${onnxPath}: no "logits" output`);
+  const vocabSize = vocabSizeOf(graph, ids, config, onnxPath);
   const g = new GraphBuilder("/dlc");
   const targets = g.input(TARGETS_INPUT, DataType.INT64, ["batch_size", "sequence_length"]);
   const x = tensorType(logits)?.elemType === DataType.FLOAT16 ? g.op1("Cast", [logits.name], { to: DataType.FLOAT }) : logits.name;
@@ -184,5 +209,6 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
     fixedBlob,
     inputs: { ids, mask, positions, past },
     maxPositions: config.max_position_embeddings ?? null,
+    vocabSize,
   };
 }

@@ -1,6 +1,6 @@
 // The report stage: report.json (the numbers) and a self-contained report.html (Vega-Lite plots rendered to
 // SVG in Node, no scripts) comparing what each keep ratio keeps.
-import { join } from "node:path";
+import { writeFile } from "node:fs/promises";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { DataInspection } from "../data/inspect.js";
@@ -8,11 +8,9 @@ import type { ScoresFile } from "../score/scores-file.js";
 import type { Selection } from "../select/select.js";
 import { byDlc } from "../select/strategies.js";
 import { pyRound } from "../score/masking.js";
-import { writeFileAtomic } from "../util/fs.js";
-import type { Manifest } from "../write/write.js";
-
-export const REPORT_JSON = "report.json";
-export const REPORT_HTML = "report.html";
+import { atPath } from "../util/errors.js";
+import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
+import type { ManifestBody, OutputFolder } from "../write/publish.js";
 const BINS = 30;
 
 interface Histogram {
@@ -58,7 +56,7 @@ function histogram(values: Float64Array, scored: number[], selection: Selection)
   return { edges, series };
 }
 
-export function buildReport(manifest: Manifest, scores: ScoresFile, selection: Selection, inspection: DataInspection): Report {
+export function buildReport(manifest: ManifestBody, scores: ScoresFile, selection: Selection, inspection: DataInspection): Report {
   const { cols, meta } = scores;
   const K = meta.levels;
   const scored: number[] = [];
@@ -220,7 +218,15 @@ ${charts.map((c) => `<figure>${c}</figure>`).join("\n")}
 `;
 }
 
-export async function writeReport(dir: string, report: Report): Promise<void> {
-  await writeFileAtomic(join(dir, REPORT_JSON), JSON.stringify(report, null, 2) + "\n");
-  await writeFileAtomic(join(dir, REPORT_HTML), await renderHtml(report));
+/** report.json and report.html as temporary files of the output folder, added to `files` (name -> temporary path) for publishing. */
+export async function writeReport(folder: OutputFolder, report: Report, files: Map<string, string>): Promise<void> {
+  const contents: [string, string][] = [
+    [REPORT_JSON, JSON.stringify(report, null, 2) + "\n"],
+    [REPORT_HTML, await renderHtml(report)],
+  ];
+  for (const [name, text] of contents) {
+    const temp = folder.temp(name);
+    await atPath(temp, () => writeFile(temp, text));
+    files.set(name, temp);
+  }
 }

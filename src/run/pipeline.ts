@@ -1,6 +1,7 @@
 // The stages chained: score -> select -> write -> report. Each can also run alone (CLI verbs, API).
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+// Before any long work, every output location is checked: it is not an input of the run (by real path), it
+// can be written, and the output folder holds nothing dlc-prune did not write.
+import { dirname, join } from "node:path";
 import { parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
@@ -8,18 +9,51 @@ import { buildReport, writeReport, type Report } from "../report/report.js";
 import { score, type ScoreOptions, type ScoreResult } from "../score/score.js";
 import { readScoresFile, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
 import { expandShardPaths, mergeShards } from "../shard/merge.js";
+import { isScoresArtifact } from "../shard/shard.js";
 import { selectRows, type Selection } from "../select/select.js";
-import { UserError, readingFile } from "../util/errors.js";
+import { UserError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
-import { MANIFEST_FILE, writeOutputs, type Manifest } from "../write/write.js";
+import { RunInputs, realPathOf, type RunInput } from "../util/paths.js";
+import { MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, readManifest, type Manifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
+import { OutputFolder } from "../write/publish.js";
+import { writeOutputs } from "../write/write.js";
+
+/** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path). */
+export type RunOptions = ScoreOptions;
 
 export interface SelectResult {
   manifest: Manifest;
   selection: Selection;
   scores: ScoresFile;
   inspection: DataInspection;
+  /** The report, when one was written with the outputs (run). */
+  report?: Report;
 }
+
+const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
+
+/** What select reads: the data, the scores and the recipe. */
+function selectInputs(config: Config, opts: RunOptions): RunInput[] {
+  return [
+    { path: config.data.path, role: "data file" },
+    { path: config.score.out, role: "scores file (score.out)" },
+    ...(opts.configFile ? [{ path: opts.configFile, role: "config file" }] : []),
+  ];
+}
+
+/**
+ * The output folder, claimed: no output name in it is an input, it can be written, and it holds only
+ * dlc-prune's files (the scores file may live there too).
+ */
+async function claimOutputFolder(dir: string, names: string[], config: Config, inputs: RunInputs): Promise<OutputFolder> {
+  await inputs.check(dir, "select.out_dir");
+  for (const name of names) await inputs.check(join(dir, name), "select.out_dir");
+  const scoresHere = (await realPathOf(dirname(config.score.out))) === (await realPathOf(dir));
+  return OutputFolder.claim(dir, scoresHere ? isScoresArtifact(config.score.out) : undefined);
+}
+
+const selectOutputNames = (config: Config) => [...config.select.ratios.map(keepFile), UNSCORED_FILE, MANIFEST_FILE, ...REPORT_FILES];
 
 /** Loads the scores and checks they belong to the configured data (its sha256, when known, is not recomputed). */
 async function scoresForData(config: Config, dataSha256?: string): Promise<{ scores: ScoresFile; dataSha256: string }> {
@@ -40,35 +74,59 @@ async function inspectForOutput(config: Config): Promise<DataInspection> {
   return inspection;
 }
 
-/** select + write: keep-<ratio>.parquet, unscored.jsonl and manifest.json in select.out_dir. */
-export async function selectAndWrite(config: Config, known: { inspection?: DataInspection; dataSha256?: string } = {}): Promise<SelectResult> {
-  const { scores, dataSha256 } = await scoresForData(config, known.dataSha256);
-  const inspection = known.inspection ?? (await inspectForOutput(config));
-  if (inspection.rows !== scores.cols.dlc.length)
-    throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${config.data.path} has ${inspection.rows}`);
-  const selection = selectRows(scores, config.select, inspection.stratify);
-  const manifest = await writeOutputs({ config, scores, dataSha256, selection, inspection });
-  return { manifest, selection, scores, inspection };
+interface Known {
+  inspection?: DataInspection;
+  dataSha256?: string;
+  folder?: OutputFolder;
+}
+
+/**
+ * select + write: keep-<ratio>.parquet, unscored.jsonl and manifest.json in select.out_dir (with the report
+ * when `withReport`), published together.
+ */
+export async function selectAndWrite(config: Config, opts: RunOptions & { withReport?: boolean } = {}, known: Known = {}): Promise<SelectResult> {
+  const log = opts.log ?? defaultLog;
+  const folder = known.folder ?? (await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
+  try {
+    const { scores, dataSha256 } = await scoresForData(config, known.dataSha256);
+    const inspection = known.inspection ?? (await inspectForOutput(config));
+    if (inspection.rows !== scores.cols.dlc.length)
+      throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${config.data.path} has ${inspection.rows}`);
+    const selection = selectRows(scores, config.select, inspection.stratify);
+    const written = await writeOutputs({ config, scores, dataSha256, selection, inspection, folder });
+    const report = opts.withReport ? buildReport(written.body, scores, selection, inspection) : undefined;
+    if (report) await writeReport(folder, report, written.files);
+    const manifest = await folder.publish(written.files, written.body, { log });
+    return { manifest, selection, scores, inspection, report };
+  } catch (err) {
+    await folder.discard();
+    throw err;
+  }
 }
 
 /** The report of a finished select, from its manifest; the selection is recomputed (it is deterministic). */
-export async function report(outDir: string): Promise<Report> {
+export async function report(outDir: string, opts: RunOptions = {}): Promise<Report> {
+  const manifest = await readManifest(outDir);
   const path = join(outDir, MANIFEST_FILE);
-  let manifest: Manifest;
-  try {
-    manifest = JSON.parse(await readingFile(path, () => readFile(path, "utf8"))) as Manifest;
-  } catch (err) {
-    if (err instanceof UserError) throw err;
-    throw new UserError(`${path}: not valid JSON (${(err as Error).message})`);
-  }
+  if (!manifest) throw new UserError(`${outDir}: no ${MANIFEST_FILE}; report needs a folder written by dlc-prune select or run`);
+  if (manifest.state !== "complete") throw new UserError(`${path}: its outputs were being published when the run stopped; rerun select or run`);
   const config = parseConfig(manifest.config as unknown as Record<string, unknown>, path);
-  const { scores } = await scoresForData(config);
-  if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${path} was written; rerun select`);
-  const inspection = await inspectData(config);
-  const selection = selectRows(scores, config.select, inspection.stratify);
-  const result = buildReport(manifest, scores, selection, inspection);
-  await writeReport(outDir, result);
-  return result;
+  const folder = await claimOutputFolder(outDir, REPORT_FILES, config, await RunInputs.of(selectInputs(config, opts)));
+  try {
+    const { scores } = await scoresForData(config);
+    if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${path} was written; rerun select`);
+    const inspection = await inspectData(config);
+    const selection = selectRows(scores, config.select, inspection.stratify);
+    const { state: _state, files: _files, ...body } = manifest;
+    const result = buildReport(body, scores, selection, inspection);
+    const written = new Map<string, string>();
+    await writeReport(folder, result, written);
+    await folder.publish(written, body, { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog });
+    return result;
+  } catch (err) {
+    await folder.discard();
+    throw err;
+  }
 }
 
 export interface RunResult {
@@ -87,22 +145,33 @@ export interface ShardRunResult {
  * The whole job: score (resuming, or reusing an up-to-date scores file) or merge the shard files of a
  * sharded scoring (`score.merge`), then select, write, report.
  */
-export async function run(config: Config, opts: ScoreOptions = {}): Promise<RunResult | ShardRunResult> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const inspection = await inspectForOutput(config);
+export async function run(config: Config, opts: RunOptions = {}): Promise<RunResult | ShardRunResult> {
+  const log = opts.log ?? defaultLog;
+  const shards = config.score.merge.length ? await expandShardPaths(config.score.merge) : [];
+  // The output folder is claimed first: a folder that cannot be used is said before the scoring stage.
+  const inputs = await RunInputs.of([
+    ...selectInputs(config, opts),
+    ...(config.model.path ? [{ path: config.model.path, role: "model folder", folder: true }] : []),
+    ...shards.map((path) => ({ path, role: "shard file (score.merge)" })),
+  ]);
+  const folder = await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, inputs);
   let scored: ScoreResult | ScoresMeta;
-  if (config.score.merge.length) scored = await mergeShards(await expandShardPaths(config.score.merge), config.score.out);
-  else {
-    scored = await score(config, opts);
-    // In a job array each task scores its shard; the job that merges them selects.
-    if (scored.shard) {
-      log(`scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`);
-      return { score: scored };
+  try {
+    const inspection = await inspectForOutput(config);
+    if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out");
+    else {
+      scored = await score(config, opts);
+      // In a job array each task scores its shard; the job that merges them selects.
+      if (scored.shard) {
+        log(`scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`);
+        return { score: scored };
+      }
     }
+    const dataSha256 = "dataSha256" in scored ? scored.dataSha256 : undefined;
+    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { inspection, dataSha256, folder });
+    log(`wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir}`);
+    return { score: scored, manifest, report: result! };
+  } finally {
+    await folder.discard();
   }
-  const { manifest, selection, scores } = await selectAndWrite(config, { inspection, dataSha256: "dataSha256" in scored ? scored.dataSha256 : undefined });
-  const result = buildReport(manifest, scores, selection, inspection);
-  await writeReport(config.select.out_dir, result);
-  log(`wrote ${manifest.outputs.map((o) => o.file).join(", ")}, unscored.jsonl, manifest.json, report.html and report.json to ${config.select.out_dir}`);
-  return { score: scored, manifest, report: result };
 }

@@ -1,10 +1,13 @@
 // Resume after a crash: progress (level, next batch, the losses so far) is saved beside the output in
 // `<out>.work/`, each file written whole and renamed. Losses are saved before the state that points past
-// them, so a crash at any moment leaves a state whose losses are on disk.
-import { mkdir, readFile, rm } from "node:fs/promises";
+// them, so a crash at any moment leaves a state whose losses are on disk. Only these files are ever removed
+// from the work folder: a folder holding anything else is refused.
+import { readFile, readdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
-import { UserError } from "../util/errors.js";
-import { describeDifferences, exists, writeFileAtomic } from "../util/fs.js";
+import { z } from "zod";
+import { UserError, isSystemError } from "../util/errors.js";
+import { WRITE_CHECK, describeDifferences, ensureWritableDir, tempTarget, writeFileAtomic } from "../util/fs.js";
+import { parseJson } from "../util/json.js";
 
 export interface Progress {
   /** The level being scored, and the next batch of it to score. */
@@ -12,13 +15,44 @@ export interface Progress {
   nextBatch: number;
 }
 
-interface StateFile extends Progress {
-  fingerprint: string;
-  identity: Record<string, unknown>;
-}
+const STATE_FILE = "state.json";
+const LOSSES_FILE = "losses.f64";
+
+const stateSchema = z.object({
+  level: z.number().int().nonnegative(),
+  nextBatch: z.number().int().nonnegative(),
+  fingerprint: z.string(),
+  identity: z.record(z.string(), z.unknown()),
+});
+
+type StateFile = z.infer<typeof stateSchema>;
 
 export function workDirOf(out: string): string {
   return `${out}.work`;
+}
+
+const isOurs = (name: string) => [STATE_FILE, LOSSES_FILE, WRITE_CHECK].includes(tempTarget(name) ?? name);
+
+/** The work folder's entries, refusing one that holds files of someone else's. */
+async function entries(dir: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isSystemError(err) && err.code === "ENOENT") return [];
+    throw err;
+  }
+  const foreign = names.filter((n) => !isOurs(n));
+  if (foreign.length) throw new UserError(`${dir}: holds files dlc-prune did not write (${foreign.slice(0, 5).join(", ")}); dlc-prune keeps its resume state there: move them, or choose another score.out`);
+  return names;
+}
+
+/** Removes the work folder's files (only ours), then the folder if that leaves it empty. */
+async function removeWork(dir: string): Promise<void> {
+  for (const name of await entries(dir)) await rm(join(dir, name), { force: true });
+  await rmdir(dir).catch((err: unknown) => {
+    if (!isSystemError(err) || (err.code !== "ENOENT" && err.code !== "ENOTEMPTY")) throw err;
+  });
 }
 
 export class Checkpoint {
@@ -35,29 +69,38 @@ export class Checkpoint {
   static async open(out: string, fingerprint: string, identity: Record<string, unknown>, lossCount: number, restart: boolean): Promise<{ checkpoint: Checkpoint; progress: Progress; losses: Float64Array; resumed: boolean }> {
     const dir = workDirOf(out);
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
-    const fresh = { level: 0, nextBatch: 0 };
-    if (restart) await rm(dir, { recursive: true, force: true });
-    if (!(await exists(join(dir, "state.json")))) {
-      await mkdir(dir, { recursive: true });
-      return { checkpoint, progress: fresh, losses: new Float64Array(lossCount), resumed: false };
+    const fresh = { checkpoint, progress: { level: 0, nextBatch: 0 }, losses: new Float64Array(lossCount), resumed: false };
+    if (restart) await removeWork(dir);
+    if (!(await entries(dir)).includes(STATE_FILE)) {
+      await ensureWritableDir(dir, "score.out");
+      return fresh;
     }
-    const state = JSON.parse(await readFile(join(dir, "state.json"), "utf8")) as StateFile;
+    const unreadable = (why: string) => new UserError(`${join(dir, STATE_FILE)}: the checkpoint is unreadable (${why}); rerun with --restart to start over`);
+    const parsed = parseJson(stateSchema, await readFile(join(dir, STATE_FILE), "utf8"));
+    if ("why" in parsed) throw unreadable(parsed.why);
+    const state = parsed.value;
     if (state.fingerprint !== fingerprint)
       throw new UserError(`${dir}: holds progress of a different run (${describeDifferences(state.identity, identity) || "tool version"}); rerun with --restart to start over`);
-    const bytes = await readFile(join(dir, "losses.f64"));
-    if (bytes.byteLength !== lossCount * 8) throw new UserError(`${dir}/losses.f64: wrong size; rerun with --restart`);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(join(dir, LOSSES_FILE));
+    } catch (err) {
+      if (isSystemError(err) && err.code === "ENOENT") throw unreadable(`${LOSSES_FILE} is missing`);
+      throw err;
+    }
+    if (bytes.byteLength !== lossCount * 8) throw unreadable(`${LOSSES_FILE} has the wrong size`);
     const losses = new Float64Array(lossCount);
     new Uint8Array(losses.buffer).set(bytes);
     return { checkpoint, progress: { level: state.level, nextBatch: state.nextBatch }, losses, resumed: true };
   }
 
   async save(progress: Progress, losses: Float64Array): Promise<void> {
-    await writeFileAtomic(join(this.dir, "losses.f64"), new Uint8Array(losses.buffer, losses.byteOffset, losses.byteLength));
+    await writeFileAtomic(join(this.dir, LOSSES_FILE), new Uint8Array(losses.buffer, losses.byteOffset, losses.byteLength));
     const state: StateFile = { ...progress, fingerprint: this.fingerprint, identity: this.identity };
-    await writeFileAtomic(join(this.dir, "state.json"), JSON.stringify(state, null, 2));
+    await writeFileAtomic(join(this.dir, STATE_FILE), JSON.stringify(state, null, 2));
   }
 
   async remove(): Promise<void> {
-    await rm(this.dir, { recursive: true, force: true });
+    await removeWork(this.dir);
   }
 }

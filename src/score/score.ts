@@ -6,16 +6,18 @@ import { Tensor } from "onnxruntime-node";
 import type { Config } from "../config/schema.js";
 import { loadScoringModel, LOGPROBS_OUTPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
 import { writeTinyModel, type TinyOptions } from "../model/tiny.js";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { encodeDataset, encodedSha256, type Encoded, type EncodedDataset } from "../text/encode.js";
 import { loadTokenizer } from "../text/tokenizer.js";
+import { countBy, describeCounts } from "../util/counts.js";
 import { UserError } from "../util/errors.js";
-import { exists, sha256, sha256File } from "../util/fs.js";
+import { ensureWritableDir, exists, sha256, sha256File } from "../util/fs.js";
+import { RunInputs } from "../util/paths.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { planBatches, paddingRatio, type Batch } from "./batching.js";
-import { Checkpoint } from "./checkpoint.js";
+import { Checkpoint, workDirOf } from "./checkpoint.js";
 import { MaskSchedule } from "./masking.js";
-import { readScoresFile, writeScoresFile, type ScoreColumns, type ScoresMeta } from "./scores-file.js";
+import { existingScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile, type ScoresMeta } from "./scores-file.js";
 import { SessionFactory, threadCount, type Device } from "./session.js";
 import { ownsBatch, ownsUnscoredRow, resolveShard, shardPath, type Shard } from "../shard/shard.js";
 
@@ -37,6 +39,8 @@ export interface ScoreProgress {
 export interface ScoreOptions {
   /** Discard saved progress of an earlier run. */
   restart?: boolean;
+  /** The YAML recipe the config came from: an input like the data, never written to. */
+  configFile?: string;
   log?: (line: string) => void;
   onProgress?: (p: ScoreProgress) => void;
 }
@@ -157,13 +161,34 @@ function identityOf(config: Config, model: ScoringModel, dataSha: string, data: 
   };
 }
 
+/**
+ * Where this process writes its scores (the shard's file in a job array), checked before any work: not an
+ * input, in a folder that can be written, and not a file of someone else's.
+ */
+async function scoresDestination(config: Config, shard: Shard | null, modelPath: string, configFile: string | undefined): Promise<{ out: string; existing?: ScoresFile }> {
+  const out = shard ? shardPath(config.score.out, shard) : config.score.out;
+  const inputs = await RunInputs.of([
+    { path: config.data.path, role: "data file" },
+    { path: modelPath, role: "model folder", folder: true },
+    ...(configFile ? [{ path: configFile, role: "config file" }] : []),
+  ]);
+  await inputs.check(out, "score.out");
+  await inputs.check(workDirOf(out), "score.out");
+  await ensureWritableDir(dirname(out), "score.out", out);
+  return { out, existing: await existingScoresFile(out, "score.out") };
+}
+
 export async function score(config: Config, opts: ScoreOptions = {}): Promise<ScoreResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const s = config.score;
   const started = performance.now();
   const modelPath = await ensureModel(config, log);
+  const shard = resolveShard(s.shard, s.shards);
+  const { out, existing } = await scoresDestination(config, shard, modelPath, opts.configFile);
   const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });
   const tokenizer = await loadTokenizer(modelPath);
+  if (model.vocabSize !== null && tokenizer.vocabSize > model.vocabSize)
+    throw new UserError(`${modelPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1}, but the model takes ${model.vocabSize} token ids: tokenizer.json belongs to another model`);
   if (s.max_tokens !== null && model.maxPositions !== null && s.max_tokens > model.maxPositions)
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
@@ -174,10 +199,9 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   });
   const prepareSeconds = (performance.now() - started) / 1000;
   const { encoded } = data;
+  if (encoded.length === 0) throw new UserError(`${config.data.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`);
   const lengths = encoded.map((e) => e.ids.length - 1);
   // One plan for all rows; a shard scores its share of the batches.
-  const shard = resolveShard(s.shard, s.shards);
-  const out = shard ? shardPath(s.out, shard) : s.out;
   const batches = planBatches(lengths, s.batch_tokens).filter((_, b) => ownsBatch(shard, b));
   const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
   const passTokens = batchTokens.reduce((a, b) => a + b, 0);
@@ -196,10 +220,11 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const fingerprint = sha256(JSON.stringify(identity));
   const K = s.levels;
   const summary = { out, shard, rows: data.rows, scored: passRows, tokens: passTokens, paddingRatio: padding, dataSha256: dataSha, device };
-  if (!opts.restart && (await exists(out)) && (await readScoresFile(out).catch(() => undefined))?.meta.fingerprint === fingerprint) {
+  if (!opts.restart && existing?.meta.fingerprint === fingerprint) {
     log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
     return { ...summary, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
   }
+  if (existing) log(`${out} holds the scores of another run (other data, model or scoring config): they are replaced when scoring ends`);
   const schedule = new MaskSchedule(model.maskable, { scope: s.scope, method: s.method, interval: s.interval, levels: s.levels, seed: s.seed });
   // Progress is per shard: a shard's checkpoint never continues another's.
   const progressIdentity = { ...identity, shard };
@@ -221,7 +246,10 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     try {
       for (let b = level === progress.level ? progress.nextBatch : 0; b < batches.length; b++) {
         const batch = batches[b]!;
-        const result = await session.run(batchFeeds(batch, encoded, model, tokenizer.padId));
+        const result = await session.run(batchFeeds(batch, encoded, model, tokenizer.padId)).catch((err: Error) => {
+          // A model that does not fit the scorer's inputs, or a batch the device cannot hold.
+          throw new UserError(`${model.dir}: onnxruntime failed on a batch of ${batch.members.length} rows x ${batch.length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`);
+        });
         const values = batchLosses(batch, encoded, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
         batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
         tokensDone += batchTokens[b]!;

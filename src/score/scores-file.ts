@@ -2,36 +2,41 @@
 //   row int64 | id utf8 (when configured) | dlc float64 (null: not scored) |
 //   losses FixedSizeList<float32>[levels] (null: not scored) | tokens int32 | status utf8
 // Its schema metadata (key "dlc_prune", JSON) says which model, data and masking produced it.
-import { readFile } from "node:fs/promises";
+import { lstat, readFile } from "node:fs/promises";
 import { Field, FixedSizeList, Float32, Float64, Int32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray, type Data } from "apache-arrow";
-import { UserError, readingFile } from "../util/errors.js";
+import { z } from "zod";
+import { UserError, isSystemError, readingFile } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
+import { parseJson } from "../util/json.js";
+import { TOOL_NAME } from "../version.js";
 
 export const METADATA_KEY = "dlc_prune";
 
-export interface ScoresMeta {
-  tool: string;
-  version: string;
-  model: { path: string; sha256: Record<string, string> };
-  data: { path: string; sha256: string; rows: number; format: string };
-  template: string;
-  levels: number;
+const scoresMetaSchema = z.object({
+  tool: z.literal(TOOL_NAME),
+  version: z.string(),
+  model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()) }),
+  data: z.object({ path: z.string(), sha256: z.string(), rows: z.number().int().nonnegative(), format: z.string() }),
+  template: z.string(),
+  levels: z.number().int().positive(),
   /** Share of maskable weights masked at each level. */
-  sparsities: number[];
-  maskable_weights: number;
-  method: string;
-  scope: string;
-  interval: number;
-  seed: number;
-  include: string[];
-  exclude: string[];
-  max_tokens: number;
-  batch_tokens: number;
+  sparsities: z.array(z.number()),
+  maskable_weights: z.number().int(),
+  method: z.string(),
+  scope: z.string(),
+  interval: z.number(),
+  seed: z.number(),
+  include: z.array(z.string()),
+  exclude: z.array(z.string()),
+  max_tokens: z.number().int(),
+  batch_tokens: z.number().int(),
   /** Identifies config + model + data: shards of one run share it. */
-  fingerprint: string;
+  fingerprint: z.string(),
   /** Set in the file of one shard of a run (see src/shard). */
-  shard: { index: number; count: number } | null;
-}
+  shard: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }).nullable(),
+});
+
+export type ScoresMeta = z.infer<typeof scoresMetaSchema>;
 
 /** Column data, one entry per row, in row order. */
 export interface ScoreColumns {
@@ -91,18 +96,29 @@ export interface ScoresFile {
   sha256: string;
 }
 
+const ARROW_MAGIC = "ARROW1";
+
 export async function readScoresFile(path: string): Promise<ScoresFile> {
   const bytes = await readingFile(path, () => readFile(path));
-  let table: Table;
+  // An Arrow IPC file starts and ends with its magic: a cut-off file is told before decoding.
+  const magic = (at: number) => Buffer.from(bytes.subarray(at, at + ARROW_MAGIC.length)).toString("latin1") === ARROW_MAGIC;
+  if (bytes.byteLength < 2 * ARROW_MAGIC.length || !magic(0) || !magic(bytes.byteLength - ARROW_MAGIC.length)) throw new UserError(`${path}: truncated or not an Arrow file`);
   try {
-    table = tableFromIPC(bytes);
+    return decodeScores(bytes, path);
   } catch (err) {
-    throw new UserError(`${path}: not an Arrow scores file (${(err as Error).message})`);
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${path}: truncated or not an Arrow scores file (${(err as Error).message.split("\n")[0]})`);
   }
+}
+
+function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
+  const table = tableFromIPC(bytes);
   const raw = table.schema.metadata.get(METADATA_KEY);
   const missing = ["row", "dlc", "losses", "tokens", "status"].filter((c) => !table.getChild(c));
   if (!raw || missing.length) throw new UserError(`${path}: not a dlc-prune scores file (${raw ? `no column ${missing.join(", ")}` : `no "${METADATA_KEY}" metadata`})`);
-  const meta = JSON.parse(raw) as ScoresMeta;
+  const parsed = parseJson(scoresMetaSchema, raw);
+  if ("why" in parsed) throw new UserError(`${path}: not a scores file of this version of ${TOOL_NAME} (its "${METADATA_KEY}" metadata: ${parsed.why})`);
+  const meta = parsed.value;
   const n = table.numRows;
   const dlcVec = table.getChild("dlc")!;
   const dlc = new Float64Array(n);
@@ -126,4 +142,23 @@ export async function readScoresFile(path: string): Promise<ScoresFile> {
       status: Array.from(table.getChild("status")!.toArray()) as string[],
     },
   };
+}
+
+/**
+ * The scores file at `path` if there is one: dlc-prune replaces only its own scores files, so a file there
+ * that is not one (the data, a user's file) stops the run, naming `key`.
+ */
+export async function existingScoresFile(path: string, key: string): Promise<ScoresFile | undefined> {
+  try {
+    await lstat(path);
+  } catch (err) {
+    if (isSystemError(err) && err.code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    return await readScoresFile(path);
+  } catch (err) {
+    if (!(err instanceof UserError)) throw err;
+    throw new UserError(`${key} ${path} exists and is not a dlc-prune scores file (${err.message.slice(path.length + 2)}); dlc-prune never replaces it: choose another ${key}`);
+  }
 }

@@ -1,7 +1,11 @@
 // The select stage: which rows each keep ratio keeps, from the scores (and the stratification field).
 import type { SelectConfig } from "../config/schema.js";
 import type { ScoresFile } from "../score/scores-file.js";
-import { drawGroup, type Scored } from "./strategies.js";
+import { pyRound } from "../score/masking.js";
+import { UserError } from "../util/errors.js";
+import { createRng, permutation } from "../util/rng.js";
+import { apportion } from "./apportion.js";
+import { drawGroup, flexrandShares, seedFor, type Quota, type Scored } from "./strategies.js";
 
 export interface RatioSelection {
   ratio: number;
@@ -23,8 +27,26 @@ export interface Selection {
 const NULL_GROUP = "\u0000null";
 
 /**
- * Applies the strategy to all scored rows, or within each stratification group (rounding per group).
- * Rows without a score are kept in every output or in none (`unscored`).
+ * Each group's quota at keep ratio `ratio`: the strategy's counts are rounded once over all scored rows, then
+ * shared out among the groups in proportion to their sizes (src/select/apportion). With one group this is
+ * exactly the unstratified count.
+ */
+export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConfig, "strategy" | "split">, tieRank: number[]): Quota[] {
+  const n = sizes.reduce((a, b) => a + b, 0);
+  if (ratio === 1) return sizes.map((k) => ({ k, easy: 0, hard: 0, all: true }));
+  if (cfg.strategy !== "flexrand") return apportion(pyRound(n * ratio), sizes, sizes, tieRank).map((k) => ({ k, easy: 0, hard: 0, all: false }));
+  const { e, h } = flexrandShares(ratio, cfg.split);
+  const easySizes = sizes.map((s) => pyRound(s * cfg.split));
+  const easy = apportion(pyRound(n * e), sizes, easySizes, tieRank);
+  // The hard interval breaks ties the other way round: a budget smaller than the number of groups spreads
+  // over as many groups as it can.
+  const hard = apportion(pyRound(n * h), sizes, sizes.map((s, g) => s - easySizes[g]!), tieRank.map((r) => -r));
+  return sizes.map((_, g) => ({ k: easy[g]! + hard[g]!, easy: easy[g]!, hard: hard[g]!, all: false }));
+}
+
+/**
+ * Applies the strategy to all scored rows, or within each stratification group. Rows without a score are
+ * kept in every output or in none (`unscored`). A ratio that would keep no scored row is an error.
  */
 export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (string | null)[] | null): Selection {
   const { cols } = scores;
@@ -41,11 +63,17 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push({ row, dlc: cols.dlc[i]! });
   }
+  // Groups in sorted order: the draws do not depend on the order rows come in; ties of the share-out follow
+  // a seeded order of the groups.
+  const keys = [...groups.keys()].sort();
+  const sizes = keys.map((k) => groups.get(k)!.length);
+  const tieRank = new Array<number>(keys.length);
+  permutation(createRng(seedFor(cfg.seed, "\u0000groups")), keys.length).forEach((g, rank) => (tieRank[g] = rank));
+  const perRatio = cfg.ratios.map((ratio) => groupQuotas(sizes, ratio, cfg, tieRank));
   // A scores file covers rows 0..n-1 (shards are merged first).
   const ratios: RatioSelection[] = cfg.ratios.map((ratio) => ({ ratio, keep: new Uint8Array(n), kept: 0, easy: 0, hard: 0 }));
-  // Groups in sorted order: the draws do not depend on the order rows come in.
-  for (const key of [...groups.keys()].sort()) {
-    const draw = drawGroup(groups.get(key)!, cfg.ratios, { strategy: cfg.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key });
+  keys.forEach((key, g) => {
+    const draw = drawGroup(groups.get(key)!, perRatio.map((q) => q[g]!), { strategy: cfg.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key });
     draw.kept.forEach((kept, i) => {
       const r = ratios[i]!;
       for (const row of kept) r.keep[row] = 1;
@@ -53,7 +81,10 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
       r.easy += draw.easy[i]!;
       r.hard += draw.hard[i]!;
     });
-  }
+  });
+  const scored = n - unscored.length;
+  for (const r of ratios)
+    if (r.kept === 0) throw new UserError(`select.ratios ${r.ratio}: keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`);
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
-  return { ratios, scored: n - unscored.length, unscored };
+  return { ratios, scored, unscored };
 }

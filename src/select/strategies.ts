@@ -11,18 +11,20 @@ export interface Scored {
   dlc: number;
 }
 
-/** FlexRand's draw sizes for N rows, keep ratio b and split s (DEVELOPERS.md). */
+/** FlexRand's shares of the rows for keep ratio b and split s: e from the easy interval, h from the hard one. */
+export function flexrandShares(b: number, s: number): { e: number; h: number } {
+  if (s <= 0.5) {
+    const e = Math.min(s, b / 2);
+    return { e, h: b - e };
+  }
+  const h = Math.min(1 - s, b / 2);
+  return { e: b - h, h };
+}
+
+/** FlexRand's draw sizes for N rows, keep ratio b and split s (README "What it computes"). */
 export function flexrandCounts(n: number, b: number, s: number): { easySize: number; easy: number; hard: number } {
   const easySize = pyRound(n * s);
-  let e: number;
-  let h: number;
-  if (s <= 0.5) {
-    e = Math.min(s, b / 2);
-    h = b - e;
-  } else {
-    h = Math.min(1 - s, b / 2);
-    e = b - h;
-  }
+  const { e, h } = flexrandShares(b, s);
   // Rounding each share separately can ask one row more than an interval holds.
   return { easySize, easy: Math.min(pyRound(n * e), easySize), hard: Math.min(pyRound(n * h), n - easySize) };
 }
@@ -52,39 +54,46 @@ export function seedFor(seed: number, salt: string): number {
   return h | 0;
 }
 
+/** What one group keeps at one ratio: `k` rows (flexrand: `easy` + `hard` from its two intervals), or all of them. */
+export interface Quota {
+  k: number;
+  easy: number;
+  hard: number;
+  all: boolean;
+}
+
 /**
- * Draws every ratio for one group of scored rows. With `nested`, each stream is one permutation whose
+ * Draws every ratio's quota for one group of scored rows. With `nested`, each stream is one permutation whose
  * prefixes serve all ratios; otherwise each ratio gets its own permutations.
  */
-export function drawGroup(rows: Scored[], ratios: number[], opts: { strategy: Strategy; split: number; seed: number; nested: boolean; group: string }): GroupDraw {
+export function drawGroup(rows: Scored[], quotas: Quota[], opts: { strategy: Strategy; split: number; seed: number; nested: boolean; group: string }): GroupDraw {
   const n = rows.length;
   const sorted = byDlc(rows).map((r) => r.row);
   const out: GroupDraw = { kept: [], easy: [], hard: [] };
   const stream = (name: string, items: number[], ratioIndex: number) =>
     shuffled(items, opts.seed, `${opts.group}\u0000${name}${opts.nested ? "" : `\u0000${ratioIndex}`}`);
-  ratios.forEach((b, i) => {
-    if (b === 1) {
+  quotas.forEach((q, i) => {
+    if (q.all) {
       // Keep ratio 1 is the full data, whatever rounding the strategy's shares would do.
       out.kept.push([...sorted]);
       out.easy.push(0);
       out.hard.push(0);
       return;
     }
-    const k = pyRound(n * b);
     switch (opts.strategy) {
       case "easy":
-        out.kept.push(sorted.slice(0, k));
+        out.kept.push(sorted.slice(0, q.k));
         break;
       case "hard":
-        out.kept.push(sorted.slice(n - k));
+        out.kept.push(sorted.slice(n - q.k));
         break;
       case "random":
-        out.kept.push(stream("all", rows.map((r) => r.row).sort((x, y) => x - y), i).slice(0, k));
+        out.kept.push(stream("all", rows.map((r) => r.row).sort((x, y) => x - y), i).slice(0, q.k));
         break;
       case "flexrand": {
-        const c = flexrandCounts(n, b, opts.split);
-        const easy = stream("easy", sorted.slice(0, c.easySize), i).slice(0, c.easy);
-        const hard = stream("hard", sorted.slice(c.easySize), i).slice(0, c.hard);
+        const easySize = pyRound(n * opts.split);
+        const easy = stream("easy", sorted.slice(0, easySize), i).slice(0, q.easy);
+        const hard = stream("hard", sorted.slice(easySize), i).slice(0, q.hard);
         out.kept.push([...easy, ...hard]);
         out.easy.push(easy.length);
         out.hard.push(hard.length);

@@ -4,8 +4,9 @@ import { readdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import picomatch from "picomatch";
 import { UserError } from "../util/errors.js";
-import { describeDifferences } from "../util/fs.js";
-import { readScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
+import { describeDifferences, ensureWritableDir } from "../util/fs.js";
+import { RunInputs } from "../util/paths.js";
+import { existingScoresFile, readScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
 
 /** Paths, with `*`/`?` patterns in the file name expanded (sorted): YAML lists have no shell to do it. */
 export async function expandShardPaths(patterns: string[]): Promise<string[]> {
@@ -30,8 +31,13 @@ function runOf(m: ScoresMeta): Record<string, unknown> {
   return { data: data.sha256, model: model.sha256, template, levels, method, scope, interval, seed, include, exclude, max_tokens, batch_tokens, version };
 }
 
-export async function mergeShards(files: string[], out: string): Promise<ScoresMeta> {
+/** Merges shard files into `out` (named by `key` in messages: --out, score.out), which must not be one of them. */
+export async function mergeShards(files: string[], out: string, key = "--out"): Promise<ScoresMeta> {
   if (files.length === 0) throw new UserError("merge: name the shard files to merge");
+  const inputs = await RunInputs.of(files.map((path) => ({ path, role: "shard file" })));
+  await inputs.check(out, key);
+  await ensureWritableDir(dirname(out), key, out);
+  await existingScoresFile(out, key);
   const shards: { file: string; scores: ScoresFile }[] = [];
   for (const file of files) shards.push({ file, scores: await readScoresFile(file) });
   const first = shards[0]!;

@@ -1,6 +1,7 @@
 // Which part of the rows a process scores: from --shard I/N, a Slurm job array or a Kubernetes Indexed Job.
 // Shards are sets of whole batches of the one batch plan of all rows, so every row's computation (and its
 // floating-point result) is the same as in a single-process run.
+import { basename } from "node:path";
 import { UserError } from "../util/errors.js";
 
 export interface Shard {
@@ -62,4 +63,17 @@ export function ownsBatch(shard: Shard | null, batch: number): boolean {
 /** An unscored row (no batch) belongs to shard row mod N. */
 export function ownsUnscoredRow(shard: Shard | null, row: number): boolean {
   return !shard || row % shard.count === shard.index;
+}
+
+/**
+ * Whether a file name in score.out's folder is one that scoring to `out` writes: the scores file, a shard
+ * file of it, or the work folder of either. (An output folder may hold them beside the pruned files.)
+ */
+export function isScoresArtifact(out: string): (name: string) => boolean {
+  const base = basename(out);
+  return (name) => {
+    const file = name.endsWith(".work") ? name.slice(0, -".work".length) : name;
+    const m = /\.shard-(\d+)-of-(\d+)(\.arrow)?$/.exec(file);
+    return file === base || (!!m && shardPath(base, { index: Number(m[1]), count: Number(m[2]) }) === file);
+  };
 }

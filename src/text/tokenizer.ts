@@ -10,6 +10,8 @@ export interface TextTokenizer {
   /** Undefined when the tokenizer has no chat template. */
   chat?: ChatRenderer;
   padId: number;
+  /** Largest token id + 1 (added tokens included). */
+  vocabSize: number;
 }
 
 export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
@@ -36,5 +38,6 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }),
     chat,
     padId: tok.pad_token_id ?? tok.eos_token_id ?? 0,
+    vocabSize: [...tok.get_vocab().values()].reduce((a, id) => Math.max(a, id + 1), 0),
   };
 }

@@ -1,12 +1,52 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readdir, rename, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rename, rm, rmdir, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { UserError, readingFile } from "./errors.js";
+import { UserError, atPath, isSystemError, readingFile, systemErrorReason } from "./errors.js";
 
 /** A unique name beside `path`, so a later rename is atomic (same filesystem). */
 export function tempSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/** The name a temporary name of tempSibling's stands for, or undefined when `name` is not one. */
+export function tempTarget(name: string): string | undefined {
+  return /^\.(.+)\.tmp-\d+-[0-9a-f]{8}$/.exec(name)?.[1];
+}
+
+/** The name of the empty file ensureWritableDir creates and removes: other processes may see it meanwhile. */
+export const WRITE_CHECK = "dlc-prune-write-check";
+
+/**
+ * Makes `dir` (and its parents) and checks that files can be created in it, before any long work: a folder
+ * that cannot be created or written is a one-line error naming the config key and `path` (the output in
+ * `dir`), not a failure after the scoring stage.
+ */
+export async function ensureWritableDir(dir: string, key: string, path = dir): Promise<void> {
+  try {
+    await makeDir(dir);
+    if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(dir), { code: "ENOTDIR" });
+    const probe = tempSibling(join(dir, WRITE_CHECK));
+    await writeFile(probe, "");
+    await rm(probe);
+  } catch (err) {
+    if (!isSystemError(err)) throw err;
+    const reason = err.code === "EEXIST" || err.code === "ENOTDIR" ? "exists and is not a folder (or a part of its path is a file)" : systemErrorReason(err);
+    throw new UserError(`${key} ${path}: cannot write ${path === dir ? "there" : `in ${dir}`}: ${reason}`);
+  }
+}
+
+/** mkdir -p, with the real reason: Node's recursive mkdir says ENOENT where a parent is read-only. */
+async function makeDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    if (!isSystemError(err) || err.code !== "ENOENT" || dirname(dir) === dir) throw err;
+    await makeDir(dirname(dir));
+    await mkdir(dir).catch((e: unknown) => {
+      if (!isSystemError(e) || e.code !== "EEXIST") throw e;
+    });
+  }
 }
 
 /** Writes a file under a temporary name and renames it into place: readers never see half a file. */
@@ -14,11 +54,50 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await mkdir(dirname(path), { recursive: true });
   const tmp = tempSibling(path);
   try {
-    await writeFile(tmp, data);
+    await atPath(tmp, () => writeFile(tmp, data));
     await rename(tmp, path);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;
+  }
+}
+
+/**
+ * Text into a new file through awaited, buffered writes: an error such as a full disk rejects the write or
+ * the close, never escapes as an unhandled stream event.
+ */
+export class TextFileWriter {
+  private chunks: string[] = [];
+  private size = 0;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+  ) {}
+
+  static async create(path: string): Promise<TextFileWriter> {
+    return new TextFileWriter(await open(path, "wx"), path);
+  }
+
+  async write(text: string): Promise<void> {
+    this.chunks.push(text);
+    this.size += text.length;
+    if (this.size >= 1 << 16) await this.flush();
+  }
+
+  private async flush(): Promise<void> {
+    const data = this.chunks.join("");
+    this.chunks = [];
+    this.size = 0;
+    if (data) await atPath(this.path, () => this.handle.writeFile(data));
+  }
+
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.handle.close();
+    }
   }
 }
 

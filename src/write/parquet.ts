@@ -3,11 +3,11 @@
 // OPTIONAL, so DuckDB, pyarrow and Hugging Face datasets read the file as the input was.
 import parquet, { type FieldDefinition, type ParquetWriter } from "parquetjs-lite";
 import type { ColumnType, Columns } from "../data/columns.js";
-import { UserError } from "../util/errors.js";
+import { fieldOf } from "../data/read.js";
+import { UserError, atPath, isSystemError } from "../util/errors.js";
 
 export const DLC_COLUMN = "dlc";
 const COMPRESSION = "SNAPPY";
-const INT64_TYPES = new Set(["INT64", "INT_64", "UINT_64", "UINT_32"]);
 
 function definition(t: ColumnType): FieldDefinition {
   switch (t.kind) {
@@ -22,24 +22,19 @@ function definition(t: ColumnType): FieldDefinition {
   }
 }
 
-/** A value in the shape parquetjs-lite writes for `t`; undefined for null. */
-function shape(v: unknown, t: ColumnType, where: () => string): unknown {
+/** A value in the shape parquetjs-lite writes for `t`; undefined for null. (Integers beyond 2^53 never get here: the reader makes their rows bad rows.) */
+function shape(v: unknown, t: ColumnType): unknown {
   if (v === null || v === undefined) return undefined;
   switch (t.kind) {
     case "json":
       // In a one-element array so parquetjs-lite does not take a list value for repeated values.
       return [v];
     case "list":
-      return { list: (v as unknown[]).map((e) => ({ element: shape(e, t.element, where) })) };
-    case "struct": {
-      const o = v as Record<string, unknown>;
-      return Object.fromEntries([...t.fields].map(([k, f]) => [k, shape(o[k], f, where)]));
-    }
+      return { list: (v as unknown[]).map((e) => ({ element: shape(e, t.element) })) };
+    case "struct":
+      return Object.fromEntries([...t.fields].map(([k, f]) => [k, shape(fieldOf(v as Record<string, unknown>, k), f)]));
     case "primitive":
       if (t.type === "JSON") return [v];
-      // parquetjs-lite goes through a JS number for 64-bit integers: refuse what it would round.
-      if (typeof v === "bigint" && INT64_TYPES.has(t.type) && (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)))
-        throw new UserError(`${where()}: the integer ${v} is beyond 2^53, which the Parquet writer cannot store exactly`);
       if (v instanceof Uint8Array) return Buffer.from(v);
       return v;
   }
@@ -48,6 +43,15 @@ function shape(v: unknown, t: ColumnType, where: () => string): unknown {
 /** Fails before any work if the data cannot be written with its scores (checked again when writing). */
 export function checkWritable(columns: Columns, file: string): void {
   if (columns.has(DLC_COLUMN)) throw new UserError(`${file}: already has a column "${DLC_COLUMN}"; rename it so the score column can be added`);
+  // parquetjs-lite keeps field names as keys of plain objects, where "__proto__" is the prototype.
+  const check = (cols: Columns, prefix: string) => {
+    for (const [name, t] of cols) {
+      if (name === "__proto__") throw new UserError(`${file}: column ${prefix}__proto__ cannot be written by the Parquet writer (parquetjs-lite); rename the field`);
+      if (t.kind === "struct") check(t.fields, `${prefix}${name}.`);
+      if (t.kind === "list" && t.element.kind === "struct") check(t.element.fields, `${prefix}${name}.element.`);
+    }
+  };
+  check(columns, "");
 }
 
 export class ParquetOut {
@@ -57,30 +61,31 @@ export class ParquetOut {
   private constructor(
     private readonly writer: ParquetWriter,
     private readonly columns: Columns,
+    private readonly path: string,
   ) {}
 
   static async open(path: string, columns: Columns): Promise<ParquetOut> {
     const fields = Object.fromEntries([...columns].map(([k, t]) => [k, definition(t)]));
     fields[DLC_COLUMN] = { type: "DOUBLE", optional: true, compression: COMPRESSION };
     // Data page v1: the layout every reader supports.
-    const writer = await parquet.ParquetWriter.openFile(new parquet.ParquetSchema(fields), path, { useDataPageV2: false });
-    return new ParquetOut(writer, columns);
+    const writer = await atPath(path, () => parquet.ParquetWriter.openFile(new parquet.ParquetSchema(fields), path, { useDataPageV2: false }));
+    return new ParquetOut(writer, columns, path);
   }
 
   async append(row: Record<string, unknown>, dlc: number | null, where: string): Promise<void> {
-    const out: Record<string, unknown> = {};
-    for (const [k, t] of this.columns) out[k] = shape(row[k], t, () => `${where}, column ${k}`);
+    const out = Object.fromEntries([...this.columns].map(([k, t]) => [k, shape(fieldOf(row, k), t)]));
     if (dlc !== null) out[DLC_COLUMN] = dlc;
     try {
-      await this.writer.appendRow(out);
+      await atPath(this.path, () => this.writer.appendRow(out));
       this.rows++;
     } catch (err) {
+      if (isSystemError(err)) throw err;
       // parquetjs-lite throws strings for values that do not fit the column type.
       throw new UserError(`${where}: cannot be written to Parquet (${err instanceof Error ? err.message : String(err)})`);
     }
   }
 
   close(): Promise<void> {
-    return this.writer.close();
+    return atPath(this.path, () => this.writer.close());
   }
 }

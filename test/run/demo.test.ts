@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readScoresFile } from "../../src/score/scores-file.js";
 import type { Report } from "../../src/report/report.js";
-import type { Manifest } from "../../src/write/write.js";
+import type { Manifest } from "../../src/write/layout.js";
 import { runCli } from "../helpers/cli.js";
 import { hasChromium, openInChromium, CHROMIUM } from "../helpers/chromium.js";
 import { readParquetRows } from "../helpers/duckdb.js";

@@ -1,5 +1,6 @@
 // FlexRand and the baselines against the formula of DEVELOPERS.md, written out here independently.
 import { describe, expect, it } from "vitest";
+import { groupQuotas } from "../../src/select/select.js";
 import { drawGroup, flexrandCounts, type Strategy } from "../../src/select/strategies.js";
 import { pyRound } from "../reference/masking.js";
 
@@ -19,8 +20,9 @@ function lcg(seed: number) {
   return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
 }
 
+/** One group's draw: its quotas are the unstratified counts. */
 const draw = (rows: ReturnType<typeof rowsOf>, ratios: number[], strategy: Strategy, split = 0.5, seed = 0, nested = true) =>
-  drawGroup(rows, ratios, { strategy, split, seed, nested, group: "" });
+  drawGroup(rows, ratios.map((b) => groupQuotas([rows.length], b, { strategy, split }, [0])[0]!), { strategy, split, seed, nested, group: "" });
 
 describe("FlexRand", () => {
   const splits = [0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99];
@@ -121,7 +123,7 @@ describe("baselines", () => {
     expect(a).toHaveLength(4);
   });
 
-  it("groups smaller than 1/ratio round per group (possibly to nothing)", () => {
+  it("a group smaller than 1/ratio rounds to nothing on its own (stratified selection shares out one total instead)", () => {
     const tiny = rowsOf([3, 1]);
     expect(draw(tiny, [0.1], "flexrand").kept[0]).toEqual([]); // round(0.2) = 0
     expect(draw(tiny, [0.1], "easy").kept[0]).toEqual([]);

@@ -8,7 +8,7 @@ import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
 import { selectAndWrite } from "../../src/run/pipeline.js";
 import { score } from "../../src/score/score.js";
 import { readScoresFile } from "../../src/score/scores-file.js";
-import type { Manifest } from "../../src/write/write.js";
+import type { Manifest } from "../../src/write/layout.js";
 import { testConfig, quiet } from "../helpers/config.js";
 import { parquetColumnTypes, plain, readParquetRows } from "../helpers/duckdb.js";
 import { runCli } from "../helpers/cli.js";

@@ -1,0 +1,84 @@
+// What an output folder (select.out_dir) holds, and its manifest: the one record of which files dlc-prune
+// wrote there. A file is dlc-prune's only if a valid manifest in the same folder lists it by name with the
+// sha256 of its current bytes; nothing else in the folder is ever replaced or deleted.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import type { Config } from "../config/schema.js";
+import { UserError, isSystemError } from "../util/errors.js";
+import { parseJson } from "../util/json.js";
+import { TOOL_NAME } from "../version.js";
+
+export const MANIFEST_FILE = "manifest.json";
+export const UNSCORED_FILE = "unscored.jsonl";
+export const REPORT_JSON = "report.json";
+export const REPORT_HTML = "report.html";
+export const REPORT_FILES = [REPORT_JSON, REPORT_HTML];
+
+export function keepFile(ratio: number): string {
+  return `keep-${ratio}.parquet`;
+}
+
+/** The names a manifest may list: plain file names of the outputs above, never a path. */
+const OUTPUT_NAME = /^(keep-[0-9.e+-]+\.parquet|unscored\.jsonl|report\.json|report\.html)$/;
+
+const counts = z.record(z.string(), z.number().int().nonnegative());
+
+const outputSummary = z.object({
+  ratio: z.number(),
+  file: z.string().regex(OUTPUT_NAME),
+  strategy: z.string(),
+  split: z.number(),
+  seed: z.number(),
+  stratify: z.string().nullable(),
+  nested: z.boolean(),
+  /** kept: rows in the file; pruned: scored rows left out; unscored: rows without a score (kept or dropped by `unscored`). */
+  rows: z.object({ kept: z.number().int(), pruned: z.number().int(), unscored: z.number().int() }),
+  /** Response tokens scored (after truncation) of the kept and the pruned scored rows. */
+  response_tokens: z.object({ kept: z.number().int(), pruned: z.number().int() }),
+  /** flexrand: scored rows drawn from the easy and the hard interval. */
+  drawn: z.object({ easy: z.number().int(), hard: z.number().int() }).nullable(),
+});
+
+const fileEntry = z.object({ file: z.string().regex(OUTPUT_NAME), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
+
+export const manifestSchema = z.object({
+  tool: z.literal(TOOL_NAME),
+  version: z.string(),
+  /** "publishing" while files are being renamed into place: then a name may be listed with its old and new bytes. */
+  state: z.enum(["complete", "publishing"]),
+  config: z.custom<Config>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "expected the run's config"),
+  data: z.object({ path: z.string(), sha256: z.string(), rows: z.number().int() }),
+  scores: z.object({
+    path: z.string(),
+    sha256: z.string(),
+    levels: z.number().int(),
+    sparsities: z.array(z.number()),
+    method: z.string(),
+    scope: z.string(),
+    model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()) }),
+  }),
+  unscored: z.object({ file: z.literal(UNSCORED_FILE), rows: z.number().int(), policy: z.string(), by_status: counts }),
+  outputs: z.array(outputSummary),
+  /** Every file of the folder dlc-prune wrote, with the sha256 and size of its bytes. */
+  files: z.array(fileEntry),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
+export type OutputSummary = z.infer<typeof outputSummary>;
+export type FileEntry = z.infer<typeof fileEntry>;
+
+/** The manifest of `dir`, validated; undefined when there is none. A file that is not one of ours is an error. */
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
+  const path = join(dir, MANIFEST_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if (isSystemError(err) && err.code === "ENOENT") return undefined;
+    throw err;
+  }
+  const parsed = parseJson(manifestSchema, text);
+  if ("why" in parsed) throw new UserError(`${path}: not a manifest written by this version of ${TOOL_NAME} (${parsed.why}); it cannot vouch for the folder's files: choose an empty select.out_dir`);
+  return parsed.value;
+}

@@ -1,0 +1,127 @@
+// The output folder, claimed before any long work and published in one step.
+//
+// Claim: the folder can be written and holds nothing dlc-prune did not write (a valid manifest's files with
+// the bytes it lists, this run's scores files, our temporary files). Anything else makes the run stop with a
+// one-line error: a user's folder is refused, never cleaned.
+// Publish: every file is first complete under a temporary name; the manifest then lists the old and the new
+// bytes ("publishing"), the files are renamed into place, earlier outputs that this run does not write again
+// are removed (each said in the log), and the final manifest lists exactly the folder's dlc-prune files.
+// A crash at any point leaves a folder whose every file the manifest on disk vouches for.
+import { readdir, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { UserError, isSystemError } from "../util/errors.js";
+import { WRITE_CHECK, ensureWritableDir, sha256File, tempSibling, tempTarget, writeFileAtomic } from "../util/fs.js";
+import { MANIFEST_FILE, manifestSchema, readManifest, type FileEntry, type Manifest } from "./layout.js";
+
+export type ManifestBody = Omit<Manifest, "state" | "files">;
+
+const OUTPUT_NAME = manifestSchema.shape.files.element.shape.file;
+const isOutputName = (name: string) => OUTPUT_NAME.safeParse(name).success;
+
+/** sha256 and size of a file, or undefined when it is gone. */
+async function entryOf(path: string, file: string): Promise<FileEntry | undefined> {
+  try {
+    const { size } = await stat(path);
+    return { file, sha256: await sha256File(path), bytes: size };
+  } catch (err) {
+    if (isSystemError(err) && err.code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+interface Owned {
+  manifest?: Manifest;
+  /** The manifest's entries whose file holds exactly the listed bytes now. */
+  entries: FileEntry[];
+}
+
+export class OutputFolder {
+  private readonly temps = new Set<string>();
+
+  private constructor(
+    readonly dir: string,
+    private readonly alsoOurs: (name: string) => boolean,
+  ) {}
+
+  /**
+   * Makes the folder, checks it can be written and that it holds only dlc-prune's files. `alsoOurs` names the
+   * files of this run that may live there besides the manifest's (the scores file, its shards and work folder).
+   */
+  static async claim(dir: string, alsoOurs: (name: string) => boolean = () => false): Promise<OutputFolder> {
+    await ensureWritableDir(dir, "select.out_dir");
+    const folder = new OutputFolder(dir, alsoOurs);
+    await folder.owned();
+    return folder;
+  }
+
+  private async owned(): Promise<Owned> {
+    const manifest = await readManifest(this.dir);
+    const entries: FileEntry[] = [];
+    const mismatched: string[] = [];
+    for (const listed of manifest?.files ?? []) {
+      const now = await entryOf(join(this.dir, listed.file), listed.file);
+      if (now?.sha256 === listed.sha256) {
+        if (!entries.some((e) => e.file === listed.file)) entries.push(listed);
+      } else if (now) mismatched.push(listed.file);
+    }
+    const matched = new Set(entries.map((e) => e.file));
+    const changed = new Set(mismatched.filter((f) => !matched.has(f)));
+    const ours = (name: string) => (name === MANIFEST_FILE && !!manifest) || matched.has(name) || this.alsoOurs(name);
+    const foreign = (await readdir(this.dir)).filter((name) => {
+      const target = tempTarget(name);
+      // Our temporary files (an interrupted run's) are named after what they were to become.
+      if (target !== undefined) return !(isOutputName(target) || target === MANIFEST_FILE || target === WRITE_CHECK || this.alsoOurs(target));
+      return !ours(name);
+    });
+    if (foreign.length) {
+      const changedNow = foreign.filter((f) => changed.has(f)).sort();
+      const others = foreign.filter((f) => !changed.has(f)).sort();
+      const shown = others.slice(0, 5).join(", ") + (others.length > 5 ? ` and ${others.length - 5} more` : "");
+      const parts = [
+        others.length ? `holds files dlc-prune did not write (${shown})` : "",
+        changedNow.length ? `${changedNow.join(", ")} changed since dlc-prune wrote ${changedNow.length > 1 ? "them" : "it"}` : "",
+      ];
+      throw new UserError(`select.out_dir ${this.dir}: ${parts.filter(Boolean).join("; ")}; dlc-prune never replaces or deletes such files: choose an empty or new folder`);
+    }
+    return { manifest, entries };
+  }
+
+  /** A temporary path in the folder for the output `name`, removed by `discard` unless published. */
+  temp(name: string): string {
+    const path = tempSibling(join(this.dir, name));
+    this.temps.add(path);
+    return path;
+  }
+
+  /** Removes the temporary files of an unpublished attempt. */
+  async discard(): Promise<void> {
+    await Promise.all([...this.temps].map((t) => rm(t, { force: true })));
+    this.temps.clear();
+  }
+
+  /**
+   * Renames the written files (name -> temporary path) into place with a manifest of `body`. Earlier outputs
+   * are kept where `keep` says so, else removed and named through `log`.
+   */
+  async publish(written: Map<string, string>, body: ManifestBody, opts: { keep?: (name: string) => boolean; log: (line: string) => void }): Promise<Manifest> {
+    const { entries: before } = await this.owned();
+    const fresh: FileEntry[] = [];
+    for (const [name, temp] of written) fresh.push((await entryOf(temp, name))!);
+    const kept = before.filter((e) => !written.has(e.file) && opts.keep?.(e.file));
+    const stale = before.filter((e) => !written.has(e.file) && !opts.keep?.(e.file));
+    const path = join(this.dir, MANIFEST_FILE);
+    await writeFileAtomic(path, JSON.stringify({ ...body, state: "publishing", files: [...before, ...fresh] } satisfies Manifest, null, 2) + "\n");
+    for (const [name, temp] of written) {
+      await rename(temp, join(this.dir, name));
+      this.temps.delete(temp);
+    }
+    for (const e of stale) {
+      await rm(join(this.dir, e.file), { force: true });
+      opts.log(`removed ${join(this.dir, e.file)}: an output of an earlier run that this run does not write`);
+    }
+    const files = [...fresh, ...kept].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+    const manifest: Manifest = { ...body, state: "complete", files };
+    await writeFileAtomic(path, JSON.stringify(manifest, null, 2) + "\n");
+    return manifest;
+  }
+}
