@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { availableParallelism, cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { importLlama2c } from "../src/model/llama2c.js";
-import { writeTinyModel, TINY_DEFAULTS } from "../src/model/tiny.js";
+import { importLlama2c } from "../src/kit/llama2c.js";
+import { writeTinyModel, TINY_DEFAULTS } from "../src/kit/tiny.js";
 import { loadScoringModel } from "../src/model/scoring-graph.js";
 import type { ScoreResult } from "../src/score/score.js";
 
@@ -76,7 +76,7 @@ const stories = join(tmp, "stories260K");
 await importLlama2c({ checkpoint: join(SHARED, "models/stories260K/stories260K.bin"), tokenizer: join(SHARED, "models/stories260K/tok512.bin"), out: stories });
 models.push({ name: "stories260K", dir: stories });
 const big = join(tmp, "tiny-25M");
-await writeTinyModel(big, { ...TINY_DEFAULTS, layers: 8, hidden: 512, heads: 8, kvHeads: 4, vocab: 4096, maxPositions: 512 });
+await writeTinyModel(big, { ...TINY_DEFAULTS, layers: 8, hidden: 512, heads: 8, kv_heads: 4, vocab: 4096, max_positions: 512 });
 models.push({ name: "tiny 8x512 (GQA 8/4, vocab 4096)", dir: big });
 
 const gflops = matmulGflops();

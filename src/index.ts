@@ -8,12 +8,14 @@ export { configSchema, PRESETS, type Config, type ScoreConfig, type SelectConfig
 export { loadConfig, parseConfig, type ConfigSources } from "./config/load.js";
 export { configKeys, type KeyInfo } from "./config/keys.js";
 export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./score/score.js";
-export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./score/scores-file.js";
+export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./scores/file.js";
+export type { RunRecord } from "./scores/record.js";
+export type { Shard } from "./scores/names.js";
 export { selectAndWrite as select, report, run, type RunOptions, type RunResult, type ShardRunResult, type SelectResult } from "./run/pipeline.js";
 export { selectRows, type Selection, type RatioSelection } from "./select/select.js";
 export { flexrandCounts, type Strategy } from "./select/strategies.js";
 export type { Manifest, OutputSummary } from "./write/layout.js";
 export type { Report } from "./report/report.js";
-export { writeTinyModel, type TinyOptions } from "./model/tiny.js";
-export { importLlama2c } from "./model/llama2c.js";
+export { writeTinyModel, type TinyOptions } from "./kit/tiny.js";
+export { importLlama2c } from "./kit/llama2c.js";
 export { UserError } from "./util/errors.js";

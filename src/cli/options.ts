@@ -7,13 +7,12 @@ import type { Config } from "../config/schema.js";
 /** flag name -> config key */
 export type FlagMap = Record<string, string>;
 
-export function withConfigFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
-  let out: Argv<T> = y
-    .option("config", { type: "string", describe: "YAML recipe (configs/*.yaml); flags and --set override its keys" })
-    .option("set", { type: "string", array: true, describe: "override any config key: --set score.levels=5 (YAML values)" }) as Argv<T>;
+/** One yargs option per flag, typed and described by its config key. */
+export function withSchemaFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
+  let out = y;
   for (const [flag, key] of Object.entries(flags)) {
     const info = keyInfo(key);
-    const opt: Options = { describe: `${info.description} [${key}]` };
+    const opt: Options = { describe: `${info.description} [${key}${info.default === undefined ? "" : `, default ${JSON.stringify(info.default)}`}]` };
     if (info.choices) opt.choices = info.choices;
     if (info.type === "array") Object.assign(opt, { type: "number", array: true });
     else opt.type = info.type === "number" ? "number" : info.type === "boolean" ? "boolean" : "string";
@@ -22,11 +21,24 @@ export function withConfigFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
   return out;
 }
 
-/** The config from --config, then the mapped flags, then --set, in that order of precedence (last wins). */
-export async function configFromArgs(argv: Record<string, unknown>, flags: FlagMap): Promise<Config> {
-  const overrides: [string, unknown][] = Object.entries(flags)
+/** The given flags as [config key, value] pairs. */
+export function flagValues(argv: Record<string, unknown>, flags: FlagMap): [string, unknown][] {
+  return Object.entries(flags)
     .filter(([flag]) => argv[flag] !== undefined)
     .map(([flag, key]) => [key, argv[flag]]);
+}
+
+/** --config and --set, then the mapped flags. */
+export function withConfigFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
+  const base = y
+    .option("config", { type: "string", describe: "YAML recipe (configs/*.yaml); flags and --set override its keys" })
+    .option("set", { type: "string", array: true, describe: "override any config key: --set score.levels=5 (YAML values)" }) as Argv<T>;
+  return withSchemaFlags(base, flags);
+}
+
+/** The config from --config, then the mapped flags, then --set, in that order of precedence (last wins). */
+export async function configFromArgs(argv: Record<string, unknown>, flags: FlagMap): Promise<Config> {
+  const overrides = flagValues(argv, flags);
   overrides.push(...parseSets((argv.set as string[] | undefined) ?? []));
   return loadConfig({ file: argv.config as string | undefined, overrides });
 }

@@ -1,5 +1,7 @@
 // `dlc-prune score`: DLC scores of a dataset, as an Arrow file.
 import type { Argv, CommandModule } from "yargs";
+import { ensureDemoModel } from "../run/demo-model.js";
+import { resolveShard } from "../run/shard.js";
 import { score } from "../score/score.js";
 import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
 import { scoreProgress } from "./progress.js";
@@ -31,9 +33,11 @@ export const scoreCommand: CommandModule = {
   builder: (y: Argv) => withConfigFlags(y, SCORE_FLAGS).option("restart", { type: "boolean", default: false, describe: "discard saved progress of an earlier run" }),
   handler: async (argv) => {
     const config = await configFromArgs(argv, SCORE_FLAGS);
+    const log = (line: string) => process.stderr.write(`${line}\n`);
+    await ensureDemoModel(config, log);
     const progress = scoreProgress();
     try {
-      await score(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined });
+      await score(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined, shard: resolveShard(config.score.shard, config.score.shards), log });
     } finally {
       progress.stop();
     }

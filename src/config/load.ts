@@ -46,6 +46,13 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   return `key ${key || "(root)"}: ${issue.message}`;
 }
 
+/** `raw` validated by `schema`, or a one-line error naming `source` and the key. */
+export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, source: string): T {
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw new UserError(`${source}: ${describeIssue(parsed.error.issues[0]!)}`);
+  return parsed.data;
+}
+
 /** Validates a raw object (already merged from YAML and overrides) into a Config. */
 export function parseConfig(raw: Obj, source: string): Config {
   // A preset supplies levels / interval / scope unless the recipe sets them.
@@ -54,9 +61,7 @@ export function parseConfig(raw: Obj, source: string): Config {
   if (typeof preset === "string" && preset in PRESETS) {
     raw = { ...raw, score: { ...PRESETS[preset as keyof typeof PRESETS], ...score } };
   }
-  const parsed = configSchema.safeParse(raw);
-  if (!parsed.success) throw new UserError(`${source}: ${describeIssue(parsed.error.issues[0]!)}`);
-  return parsed.data;
+  return parseWith(configSchema, raw, source);
 }
 
 export interface ConfigSources {

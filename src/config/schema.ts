@@ -1,10 +1,15 @@
 // The single source of truth for every option: its type, default and help text. YAML recipes, CLI flags,
 // `dlc-prune config keys` and the README's option table all come from here.
 import { z } from "zod";
-import { TINY_DEFAULTS } from "../model/tiny.js";
 
+// The choices of the options that other modules name too (their types derive from these).
 export const FORMATS = ["auto", "alpaca", "prompt_response", "sharegpt", "messages"] as const;
 export const TEMPLATES = ["auto", "alpaca", "none", "chat"] as const;
+export const ON_ERROR = ["fail", "skip"] as const;
+export const SCOPES = ["layer", "global"] as const;
+export const METHODS = ["l1", "random"] as const;
+export const DEVICES = ["auto", "cpu", "cuda"] as const;
+export const STRATEGIES = ["flexrand", "random", "easy", "hard"] as const;
 export const PRESETS = {
   // The paper's LLM code: per-matrix magnitude masking, 3 levels of 20 % (applied cumulatively here).
   "paper-llm": { scope: "layer", interval: 0.2, levels: 3 },
@@ -12,7 +17,7 @@ export const PRESETS = {
   "paper-image": { scope: "global", interval: 0.02, levels: 50 },
 } as const;
 
-const fields = z
+export const fieldsSchema = z
   .object({
     instruction: z.string().default("instruction").describe("alpaca: the instruction field"),
     input: z.string().default("input").describe("alpaca: the optional input/context field"),
@@ -26,17 +31,18 @@ const fields = z
   })
   .strict();
 
-const tiny = z
+/** The demo's tiny random model (`dlc-prune model tiny`): its options, here and as the command's flags. */
+export const tinySchema = z
   .object({
-    seed: z.number().int().default(TINY_DEFAULTS.seed).describe("seed of the random weights and of the tokenizer's training text"),
-    layers: z.number().int().positive().default(TINY_DEFAULTS.layers).describe("decoder blocks"),
-    hidden: z.number().int().positive().default(TINY_DEFAULTS.hidden).describe("hidden size"),
-    heads: z.number().int().positive().default(TINY_DEFAULTS.heads).describe("attention heads"),
-    kv_heads: z.number().int().positive().default(TINY_DEFAULTS.kvHeads).describe("key/value heads (grouped-query attention)"),
-    vocab: z.number().int().positive().default(TINY_DEFAULTS.vocab).describe("vocabulary size"),
+    seed: z.number().int().default(0).describe("seed of the random weights and of the tokenizer's training text"),
+    layers: z.number().int().positive().default(2).describe("decoder blocks"),
+    hidden: z.number().int().positive().default(64).describe("hidden size"),
+    heads: z.number().int().positive().default(4).describe("attention heads"),
+    kv_heads: z.number().int().positive().default(2).describe("key/value heads (grouped-query attention)"),
+    vocab: z.number().int().positive().default(512).describe("vocabulary size"),
     intermediate: z.number().int().positive().optional().describe("SwiGLU width (default: 2/3 of 4 x hidden, a multiple of 32)"),
-    max_positions: z.number().int().positive().default(TINY_DEFAULTS.maxPositions).describe("longest sequence"),
-    tie_embeddings: z.boolean().default(TINY_DEFAULTS.tieEmbeddings).describe("LM head shares the embedding matrix"),
+    max_positions: z.number().int().positive().default(512).describe("longest sequence"),
+    tie_embeddings: z.boolean().default(false).describe("LM head shares the embedding matrix"),
   })
   .strict();
 
@@ -46,15 +52,15 @@ export const configSchema = z
       .object({
         path: z.string().min(1).describe("input rows: .jsonl, .json (an array of objects) or .parquet"),
         format: z.enum(FORMATS).default("auto").describe("row format; auto looks at the first row's fields"),
-        fields: fields.prefault({}).describe("field names of the formats"),
-        on_error: z.enum(["fail", "skip"]).default("fail").describe("a malformed row stops the run (fail) or is kept unscored with its reason (skip)"),
+        fields: fieldsSchema.prefault({}).describe("field names of the formats"),
+        on_error: z.enum(ON_ERROR).default("fail").describe("a malformed row stops the run (fail) or is kept unscored with its reason (skip)"),
       })
       .strict()
       .prefault({} as never),
     model: z
       .object({
         path: z.string().min(1).optional().describe("model folder: config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx (needed to score)"),
-        tiny: tiny.optional().describe("build a tiny random model (`dlc-prune model tiny`) at `path` on first use; demo only"),
+        tiny: tinySchema.optional().describe("build a tiny random model (`dlc-prune model tiny`) at `path` on first use; demo only"),
       })
       .strict()
       .prefault({} as never),
@@ -64,13 +70,13 @@ export const configSchema = z
         preset: z.enum(Object.keys(PRESETS) as [keyof typeof PRESETS]).nullable().default(null).describe("masking preset: paper-llm (layer, 0.2, 3) or paper-image (global, 0.02, 50); explicit keys win"),
         levels: z.number().int().min(1).default(3).describe("masking levels including the unmasked level 0"),
         interval: z.number().gt(0).lt(1).default(0.2).describe("share of the still-unmasked weights masked at each further level"),
-        scope: z.enum(["layer", "global"]).default("layer").describe("layer: each matrix ranked separately; global: ranked across all maskable matrices"),
-        method: z.enum(["l1", "random"]).default("l1").describe("l1: smallest |w| first; random: a seeded random order"),
+        scope: z.enum(SCOPES).default("layer").describe("layer: each matrix ranked separately; global: ranked across all maskable matrices"),
+        method: z.enum(METHODS).default("l1").describe("l1: smallest |w| first; random: a seeded random order"),
         include: z.array(z.string()).default([]).describe("glob patterns of initializer names to mask in addition (e.g. the LM head)"),
         exclude: z.array(z.string()).default([]).describe("glob patterns of initializer names never to mask"),
         batch_tokens: z.number().int().positive().default(2048).describe("token budget of a batch (rows x padded length); 2048 suits CPUs (bigger batches fall out of cache), raise it on a GPU"),
         max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; longer responses lose their tail (status truncated); default: the model's max positions"),
-        device: z.enum(["auto", "cpu", "cuda"]).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
+        device: z.enum(DEVICES).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
         threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),
         seed: z.number().int().default(0).describe("seed of the random masking method"),
         out: z.string().min(1).default("out/scores.arrow").describe("the scores file (Arrow IPC)"),
@@ -89,7 +95,7 @@ export const configSchema = z
           .refine((r) => new Set(r).size === r.length, "each ratio once")
           .default([0.3, 0.5])
           .describe("keep ratios, each in (0, 1]"),
-        strategy: z.enum(["flexrand", "random", "easy", "hard"]).default("flexrand").describe("flexrand: random mix of an easy and a hard interval; easy/hard: top-K by DLC; random: ignores scores"),
+        strategy: z.enum(STRATEGIES).default("flexrand").describe("flexrand: random mix of an easy and a hard interval; easy/hard: top-K by DLC; random: ignores scores"),
         split: z.number().gt(0, "the split must be in (0, 1)").lt(1, "the split must be in (0, 1)").default(0.5).describe("flexrand: share of rows in the easy interval"),
         seed: z.number().int().default(0).describe("seed of the selection draws"),
         stratify: z.string().nullable().default(null).describe("a field: select within each of its groups"),
@@ -106,3 +112,4 @@ export type Config = z.infer<typeof configSchema>;
 export type ScoreConfig = Config["score"];
 export type SelectConfig = Config["select"];
 export type Fields = Config["data"]["fields"];
+export type TinyConfig = z.infer<typeof tinySchema>;

@@ -1,11 +1,11 @@
 // Instruction-data formats -> one Sample type. A row that does not fit its format gets an error naming
 // the row (file:line) and the field.
 import { UserError } from "../util/errors.js";
-import type { Fields } from "../config/schema.js";
+import type { Config, Fields } from "../config/schema.js";
 import { isUtf8 } from "node:buffer";
 import { fieldOf, type RawRow, type RowValue } from "./read.js";
 
-export type Format = "alpaca" | "prompt_response" | "sharegpt" | "messages";
+export type Format = Exclude<Config["data"]["format"], "auto">;
 
 export interface Turn {
   role: string;

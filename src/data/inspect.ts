@@ -1,10 +1,10 @@
 // One light pass over the data for what selection, writing and the report need besides the scores:
 // the column types, group and stratification values, and response lengths in characters.
 import { UserError } from "../util/errors.js";
-import type { Config } from "../config/schema.js";
 import { ColumnInference, columnsFromParquet, type Columns } from "./columns.js";
-import { fieldText, messagesOf, resolveFormat, toSample, type ResolvedFormat } from "./formats.js";
-import { dataKind, parquetSchemaOf, readRows, type RawRow } from "./read.js";
+import { fieldText, messagesOf, toSample, type ResolvedFormat } from "./formats.js";
+import { dataKind, parquetSchemaOf, type RawRow } from "./read.js";
+import type { DataSource } from "./source.js";
 
 export interface DataInspection {
   rows: number;
@@ -28,9 +28,9 @@ function responseChars(raw: RawRow, format: ResolvedFormat | undefined): number 
   }
 }
 
-export async function inspectData(config: Config): Promise<DataInspection> {
-  const { path, fields } = config.data;
-  const stratifyField = config.select.stratify;
+/** `stratify`: the field select.stratify names, whose value per row selection needs. */
+export async function inspectData(source: DataSource, stratifyField: string | null): Promise<DataInspection> {
+  const { path, fields } = source.config;
   const parquet = dataKind(path) === "parquet";
   const inference = parquet ? undefined : new ColumnInference();
   const group: (string | null)[] | null = fields.group ? [] : null;
@@ -38,10 +38,10 @@ export async function inspectData(config: Config): Promise<DataInspection> {
   const chars: number[] = [];
   let format: ResolvedFormat | undefined;
   let stratifySeen = false;
-  for await (const raw of readRows(path)) {
+  for await (const raw of source.rows()) {
     if (raw.value) {
       inference?.add(raw.value);
-      format ??= resolveFormat(config.data.format, fields, raw.value, path);
+      format ??= source.formatOf(raw.value);
     }
     group?.push(fieldText(raw.value, fields.group));
     if (stratify) {

@@ -104,9 +104,10 @@ function parseRow(text: string): { value: RowValue } | { error: string } {
 }
 
 /** The lines of a file split at "\n" only (JSON Lines: "\r" is whitespace inside a line, "\r\n" a line end). */
-async function* byteLines(path: string): AsyncGenerator<Buffer> {
+async function* byteLines(path: string, onBytes?: OnBytes): AsyncGenerator<Buffer> {
   let pending: Buffer[] = [];
   for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    onBytes?.(chunk);
     let start = 0;
     for (let nl = chunk.indexOf(10); nl !== -1; nl = chunk.indexOf(10, start)) {
       pending.push(chunk.subarray(start, nl));
@@ -122,10 +123,10 @@ async function* byteLines(path: string): AsyncGenerator<Buffer> {
 const BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 
 /** JSONL: blank lines are not rows; a line that is not a JSON object is a row with an error. */
-async function* readJsonl(path: string): AsyncGenerator<RawRow> {
+async function* readJsonl(path: string, onBytes?: OnBytes): AsyncGenerator<RawRow> {
   let lineNo = 0;
   let row = 0;
-  for await (const raw of byteLines(path)) {
+  for await (const raw of byteLines(path, onBytes)) {
     lineNo++;
     let bytes = lineNo === 1 && raw.subarray(0, 3).equals(BOM) ? raw.subarray(3) : raw; // a UTF-8 byte order mark is not data
     if (bytes.length && bytes[bytes.length - 1] === 13) bytes = bytes.subarray(0, -1);
@@ -141,8 +142,9 @@ async function* readJsonl(path: string): AsyncGenerator<RawRow> {
   }
 }
 
-async function* readJson(path: string): AsyncGenerator<RawRow> {
+async function* readJson(path: string, onBytes?: OnBytes): AsyncGenerator<RawRow> {
   let bytes: Buffer = await readFile(path);
+  onBytes?.(bytes);
   if (bytes.subarray(0, 3).equals(BOM)) bytes = bytes.subarray(3);
   if (!isUtf8(bytes)) throw new UserError(`${path}: bytes that are not valid UTF-8 at byte ${invalidUtf8At(bytes) + 1}; fix the file (or convert it to JSONL, where such rows can be skipped)`);
   const text = bytes.toString("utf8");
@@ -217,10 +219,13 @@ async function* readParquet(path: string): AsyncGenerator<RawRow> {
   }
 }
 
+/** Sees every byte of a file read whole (JSON, JSONL), in order; a Parquet reader takes byte ranges instead. */
+export type OnBytes = (chunk: Uint8Array) => void;
+
 /** All rows of a data file, in order. */
-export async function* readRows(path: string): AsyncGenerator<RawRow> {
+export async function* readRows(path: string, onBytes?: OnBytes): AsyncGenerator<RawRow> {
   const kind = dataKind(path);
-  const source = kind === "jsonl" ? readJsonl(path) : kind === "json" ? readJson(path) : readParquet(path);
+  const source = kind === "jsonl" ? readJsonl(path, onBytes) : kind === "json" ? readJson(path, onBytes) : readParquet(path);
   // Surface "file not found" (or a folder, a symlink loop...) as a one-line error naming the file, wherever
   // the reader first touches it.
   const first = await readingFile(path, async () => source.next());

@@ -22,6 +22,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from "onnx-buf";
+import { elementCount } from "../util/math.js";
 
 export { TensorProto_DataType as DataType };
 export type { ModelProto, NodeProto, TensorProto, ValueInfoProto };
@@ -53,8 +54,7 @@ function bytesOf(data: TensorData): Uint8Array<ArrayBuffer> {
 }
 
 export function tensor(name: string, dataType: TensorProto_DataType, dims: number[], data: TensorData): TensorProto {
-  const count = dims.reduce((a, b) => a * b, 1);
-  if (count * bytesPerElement(dataType) !== data.byteLength)
+  if (elementCount(dims) * bytesPerElement(dataType) !== data.byteLength)
     throw new Error(`tensor ${name}: ${data.byteLength} bytes do not fit dims [${dims}]`);
   return create(TensorProtoSchema, { name, dataType, dims: dims.map(BigInt), rawData: bytesOf(data) });
 }
@@ -225,11 +225,10 @@ export function externalRef(t: TensorProto): ExternalDataRef | undefined {
   const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = kv.get("location");
   if (!location) throw new Error(`initializer ${t.name}: external data without a location`);
-  const count = t.dims.reduce((a, b) => a * Number(b), 1);
   return {
     location,
     offset: Number(kv.get("offset") ?? 0),
-    length: Number(kv.get("length") ?? count * bytesPerElement(t.dataType)),
+    length: Number(kv.get("length") ?? elementCount(t.dims) * bytesPerElement(t.dataType)),
   };
 }
 
@@ -245,21 +244,32 @@ export function setExternal(t: TensorProto, ref: ExternalDataRef): void {
 }
 
 /**
- * Moves the bytes of every initializer of at least `minBytes` into one external data blob named `location`
- * (offsets aligned to 64 bytes), as `optimum` does for large models. Returns the blob's parts, in order.
+ * Lays `bytes` (the bytes of `tensors`) out one after another at 64-byte boundaries, as optimum does, in one
+ * external data blob named `location`, and points each tensor there. Returns the blob's parts (padding
+ * included, in order) and each tensor's offset.
  */
-export function moveToExternal(model: ModelProto, location: string, minBytes = 1024): Uint8Array[] {
+export function packExternal(tensors: TensorProto[], bytes: Uint8Array[], location: string): { parts: Uint8Array[]; offsets: number[] } {
   const parts: Uint8Array[] = [];
+  const offsets: number[] = [];
   let offset = 0;
-  for (const t of model.graph!.initializer) {
-    if (t.rawData.byteLength < minBytes) continue;
+  tensors.forEach((t, i) => {
     const pad = (64 - (offset % 64)) % 64;
     if (pad) parts.push(new Uint8Array(pad));
     offset += pad;
-    const data = t.rawData;
-    parts.push(data);
-    setExternal(t, { location, offset, length: data.byteLength });
-    offset += data.byteLength;
-  }
-  return parts;
+    parts.push(bytes[i]!);
+    offsets.push(offset);
+    setExternal(t, { location, offset, length: bytes[i]!.byteLength });
+    offset += bytes[i]!.byteLength;
+  });
+  return { parts, offsets };
+}
+
+/** Moves the bytes of every initializer of at least `minBytes` into one external data blob named `location`; returns the blob's parts. */
+export function moveToExternal(model: ModelProto, location: string, minBytes = 1024): Uint8Array[] {
+  const tensors = model.graph!.initializer.filter((t) => t.rawData.byteLength >= minBytes);
+  return packExternal(
+    tensors,
+    tensors.map((t) => t.rawData),
+    location,
+  ).parts;
 }

@@ -4,10 +4,8 @@ import { writeFile } from "node:fs/promises";
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import type { DataInspection } from "../data/inspect.js";
-import type { ScoresFile } from "../score/scores-file.js";
+import type { ScoresFile } from "../scores/file.js";
 import type { Selection } from "../select/select.js";
-import { byDlc } from "../select/strategies.js";
-import { pyRound } from "../score/masking.js";
 import { atPath } from "../util/errors.js";
 import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
 import type { ManifestBody, OutputFolder } from "../write/publish.js";
@@ -57,16 +55,13 @@ function histogram(values: Float64Array, scored: number[], selection: Selection)
 }
 
 export function buildReport(manifest: ManifestBody, scores: ScoresFile, selection: Selection, inspection: DataInspection): Report {
-  const { cols, meta } = scores;
-  const K = meta.levels;
+  const { cols } = scores;
+  const { run } = manifest;
+  const K = run.masking.levels;
   const scored: number[] = [];
   for (let r = 0; r < cols.dlc.length; r++) if (!Number.isNaN(cols.dlc[r]!)) scored.push(r);
   const meanLoss = Array.from({ length: K }, (_, k) => scored.reduce((a, r) => a + cols.losses[r * K + k]!, 0) / Math.max(scored.length, 1));
   const sel = manifest.config.select;
-  // The DLC at the easy/hard boundary of FlexRand (unstratified view).
-  const sorted = byDlc(scored.map((r) => ({ row: r, dlc: cols.dlc[r]! })));
-  const boundary = pyRound(sorted.length * sel.split);
-  const splitDlc = sel.strategy === "flexrand" && boundary > 0 && boundary < sorted.length ? (sorted[boundary - 1]!.dlc + sorted[boundary]!.dlc) / 2 : null;
   const groupValues = inspection.group;
   let groups: Report["groups"] = null;
   if (groupValues && manifest.config.data.fields.group) {
@@ -82,10 +77,10 @@ export function buildReport(manifest: ManifestBody, scores: ScoresFile, selectio
   return {
     tool: manifest.tool,
     version: manifest.version,
-    model: meta.model.path,
-    data: { path: manifest.data.path, rows: manifest.data.rows, scored: scored.length, unscored: selection.unscored.length },
-    masking: { levels: K, sparsities: meta.sparsities, method: meta.method, scope: meta.scope, interval: meta.interval, mean_loss: meanLoss },
-    selection: { strategy: sel.strategy, split: sel.split, seed: sel.seed, stratify: sel.stratify, nested: sel.nested, unscored: sel.unscored, split_dlc: splitDlc },
+    model: run.model.path,
+    data: { path: manifest.config.data.path, rows: run.data.rows, scored: scored.length, unscored: selection.unscored.length },
+    masking: { levels: K, sparsities: run.masking.sparsities, method: run.masking.method, scope: run.masking.scope, interval: run.masking.interval, mean_loss: meanLoss },
+    selection: { strategy: sel.strategy, split: sel.split, seed: sel.seed, stratify: sel.stratify, nested: sel.nested, unscored: sel.unscored, split_dlc: selection.boundary },
     ratios: manifest.outputs.map((o, i) => {
       const kept = scored.filter((r) => selection.ratios[i]!.keep[r]);
       return {

@@ -5,19 +5,21 @@ import { dirname, join } from "node:path";
 import { parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
+import { DataSource } from "../data/source.js";
 import { buildReport, writeReport, type Report } from "../report/report.js";
 import { score, type ScoreOptions, type ScoreResult } from "../score/score.js";
-import { readScoresFile, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
-import { expandShardPaths, mergeShards } from "../shard/merge.js";
-import { isScoresArtifact } from "../shard/shard.js";
+import { readScoresFile, type ScoresFile, type ScoresMeta } from "../scores/file.js";
+import { expandShardPaths, mergeShards } from "../scores/merge.js";
+import { isScoresArtifact } from "../scores/names.js";
 import { selectRows, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
-import { sha256File } from "../util/fs.js";
 import { RunInputs, realPathOf, type RunInput } from "../util/paths.js";
 import { MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, readManifest, type Manifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
 import { writeOutputs } from "../write/write.js";
+import { ensureDemoModel } from "./demo-model.js";
+import { resolveShard } from "./shard.js";
 
 /** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path). */
 export type RunOptions = ScoreOptions;
@@ -55,28 +57,28 @@ async function claimOutputFolder(dir: string, names: string[], config: Config, i
 
 const selectOutputNames = (config: Config) => [...config.select.ratios.map(keepFile), UNSCORED_FILE, MANIFEST_FILE, ...REPORT_FILES];
 
-/** Loads the scores and checks they belong to the configured data (its sha256, when known, is not recomputed). */
-async function scoresForData(config: Config, dataSha256?: string): Promise<{ scores: ScoresFile; dataSha256: string }> {
+/** Loads the scores and checks they belong to the data. */
+async function scoresForData(config: Config, source: DataSource): Promise<ScoresFile> {
   const path = config.score.out;
   const scores = await readScoresFile(path);
   const { meta } = scores;
   if (meta.shard) throw new UserError(`${path}: shard ${meta.shard.index}/${meta.shard.count} of a scoring run; merge the shards first (dlc-prune merge)`);
-  const sha = dataSha256 ?? (await sha256File(config.data.path));
+  const sha = await source.sha256();
   if (meta.data.sha256 !== sha)
-    throw new UserError(`${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${config.data.path} (sha256 ${sha.slice(0, 12)})`);
-  return { scores, dataSha256: sha };
+    throw new UserError(`${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${source.path} (sha256 ${sha.slice(0, 12)})`);
+  return scores;
 }
 
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
-async function inspectForOutput(config: Config): Promise<DataInspection> {
-  const inspection = await inspectData(config);
-  checkWritable(inspection.columns, config.data.path);
+async function inspectForOutput(config: Config, source: DataSource): Promise<DataInspection> {
+  const inspection = await inspectData(source, config.select.stratify);
+  checkWritable(inspection.columns, source.path);
   return inspection;
 }
 
 interface Known {
+  source?: DataSource;
   inspection?: DataInspection;
-  dataSha256?: string;
   folder?: OutputFolder;
 }
 
@@ -86,14 +88,14 @@ interface Known {
  */
 export async function selectAndWrite(config: Config, opts: RunOptions & { withReport?: boolean } = {}, known: Known = {}): Promise<SelectResult> {
   const log = opts.log ?? defaultLog;
+  const source = known.source ?? new DataSource(config.data);
   const folder = known.folder ?? (await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
   try {
-    const { scores, dataSha256 } = await scoresForData(config, known.dataSha256);
-    const inspection = known.inspection ?? (await inspectForOutput(config));
-    if (inspection.rows !== scores.cols.dlc.length)
-      throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${config.data.path} has ${inspection.rows}`);
+    const scores = await scoresForData(config, source);
+    const inspection = known.inspection ?? (await inspectForOutput(config, source));
+    if (inspection.rows !== scores.cols.dlc.length) throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
     const selection = selectRows(scores, config.select, inspection.stratify);
-    const written = await writeOutputs({ config, scores, dataSha256, selection, inspection, folder });
+    const written = await writeOutputs({ config, source, scores, selection, inspection, folder });
     const report = opts.withReport ? buildReport(written.body, scores, selection, inspection) : undefined;
     if (report) await writeReport(folder, report, written.files);
     const manifest = await folder.publish(written.files, written.body, { log });
@@ -113,9 +115,10 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
   const config = parseConfig(manifest.config as unknown as Record<string, unknown>, path);
   const folder = await claimOutputFolder(outDir, REPORT_FILES, config, await RunInputs.of(selectInputs(config, opts)));
   try {
-    const { scores } = await scoresForData(config);
+    const source = new DataSource(config.data);
+    const scores = await scoresForData(config, source);
     if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${path} was written; rerun select`);
-    const inspection = await inspectData(config);
+    const inspection = await inspectData(source, config.select.stratify);
     const selection = selectRows(scores, config.select, inspection.stratify);
     const { state: _state, files: _files, ...body } = manifest;
     const result = buildReport(body, scores, selection, inspection);
@@ -155,20 +158,21 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     ...shards.map((path) => ({ path, role: "shard file (score.merge)" })),
   ]);
   const folder = await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, inputs);
-  let scored: ScoreResult | ScoresMeta;
   try {
-    const inspection = await inspectForOutput(config);
+    const source = new DataSource(config.data);
+    const inspection = await inspectForOutput(config, source);
+    let scored: ScoreResult | ScoresMeta;
     if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out");
     else {
-      scored = await score(config, opts);
+      await ensureDemoModel(config, log);
+      scored = await score(config, { ...opts, source, shard: opts.shard === undefined ? resolveShard(config.score.shard, config.score.shards) : opts.shard });
       // In a job array each task scores its shard; the job that merges them selects.
       if (scored.shard) {
         log(`scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`);
         return { score: scored };
       }
     }
-    const dataSha256 = "dataSha256" in scored ? scored.dataSha256 : undefined;
-    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { inspection, dataSha256, folder });
+    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { source, inspection, folder });
     log(`wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir}`);
     return { score: scored, manifest, report: result! };
   } finally {

@@ -5,6 +5,8 @@
 import { readFile, readdir, rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import type { Shard } from "../scores/names.js";
+import { fingerprintOf, runIdentity, type RunRecord } from "../scores/record.js";
 import { UserError, isSystemError } from "../util/errors.js";
 import { WRITE_CHECK, describeDifferences, ensureWritableDir, tempTarget, writeFileAtomic } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
@@ -63,11 +65,13 @@ export class Checkpoint {
   ) {}
 
   /**
-   * Opens the work folder of `out`. With saved progress of the same run (same fingerprint) it returns that
-   * progress and the losses; progress of another run is refused unless `restart`.
+   * Opens the work folder of `out`. With saved progress of the same run and shard it returns that progress
+   * and the losses; progress of another run is refused unless `restart`.
    */
-  static async open(out: string, fingerprint: string, identity: Record<string, unknown>, lossCount: number, restart: boolean): Promise<{ checkpoint: Checkpoint; progress: Progress; losses: Float64Array; resumed: boolean }> {
+  static async open(out: string, record: RunRecord, shard: Shard | null, lossCount: number, restart: boolean): Promise<{ checkpoint: Checkpoint; progress: Progress; losses: Float64Array; resumed: boolean }> {
     const dir = workDirOf(out);
+    const fingerprint = fingerprintOf(record, shard);
+    const identity = { ...runIdentity(record), shard };
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
     const fresh = { checkpoint, progress: { level: 0, nextBatch: 0 }, losses: new Float64Array(lossCount), resumed: false };
     if (restart) await removeWork(dir);

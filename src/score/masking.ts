@@ -9,8 +9,12 @@
 // then of the low half inside the bins the levels fall in), never from a sort: O(N) time, O(1) extra memory
 // per matrix.
 
-export type Scope = "layer" | "global";
-export type Method = "l1" | "random";
+import type { ScoreConfig } from "../config/schema.js";
+import { UserError } from "../util/errors.js";
+import { pyRound } from "../util/math.js";
+
+export type Scope = ScoreConfig["scope"];
+export type Method = ScoreConfig["method"];
 
 export interface MaskMatrix {
   name: string;
@@ -19,6 +23,8 @@ export interface MaskMatrix {
 }
 
 export interface MaskOptions {
+  /** The model file the weights come from, for messages. */
+  file: string;
   scope: Scope;
   method: Method;
   interval: number;
@@ -26,20 +32,17 @@ export interface MaskOptions {
   seed: number;
 }
 
-/** Python 3's round(): halves go to the even neighbour. */
-export function pyRound(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
 /** c(0..levels-1): how many entries are masked at each level. */
 export function cumulativeCounts(n: number, interval: number, levels: number): number[] {
   const c = [0];
   for (let k = 1; k < levels; k++) c.push(c[k - 1]! + pyRound(interval * (n - c[k - 1]!)));
   return c;
+}
+
+/** Weights zero at each level over all matrices, from the matrices' sizes alone (as MaskSchedule masks). */
+export function maskedCounts(sizes: number[], opts: Pick<MaskOptions, "scope" | "interval" | "levels">): number[] {
+  const units = opts.scope === "global" ? [sizes.reduce((a, b) => a + b, 0)] : sizes;
+  return units.reduce((acc, n) => cumulativeCounts(n, opts.interval, opts.levels).map((c, k) => c + acc[k]!), new Array<number>(opts.levels).fill(0));
 }
 
 const f32 = new Float32Array(1);
@@ -80,9 +83,6 @@ interface UnitThresholds {
 }
 
 export class MaskSchedule {
-  /** Weights masked at each level, over all matrices. */
-  readonly counts: number[];
-  readonly totalWeights: number;
   private readonly units: UnitThresholds[];
   private readonly keyChunk = new Uint32Array(CHUNK);
   private applied = 0;
@@ -93,13 +93,6 @@ export class MaskSchedule {
   ) {
     const groups = opts.scope === "global" ? [matrices.map((_, i) => i)] : matrices.map((_, i) => [i]);
     this.units = groups.map((g) => this.thresholds(g));
-    this.totalWeights = matrices.reduce((a, m) => a + m.data.length, 0);
-    this.counts = this.units.reduce((acc, u) => acc.map((v, k) => v + u.counts[k]!), new Array<number>(opts.levels).fill(0));
-  }
-
-  /** Share of maskable weights masked at each level. */
-  sparsities(): number[] {
-    return this.counts.map((c) => c / this.totalWeights);
   }
 
   /** Keys of `len` elements of matrix `m` from `start`, into `this.keyChunk`. */
@@ -137,7 +130,7 @@ export class MaskSchedule {
     });
     // inf and NaN magnitudes start at 0x7f800000: weights without a usable order.
     if (this.opts.method === "l1" && high.subarray(0x7f80).some((c) => c > 0))
-      throw new Error(`weights ${unit.map((m) => this.matrices[m]!.name).join(", ")}: NaN or inf values cannot be ranked by magnitude`);
+      throw new UserError(`${this.opts.file}: weights ${unit.map((m) => this.matrices[m]!.name).join(", ")} hold NaN or inf values, which cannot be ranked by magnitude`);
     const cumHigh = new Float64Array(65537);
     for (let b = 0; b < 65536; b++) cumHigh[b + 1] = cumHigh[b]! + high[b]!;
     const binOf = (c: number) => {

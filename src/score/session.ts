@@ -5,11 +5,12 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
+import type { ScoreConfig } from "../config/schema.js";
 import { UserError } from "../util/errors.js";
 import { FIXED_FILE, MASKABLE_FILE, type ScoringModel } from "../model/scoring-graph.js";
 
-export type DeviceChoice = "auto" | "cpu" | "cuda";
-export type Device = "cpu" | "cuda";
+export type DeviceChoice = ScoreConfig["device"];
+export type Device = Exclude<DeviceChoice, "auto">;
 
 /** onnxruntime-node ships the CPU provider; the CUDA one is an optional install (see README "GPU"). */
 function cudaProviderInstalled(): boolean {

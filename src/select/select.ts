@@ -1,7 +1,7 @@
 // The select stage: which rows each keep ratio keeps, from the scores (and the stratification field).
 import type { SelectConfig } from "../config/schema.js";
-import type { ScoresFile } from "../score/scores-file.js";
-import { pyRound } from "../score/masking.js";
+import type { ScoresFile } from "../scores/file.js";
+import { pyRound } from "../util/math.js";
 import { UserError } from "../util/errors.js";
 import { createRng, permutation } from "../util/rng.js";
 import { apportion } from "./apportion.js";
@@ -22,6 +22,8 @@ export interface Selection {
   scored: number;
   /** Rows without a DLC score, in row order. */
   unscored: number[];
+  /** FlexRand without stratification: the DLC halfway between the easy and the hard interval. */
+  boundary: number | null;
 }
 
 const NULL_GROUP = "\u0000null";
@@ -72,6 +74,7 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
   const perRatio = cfg.ratios.map((ratio) => groupQuotas(sizes, ratio, cfg, tieRank));
   // A scores file covers rows 0..n-1 (shards are merged first).
   const ratios: RatioSelection[] = cfg.ratios.map((ratio) => ({ ratio, keep: new Uint8Array(n), kept: 0, easy: 0, hard: 0 }));
+  let boundary: number | null = null;
   keys.forEach((key, g) => {
     const draw = drawGroup(groups.get(key)!, perRatio.map((q) => q[g]!), { strategy: cfg.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key });
     draw.kept.forEach((kept, i) => {
@@ -81,10 +84,11 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
       r.easy += draw.easy[i]!;
       r.hard += draw.hard[i]!;
     });
+    if (keys.length === 1) boundary = draw.boundary;
   });
   const scored = n - unscored.length;
   for (const r of ratios)
     if (r.kept === 0) throw new UserError(`select.ratios ${r.ratio}: keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`);
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
-  return { ratios, scored, unscored };
+  return { ratios, scored, unscored, boundary };
 }

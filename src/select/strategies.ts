@@ -1,10 +1,11 @@
 // Selection strategies over the scored rows of one group. Every strategy orders rows once and keeps a
 // prefix per ratio, so with one seeded permutation per interval the subsets of smaller ratios are contained
 // in those of larger ones (nested), with the same distribution as independent draws.
-import { pyRound } from "../score/masking.js";
+import type { SelectConfig } from "../config/schema.js";
+import { pyRound } from "../util/math.js";
 import { createRng, permutation } from "../util/rng.js";
 
-export type Strategy = "flexrand" | "random" | "easy" | "hard";
+export type Strategy = SelectConfig["strategy"];
 
 export interface Scored {
   row: number;
@@ -40,6 +41,8 @@ export interface GroupDraw {
   /** FlexRand: rows drawn from the easy and the hard interval per ratio. */
   easy: number[];
   hard: number[];
+  /** FlexRand: the DLC halfway between the group's easy and hard interval (null when one is empty). */
+  boundary: number | null;
 }
 
 function shuffled(rows: number[], seed: number, salt: string): number[] {
@@ -62,46 +65,50 @@ export interface Quota {
   all: boolean;
 }
 
+/** What a strategy reads to draw one ratio's quota of one group. */
+interface DrawInput {
+  /** The group's rows by ascending DLC (ties by row), and by row. */
+  byDlc: number[];
+  byRow: number[];
+  quota: Quota;
+  split: number;
+  /** A seeded permutation of `items` for the named stream. */
+  stream: (name: string, items: number[]) => number[];
+}
+
+type Draw = (d: DrawInput) => { kept: number[]; easy: number; hard: number };
+
+/** The strategies, by the name select.strategy gives. */
+const STRATEGIES: Record<Strategy, Draw> = {
+  easy: ({ byDlc, quota }) => ({ kept: byDlc.slice(0, quota.k), easy: 0, hard: 0 }),
+  hard: ({ byDlc, quota }) => ({ kept: byDlc.slice(byDlc.length - quota.k), easy: 0, hard: 0 }),
+  random: ({ byRow, quota, stream }) => ({ kept: stream("all", byRow).slice(0, quota.k), easy: 0, hard: 0 }),
+  flexrand: ({ byDlc, quota, split, stream }) => {
+    const easySize = pyRound(byDlc.length * split);
+    const easy = stream("easy", byDlc.slice(0, easySize)).slice(0, quota.easy);
+    const hard = stream("hard", byDlc.slice(easySize)).slice(0, quota.hard);
+    return { kept: [...easy, ...hard], easy: easy.length, hard: hard.length };
+  },
+};
+
 /**
  * Draws every ratio's quota for one group of scored rows. With `nested`, each stream is one permutation whose
  * prefixes serve all ratios; otherwise each ratio gets its own permutations.
  */
 export function drawGroup(rows: Scored[], quotas: Quota[], opts: { strategy: Strategy; split: number; seed: number; nested: boolean; group: string }): GroupDraw {
-  const n = rows.length;
-  const sorted = byDlc(rows).map((r) => r.row);
-  const out: GroupDraw = { kept: [], easy: [], hard: [] };
-  const stream = (name: string, items: number[], ratioIndex: number) =>
-    shuffled(items, opts.seed, `${opts.group}\u0000${name}${opts.nested ? "" : `\u0000${ratioIndex}`}`);
-  quotas.forEach((q, i) => {
-    if (q.all) {
-      // Keep ratio 1 is the full data, whatever rounding the strategy's shares would do.
-      out.kept.push([...sorted]);
-      out.easy.push(0);
-      out.hard.push(0);
-      return;
-    }
-    switch (opts.strategy) {
-      case "easy":
-        out.kept.push(sorted.slice(0, q.k));
-        break;
-      case "hard":
-        out.kept.push(sorted.slice(n - q.k));
-        break;
-      case "random":
-        out.kept.push(stream("all", rows.map((r) => r.row).sort((x, y) => x - y), i).slice(0, q.k));
-        break;
-      case "flexrand": {
-        const easySize = pyRound(n * opts.split);
-        const easy = stream("easy", sorted.slice(0, easySize), i).slice(0, q.easy);
-        const hard = stream("hard", sorted.slice(easySize), i).slice(0, q.hard);
-        out.kept.push([...easy, ...hard]);
-        out.easy.push(easy.length);
-        out.hard.push(hard.length);
-        return;
-      }
-    }
-    out.easy.push(0);
-    out.hard.push(0);
+  const sorted = byDlc(rows);
+  const input = { byDlc: sorted.map((r) => r.row), byRow: rows.map((r) => r.row).sort((x, y) => x - y), split: opts.split };
+  const easySize = pyRound(rows.length * opts.split);
+  const boundary = opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length ? (sorted[easySize - 1]!.dlc + sorted[easySize]!.dlc) / 2 : null;
+  const out: GroupDraw = { kept: [], easy: [], hard: [], boundary };
+  quotas.forEach((quota, i) => {
+    // Keep ratio 1 is the full data, whatever rounding the strategy's shares would do.
+    const draw = quota.all
+      ? { kept: [...input.byDlc], easy: 0, hard: 0 }
+      : STRATEGIES[opts.strategy]({ ...input, quota, stream: (name, items) => shuffled(items, opts.seed, `${opts.group}\u0000${name}${opts.nested ? "" : `\u0000${i}`}`) });
+    out.kept.push(draw.kept);
+    out.easy.push(draw.easy);
+    out.hard.push(draw.hard);
   });
   return out;
 }

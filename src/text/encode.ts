@@ -1,8 +1,8 @@
 // Rows -> token ids with the response positions marked. Every row ends up encoded or unscored with a reason.
 import { createHash } from "node:crypto";
 import { UserError } from "../util/errors.js";
-import { fieldText, resolveFormat, RowError, toSample, type ResolvedFormat } from "../data/formats.js";
-import { readRows } from "../data/read.js";
+import { fieldText, RowError, toSample, type ResolvedFormat } from "../data/formats.js";
+import type { DataSource } from "../data/source.js";
 import type { Config } from "../config/schema.js";
 import { renderParts, resolveTemplate, TemplateError, type Part, type Template } from "./templates.js";
 import type { TextTokenizer } from "./tokenizer.js";
@@ -89,15 +89,16 @@ export function truncate(ids: number[], spans: [number, number][], maxTokens: nu
   return { ids: Int32Array.from(ids.slice(0, n)), spans: kept, tokens, status: n < ids.length ? "truncated" : "ok" };
 }
 
-export async function encodeDataset(config: Config, tok: TextTokenizer, maxTokens: number, onRow?: (row: number) => void): Promise<EncodedDataset> {
-  const { data } = config;
+/** Every row of `source` tokenized with `template` (config key `template`), or unscored with its reason. */
+export async function encodeDataset(source: DataSource, templateChoice: Config["template"], tok: TextTokenizer, maxTokens: number, onRow?: (row: number) => void): Promise<EncodedDataset> {
+  const data = source.config;
   let format: ResolvedFormat | undefined;
   let template: Template | undefined;
   const encoded: Encoded[] = [];
   const unscored: Unscored[] = [];
   const ids: (string | null)[] | null = data.fields.id ? [] : null;
   let rows = 0;
-  for await (const raw of readRows(data.path)) {
+  for await (const raw of source.rows()) {
     rows++;
     ids?.push(fieldText(raw.value, data.fields.id));
     onRow?.(raw.row);
@@ -105,8 +106,8 @@ export async function encodeDataset(config: Config, tok: TextTokenizer, maxToken
     try {
       // The format comes from the first row that parses (or from the config).
       if (!format && raw.value) {
-        format = resolveFormat(data.format, data.fields, raw.value, data.path);
-        template = resolveTemplate(config.template, format.format);
+        format = source.formatOf(raw.value);
+        template = resolveTemplate(templateChoice, format.format);
       }
       if (!format || raw.error) throw new RowError(raw.where, raw.error ?? "not a row");
       try {

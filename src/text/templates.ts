@@ -1,8 +1,9 @@
 // Prompt rendering: a sample becomes text parts, each marked as response (scored) or prompt (not scored).
+import type { Config } from "../config/schema.js";
 import { UserError } from "../util/errors.js";
 import { instructionText, messagesOf, type Format, type Sample, type Turn } from "../data/formats.js";
 
-export type Template = "alpaca" | "none" | "chat";
+export type Template = Exclude<Config["template"], "auto">;
 
 export interface Part {
   text: string;

@@ -139,14 +139,17 @@ export async function buildDirAtomic(dir: string, build: (tmpDir: string) => Pro
   }
 }
 
-/** "key: a -> b; ..." for the keys whose values differ: says why two runs are not the same run. */
-export function describeDifferences(a: Record<string, unknown>, b: Record<string, unknown>): string {
-  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]));
+/** "key: a -> b; a.b: c -> d" for the (nested) keys whose values differ: says why two runs are not the same run. */
+export function describeDifferences(a: Record<string, unknown>, b: Record<string, unknown>, prefix = ""): string {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
   const short = (v: unknown) => {
     const s = JSON.stringify(v);
     return s && s.length > 40 ? `${s.slice(0, 37)}...` : s;
   };
-  return keys.map((k) => `${k}: ${short(a[k])} -> ${short(b[k])}`).join("; ");
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
+    .map((k) => (isObject(a[k]) && isObject(b[k]) ? describeDifferences(a[k], b[k], `${prefix}${k}.`) : `${prefix}${k}: ${short(a[k])} -> ${short(b[k])}`))
+    .join("; ");
 }
 
 /** Hex sha256 of a file, streamed (data files can be large). */

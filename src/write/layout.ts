@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config/schema.js";
+import { runRecordSchema } from "../scores/record.js";
 import { UserError, isSystemError } from "../util/errors.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME } from "../version.js";
@@ -48,16 +49,9 @@ export const manifestSchema = z.object({
   /** "publishing" while files are being renamed into place: then a name may be listed with its old and new bytes. */
   state: z.enum(["complete", "publishing"]),
   config: z.custom<Config>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "expected the run's config"),
-  data: z.object({ path: z.string(), sha256: z.string(), rows: z.number().int() }),
-  scores: z.object({
-    path: z.string(),
-    sha256: z.string(),
-    levels: z.number().int(),
-    sparsities: z.array(z.number()),
-    method: z.string(),
-    scope: z.string(),
-    model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()) }),
-  }),
+  /** The scoring run the selection ranks by (the scores file's record: data, model, tokens, masking). */
+  run: runRecordSchema,
+  scores: z.object({ path: z.string(), sha256: z.string(), fingerprint: z.string() }),
   unscored: z.object({ file: z.literal(UNSCORED_FILE), rows: z.number().int(), policy: z.string(), by_status: counts }),
   outputs: z.array(outputSummary),
   /** Every file of the folder dlc-prune wrote, with the sha256 and size of its bytes. */

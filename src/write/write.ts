@@ -3,8 +3,8 @@
 // renames them into place.
 import type { Config } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
-import { readRows } from "../data/read.js";
-import type { ScoresFile } from "../score/scores-file.js";
+import type { DataSource } from "../data/source.js";
+import type { ScoresFile } from "../scores/file.js";
 import type { Selection } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
@@ -14,8 +14,8 @@ import type { ManifestBody, OutputFolder } from "./publish.js";
 
 export interface WriteInputs {
   config: Config;
+  source: DataSource;
   scores: ScoresFile;
-  dataSha256: string;
   selection: Selection;
   inspection: DataInspection;
   folder: OutputFolder;
@@ -27,7 +27,7 @@ export interface Written {
   files: Map<string, string>;
 }
 
-export async function writeOutputs({ config, scores, dataSha256, selection, inspection, folder }: WriteInputs): Promise<Written> {
+export async function writeOutputs({ config, source, scores, selection, inspection, folder }: WriteInputs): Promise<Written> {
   const { cols } = scores;
   const names = [...selection.ratios.map((r) => keepFile(r.ratio)), UNSCORED_FILE];
   const files = new Map(names.map((name) => [name, folder.temp(name)]));
@@ -37,7 +37,7 @@ export async function writeOutputs({ config, scores, dataSha256, selection, insp
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
     for (const r of selection.ratios) writers.push(await ParquetOut.open(files.get(keepFile(r.ratio))!, inspection.columns));
     const byStatus: Record<string, number> = {};
-    for await (const raw of readRows(config.data.path)) {
+    for await (const raw of source.rows()) {
       const r = raw.row;
       const dlc = cols.dlc[r]!;
       const scored = !Number.isNaN(dlc);
@@ -76,20 +76,13 @@ export async function writeOutputs({ config, scores, dataSha256, selection, insp
         drawn: config.select.strategy === "flexrand" ? { easy: sel.easy, hard: sel.hard } : null,
       };
     });
+    const { fingerprint, shard: _shard, ...run } = scores.meta;
     const body: ManifestBody = {
       tool: TOOL_NAME,
       version: TOOL_VERSION,
       config,
-      data: { path: config.data.path, sha256: dataSha256, rows: inspection.rows },
-      scores: {
-        path: config.score.out,
-        sha256: scores.sha256,
-        levels: scores.meta.levels,
-        sparsities: scores.meta.sparsities,
-        method: scores.meta.method,
-        scope: scores.meta.scope,
-        model: scores.meta.model,
-      },
+      run,
+      scores: { path: config.score.out, sha256: scores.sha256, fingerprint },
       unscored: { file: UNSCORED_FILE, rows: selection.unscored.length, policy: config.select.unscored, by_status: byStatus },
       outputs,
     };

@@ -3,7 +3,7 @@ import { writeFileSync } from "node:fs";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TINY_DEFAULTS, writeTinyModel, type TinyOptions } from "../../src/model/tiny.js";
+import { TINY_DEFAULTS, writeTinyModel, type TinyOptions } from "../../src/kit/tiny.js";
 
 const models = new Map<string, Promise<string>>();
 

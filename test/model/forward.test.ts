@@ -4,8 +4,8 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
-import { importLlama2c } from "../../src/model/llama2c.js";
-import { writeTinyModel, TINY_DEFAULTS } from "../../src/model/tiny.js";
+import { importLlama2c } from "../../src/kit/llama2c.js";
+import { writeTinyModel, TINY_DEFAULTS } from "../../src/kit/tiny.js";
 import { randomLlama2cModel, readLlama2cCheckpoint, writeLlama2cCheckpoint } from "../reference/llama2c-checkpoint.js";
 import { forwardHfLlama, forwardLlama2c } from "../reference/llama-forward.js";
 import { batchLogits, emptyPast, hfWeightsFromOnnx, i64, pastFrom, positionsFromMask, readFolderConfig, splitLogits, type FolderConfig } from "../helpers/onnx-llama.js";
@@ -63,7 +63,7 @@ beforeAll(async () => {
   }
   for (const tie of [true, false]) {
     const dir = join(tmp, `tiny-${tie ? "tied" : "untied"}`);
-    await writeTinyModel(dir, { ...TINY_DEFAULTS, seed: 3, layers: 2, hidden: 48, heads: 6, kvHeads: 2, vocab: 400, tieEmbeddings: tie });
+    await writeTinyModel(dir, { ...TINY_DEFAULTS, seed: 3, layers: 2, hidden: 48, heads: 6, kv_heads: 2, vocab: 400, tie_embeddings: tie });
     const { cfg, w } = hfWeightsFromOnnx(dir);
     cases.push({ name: `tiny (${tie ? "tied" : "untied"})`, dir, reference: (t) => forwardHfLlama(cfg, w, t), needsShared: false });
   }

@@ -3,7 +3,7 @@ import { basename, dirname, join } from "node:path";
 import { AutoTokenizer, env } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
 import { expect, it } from "vitest";
-import { importLlama2c } from "../../src/model/llama2c.js";
+import { importLlama2c } from "../../src/kit/llama2c.js";
 import { emptyPast, i64, pastFrom, readFolderConfig } from "../helpers/onnx-llama.js";
 import { STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";

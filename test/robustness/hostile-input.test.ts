@@ -13,7 +13,7 @@ import { setPath } from "../../src/config/load.js";
 import { GraphBuilder, DataType, encodeModel } from "../../src/model/onnx.js";
 import { selectAndWrite } from "../../src/run/pipeline.js";
 import { score } from "../../src/score/score.js";
-import { readScoresFile } from "../../src/score/scores-file.js";
+import { readScoresFile } from "../../src/scores/file.js";
 import type { Manifest } from "../../src/write/layout.js";
 import { CLI, runCli, type CliResult } from "../helpers/cli.js";
 import { testConfig, quiet } from "../helpers/config.js";

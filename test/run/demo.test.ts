@@ -4,7 +4,7 @@ import { cpSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readScoresFile } from "../../src/score/scores-file.js";
+import { readScoresFile } from "../../src/scores/file.js";
 import type { Report } from "../../src/report/report.js";
 import type { Manifest } from "../../src/write/layout.js";
 import { runCli } from "../helpers/cli.js";
@@ -35,11 +35,11 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report;
     const { cols, meta } = await readScoresFile(join(dir, "scores.arrow"));
     const scored = Array.from(cols.dlc).filter((v) => !Number.isNaN(v)).length;
-    expect(manifest.data.rows).toBe(87);
+    expect(manifest.run.data.rows).toBe(87);
     expect(report.data).toMatchObject({ rows: 87, scored, unscored: 87 - scored });
-    for (let k = 0; k < meta.levels; k++) {
+    for (let k = 0; k < meta.masking.levels; k++) {
       let sum = 0;
-      cols.dlc.forEach((d, r) => (sum += Number.isNaN(d) ? 0 : cols.losses[r * meta.levels + k]!));
+      cols.dlc.forEach((d, r) => (sum += Number.isNaN(d) ? 0 : cols.losses[r * meta.masking.levels + k]!));
       expect(report.masking.mean_loss[k]).toBeCloseTo(sum / scored, 9);
     }
     expect(report.histograms.dlc.series.all!.reduce((a, b) => a + b, 0)).toBe(scored);

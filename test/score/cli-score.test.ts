@@ -6,7 +6,7 @@ import { ModelProtoSchema } from "onnx-buf";
 import { join, resolve } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
+import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -56,15 +56,11 @@ describe("dlc-prune score", () => {
       tool: "dlc-prune",
       model: { path: resolve(model), sha256: { "onnx/model.onnx": sha(join(model, "onnx/model.onnx")) } },
       data: { path: data, sha256: sha(data), rows: 3, format: "prompt_response" },
-      template: "none",
-      levels: 4,
-      method: "random",
-      scope: "global",
-      interval: 0.25,
-      seed: 7,
+      tokens: { template: "none" },
+      masking: { levels: 4, method: "random", scope: "global", interval: 0.25, seed: 7 },
       shard: null,
     });
-    expect(meta.sparsities).toEqual([0, 0.25, 0.4375, 0.578125].map((x) => expect.closeTo(x, 5)));
+    expect(meta.masking.sparsities).toEqual([0, 0.25, 0.4375, 0.578125].map((x) => expect.closeTo(x, 5)));
     expect(meta.version).toBe(JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")).version);
   });
 

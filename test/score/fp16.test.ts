@@ -5,10 +5,10 @@ import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { toFloat16Bits } from "../../src/model/onnx.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
+import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { MaskSchedule } from "../../src/score/masking.js";
 import { score } from "../../src/score/score.js";
-import { readScoresFile } from "../../src/score/scores-file.js";
+import { readScoresFile } from "../../src/scores/file.js";
 import { cumulativeCounts } from "../reference/masking.js";
 import { batchFeeds, batchLogits, readFolderConfig } from "../helpers/onnx-llama.js";
 import { quiet, testConfig } from "../helpers/config.js";
@@ -80,7 +80,7 @@ describe("an fp16 export", () => {
   it("is scored on its fp16 initializers: exact mask counts, losses near the fp32 twin's", async () => {
     const model = await loadScoringModel(fp16, { include: [], exclude: [] });
     expect(model.maskable.every((w) => w.data instanceof Uint16Array)).toBe(true);
-    const schedule = new MaskSchedule(model.maskable, { scope: "layer", method: "l1", interval: 0.2, levels: 3, seed: 0 });
+    const schedule = new MaskSchedule(model.maskable, { file: "test", scope: "layer", method: "l1", interval: 0.2, levels: 3, seed: 0 });
     for (let k = 0; k < 3; k++) {
       schedule.applyLevel(k);
       for (const w of model.maskable) expect(Array.from(w.data).filter((h) => (h & 0x7fff) === 0).length).toBe(cumulativeCounts(w.data.length, 0.2, 3)[k]);

@@ -3,9 +3,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { importLlama2c } from "../../src/model/llama2c.js";
+import { importLlama2c } from "../../src/kit/llama2c.js";
 import { score } from "../../src/score/score.js";
-import { readScoresFile } from "../../src/score/scores-file.js";
+import { readScoresFile } from "../../src/scores/file.js";
 import { readLlama2cCheckpoint, type Llama2cModel } from "../reference/llama2c-checkpoint.js";
 import { encodeLlama2c, loadLlama2cTokenizer, type Llama2cTokenizer } from "../reference/llama2c-encoder.js";
 import { forwardLlama2c } from "../reference/llama-forward.js";
@@ -81,7 +81,7 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
     const out = join(tmp, `${scope}-${template}.arrow`);
     await score(testConfig({ "data.path": data, "model.path": modelDir, template, "score.out": out, "score.scope": scope, "score.max_tokens": MAX_TOKENS, "score.batch_tokens": 700 }), quiet);
     const { cols, meta } = await readScoresFile(out);
-    expect(meta.levels).toBe(3);
+    expect(meta.masking.levels).toBe(3);
     const models = [0, 1, 2].map((k) => maskedModel(ckpt, scope, k));
     let compared = 0;
     rows.forEach((r, i) => {

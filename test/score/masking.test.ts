@@ -1,7 +1,8 @@
 // The radix-select masking against the sort-based reference (test/reference/masking.ts): exactly the same
 // entries zeroed at every level, for both scopes, with ties, zeros, -0 and fp16 weights.
 import { describe, expect, it } from "vitest";
-import { MaskSchedule, cumulativeCounts, halfMagnitudeBits, pyRound, type MaskMatrix } from "../../src/score/masking.js";
+import { MaskSchedule, cumulativeCounts, halfMagnitudeBits, maskedCounts, type MaskMatrix } from "../../src/score/masking.js";
+import { pyRound } from "../../src/util/math.js";
 import { countZeros, cumulativeCounts as refCounts, pyRound as refRound, referenceMaskedLevels } from "../reference/masking.js";
 
 function lcg(seed: number): () => number {
@@ -55,7 +56,7 @@ describe("MaskSchedule (l1) equals the sort-based reference", () => {
           const original = matrices(c.sizes, c.sizes.length * 7 + levels, c.quantize);
           const expected = referenceMaskedLevels(original, scope, interval, levels);
           const working: MaskMatrix[] = original.map((a, i) => ({ name: `m${i}`, data: a.slice() }));
-          const schedule = new MaskSchedule(working, { scope, method: "l1", interval, levels, seed: 0 });
+          const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval, levels, seed: 0 });
           for (let k = 0; k < levels; k++) {
             schedule.applyLevel(k);
             working.forEach((m, i) => expect(bits(m.data as Float32Array), `level ${k}, matrix ${i}`).toEqual(bits(expected[k]![i]!)));
@@ -66,7 +67,7 @@ describe("MaskSchedule (l1) equals the sort-based reference", () => {
                 expect(countZeros(working[i]!.data as Float32Array)).toBe(Math.max(masked, countZeros(a)));
               });
             const total = original.reduce((s, a) => s + a.length, 0);
-            expect(schedule.counts[k]).toBe(scope === "global" ? refCounts(total, interval, levels)[k] : original.reduce((s, a) => s + refCounts(a.length, interval, levels)[k]!, 0));
+            expect(maskedCounts(original.map((a) => a.length), { scope, interval, levels })[k]).toBe(scope === "global" ? refCounts(total, interval, levels)[k] : original.reduce((s, a) => s + refCounts(a.length, interval, levels)[k]!, 0));
           }
         });
 });
@@ -76,7 +77,7 @@ describe("MaskSchedule counts on weights without zeros", () => {
     const original = matrices([999, 1234, 77], 5).map((a) => a.map((v) => (v === 0 ? 0.5 : v)));
     for (const scope of ["layer", "global"] as const) {
       const working: MaskMatrix[] = original.map((a, i) => ({ name: `m${i}`, data: a.slice() }));
-      const schedule = new MaskSchedule(working, { scope, method: "l1", interval: 0.2, levels: 5, seed: 0 });
+      const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval: 0.2, levels: 5, seed: 0 });
       for (let k = 0; k < 5; k++) {
         schedule.applyLevel(k);
         if (scope === "layer") working.forEach((m, i) => expect(countZeros(m.data as Float32Array)).toBe(refCounts(original[i]!.length, 0.2, 5)[k]));
@@ -112,7 +113,7 @@ describe("fp16 weights", () => {
     for (const scope of ["layer", "global"] as const) {
       const expected = referenceMaskedLevels(asFloat, scope, 0.3, 4);
       const working: MaskMatrix[] = halves.map((h, i) => ({ name: `h${i}`, data: h.slice() }));
-      const schedule = new MaskSchedule(working, { scope, method: "l1", interval: 0.3, levels: 4, seed: 0 });
+      const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval: 0.3, levels: 4, seed: 0 });
       for (let k = 0; k < 4; k++) {
         schedule.applyLevel(k);
         working.forEach((m, i) => {
@@ -133,7 +134,7 @@ describe("random method", () => {
   const original = matrices([2000, 3000], 1).map((a) => a.map((v) => (v === 0 ? 0.5 : v)));
   const run = (seed: number, scope: "layer" | "global") => {
     const working: MaskMatrix[] = original.map((a, i) => ({ name: `m${i}`, data: a.slice() }));
-    const schedule = new MaskSchedule(working, { scope, method: "random", interval: 0.3, levels: 4, seed });
+    const schedule = new MaskSchedule(working, { file: "test", scope, method: "random", interval: 0.3, levels: 4, seed });
     const levels: number[][][] = [];
     for (let k = 0; k < 4; k++) {
       schedule.applyLevel(k);

@@ -4,8 +4,8 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder, DataType, encodeModel } from "../../src/model/onnx.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
-import { importLlama2c } from "../../src/model/llama2c.js";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
+import { importLlama2c } from "../../src/kit/llama2c.js";
+import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { MaskSchedule } from "../../src/score/masking.js";
 import { countZeros, cumulativeCounts } from "../reference/masking.js";
 import { STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
@@ -23,7 +23,7 @@ describe("maskable weights", () => {
     untied = join(tmp, "untied");
     tied = join(tmp, "tied");
     await writeTinyModel(untied, { ...TINY_DEFAULTS, layers: 2 });
-    await writeTinyModel(tied, { ...TINY_DEFAULTS, layers: 2, tieEmbeddings: true, externalData: true });
+    await writeTinyModel(tied, { ...TINY_DEFAULTS, layers: 2, tie_embeddings: true, externalData: true });
   });
 
   it("are the decoder blocks' MatMul weights: not the LM head, not the embedding", async () => {
@@ -85,7 +85,7 @@ describeWithShared("zeroed weights per level on stories260K", () => {
       const m = await loadScoringModel(dir, none);
       const data = m.maskable.map((w) => w.data as Float32Array);
       expect(data.map(countZeros).every((z) => z === 0)).toBe(true); // trained weights: no exact zeros to begin with
-      const schedule = new MaskSchedule(m.maskable, { scope, method: "l1", interval: 0.2, levels: 6, seed: 0 });
+      const schedule = new MaskSchedule(m.maskable, { file: "test", scope, method: "l1", interval: 0.2, levels: 6, seed: 0 });
       const total = data.reduce((a, d) => a + d.length, 0);
       expect(total).toBe(5 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 172));
       for (let k = 0; k < 6; k++) {

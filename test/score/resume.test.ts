@@ -4,8 +4,8 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { importLlama2c } from "../../src/model/llama2c.js";
-import { readScoresFile } from "../../src/score/scores-file.js";
+import { importLlama2c } from "../../src/kit/llama2c.js";
+import { readScoresFile } from "../../src/scores/file.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { DATASETS_DIR, STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -63,7 +63,7 @@ describeWithShared("resume after kill -9", () => {
     // Another config refuses to resume, naming what differs, and leaves the progress alone.
     const other = runCli(args(out, ["--levels", "4"]));
     expect(other.status).toBe(1);
-    expect(other.stderr).toMatch(/different run \(levels: 3 -> 4\).*--restart/);
+    expect(other.stderr).toMatch(/different run \(masking\.levels: 3 -> 4\); rerun with --restart/);
 
     const resumed = runCli(args(out));
     expect(resumed.status, resumed.stderr).toBe(0);

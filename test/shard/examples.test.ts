@@ -7,7 +7,8 @@ import { fileURLToPath } from "node:url";
 import picomatch from "picomatch";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
-import { resolveShard, shardPath } from "../../src/shard/shard.js";
+import { resolveShard } from "../../src/run/shard.js";
+import { shardPath } from "../../src/scores/names.js";
 import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 

@@ -4,9 +4,10 @@ import { spawn } from "node:child_process";
 import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
-import { readScoresFile } from "../../src/score/scores-file.js";
-import { resolveShard, shardPath } from "../../src/shard/shard.js";
+import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
+import { readScoresFile } from "../../src/scores/file.js";
+import { resolveShard } from "../../src/run/shard.js";
+import { shardPath } from "../../src/scores/names.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 

@@ -3,7 +3,9 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parquetWriteFile } from "hyparquet-writer";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/model/tiny.js";
+import type { Config } from "../../src/config/schema.js";
+import { DataSource } from "../../src/data/source.js";
+import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { encodeDataset, tokenizeParts } from "../../src/text/encode.js";
 import { ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, renderParts } from "../../src/text/templates.js";
 import { loadTokenizer, type TextTokenizer } from "../../src/text/tokenizer.js";
@@ -26,8 +28,12 @@ function jsonl(name: string, rows: unknown[]): string {
   return path;
 }
 
-const encode = (path: string, keys: Record<string, unknown> = {}, maxTokens = 512) =>
-  encodeDataset(testConfig({ "data.path": path, "model.path": model, ...keys }), tok, maxTokens);
+/** encodeDataset as the score stage calls it, for a config of dotted keys. */
+function encodeConfig(config: Config, tokenizer: TextTokenizer, maxTokens = 512) {
+  return encodeDataset(new DataSource(config.data), config.template, tokenizer, maxTokens);
+}
+
+const encode = (path: string, keys: Record<string, unknown> = {}, maxTokens = 512) => encodeConfig(testConfig({ "data.path": path, "model.path": model, ...keys }), tok, maxTokens);
 
 const tokensOf = (ids: Int32Array, spans: [number, number][]) => spans.flatMap(([s, e]) => Array.from(ids.subarray(s, e)));
 
@@ -187,8 +193,8 @@ describe("unscored rows and bad input", () => {
       { messages: [{ role: "assistant", content: "hello" }, { role: "user", content: "hi" }, { role: "assistant", content: "bye" }] },
     ]);
     const config = (onError: string) => testConfig({ "data.path": path, "model.path": dir, "data.on_error": onError });
-    await expect(encodeDataset(config("fail"), strict, 512)).rejects.toThrow(`${path}:2: the chat template failed: Conversation roles must start with user`);
-    const d = await encodeDataset(config("skip"), strict, 512);
+    await expect(encodeConfig(config("fail"), strict)).rejects.toThrow(`${path}:2: the chat template failed: Conversation roles must start with user`);
+    const d = await encodeConfig(config("skip"), strict);
     expect(d.encoded.map((e) => e.row)).toEqual([0]);
     expect(d.unscored).toEqual([{ row: 1, status: "bad-row: the chat template failed: Conversation roles must start with user" }]);
   });

@@ -6,7 +6,8 @@ import picomatch from "picomatch";
 import { UserError } from "../util/errors.js";
 import { describeDifferences, ensureWritableDir } from "../util/fs.js";
 import { RunInputs } from "../util/paths.js";
-import { existingScoresFile, readScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile, type ScoresMeta } from "../score/scores-file.js";
+import { emptyColumns, existingScoresFile, readScoresFile, writeScoresFile, type ScoresFile, type ScoresMeta } from "./file.js";
+import { runIdentity } from "./record.js";
 
 /** Paths, with `*`/`?` patterns in the file name expanded (sorted): YAML lists have no shell to do it. */
 export async function expandShardPaths(patterns: string[]): Promise<string[]> {
@@ -25,12 +26,6 @@ export async function expandShardPaths(patterns: string[]): Promise<string[]> {
   return out;
 }
 
-/** The run-defining part of a shard's metadata, to say how two shards' runs differ. */
-function runOf(m: ScoresMeta): Record<string, unknown> {
-  const { data, model, template, levels, method, scope, interval, seed, include, exclude, max_tokens, batch_tokens, version } = m;
-  return { data: data.sha256, model: model.sha256, template, levels, method, scope, interval, seed, include, exclude, max_tokens, batch_tokens, version };
-}
-
 /** Merges shard files into `out` (named by `key` in messages: --out, score.out), which must not be one of them. */
 export async function mergeShards(files: string[], out: string, key = "--out"): Promise<ScoresMeta> {
   if (files.length === 0) throw new UserError("merge: name the shard files to merge");
@@ -46,7 +41,8 @@ export async function mergeShards(files: string[], out: string, key = "--out"): 
   for (const { file, scores } of shards) {
     const { meta } = scores;
     if (!meta.shard) throw new UserError(`${file}: not a shard (a complete scores file)`);
-    if (meta.fingerprint !== first.scores.meta.fingerprint) throw new UserError(`${file}: a shard of another run than ${first.file} (${describeDifferences(runOf(first.scores.meta), runOf(meta)) || "fingerprints differ"})`);
+    if (meta.fingerprint !== first.scores.meta.fingerprint)
+      throw new UserError(`${file}: a shard of another run than ${first.file} (${describeDifferences(runIdentity(first.scores.meta), runIdentity(meta)) || "fingerprints differ"})`);
     if (meta.shard.count !== count) throw new UserError(`${file}: shard ${meta.shard.index}/${meta.shard.count}, but ${first.file} is one of ${count}`);
     const other = byIndex.get(meta.shard.index);
     if (other) throw new UserError(`${file}: duplicates shard ${meta.shard.index}/${count} (${other})`);
@@ -57,16 +53,9 @@ export async function mergeShards(files: string[], out: string, key = "--out"): 
 
   const meta = first.scores.meta;
   const n = meta.data.rows;
-  const K = meta.levels;
+  const K = meta.masking.levels;
   const owner = new Array<string | undefined>(n);
-  const merged: ScoreColumns = {
-    row: Float64Array.from({ length: n }, (_, i) => i),
-    id: first.scores.cols.id ? new Array<string | null>(n).fill(null) : null,
-    dlc: new Float64Array(n).fill(NaN),
-    losses: new Float32Array(n * K),
-    tokens: new Int32Array(n),
-    status: new Array<string>(n),
-  };
+  const merged = emptyColumns(n, K, !!first.scores.cols.id);
   for (const { file, scores } of shards) {
     const c = scores.cols;
     c.row.forEach((row, i) => {

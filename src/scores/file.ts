@@ -1,7 +1,8 @@
 // The scores file: an Arrow IPC file with one row per input row (or per shard row).
 //   row int64 | id utf8 (when configured) | dlc float64 (null: not scored) |
 //   losses FixedSizeList<float32>[levels] (null: not scored) | tokens int32 | status utf8
-// Its schema metadata (key "dlc_prune", JSON) says which model, data and masking produced it.
+// Its schema metadata (key "dlc_prune", JSON) is the run record (src/scores/record): which data, model,
+// tokens and masking produced it, with the run's fingerprint and the shard the file holds.
 import { lstat, readFile } from "node:fs/promises";
 import { Field, FixedSizeList, Float32, Float64, Int32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray, type Data } from "apache-arrow";
 import { z } from "zod";
@@ -9,30 +10,14 @@ import { UserError, isSystemError, readingFile } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME } from "../version.js";
+import { runRecordSchema } from "./record.js";
 
 export const METADATA_KEY = "dlc_prune";
 
-const scoresMetaSchema = z.object({
-  tool: z.literal(TOOL_NAME),
-  version: z.string(),
-  model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()) }),
-  data: z.object({ path: z.string(), sha256: z.string(), rows: z.number().int().nonnegative(), format: z.string() }),
-  template: z.string(),
-  levels: z.number().int().positive(),
-  /** Share of maskable weights masked at each level. */
-  sparsities: z.array(z.number()),
-  maskable_weights: z.number().int(),
-  method: z.string(),
-  scope: z.string(),
-  interval: z.number(),
-  seed: z.number(),
-  include: z.array(z.string()),
-  exclude: z.array(z.string()),
-  max_tokens: z.number().int(),
-  batch_tokens: z.number().int(),
-  /** Identifies config + model + data: shards of one run share it. */
+/** The file's metadata: the run record, its fingerprint, and which shard of the run this file holds. */
+const scoresMetaSchema = runRecordSchema.extend({
+  /** Identifies the run (src/scores/record): shards of one run share it. */
   fingerprint: z.string(),
-  /** Set in the file of one shard of a run (see src/shard). */
   shard: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }).nullable(),
 });
 
@@ -40,7 +25,7 @@ export type ScoresMeta = z.infer<typeof scoresMetaSchema>;
 
 /** Column data, one entry per row, in row order. */
 export interface ScoreColumns {
-  row: Float64Array | number[];
+  row: Float64Array;
   id: (string | null)[] | null;
   /** NaN when not scored. */
   dlc: Float64Array;
@@ -48,6 +33,18 @@ export interface ScoreColumns {
   losses: Float32Array;
   tokens: Int32Array;
   status: string[];
+}
+
+/** Columns of `n` rows, none scored yet: rows 0..n-1, ids when `withIds`. */
+export function emptyColumns(n: number, levels: number, withIds: boolean): ScoreColumns {
+  return {
+    row: Float64Array.from({ length: n }, (_, i) => i),
+    id: withIds ? new Array<string | null>(n).fill(null) : null,
+    dlc: new Float64Array(n).fill(NaN),
+    losses: new Float32Array(n * levels),
+    tokens: new Int32Array(n),
+    status: new Array<string>(n).fill(""),
+  };
 }
 
 function validity(dlc: Float64Array): { bitmap: Uint8Array; nulls: number } {
@@ -62,7 +59,7 @@ function validity(dlc: Float64Array): { bitmap: Uint8Array; nulls: number } {
 
 export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
   const n = cols.dlc.length;
-  const levels = meta.levels;
+  const levels = meta.masking.levels;
   const { bitmap, nulls } = validity(cols.dlc);
   const fields: Field[] = [new Field("row", new Int64(), false)];
   const utf8 = (values: (string | null)[]) => vectorFromArray(values, new Utf8()).data[0]!;
@@ -124,10 +121,10 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const dlc = new Float64Array(n);
   for (let i = 0; i < n; i++) dlc[i] = dlcVec.isValid(i) ? (dlcVec.get(i) as number) : NaN;
   const lossesVec = table.getChild("losses")!;
-  const losses = new Float32Array(n * meta.levels);
+  const losses = new Float32Array(n * meta.masking.levels);
   for (let i = 0; i < n; i++) {
     const v = lossesVec.get(i) as { toArray(): Float32Array } | null;
-    if (v) losses.set(v.toArray(), i * meta.levels);
+    if (v) losses.set(v.toArray(), i * meta.masking.levels);
   }
   const idVec = table.getChild("id");
   return {

@@ -1,13 +1,7 @@
-// Which part of the rows a process scores: from --shard I/N, a Slurm job array or a Kubernetes Indexed Job.
-// Shards are sets of whole batches of the one batch plan of all rows, so every row's computation (and its
-// floating-point result) is the same as in a single-process run.
-import { basename } from "node:path";
+// Which part of the rows a process scores, decided by the executor: --shard I/N, a Slurm job array or a
+// Kubernetes Indexed Job. The score stage is given the shard; it never reads the environment.
+import type { Shard } from "../scores/names.js";
 import { UserError } from "../util/errors.js";
-
-export interface Shard {
-  index: number;
-  count: number;
-}
 
 function parseShard(text: string, source: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
@@ -47,33 +41,4 @@ export function resolveShard(shard: string | null, shards: number | null, env: N
     return one(parseShard(`${index}/${shards}`, "JOB_COMPLETION_INDEX and score.shards"));
   }
   return null;
-}
-
-/** out/scores.arrow -> out/scores.shard-1-of-4.arrow */
-export function shardPath(out: string, shard: Shard): string {
-  const tag = `.shard-${shard.index}-of-${shard.count}`;
-  return out.endsWith(".arrow") ? `${out.slice(0, -".arrow".length)}${tag}.arrow` : `${out}${tag}`;
-}
-
-/** Batch b belongs to shard b mod N (batches are longest first, so shards get similar work). */
-export function ownsBatch(shard: Shard | null, batch: number): boolean {
-  return !shard || batch % shard.count === shard.index;
-}
-
-/** An unscored row (no batch) belongs to shard row mod N. */
-export function ownsUnscoredRow(shard: Shard | null, row: number): boolean {
-  return !shard || row % shard.count === shard.index;
-}
-
-/**
- * Whether a file name in score.out's folder is one that scoring to `out` writes: the scores file, a shard
- * file of it, or the work folder of either. (An output folder may hold them beside the pruned files.)
- */
-export function isScoresArtifact(out: string): (name: string) => boolean {
-  const base = basename(out);
-  return (name) => {
-    const file = name.endsWith(".work") ? name.slice(0, -".work".length) : name;
-    const m = /\.shard-(\d+)-of-(\d+)(\.arrow)?$/.exec(file);
-    return file === base || (!!m && shardPath(base, { index: Number(m[1]), count: Number(m[2]) }) === file);
-  };
 }

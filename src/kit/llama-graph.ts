@@ -5,7 +5,7 @@
 //   -> logits [batch, seq, vocab], present.{i}.key|value [batch, kv_heads, past + seq, head_dim]
 // Rotary embeddings use Hugging Face's rotate_half convention; checkpoints that rotate adjacent pairs
 // (llama2.c) have their q/k rows permuted on import instead.
-import { DataType, GraphBuilder, type ModelProto } from "./onnx.js";
+import { DataType, GraphBuilder, type ModelProto } from "../model/onnx.js";
 import { headDim, type LlamaConfig } from "./llama-config.js";
 
 /** One decoder block's weights; projection matrices are stored [in, out] so they feed MatMul directly. */

@@ -1,30 +1,19 @@
 // `dlc-prune model tiny`: a Llama-architecture model with seeded random weights and a BPE tokenizer trained
 // on a seeded corpus, for tests, the demo and benchmarks. Its predictions are meaningless.
+import { tinySchema, type TinyConfig } from "../config/schema.js";
 import { UserError } from "../util/errors.js";
 import { createRng, normal } from "../util/rng.js";
 import { trainBpe } from "./bpe-trainer.js";
-import { llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
+import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
 import type { LlamaLayerWeights, LlamaWeights, WeightType } from "./llama-graph.js";
 import { writeModelFolder } from "./folder.js";
 import { tinyCorpus } from "./tiny-corpus.js";
 import { SPACE, bytePiece, type SentencePieceVocab } from "./tokenizer-json.js";
 
-export interface TinyOptions {
-  seed: number;
-  layers: number;
-  hidden: number;
-  heads: number;
-  kvHeads: number;
-  vocab: number;
-  /** SwiGLU width; default as llama2.c: 2/3 of 4 x hidden, rounded up to a multiple of 32. */
-  intermediate?: number;
-  maxPositions: number;
-  tieEmbeddings: boolean;
-  externalData?: boolean;
-  dtype?: WeightType;
-}
+/** The options of config key model.tiny, and how the folder is stored. */
+export type TinyOptions = TinyConfig & { externalData?: boolean; dtype?: WeightType };
 
-export const TINY_DEFAULTS: TinyOptions = { seed: 0, layers: 2, hidden: 64, heads: 4, kvHeads: 2, vocab: 512, maxPositions: 512, tieEmbeddings: false };
+export const TINY_DEFAULTS: TinyConfig = tinySchema.parse({});
 
 export const CHATML_TEMPLATE =
   "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}" +
@@ -69,18 +58,18 @@ export function tinyVocab(size: number, seed: number): SentencePieceVocab {
   return { pieces, scores, special, unk: 0, bos: 1, eos: 2 };
 }
 
-export function tinyConfig(o: TinyOptions): LlamaConfig {
+export function tinyConfig(o: TinyConfig): LlamaConfig {
   const cfg: LlamaConfig = {
     hiddenSize: o.hidden,
     intermediateSize: o.intermediate ?? defaultIntermediate(o.hidden),
     numLayers: o.layers,
     numHeads: o.heads,
-    numKvHeads: o.kvHeads,
+    numKvHeads: o.kv_heads,
     vocabSize: o.vocab,
-    maxPositions: o.maxPositions,
+    maxPositions: o.max_positions,
     rmsNormEps: 1e-5,
     ropeTheta: 10000,
-    tieEmbeddings: o.tieEmbeddings,
+    tieEmbeddings: o.tie_embeddings,
     bosTokenId: 1,
     eosTokenId: 2,
   };
@@ -104,7 +93,7 @@ export function tinyWeights(cfg: LlamaConfig, seed: number): LlamaWeights {
   };
   const H = cfg.hiddenSize;
   const I = cfg.intermediateSize;
-  const D = H / cfg.numHeads;
+  const D = headDim(cfg);
   const kv = cfg.numKvHeads * D;
   const embed = matrix(cfg.vocabSize * H);
   const layers: LlamaLayerWeights[] = [];

@@ -1,0 +1,33 @@
+// Before any pass: the model prepared for scoring, its tokenizer, every row encoded, and the checks that can
+// fail early (the tokenizer fits the embedding, max_tokens fits the window, some row can be scored).
+import type { Config } from "../config/schema.js";
+import type { DataSource } from "../data/source.js";
+import { loadScoringModel, type ScoringModel } from "../model/scoring-graph.js";
+import { encodeDataset, type EncodedDataset } from "../text/encode.js";
+import { loadTokenizer, type TextTokenizer } from "../text/tokenizer.js";
+import { countBy, describeCounts } from "../util/counts.js";
+import { UserError } from "../util/errors.js";
+
+export interface Prepared {
+  model: ScoringModel;
+  tokenizer: TextTokenizer;
+  data: EncodedDataset;
+  /** The longest sequence scored: score.max_tokens, or the model's window. */
+  maxTokens: number;
+}
+
+export async function prepare(config: Config, modelPath: string, source: DataSource, onRow: (row: number) => void): Promise<Prepared> {
+  const s = config.score;
+  const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });
+  const tokenizer = await loadTokenizer(modelPath);
+  if (model.vocabSize !== null && tokenizer.vocabSize > model.vocabSize)
+    throw new UserError(`${modelPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1}, but the model takes ${model.vocabSize} token ids: tokenizer.json belongs to another model`);
+  if (s.max_tokens !== null && model.maxPositions !== null && s.max_tokens > model.maxPositions)
+    throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
+  const maxTokens = s.max_tokens ?? model.maxPositions;
+  if (maxTokens === null) throw new UserError(`${modelPath}/config.json has no max_position_embeddings: set score.max_tokens`);
+  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, onRow);
+  if (data.encoded.length === 0)
+    throw new UserError(`${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`);
+  return { model, tokenizer, data, maxTokens };
+}

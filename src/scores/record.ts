@@ -1,0 +1,60 @@
+// The run record: everything a scoring run's scores depend on, in one typed object. The score stage builds it
+// once; the scores file stores it (its metadata), and the checkpoint, the merge check, select's data check,
+// the manifest and the report all read it from there.
+import { z } from "zod";
+import { DEVICES, FORMATS, METHODS, ON_ERROR, SCOPES, TEMPLATES, fieldsSchema } from "../config/schema.js";
+import { sha256 } from "../util/fs.js";
+import { TOOL_NAME } from "../version.js";
+import type { Shard } from "./names.js";
+
+export const runRecordSchema = z.object({
+  tool: z.literal(TOOL_NAME),
+  version: z.string(),
+  /** The data as read: its bytes, rows, the resolved format and field names, what a bad row did. */
+  data: z.object({
+    path: z.string(),
+    sha256: z.string(),
+    rows: z.number().int().nonnegative(),
+    format: z.enum(FORMATS).exclude(["auto"]),
+    fields: fieldsSchema,
+    on_error: z.enum(ON_ERROR),
+  }),
+  /** The model folder: sha256 of onnx/model.onnx and of each external data file it uses. */
+  model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()), maskable_weights: z.number().int() }),
+  /** What the model saw: the template, the longest sequence, and a sha256 of every row's token ids and response spans. */
+  tokens: z.object({ template: z.enum(TEMPLATES).exclude(["auto"]), max_tokens: z.number().int(), sha256: z.string() }),
+  masking: z.object({
+    levels: z.number().int().positive(),
+    interval: z.number(),
+    scope: z.enum(SCOPES),
+    method: z.enum(METHODS),
+    seed: z.number().int(),
+    include: z.array(z.string()),
+    exclude: z.array(z.string()),
+    /** Share of the maskable weights zero at each level. */
+    sparsities: z.array(z.number()),
+  }),
+  /** Batches are part of a row's floating-point result (its padding), and so is the device. */
+  batch_tokens: z.number().int(),
+  device: z.enum(DEVICES).exclude(["auto"]),
+});
+
+export type RunRecord = z.infer<typeof runRecordSchema>;
+
+/**
+ * What makes two runs the same run: the record without where the files were, and without what follows from
+ * the rest (the sparsities and the count of maskable weights follow from the model and the masking config).
+ */
+export function runIdentity(record: RunRecord): Record<string, unknown> {
+  const { data, model, masking, ...rest } = record;
+  const { path: _data, ...dataIdentity } = data;
+  const { path: _model, maskable_weights: _weights, ...modelIdentity } = model;
+  const { sparsities: _sparsities, ...maskingIdentity } = masking;
+  return { ...rest, data: dataIdentity, model: modelIdentity, masking: maskingIdentity };
+}
+
+/** A hash of the run's identity (and, for a checkpoint, of the shard it scores). */
+export function fingerprintOf(record: RunRecord, shard?: Shard | null): string {
+  const identity = runIdentity(record);
+  return sha256(JSON.stringify(shard === undefined ? identity : { ...identity, shard }));
+}
