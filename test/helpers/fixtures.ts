@@ -1,20 +1,32 @@
-// Shared test fixtures: one tiny model per test process, JSONL rows and files, seeded numbers.
+// Shared test fixtures: model folders built once per test process (tests only read them; a test that changes
+// a model copies it first), JSONL rows and files, seeded numbers.
 import { writeFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { importLlama2c } from "../../src/kit/llama2c.js";
 import { TINY_DEFAULTS, writeTinyModel, type TinyOptions } from "../../src/kit/tiny.js";
+import { STORIES_BIN, STORIES_TOK } from "./shared.js";
+import { tempDir } from "./tmp.js";
 
 const models = new Map<string, Promise<string>>();
+const modelsDir = tempDir("dlc-prune-models-");
 
-/** A tiny model folder built once per process for these options (tests only read it). */
-export function tinyModel(options: Partial<TinyOptions> = {}): Promise<string> {
-  const key = JSON.stringify(options);
-  if (!models.has(key)) {
-    const dir = join(mkdtempSync(join(tmpdir(), "dlc-prune-model-")), "tiny");
-    models.set(key, writeTinyModel(dir, { ...TINY_DEFAULTS, ...options }).then(() => dir));
+/** Builds the folder `name` once per process. */
+function once(name: string, build: (dir: string) => Promise<unknown>): Promise<string> {
+  if (!models.has(name)) {
+    const dir = join(modelsDir, `m${models.size}`);
+    models.set(name, build(dir).then(() => dir));
   }
-  return models.get(key)!;
+  return models.get(name)!;
+}
+
+/** A tiny random model folder for these options. */
+export function tinyModel(options: Partial<TinyOptions> = {}): Promise<string> {
+  return once(`tiny ${JSON.stringify(options)}`, (dir) => writeTinyModel(dir, { ...TINY_DEFAULTS, ...options }));
+}
+
+/** The real stories260K (../shared), imported from llama2.c (callers check hasShared). */
+export function storiesModel(): Promise<string> {
+  return once("stories260K", (dir) => importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: dir }));
 }
 
 /** Rows as JSON Lines, each line ended by `eol`. */

@@ -1,8 +1,10 @@
 // The README's main job, `dlc-prune run --config configs/demo.yaml`, in a fresh folder: it builds the tiny
 // model on first use and produces the Parquet files, manifest and report; the report opens in Chromium.
+import { createHash } from "node:crypto";
 import { cpSync, existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readScoresFile } from "../../src/scores/file.js";
 import type { Report } from "../../src/report/report.js";
@@ -53,6 +55,23 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
       const tokens = rows.reduce((a, r) => a + cols.tokens[Number((r.id as string).slice(5))]!, 0);
       expect(tokens).toBe(o.response_tokens.kept);
     }
+  });
+
+  it("keeps the demo's values of dlc-prune 0.1.0: scores columns and keep-*.parquet bytes (pinned before the restructuring)", async () => {
+    const dir = join(work, "out/demo");
+    const sha = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
+    expect(Object.fromEntries(["0.1", "0.3", "0.5"].map((r) => [r, sha(readFileSync(join(dir, `keep-${r}.parquet`)))]))).toEqual({
+      "0.1": "afefc544cc559f1e2531769eac449f2b68e8630c4dfe874f817008dd35f63141",
+      "0.3": "7a7a45a49cef0d2adf666cb15a48381e1197f1ffe31732ce03c4e56a3cb2f2d2",
+      "0.5": "207fda12f7417cc4feddba8ae541c09dd1d0ee1478c69b2c1fbc8a5d8d426931",
+    });
+    // The columns as plain JSON (row, id, dlc, losses as float32 values, tokens, status), as read by apache-arrow.
+    const table = tableFromIPC(readFileSync(join(dir, "scores.arrow")));
+    const columns = Object.fromEntries(
+      table.schema.fields.map((f) => [f.name, [...table.getChild(f.name)!].map((v) => (v === null ? null : typeof v === "bigint" ? Number(v) : typeof v === "object" ? Array.from((v as { toArray(): Float32Array }).toArray()) : v))]),
+    );
+    expect(Object.keys(columns)).toEqual(["row", "id", "dlc", "losses", "tokens", "status"]);
+    expect(sha(JSON.stringify(columns))).toBe("d019bf3f1fbfc0bafffbdbf48e80bf92ffd20ee4eb86cb24c0cfe9b7ff97e668");
   });
 
   it("a second run reuses the scores and rewrites identical outputs", () => {

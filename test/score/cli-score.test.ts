@@ -6,24 +6,23 @@ import { ModelProtoSchema } from "onnx-buf";
 import { join, resolve } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
+import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
 
 const tmp = tempDir();
 let model: string;
 let data: string;
 
 beforeAll(async () => {
-  model = join(tmp, "tiny");
-  await writeTinyModel(model, { ...TINY_DEFAULTS, vocab: 600 });
+  model = await tinyModel({ vocab: 600 });
   data = join(tmp, "pairs.jsonl");
   const rows = [
     { prompt: "Write a short story.", response: "Once there was a small city." },
     { prompt: "What is water?", response: "" },
     { prompt: "List two colors.", response: "Blue and green." },
   ];
-  writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+  writeJsonl(data, rows);
 });
 
 function oneLineError(r: ReturnType<typeof runCli>, ...mentions: string[]): void {

@@ -5,27 +5,21 @@ import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { toFloat16Bits } from "../../src/model/onnx.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { MaskSchedule } from "../../src/score/masking.js";
 import { score } from "../../src/score/score.js";
 import { readScoresFile } from "../../src/scores/file.js";
+import { decodeHalf } from "../reference/fp16.js";
 import { cumulativeCounts } from "../reference/masking.js";
+import { lcg, tinyModel } from "../helpers/fixtures.js";
 import { batchFeeds, batchLogits, readFolderConfig } from "../helpers/onnx-llama.js";
 import { quiet, testConfig } from "../helpers/config.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const tmp = tempDir();
-const decodeHalf = (h: number) => {
-  const s = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const m = h & 0x3ff;
-  return e === 0x1f ? (m ? NaN : s * Infinity) : s * (e === 0 ? m * 2 ** -24 : (1 + m / 1024) * 2 ** (e - 15));
-};
 
 describe("toFloat16Bits", () => {
   it("rounds to the nearest fp16, ties to even, with subnormals, overflow, inf and nan", () => {
-    let s = 12345;
-    const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
+    const rnd = lcg(12345);
     const values = Float32Array.from({ length: 20000 }, (_, i) => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 44 - 30) * (i % 7 === 0 ? 1e-3 : 1));
     const edge = [0, -0, 65504, 65520, 65519, 1e6, -1e6, 2 ** -24, 2 ** -25, 1.5 * 2 ** -25, 2 ** -14, 1 + 2 ** -11, 1 + 3 * 2 ** -11, Infinity, -Infinity];
     const all = Float32Array.from([...values, ...edge]);
@@ -50,10 +44,8 @@ describe("an fp16 export", () => {
   let fp32: string;
   let fp16: string;
   beforeAll(async () => {
-    fp32 = join(tmp, "fp32");
-    fp16 = join(tmp, "fp16");
-    await writeTinyModel(fp32, { ...TINY_DEFAULTS, seed: 4 });
-    await writeTinyModel(fp16, { ...TINY_DEFAULTS, seed: 4, dtype: "fp16" });
+    fp32 = await tinyModel({ seed: 4 });
+    fp16 = await tinyModel({ seed: 4, dtype: "fp16" });
   });
 
   it("computes the logits of its fp32 twin within fp16 precision", async () => {

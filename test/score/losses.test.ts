@@ -3,7 +3,6 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { importLlama2c } from "../../src/kit/llama2c.js";
 import { score } from "../../src/score/score.js";
 import { readScoresFile } from "../../src/scores/file.js";
 import { readLlama2cCheckpoint, type Llama2cModel } from "../reference/llama2c-checkpoint.js";
@@ -13,6 +12,7 @@ import { referenceMaskedLevels } from "../reference/masking.js";
 import { testConfig, quiet } from "../helpers/config.js";
 import { DATASETS_DIR, STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
+import { storiesModel } from "../helpers/fixtures.js";
 
 const TOL = 1e-4;
 const MAX_TOKENS = 256;
@@ -71,8 +71,7 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
   let ckpt: Llama2cModel;
   let tok: Llama2cTokenizer;
   beforeAll(async () => {
-    modelDir = join(tmp, "stories260K");
-    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: modelDir });
+    modelDir = await storiesModel();
     ckpt = readLlama2cCheckpoint(readFileSync(STORIES_BIN));
     tok = loadLlama2cTokenizer(readFileSync(STORIES_TOK), 512);
   });

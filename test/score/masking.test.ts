@@ -3,12 +3,10 @@
 import { describe, expect, it } from "vitest";
 import { MaskSchedule, cumulativeCounts, halfMagnitudeBits, maskedCounts, type MaskMatrix } from "../../src/score/masking.js";
 import { pyRound } from "../../src/util/math.js";
+import { decodeHalf } from "../reference/fp16.js";
 import { countZeros, cumulativeCounts as refCounts, pyRound as refRound, referenceMaskedLevels } from "../reference/masking.js";
+import { lcg } from "../helpers/fixtures.js";
 
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-}
 
 /** Gaussian-ish weights; `quantize` makes many exact ties; some exact zeros and negative zeros. */
 function matrices(sizes: number[], seed: number, quantize = 0): Float32Array[] {
@@ -92,9 +90,7 @@ describe("fp16 weights", () => {
     const f = new Float32Array(1);
     const u = new Uint32Array(f.buffer);
     for (let h = 0; h < 0x7c00; h++) {
-      const exp = h >> 10;
-      const mant = h & 0x3ff;
-      f[0] = exp === 0 ? mant * 2 ** -24 : (1 + mant / 1024) * 2 ** (exp - 15);
+      f[0] = decodeHalf(h);
       expect(halfMagnitudeBits(h)).toBe(u[0]);
     }
   });
@@ -102,14 +98,7 @@ describe("fp16 weights", () => {
   it("masks fp16 bit patterns like the reference masks their values", () => {
     const r = lcg(9);
     const halves = [300, 1700].map((n) => Uint16Array.from({ length: n }, () => Math.floor(r() * 0x7800) | (r() < 0.5 ? 0x8000 : 0)));
-    const asFloat = halves.map((h) =>
-      Float32Array.from(h, (x) => {
-        const s = x & 0x8000 ? -1 : 1;
-        const exp = (x >> 10) & 0x1f;
-        const mant = x & 0x3ff;
-        return s * (exp === 0 ? mant * 2 ** -24 : (1 + mant / 1024) * 2 ** (exp - 15));
-      }),
-    );
+    const asFloat = halves.map((h) => Float32Array.from(h, decodeHalf));
     for (const scope of ["layer", "global"] as const) {
       const expected = referenceMaskedLevels(asFloat, scope, 0.3, 4);
       const working: MaskMatrix[] = halves.map((h, i) => ({ name: `h${i}`, data: h.slice() }));

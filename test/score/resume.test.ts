@@ -1,14 +1,14 @@
 // A scoring run killed with SIGKILL mid-level and rerun continues from its checkpoint and ends with a scores
 // file byte-identical to an uninterrupted run; a run with another config refuses to resume.
 import { spawn } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { importLlama2c } from "../../src/kit/llama2c.js";
 import { readScoresFile } from "../../src/scores/file.js";
 import { CLI, runCli } from "../helpers/cli.js";
-import { DATASETS_DIR, STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
+import { DATASETS_DIR, describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
+import { storiesModel, writeJsonl } from "../helpers/fixtures.js";
 
 const tmp = tempDir();
 
@@ -21,11 +21,10 @@ describeWithShared("resume after kill -9", () => {
   ];
 
   beforeAll(async () => {
-    model = join(tmp, "stories260K");
-    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: model });
+    model = await storiesModel();
     const rows = JSON.parse(readFileSync(join(DATASETS_DIR, "alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as unknown[];
     data = join(tmp, "alpaca.jsonl");
-    writeFileSync(data, rows.slice(0, 240).map((r) => JSON.stringify(r)).join("\n") + "\n");
+    writeJsonl(data, rows.slice(0, 240));
   });
 
   it("continues to the same bytes as an uninterrupted run", async () => {

@@ -1,8 +1,9 @@
-// FlexRand and the baselines against the formula of DEVELOPERS.md, written out here independently.
+// FlexRand and the baselines against the formula (README "What it computes"), written out here independently.
 import { describe, expect, it } from "vitest";
 import { groupQuotas } from "../../src/select/select.js";
 import { drawGroup, flexrandCounts, type Strategy } from "../../src/select/strategies.js";
 import { pyRound } from "../reference/masking.js";
+import { lcg } from "../helpers/fixtures.js";
 
 /** The formula, literally: interval sizes and draw sizes. */
 function formula(n: number, b: number, s: number) {
@@ -15,10 +16,6 @@ function rowsOf(dlcs: number[]) {
   return dlcs.map((dlc, i) => ({ row: i * 3 + 1, dlc })); // row ids unlike positions, to catch mix-ups
 }
 
-function lcg(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-}
 
 /** One group's draw: its quotas are the unstratified counts. */
 const draw = (rows: ReturnType<typeof rowsOf>, ratios: number[], strategy: Strategy, split = 0.5, seed = 0, nested = true) =>

@@ -11,14 +11,14 @@ import { ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, renderParts } from "../../
 import { loadTokenizer, type TextTokenizer } from "../../src/text/tokenizer.js";
 import { testConfig } from "../helpers/config.js";
 import { tempDir } from "../helpers/tmp.js";
+import { tinyModel } from "../helpers/fixtures.js";
 
 const tmp = tempDir();
 let model: string;
 let tok: TextTokenizer;
 
 beforeAll(async () => {
-  model = join(tmp, "tiny");
-  await writeTinyModel(model, { ...TINY_DEFAULTS, vocab: 700 });
+  model = await tinyModel({ vocab: 700 });
   tok = await loadTokenizer(model);
 });
 

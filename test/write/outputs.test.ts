@@ -1,26 +1,23 @@
 // The pruned Parquet files, read back by an independent reader (DuckDB): every kept input row, every
 // column and value unchanged, in input order, plus dlc; nested across ratios; deterministic; bad input.
+// The scores are synthetic (test/helpers/scores.ts): no model runs here.
 import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { parquetWriteFile } from "hyparquet-writer";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { selectAndWrite } from "../../src/run/pipeline.js";
-import { score } from "../../src/score/score.js";
 import { readScoresFile } from "../../src/scores/file.js";
 import type { Manifest } from "../../src/write/layout.js";
 import { testConfig, quiet } from "../helpers/config.js";
 import { parquetColumnTypes, plain, readParquetRows } from "../helpers/duckdb.js";
 import { runCli } from "../helpers/cli.js";
+import { writeJsonl } from "../helpers/fixtures.js";
+import { writeSyntheticScores } from "../helpers/scores.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const tmp = tempDir();
-let model: string;
-
-beforeAll(async () => {
-  model = join(tmp, "tiny");
-  await writeTinyModel(model, TINY_DEFAULTS);
-});
+/** Never read: select, write and the refusals below come before any model is opened. */
+const model = join(tmp, "no-model");
 
 /** Rows with every kind of column: nulls, missing keys, ints, floats, booleans, lists, structs, mixed types. */
 function jsonlRows(n: number): Record<string, unknown>[] {
@@ -43,10 +40,12 @@ function jsonlRows(n: number): Record<string, unknown>[] {
   });
 }
 
-async function pipeline(data: string, out: string, extra: Record<string, unknown> = {}): Promise<Manifest> {
+/** Synthetic scores for `ids` rows (those with an empty output are unscored, as scoring says), then select. */
+async function pipeline(data: string, out: string, rows: { id: string; output: unknown }[], extra: Record<string, unknown> = {}): Promise<Manifest> {
   const config = testConfig({ "data.path": data, "model.path": model, "data.fields.id": "id", "score.out": join(out, "scores.arrow"), "select.out_dir": out, "select.ratios": [0.2, 0.5, 1], ...extra });
-  await score(config, quiet);
-  return (await selectAndWrite(config)).manifest;
+  const unscored = Object.fromEntries(rows.flatMap((r, i) => (r.output === "" ? [[i, "empty-response"]] : [])));
+  await writeSyntheticScores(config.score.out, data, rows.length, { unscored, ids: rows.map((r) => r.id) });
+  return (await selectAndWrite(config, quiet)).manifest;
 }
 
 describe("pruned Parquet from JSONL", () => {
@@ -55,10 +54,9 @@ describe("pruned Parquet from JSONL", () => {
   let manifest: Manifest;
   const input = jsonlRows(40);
   beforeAll(async () => {
-    data = join(tmp, "rows.jsonl");
-    writeFileSync(data, input.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    data = writeJsonl(join(tmp, "rows.jsonl"), input);
     out = join(tmp, "out-jsonl");
-    manifest = await pipeline(data, out);
+    manifest = await pipeline(data, out, input as { id: string; output: unknown }[]);
   });
 
   it("keeps the kept input rows column for column, in input order, with their DLC", async () => {
@@ -99,19 +97,19 @@ describe("pruned Parquet from JSONL", () => {
 
   it("same inputs and seed: byte-identical files; another seed: other subsets", async () => {
     const again = join(tmp, "out-jsonl-again");
-    await pipeline(data, again);
+    await pipeline(data, again, input as { id: string; output: unknown }[]);
     for (const f of readdirSync(out).filter((f) => f !== "manifest.json")) expect(readFileSync(join(again, f)).equals(readFileSync(join(out, f))), f).toBe(true);
     // The manifests differ only by the output folder they name.
     expect(readFileSync(join(again, "manifest.json"), "utf8").replaceAll(again, out)).toBe(readFileSync(join(out, "manifest.json"), "utf8"));
     const other = join(tmp, "out-jsonl-seed");
-    await pipeline(data, other, { "select.seed": 9 });
+    await pipeline(data, other, input as { id: string; output: unknown }[], { "select.seed": 9 });
     const ids = async (dir: string) => (await readParquetRows(join(dir, "keep-0.2.parquet"))).map((r) => r.id);
     expect(await ids(other)).not.toEqual(await ids(out));
   });
 
   it("unscored: keep puts the unscored rows in every output, with a null dlc", async () => {
     const keep = join(tmp, "out-keep");
-    const m = await pipeline(data, keep, { "select.unscored": "keep" });
+    const m = await pipeline(data, keep, input as { id: string; output: unknown }[], { "select.unscored": "keep" });
     for (const o of m.outputs) {
       const rows = await readParquetRows(join(keep, o.file));
       const r7 = rows.find((r) => r.id === "r7");
@@ -122,7 +120,7 @@ describe("pruned Parquet from JSONL", () => {
 
   it("stratify draws within each group", async () => {
     const strat = join(tmp, "out-strat");
-    const m = await pipeline(data, strat, { "select.stratify": "source", "select.ratios": [0.5] });
+    const m = await pipeline(data, strat, input as { id: string; output: unknown }[], { "select.stratify": "source", "select.ratios": [0.5] });
     const rows = await readParquetRows(join(strat, "keep-0.5.parquet"));
     const per = (s: string) => rows.filter((r) => r.source === s).length;
     // Scored rows per source: alpaca 14, dolly 12 (row 7 is unscored), gsm8k 13. FlexRand at 0.5 with split
@@ -162,7 +160,7 @@ describe("pruned Parquet from Parquet written by another writer (dictionary enco
       ],
     });
     const out = join(tmp, "out-parquet");
-    const manifest = await pipeline(data, out);
+    const manifest = await pipeline(data, out, columns.id.map((id, i) => ({ id, output: columns.output[i] })));
     const types = await parquetColumnTypes(join(out, "keep-0.5.parquet"));
     expect(types).toEqual({ id: "VARCHAR", instruction: "VARCHAR", output: "VARCHAR", source: "VARCHAR", tags: "VARCHAR[]", n: "BIGINT", f: "DOUBLE", dlc: "DOUBLE" });
     const input = await readParquetRows(data); // the input through the same independent reader
@@ -182,10 +180,9 @@ describe("bad input to select", () => {
   let data: string;
   let out: string;
   beforeAll(async () => {
-    data = join(tmp, "small.jsonl");
-    writeFileSync(data, jsonlRows(12).map((r) => JSON.stringify(r)).join("\n") + "\n");
+    data = writeJsonl(join(tmp, "small.jsonl"), jsonlRows(12));
     out = join(tmp, "out-small");
-    await pipeline(data, out);
+    await pipeline(data, out, jsonlRows(12) as { id: string; output: unknown }[]);
   });
 
   const selectArgs = (dir: string, extra: string[]) => ["select", "--data", data, "--scores", join(out, "scores.arrow"), "--out-dir", dir, ...extra];
@@ -208,7 +205,7 @@ describe("bad input to select", () => {
 
   it("scores of another data file are refused", () => {
     const other = join(tmp, "other.jsonl");
-    writeFileSync(other, jsonlRows(13).map((r) => JSON.stringify(r)).join("\n") + "\n");
+    writeJsonl(other, jsonlRows(13));
     refused(["select", "--data", other, "--scores", join(out, "scores.arrow"), "--out-dir", join(tmp, "e6")], join(tmp, "e6"), "scores of another data file", other);
   });
 

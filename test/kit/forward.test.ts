@@ -5,12 +5,12 @@ import { join } from "node:path";
 import * as ort from "onnxruntime-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { importLlama2c } from "../../src/kit/llama2c.js";
-import { writeTinyModel, TINY_DEFAULTS } from "../../src/kit/tiny.js";
 import { randomLlama2cModel, readLlama2cCheckpoint, writeLlama2cCheckpoint } from "../reference/llama2c-checkpoint.js";
 import { forwardHfLlama, forwardLlama2c } from "../reference/llama-forward.js";
 import { batchLogits, emptyPast, hfWeightsFromOnnx, i64, pastFrom, positionsFromMask, readFolderConfig, splitLogits, type FolderConfig } from "../helpers/onnx-llama.js";
 import { STORIES_BIN, STORIES_TOK, hasShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
+import { storiesModel, tinyModel } from "../helpers/fixtures.js";
 
 const TOL = 1e-4;
 const tmp = tempDir();
@@ -48,8 +48,7 @@ const cases: Case[] = [];
 
 beforeAll(async () => {
   if (hasShared) {
-    const dir = join(tmp, "stories260K");
-    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: dir });
+    const dir = await storiesModel();
     const ckpt = readLlama2cCheckpoint(readFileSync(STORIES_BIN));
     cases.push({ name: "imported stories260K (tied)", dir, reference: (t) => forwardLlama2c(ckpt, t), needsShared: true });
 
@@ -62,8 +61,7 @@ beforeAll(async () => {
     cases.push({ name: "imported llama2.c (untied, external data)", dir: udir, reference: (t) => forwardLlama2c(untied, t), needsShared: true });
   }
   for (const tie of [true, false]) {
-    const dir = join(tmp, `tiny-${tie ? "tied" : "untied"}`);
-    await writeTinyModel(dir, { ...TINY_DEFAULTS, seed: 3, layers: 2, hidden: 48, heads: 6, kv_heads: 2, vocab: 400, tie_embeddings: tie });
+    const dir = await tinyModel({ seed: 3, layers: 2, hidden: 48, heads: 6, kv_heads: 2, vocab: 400, tie_embeddings: tie });
     const { cfg, w } = hfWeightsFromOnnx(dir);
     cases.push({ name: `tiny (${tie ? "tied" : "untied"})`, dir, reference: (t) => forwardHfLlama(cfg, w, t), needsShared: false });
   }

@@ -4,12 +4,12 @@ import { spawn } from "node:child_process";
 import { copyFileSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { readScoresFile } from "../../src/scores/file.js";
 import { resolveShard } from "../../src/run/shard.js";
 import { shardPath } from "../../src/scores/names.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
+import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
 
 const tmp = tempDir();
 
@@ -37,11 +37,10 @@ describe("sharded scoring", () => {
   const shardFiles = (prefix: string) => [0, 1, 2].map((i) => join(tmp, `${prefix}.shard-${i}-of-3.arrow`));
 
   beforeAll(async () => {
-    model = join(tmp, "tiny");
-    await writeTinyModel(model, TINY_DEFAULTS);
+    model = await tinyModel();
     data = join(tmp, "rows.jsonl");
     const rows = Array.from({ length: 50 }, (_, i) => ({ id: `r${i}`, prompt: `Write ${i % 7} words about ${["water", "a city", "the people"][i % 3]}.`, response: i % 11 === 5 ? "" : "The small city has water for the people. ".repeat(1 + (i % 4)) }));
-    writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    writeJsonl(data, rows);
     single = join(tmp, "single.arrow");
     const r = runCli([...base(), "--out", single]);
     expect(r.status, r.stderr).toBe(0);

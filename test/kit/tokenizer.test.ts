@@ -1,16 +1,13 @@
 // transformers.js, loading the imported tokenizer.json, must encode exactly as llama2.c's encoder
 // (an independent plain port in test/reference) and decode back to the input.
 import { readFileSync } from "node:fs";
-import { basename, dirname, join } from "node:path";
+import { basename, dirname } from "node:path";
 import { AutoTokenizer, env, type PreTrainedTokenizer } from "@huggingface/transformers";
 import { beforeAll, expect, it } from "vitest";
-import { importLlama2c } from "../../src/kit/llama2c.js";
-import { writeTinyModel, TINY_DEFAULTS } from "../../src/kit/tiny.js";
 import { encodeLlama2c, loadLlama2cTokenizer } from "../reference/llama2c-encoder.js";
-import { STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
-import { tempDir } from "../helpers/tmp.js";
+import { STORIES_TOK, describeWithShared } from "../helpers/shared.js";
+import { storiesModel, tinyModel } from "../helpers/fixtures.js";
 
-const tmp = tempDir();
 
 async function loadFromFolder(dir: string): Promise<PreTrainedTokenizer> {
   env.allowRemoteModels = false;
@@ -53,8 +50,7 @@ describeWithShared("imported stories260K tokenizer in transformers.js", () => {
   let tokenizer: PreTrainedTokenizer;
   let reference: ReturnType<typeof loadLlama2cTokenizer>;
   beforeAll(async () => {
-    const dir = join(tmp, "stories260K");
-    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: dir });
+    const dir = await storiesModel();
     tokenizer = await loadFromFolder(dir);
     reference = loadLlama2cTokenizer(readFileSync(STORIES_TOK), 512);
   });
@@ -85,8 +81,7 @@ describeWithShared("imported stories260K tokenizer in transformers.js", () => {
 });
 
 it("tiny model tokenizer: round trip, byte fallback, chat template with special tokens", async () => {
-  const dir = join(tmp, "tiny");
-  await writeTinyModel(dir, { ...TINY_DEFAULTS, vocab: 700 });
+  const dir = await tinyModel({ vocab: 700 });
   const tokenizer = await loadFromFolder(dir);
   expect(tokenizer.get_vocab().size).toBe(700);
   for (const text of variedStrings(300, 5)) {

@@ -1,15 +1,14 @@
 // Which weights are masked, how many at each level, and the model folder errors.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GraphBuilder, DataType, encodeModel } from "../../src/model/onnx.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
-import { importLlama2c } from "../../src/kit/llama2c.js";
-import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { MaskSchedule } from "../../src/score/masking.js";
 import { countZeros, cumulativeCounts } from "../reference/masking.js";
-import { STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
+import { describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
+import { storiesModel, tinyModel } from "../helpers/fixtures.js";
 
 const tmp = tempDir();
 const none = { include: [], exclude: [] };
@@ -20,10 +19,8 @@ describe("maskable weights", () => {
   let untied: string;
   let tied: string;
   beforeAll(async () => {
-    untied = join(tmp, "untied");
-    tied = join(tmp, "tied");
-    await writeTinyModel(untied, { ...TINY_DEFAULTS, layers: 2 });
-    await writeTinyModel(tied, { ...TINY_DEFAULTS, layers: 2, tie_embeddings: true, externalData: true });
+    untied = await tinyModel({ layers: 2 });
+    tied = await tinyModel({ layers: 2, tie_embeddings: true, externalData: true });
   });
 
   it("are the decoder blocks' MatMul weights: not the LM head, not the embedding", async () => {
@@ -67,7 +64,7 @@ describe("maskable weights", () => {
     await expect(loadScoringModel(dir, none)).rejects.toThrow("missing tokenizer.json");
     await expect(loadScoringModel(join(tmp, "nowhere"), none)).rejects.toThrow("model folder not found");
     const ext = join(tmp, "no-data");
-    await writeTinyModel(ext, { ...TINY_DEFAULTS, externalData: true });
+    cpSync(await tinyModel({ externalData: true }), ext, { recursive: true });
     rmSync(join(ext, "onnx/model.onnx_data"));
     await expect(loadScoringModel(ext, none)).rejects.toThrow(`${join(ext, "onnx/model.onnx_data")}: file not found`);
   });
@@ -76,8 +73,7 @@ describe("maskable weights", () => {
 describeWithShared("zeroed weights per level on stories260K", () => {
   let dir: string;
   beforeAll(async () => {
-    dir = join(tmp, "stories");
-    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: dir });
+    dir = await storiesModel();
   });
 
   for (const scope of ["layer", "global"] as const)

@@ -3,18 +3,16 @@ import { basename, dirname, join } from "node:path";
 import { AutoTokenizer, env } from "@huggingface/transformers";
 import * as ort from "onnxruntime-node";
 import { expect, it } from "vitest";
-import { importLlama2c } from "../../src/kit/llama2c.js";
 import { emptyPast, i64, pastFrom, readFolderConfig } from "../helpers/onnx-llama.js";
-import { STORIES_BIN, STORIES_TOK, describeWithShared } from "../helpers/shared.js";
-import { tempDir } from "../helpers/tmp.js";
+import { describeWithShared } from "../helpers/shared.js";
+import { storiesModel } from "../helpers/fixtures.js";
 
 const EXPECTED =
   "Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.";
 
 describeWithShared("imported stories260K", () => {
   it("greedy-decodes the documented text from 'Once upon a time' (KV cache)", async () => {
-    const dir = join(tempDir(), "stories260K");
-    await importLlama2c({ checkpoint: STORIES_BIN, tokenizer: STORIES_TOK, out: dir });
+    const dir = await storiesModel();
     env.allowRemoteModels = false;
     env.localModelPath = dirname(dir);
     const tokenizer = await AutoTokenizer.from_pretrained(basename(dir), { local_files_only: true });
