@@ -57,7 +57,7 @@ export interface ScoreResult {
  * Where this process writes its scores (the shard's file in a job array), checked before any work: not an
  * input, in a folder that can be written, and not a file of someone else's.
  */
-async function scoresDestination(config: Config, shard: Shard | null, configFile: string | undefined): Promise<{ out: string; existing?: ScoresFile }> {
+async function scoresDestination(config: Config, shard: Shard | null, configFile: string | undefined): Promise<{ out: string; existing?: { scores?: ScoresFile; otherVersion?: string } }> {
   const out = shard ? shardPath(config.score.out, shard) : config.score.out;
   const inputs = await RunInputs.of([
     { path: config.data.path, role: "data file" },
@@ -111,11 +111,11 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const record = recordOf(config, prepared, await source.sha256(), await sessions.resolve(model));
   const fingerprint = fingerprintOf(record);
   const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device };
-  if (!opts.restart && existing?.meta.fingerprint === fingerprint) {
+  if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
     log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
     return { ...result, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
   }
-  if (existing) log(`${out} holds the scores of another run (other data, model or scoring config): they are replaced when scoring ends`);
+  if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
 
   const K = s.levels;
   // Progress is per shard: a shard's checkpoint never continues another's.

@@ -9,8 +9,8 @@ import { z } from "zod";
 import { UserError, isSystemError, readingFile } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
-import { TOOL_NAME } from "../version.js";
-import { runRecordSchema } from "./record.js";
+import { TOOL_NAME, TOOL_VERSION } from "../version.js";
+import { otherVersionOf, runRecordSchema } from "./record.js";
 
 export const METADATA_KEY = "dlc_prune";
 
@@ -108,9 +108,21 @@ export async function readScoresFile(path: string): Promise<ScoresFile> {
   }
 }
 
+/** A scores file another version of dlc-prune wrote: ours, so it may be replaced, but this version does not read it. */
+export class OtherVersionError extends UserError {
+  constructor(
+    message: string,
+    readonly version: string,
+  ) {
+    super(message);
+  }
+}
+
 function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const table = tableFromIPC(bytes);
   const raw = table.schema.metadata.get(METADATA_KEY);
+  const version = raw === undefined ? undefined : otherVersionOf(raw);
+  if (version) throw new OtherVersionError(`${path}: scores of ${TOOL_NAME} ${version}, which this version (${TOOL_VERSION}) does not read; rescore`, version);
   const missing = ["row", "dlc", "losses", "tokens", "status"].filter((c) => !table.getChild(c));
   if (!raw || missing.length) throw new UserError(`${path}: not a dlc-prune scores file (${raw ? `no column ${missing.join(", ")}` : `no "${METADATA_KEY}" metadata`})`);
   const parsed = parseJson(scoresMetaSchema, raw);
@@ -142,10 +154,11 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
 }
 
 /**
- * The scores file at `path` if there is one: dlc-prune replaces only its own scores files, so a file there
- * that is not one (the data, a user's file) stops the run, naming `key`.
+ * What is at `path`, where scores are about to be written: nothing, a scores file (reusable when its run is
+ * the same), or the scores of another version of dlc-prune (replaced). dlc-prune replaces only its own scores
+ * files, so anything else there (the data, a user's file) stops the run, naming `key`.
  */
-export async function existingScoresFile(path: string, key: string): Promise<ScoresFile | undefined> {
+export async function existingScoresFile(path: string, key: string): Promise<{ scores?: ScoresFile; otherVersion?: string } | undefined> {
   try {
     await lstat(path);
   } catch (err) {
@@ -153,8 +166,9 @@ export async function existingScoresFile(path: string, key: string): Promise<Sco
     throw err;
   }
   try {
-    return await readScoresFile(path);
+    return { scores: await readScoresFile(path) };
   } catch (err) {
+    if (err instanceof OtherVersionError) return { otherVersion: err.version };
     if (!(err instanceof UserError)) throw err;
     throw new UserError(`${key} ${path} exists and is not a dlc-prune scores file (${err.message.slice(path.length + 2)}); dlc-prune never replaces it: choose another ${key}`);
   }

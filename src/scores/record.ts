@@ -4,7 +4,8 @@
 import { z } from "zod";
 import { DEVICES, FORMATS, METHODS, ON_ERROR, SCOPES, TEMPLATES, fieldsSchema } from "../config/schema.js";
 import { sha256 } from "../util/fs.js";
-import { TOOL_NAME } from "../version.js";
+import { parseJson } from "../util/json.js";
+import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import type { Shard } from "./names.js";
 
 export const runRecordSchema = z.object({
@@ -57,4 +58,13 @@ export function runIdentity(record: RunRecord): Record<string, unknown> {
 export function fingerprintOf(record: RunRecord, shard?: Shard | null): string {
   const identity = runIdentity(record);
   return sha256(JSON.stringify(shard === undefined ? identity : { ...identity, shard }));
+}
+
+/**
+ * The version of dlc-prune that wrote `json` (a scores file's metadata, a manifest) when it is another one
+ * than this: the file is ours, from an older (or newer) version this one does not read. Else undefined.
+ */
+export function otherVersionOf(json: string): string | undefined {
+  const marker = parseJson(z.object({ tool: z.literal(TOOL_NAME), version: z.string() }), json);
+  return "value" in marker && marker.value.version !== TOOL_VERSION ? marker.value.version : undefined;
 }

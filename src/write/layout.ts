@@ -5,7 +5,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import type { Config } from "../config/schema.js";
-import { runRecordSchema } from "../scores/record.js";
+import { otherVersionOf, runRecordSchema } from "../scores/record.js";
 import { UserError, isSystemError } from "../util/errors.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME } from "../version.js";
@@ -73,6 +73,10 @@ export async function readManifest(dir: string): Promise<Manifest | undefined> {
     throw err;
   }
   const parsed = parseJson(manifestSchema, text);
-  if ("why" in parsed) throw new UserError(`${path}: not a manifest written by this version of ${TOOL_NAME} (${parsed.why}); it cannot vouch for the folder's files: choose an empty select.out_dir`);
+  if ("why" in parsed) {
+    const other = otherVersionOf(text);
+    const by = other ? `written by ${TOOL_NAME} ${other}, whose manifest this version cannot check` : `not a manifest written by this version of ${TOOL_NAME} (${parsed.why})`;
+    throw new UserError(`${path}: ${by}; it cannot vouch for the folder's files: choose an empty select.out_dir (or remove that folder yourself)`);
+  }
   return parsed.value;
 }

@@ -7,6 +7,7 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rm
 import { join } from "node:path";
 import { parquetReadObjects, asyncBufferFromFile } from "hyparquet";
 import { parquetWriteFile } from "hyparquet-writer";
+import { Field, Int32, Schema, Table, tableToIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
 import { setPath } from "../../src/config/load.js";
@@ -15,6 +16,7 @@ import { selectAndWrite } from "../../src/run/pipeline.js";
 import { score } from "../../src/score/score.js";
 import { readScoresFile } from "../../src/scores/file.js";
 import type { Manifest } from "../../src/write/layout.js";
+import { TOOL_VERSION } from "../../src/version.js";
 import { CLI, runCli, type CliResult } from "../helpers/cli.js";
 import { testConfig, quiet } from "../helpers/config.js";
 import { parquetColumnTypes, plain, readParquetRows } from "../helpers/duckdb.js";
@@ -137,9 +139,13 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
     writeFileSync(join(dir, "victim.txt"), "mine");
     mkdirSync(join(dir, "o"));
     const data = writeJsonl(join(dir, "o/train.jsonl"), alpacaRows(12));
-    writeFileSync(join(dir, "o/manifest.json"), JSON.stringify({ tool: "dlc-prune", version: "0.1.0", outputs: [{ file: "../victim.txt" }, { file: "train.jsonl" }], unscored: { file: "train.jsonl" } }));
+    // Crafted with this version's marker, listing paths outside the folder and the data; then as 0.1.0 wrote them.
+    const crafted = { tool: "dlc-prune", version: TOOL_VERSION, state: "complete", outputs: [{ file: "../victim.txt" }, { file: "train.jsonl" }], files: [{ file: "../victim.txt", sha256: "0".repeat(64), bytes: 4 }] };
+    writeFileSync(join(dir, "o/manifest.json"), JSON.stringify(crafted));
     const cfg = recipe(dir, { "data.path": "o/train.jsonl", "select.out_dir": "o" });
     oneLineError(cli(["run", "--config", cfg], dir), "o/manifest.json: not a manifest written by this version of dlc-prune");
+    writeFileSync(join(dir, "o/manifest.json"), JSON.stringify({ ...crafted, version: "0.1.0" }));
+    oneLineError(cli(["run", "--config", cfg], dir), "o/manifest.json: written by dlc-prune 0.1.0, whose manifest this version cannot check");
     expect(readFileSync(join(dir, "victim.txt"), "utf8")).toBe("mine");
     expect(existsSync(data)).toBe(true);
 
@@ -169,6 +175,14 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
     writeFileSync(join(dir, "mine.arrow"), "not scores");
     oneLineError(cli(["merge", "--out", "mine.arrow", ...shards], dir), "--out mine.arrow exists and is not a dlc-prune scores file");
     expect(readFileSync(join(dir, "mine.arrow"), "utf8")).toBe("not scores");
+    // An Arrow file with another tool's metadata is someone else's; one of dlc-prune 0.1.0 is ours to replace.
+    const arrow = (meta: object) => tableToIPC(new Table(new Schema([new Field("row", new Int32())], new Map([["dlc_prune", JSON.stringify(meta)]]))), "file");
+    writeFileSync(join(dir, "other.arrow"), arrow({ tool: "another-tool", version: "1.0" }));
+    oneLineError(cli(["merge", "--out", "other.arrow", ...shards], dir), "--out other.arrow exists and is not a dlc-prune scores file");
+    writeFileSync(join(dir, "old.arrow"), arrow({ tool: "dlc-prune", version: "0.1.0", levels: 3 }));
+    const replaced = cli(["score", "--config", cfg, "--out", "old.arrow"], dir);
+    ok(replaced);
+    expect(replaced.stderr).toContain("old.arrow holds the scores of dlc-prune 0.1.0: they are replaced when scoring ends");
   });
 });
 
