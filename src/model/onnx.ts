@@ -22,6 +22,7 @@ import {
   type TensorProto,
   type ValueInfoProto,
 } from "onnx-buf";
+import { UserError } from "../util/errors.js";
 import { elementCount } from "../util/math.js";
 
 export { TensorProto_DataType as DataType };
@@ -54,30 +55,23 @@ function bytesOf(data: TensorData): Uint8Array<ArrayBuffer> {
 }
 
 export function tensor(name: string, dataType: TensorProto_DataType, dims: number[], data: TensorData): TensorProto {
-  if (elementCount(dims) * bytesPerElement(dataType) !== data.byteLength)
-    throw new Error(`tensor ${name}: ${data.byteLength} bytes do not fit dims [${dims}]`);
+  if (elementCount(dims) * (BYTES_PER_ELEMENT[dataType] ?? NaN) !== data.byteLength)
+    throw new Error(`tensor ${name}: ${data.byteLength} bytes do not fit dims [${dims}] of ${TensorProto_DataType[dataType]}`);
   return create(TensorProtoSchema, { name, dataType, dims: dims.map(BigInt), rawData: bytesOf(data) });
 }
 
-export function bytesPerElement(dataType: number): number {
-  switch (dataType) {
-    case TensorProto_DataType.FLOAT:
-    case TensorProto_DataType.INT32:
-      return 4;
-    case TensorProto_DataType.FLOAT16:
-    case TensorProto_DataType.BFLOAT16:
-      return 2;
-    case TensorProto_DataType.INT64:
-    case TensorProto_DataType.DOUBLE:
-      return 8;
-    case TensorProto_DataType.BOOL:
-    case TensorProto_DataType.UINT8:
-    case TensorProto_DataType.INT8:
-      return 1;
-    default:
-      throw new Error(`unsupported ONNX data type ${TensorProto_DataType[dataType] ?? dataType}`);
-  }
-}
+/** Bytes per element of the element types a tensor's size is computed for. */
+const BYTES_PER_ELEMENT: Partial<Record<TensorProto_DataType, number>> = {
+  [TensorProto_DataType.FLOAT]: 4,
+  [TensorProto_DataType.INT32]: 4,
+  [TensorProto_DataType.FLOAT16]: 2,
+  [TensorProto_DataType.BFLOAT16]: 2,
+  [TensorProto_DataType.INT64]: 8,
+  [TensorProto_DataType.DOUBLE]: 8,
+  [TensorProto_DataType.BOOL]: 1,
+  [TensorProto_DataType.UINT8]: 1,
+  [TensorProto_DataType.INT8]: 1,
+};
 
 function valueInfo(name: string, elemType: TensorProto_DataType, dims: Dim[]): ValueInfoProto {
   const shape = create(TensorShapeProtoSchema, {
@@ -219,17 +213,18 @@ export interface ExternalDataRef {
   length: number;
 }
 
-/** Where an initializer's bytes live when stored outside the protobuf (ONNX external data), else undefined. */
-export function externalRef(t: TensorProto): ExternalDataRef | undefined {
+/**
+ * Where an initializer's bytes live when stored outside the protobuf (ONNX external data), else undefined.
+ * `file` (the model) is named when the reference cannot be followed.
+ */
+export function externalRef(t: TensorProto, file: string): ExternalDataRef | undefined {
   if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return undefined;
   const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = kv.get("location");
-  if (!location) throw new Error(`initializer ${t.name}: external data without a location`);
-  return {
-    location,
-    offset: Number(kv.get("offset") ?? 0),
-    length: Number(kv.get("length") ?? elementCount(t.dims) * bytesPerElement(t.dataType)),
-  };
+  if (!location) throw new UserError(`${file}: initializer ${t.name} has external data without a location`);
+  const length = kv.get("length") ?? elementCount(t.dims) * (BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType] ?? NaN);
+  if (Number.isNaN(Number(length))) throw new UserError(`${file}: initializer ${t.name} has external data of type ${TensorProto_DataType[t.dataType] ?? t.dataType} without a length`);
+  return { location, offset: Number(kv.get("offset") ?? 0), length: Number(length) };
 }
 
 /** Points an initializer at `location` (offset, length) and drops its inline bytes. */

@@ -98,7 +98,7 @@ async function moveWeights(graph: Graph, names: string[], onnxPath: string, onnx
   };
   /** The bytes of an initializer, wherever they live (raw_data, external file, float_data / int32_data). */
   const bytesOf = async (t: TensorProto): Promise<Uint8Array> => {
-    const ref = externalRef(t);
+    const ref = externalRef(t, onnxPath);
     if (ref) return (await external(ref.location)).subarray(ref.offset, ref.offset + ref.length);
     if (t.rawData.byteLength) return t.rawData;
     if (t.dataType === DataType.FLOAT) return new Uint8Array(Float32Array.from(t.floatData).buffer);
@@ -115,7 +115,7 @@ async function moveWeights(graph: Graph, names: string[], onnxPath: string, onnx
   const { blob: maskableBlob, offsets } = await pack(maskTensors, MASKABLE_FILE);
   const maskSet = new Set(names);
   const { blob: fixedBlob } = await pack(
-    graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t) || t.rawData.byteLength >= 1024)),
+    graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t, onnxPath) || t.rawData.byteLength >= 1024)),
     FIXED_FILE,
   );
   const maskable = names.map((name, i): MaskableWeight => {
