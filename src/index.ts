@@ -5,7 +5,7 @@
 //   const { manifest } = await run(config);
 
 export { configSchema, PRESETS, type Config, type ScoreConfig, type SelectConfig } from "./config/schema.js";
-export { loadConfig, parseConfig, type ConfigSources } from "./config/load.js";
+export { loadConfig, parseConfig, type ConfigSources, type Override } from "./config/load.js";
 export { configKeys, type KeyInfo } from "./config/keys.js";
 export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./score/score.js";
 export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./scores/file.js";

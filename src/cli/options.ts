@@ -1,7 +1,7 @@
 // CLI flags that set config keys: their types, choices and help come from the config schema.
 import type { Argv, Options } from "yargs";
 import { keyInfo } from "../config/keys.js";
-import { loadConfig, parseSets } from "../config/load.js";
+import { loadConfig, parseSets, type Override } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 
 /** flag name -> config key */
@@ -14,18 +14,19 @@ export function withSchemaFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
     const info = keyInfo(key);
     const opt: Options = { describe: `${info.description} [${key}${info.default === undefined ? "" : `, default ${JSON.stringify(info.default)}`}]` };
     if (info.choices) opt.choices = info.choices;
-    if (info.type === "array") Object.assign(opt, { type: "number", array: true });
+    // A list flag takes repeats and commas alike: --ratio 0.1 --ratio 0.2, or --ratio 0.1,0.2.
+    if (info.type === "array") Object.assign(opt, { type: "string", array: true, coerce: (values: unknown[]) => values.flatMap((v) => String(v).split(",")).map((v) => (v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v)) });
     else opt.type = info.type === "number" ? "number" : info.type === "boolean" ? "boolean" : "string";
     out = out.option(flag, opt) as Argv<T>;
   }
   return out;
 }
 
-/** The given flags as [config key, value] pairs. */
-export function flagValues(argv: Record<string, unknown>, flags: FlagMap): [string, unknown][] {
+/** The given flags as overrides of their config keys. */
+export function flagValues(argv: Record<string, unknown>, flags: FlagMap): Override[] {
   return Object.entries(flags)
     .filter(([flag]) => argv[flag] !== undefined)
-    .map(([flag, key]) => [key, argv[flag]]);
+    .map(([flag, key]) => [key, argv[flag], `--${flag}`]);
 }
 
 /** --config and --set, then the mapped flags. */

@@ -15,7 +15,7 @@ export const runCommand: CommandModule = {
     const config = await configFromArgs(argv, {});
     const progress = scoreProgress();
     try {
-      await run(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined });
+      await run(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined, command: process.argv.slice(2) });
     } finally {
       progress.stop();
     }

@@ -1,6 +1,7 @@
 // `dlc-prune select`: keep-<ratio>.parquet per ratio from a scores file, with a manifest.
 import type { Argv, CommandModule } from "yargs";
 import { selectAndWrite } from "../run/pipeline.js";
+import { describeOutput } from "../write/layout.js";
 import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
 
 export const SELECT_FLAGS: FlagMap = {
@@ -23,8 +24,7 @@ export const selectCommand: CommandModule = {
   builder: (y: Argv) => withConfigFlags(y, SELECT_FLAGS),
   handler: async (argv) => {
     const config = await configFromArgs(argv, SELECT_FLAGS);
-    const { manifest } = await selectAndWrite(config, { configFile: argv.config as string | undefined });
-    for (const o of manifest.outputs)
-      process.stdout.write(`${config.select.out_dir}/${o.file}: ${o.rows.kept} rows kept, ${o.rows.pruned} pruned, ${o.rows.unscored} unscored (${config.select.unscored})\n`);
+    const { manifest } = await selectAndWrite(config, { configFile: argv.config as string | undefined, command: process.argv.slice(2) });
+    for (const o of manifest.outputs) process.stdout.write(describeOutput(config.select.out_dir, o, config.select.unscored) + "\n");
   },
 };

@@ -1,13 +1,29 @@
 // YAML recipes + command-line overrides -> one validated Config. Errors name the file and the key.
 import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, relative, resolve } from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
 import { UserError, readingFile } from "../util/errors.js";
-import { PRESETS, configSchema, type Config } from "./schema.js";
+import { PATH_KEYS, PRESETS, configSchema, type Config } from "./schema.js";
 
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * Applies `f` to the path-valued keys (PATH_KEYS) of a raw or parsed config where they hold text: recipes
+ * resolve them from the recipe's folder, manifests store them relative to the manifest.
+ */
+export function mapPaths(config: Obj, f: (path: string) => string): void {
+  for (const key of PATH_KEYS) {
+    const [section, name] = key.split(".") as [string, string];
+    const at = config[section];
+    if (!isObj(at)) continue;
+    const v = at[name];
+    if (typeof v === "string") at[name] = f(v);
+    else if (Array.isArray(v)) at[name] = v.map((x) => (typeof x === "string" ? f(x) : x));
+  }
+}
 
 /** Sets `a.b.c` in a nested object, creating the levels on the way. */
 export function setPath(target: Obj, path: string, value: unknown): void {
@@ -20,8 +36,11 @@ export function setPath(target: Obj, path: string, value: unknown): void {
   at[keys[keys.length - 1]!] = value;
 }
 
+/** An override of one config key, and where it came from for messages ("--set score.levels=5", "--ratio"). */
+export type Override = [key: string, value: unknown, from?: string];
+
 /** `--set key=value` pairs; values are YAML (numbers, booleans, [lists], null). */
-export function parseSets(sets: string[]): [string, unknown][] {
+export function parseSets(sets: string[]): Override[] {
   return sets.map((s) => {
     const eq = s.indexOf("=");
     if (eq <= 0) throw new UserError(`--set ${s}: expected key=value, e.g. --set score.levels=5`);
@@ -32,43 +51,66 @@ export function parseSets(sets: string[]): [string, unknown][] {
     } catch {
       value = raw;
     }
-    return [s.slice(0, eq), value === null && raw !== "null" && raw !== "~" ? raw : value];
+    return [s.slice(0, eq), value === null && raw !== "null" && raw !== "~" ? raw : value, `--set ${s}`];
   });
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const key = issue.path.join(".");
+const EXPECTED: Record<string, string> = { array: "a list, e.g. [0.1, 0.3]", int: "a whole number", number: "a number", string: "text", boolean: "true or false", object: "a mapping of keys" };
+
+function describeValue(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 40 ? `${s.slice(0, 37)}...` : s;
+}
+
+/** A one-line reason naming the key, what it expects, the value given, and where the value came from. */
+function describeIssue(issue: z.core.$ZodIssue, originOf: (path: PropertyKey[]) => string): string {
+  const key = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
   if (issue.code === "unrecognized_keys") {
     const names = issue.keys.map((k) => (key ? `${key}.${k}` : k));
-    return `unknown key${names.length > 1 ? "s" : ""} ${names.join(", ")}`;
+    return `unknown key${names.length > 1 ? "s" : ""} ${names.join(", ")} (${originOf([...issue.path, issue.keys[0]!])})`;
   }
   if (issue.code === "invalid_type" && issue.input === undefined) return `missing key ${key}`;
-  return `key ${key || "(root)"}: ${issue.message}`;
+  const expected =
+    issue.code === "invalid_type" ? `expected ${EXPECTED[issue.expected] ?? issue.expected}` : issue.code === "invalid_value" ? `expected one of ${issue.values.map(String).join(", ")}` : issue.message;
+  return `key ${key || "(root)"}: ${expected}, got ${describeValue(issue.input)} (${originOf(issue.path)})`;
 }
 
 /** `raw` validated by `schema`, or a one-line error naming `source` and the key. */
-export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, source: string): T {
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new UserError(`${source}: ${describeIssue(parsed.error.issues[0]!)}`);
+export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, source: string, originOf: (path: PropertyKey[]) => string = () => source): T {
+  const parsed = schema.safeParse(raw, { reportInput: true });
+  if (!parsed.success) throw new UserError(`${source}: ${describeIssue(parsed.error.issues[0]!, originOf)}`);
   return parsed.data;
 }
 
-/** Validates a raw object (already merged from YAML and overrides) into a Config. */
-export function parseConfig(raw: Obj, source: string): Config {
+/** Validates a raw object (already merged from YAML and overrides) into a Config; `origins`: dotted key -> where it was set. */
+export function parseConfig(raw: Obj, source: string, origins: Map<string, string> = new Map()): Config {
   // A preset supplies levels / interval / scope unless the recipe sets them.
   const score = isObj(raw.score) ? raw.score : undefined;
   const preset = score?.preset;
   if (typeof preset === "string" && preset in PRESETS) {
     raw = { ...raw, score: { ...PRESETS[preset as keyof typeof PRESETS], ...score } };
   }
-  return parseWith(configSchema, raw, source);
+  // The override that set this key, or a key above it; else the file.
+  const originOf = (path: PropertyKey[]) => {
+    for (let n = path.length; n > 0; n--) {
+      const from = origins.get(path.slice(0, n).join("."));
+      if (from) return `from ${from}`;
+    }
+    return `in ${source}`;
+  };
+  return parseWith(configSchema, raw, source, originOf);
 }
 
 export interface ConfigSources {
-  /** A YAML recipe. */
+  /** A YAML recipe. Its relative paths are relative to the file's folder. */
   file?: string;
-  /** Overrides by dotted key, applied in order after the file (CLI flags, --set). */
-  overrides?: [string, unknown][];
+  /** Overrides by dotted key, applied in order after the file (CLI flags, --set); their paths are relative to the working directory. */
+  overrides?: Override[];
+}
+
+/** A path of the recipe, relative to the recipe's folder, as the process sees it (relative to its working directory). */
+function fromRecipe(dir: string, path: string): string {
+  return isAbsolute(path) ? path : relative(process.cwd(), resolve(dir, path)) || ".";
 }
 
 export async function loadConfig(src: ConfigSources): Promise<Config> {
@@ -83,7 +125,13 @@ export async function loadConfig(src: ConfigSources): Promise<Config> {
     }
     if (doc !== null && doc !== undefined && !isObj(doc)) throw new UserError(`${src.file}: expected a mapping of keys at the top level`);
     raw = (doc as Obj | null) ?? {};
+    mapPaths(raw, (p) => fromRecipe(dirname(src.file!), p));
   }
-  for (const [key, value] of src.overrides ?? []) if (value !== undefined) setPath(raw, key, value);
-  return parseConfig(raw, src.file ?? "command line");
+  const origins = new Map<string, string>();
+  for (const [key, value, from] of src.overrides ?? []) {
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    origins.set(key, from ?? "overrides");
+  }
+  return parseConfig(raw, src.file ?? "command line", origins);
 }

@@ -10,6 +10,10 @@ export const SCOPES = ["layer", "global"] as const;
 export const METHODS = ["l1", "random"] as const;
 export const DEVICES = ["auto", "cpu", "cuda"] as const;
 export const STRATEGIES = ["flexrand", "random", "easy", "hard"] as const;
+export const TRUNCATED = ["keep", "drop"] as const;
+/** The keys that hold file paths (score.merge: a list of them, globs allowed). */
+export const PATH_KEYS = ["data.path", "model.path", "score.out", "score.merge", "select.out_dir"] as const;
+
 export const PRESETS = {
   // The paper's LLM code: per-matrix magnitude masking, 3 levels of 20 % (applied cumulatively here).
   "paper-llm": { scope: "layer", interval: 0.2, levels: 3 },
@@ -75,7 +79,8 @@ export const configSchema = z
         include: z.array(z.string()).default([]).describe("glob patterns of initializer names to mask in addition (e.g. the LM head)"),
         exclude: z.array(z.string()).default([]).describe("glob patterns of initializer names never to mask"),
         batch_tokens: z.number().int().positive().default(2048).describe("token budget of a batch (rows x padded length); 2048 suits CPUs (bigger batches fall out of cache), raise it on a GPU"),
-        max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; longer responses lose their tail (status truncated); default: the model's max positions"),
+        max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; default: the model's window (config.json max_position_embeddings, n_positions or n_ctx)"),
+        truncated: z.enum(TRUNCATED).default("keep").describe("a row longer than max_tokens: keep (scored on the tokens that fit, status truncated) or drop (unscored, status too-long)"),
         device: z.enum(DEVICES).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
         threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),
         seed: z.number().int().default(0).describe("seed of the random masking method"),

@@ -50,7 +50,7 @@ export interface ScoringModel {
   maskableBlob: Uint8Array;
   fixedBlob: Uint8Array;
   inputs: ScorerInputs;
-  /** The model's max positions (config.json max_position_embeddings), when it says. */
+  /** The model's window (config.json max_position_embeddings; n_positions or n_ctx in GPT-2's family), when it says. */
   maxPositions: number | null;
   /** Token ids the model can take: rows of its embedding / width of its logits / config.json vocab_size, where known. */
   vocabSize: number | null;
@@ -193,6 +193,8 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   const inputs = scorerInputs(graph, config, onnxPath);
   const vocabSize = vocabSizeOf(graph, inputs.ids, config, onnxPath);
   const weights = await moveWeights(graph, names, onnxPath, onnxBytes);
+  // The tokenizer is part of the model's identity too (the token ids are hashed with the scores as well).
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) weights.sha256[f] = sha256(await readFile(join(dir, f)));
   addLogProbHead(model);
-  return { dir, onnxPath, ...weights, graph: encodeModel(model), inputs, maxPositions: config.max_position_embeddings ?? null, vocabSize };
+  return { dir, onnxPath, ...weights, graph: encodeModel(model), inputs, maxPositions: config.max_position_embeddings ?? config.n_positions ?? config.n_ctx ?? null, vocabSize };
 }

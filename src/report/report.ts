@@ -8,7 +8,8 @@ import type { ScoresFile } from "../scores/file.js";
 import type { Selection } from "../select/select.js";
 import { atPath } from "../util/errors.js";
 import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
-import type { ManifestBody, OutputFolder } from "../write/publish.js";
+import type { WrittenBody } from "../write/layout.js";
+import type { OutputFolder } from "../write/publish.js";
 const BINS = 30;
 
 interface Histogram {
@@ -54,7 +55,7 @@ function histogram(values: Float64Array, scored: number[], selection: Selection)
   return { edges, series };
 }
 
-export function buildReport(manifest: ManifestBody, scores: ScoresFile, selection: Selection, inspection: DataInspection): Report {
+export function buildReport(manifest: WrittenBody, scores: ScoresFile, selection: Selection, inspection: DataInspection): Report {
   const { cols } = scores;
   const { run } = manifest;
   const K = run.masking.levels;

@@ -2,6 +2,7 @@
 // Before any long work, every output location is checked: it is not an input of the run (by real path), it
 // can be written, and the output folder holds nothing dlc-prune did not write.
 import { dirname, join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
@@ -14,15 +15,21 @@ import { isScoresArtifact } from "../scores/names.js";
 import { selectRows, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 import { RunInputs, realPathOf, type RunInput } from "../util/paths.js";
-import { MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, readManifest, type Manifest } from "../write/layout.js";
+import { MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, describeOutput, keepFile, readManifest, rebaseManifest, type Manifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
 import { writeOutputs } from "../write/write.js";
 import { ensureDemoModel } from "./demo-model.js";
 import { resolveShard } from "./shard.js";
 
-/** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path). */
-export type RunOptions = ScoreOptions;
+/** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path), and the command line. */
+export interface RunOptions extends ScoreOptions {
+  /** The command line that runs the stage (the CLI's arguments), recorded in the manifest. */
+  command?: string[];
+}
+
+/** Seconds since `t0` (performance.now()), for the manifest's timings. */
+const since = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 export interface SelectResult {
   manifest: Manifest;
@@ -80,6 +87,8 @@ interface Known {
   source?: DataSource;
   inspection?: DataInspection;
   folder?: OutputFolder;
+  /** Seconds of the stages before this one (inspect, score). */
+  timings?: Record<string, number>;
 }
 
 /**
@@ -89,16 +98,26 @@ interface Known {
 export async function selectAndWrite(config: Config, opts: RunOptions & { withReport?: boolean } = {}, known: Known = {}): Promise<SelectResult> {
   const log = opts.log ?? defaultLog;
   const source = known.source ?? new DataSource(config.data);
-  const folder = known.folder ?? (await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
+  const dir = config.select.out_dir;
+  const folder = known.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
   try {
+    const t0 = performance.now();
+    const timings = { ...known.timings };
     const scores = await scoresForData(config, source);
     const inspection = known.inspection ?? (await inspectForOutput(config, source));
     if (inspection.rows !== scores.cols.dlc.length) throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
     const selection = selectRows(scores, config.select, inspection.stratify);
     const written = await writeOutputs({ config, source, scores, selection, inspection, folder });
-    const report = opts.withReport ? buildReport(written.body, scores, selection, inspection) : undefined;
-    if (report) await writeReport(folder, report, written.files);
-    const manifest = await folder.publish(written.files, written.body, { log });
+    timings.select_write = since(t0);
+    const stored = rebaseManifest(written.body, ".", dir);
+    let report: Report | undefined;
+    if (opts.withReport) {
+      const t1 = performance.now();
+      report = buildReport(stored, scores, selection, inspection);
+      await writeReport(folder, report, written.files);
+      timings.report = since(t1);
+    }
+    const manifest = await folder.publish(written.files, { ...stored, invocation: { command: opts.command ?? null }, timings }, { log });
     return { manifest, selection, scores, inspection, report };
   } catch (err) {
     await folder.discard();
@@ -112,19 +131,21 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
   const path = join(outDir, MANIFEST_FILE);
   if (!manifest) throw new UserError(`${outDir}: no ${MANIFEST_FILE}; report needs a folder written by dlc-prune select or run`);
   if (manifest.state !== "complete") throw new UserError(`${path}: its outputs were being published when the run stopped; rerun select or run`);
-  const config = parseConfig(manifest.config as unknown as Record<string, unknown>, path);
+  // The manifest's paths are relative to its folder; the stages read them relative to the working directory.
+  const config = parseConfig(rebaseManifest(manifest, outDir, ".").config as unknown as Record<string, unknown>, path);
   const folder = await claimOutputFolder(outDir, REPORT_FILES, config, await RunInputs.of(selectInputs(config, opts)));
   try {
     const source = new DataSource(config.data);
     const scores = await scoresForData(config, source);
     if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${path} was written; rerun select`);
+    const t0 = performance.now();
     const inspection = await inspectData(source, config.select.stratify);
     const selection = selectRows(scores, config.select, inspection.stratify);
     const { state: _state, files: _files, ...body } = manifest;
     const result = buildReport(body, scores, selection, inspection);
     const written = new Map<string, string>();
     await writeReport(folder, result, written);
-    await folder.publish(written, body, { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog });
+    await folder.publish(written, { ...body, timings: { ...body.timings, report: since(t0) } }, { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog });
     return result;
   } catch (err) {
     await folder.discard();
@@ -133,6 +154,7 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
 }
 
 export interface RunResult {
+  kind: "selected";
   /** The scoring run, or the metadata of the merged shards. */
   score: ScoreResult | ScoresMeta;
   manifest: Manifest;
@@ -141,6 +163,7 @@ export interface RunResult {
 
 /** A run that scored one shard (a job array task): selection waits for the merge. */
 export interface ShardRunResult {
+  kind: "shard";
   score: ScoreResult;
 }
 
@@ -159,8 +182,11 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
   ]);
   const folder = await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, inputs);
   try {
+    const t0 = performance.now();
     const source = new DataSource(config.data);
     const inspection = await inspectForOutput(config, source);
+    const timings: Record<string, number> = { inspect: since(t0) };
+    const t1 = performance.now();
     let scored: ScoreResult | ScoresMeta;
     if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out");
     else {
@@ -169,12 +195,14 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
       // In a job array each task scores its shard; the job that merges them selects.
       if (scored.shard) {
         log(`scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`);
-        return { score: scored };
+        return { kind: "shard", score: scored };
       }
     }
-    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { source, inspection, folder });
-    log(`wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir}`);
-    return { score: scored, manifest, report: result! };
+    timings[shards.length ? "merge" : "score"] = since(t1);
+    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { source, inspection, folder, timings });
+    for (const o of manifest.outputs) log(describeOutput(config.select.out_dir, o, manifest.unscored.policy));
+    log(`wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir} (${Object.entries(manifest.timings).map(([stage, s]) => `${stage} ${s}s`).join(", ")})`);
+    return { kind: "selected", score: scored, manifest, report: result! };
   } finally {
     await folder.discard();
   }

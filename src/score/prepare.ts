@@ -6,6 +6,7 @@ import { loadScoringModel, type ScoringModel } from "../model/scoring-graph.js";
 import { encodeDataset, type EncodedDataset } from "../text/encode.js";
 import { loadTokenizer, type TextTokenizer } from "../text/tokenizer.js";
 import { countBy, describeCounts } from "../util/counts.js";
+import { maskedCounts } from "./masking.js";
 import { UserError } from "../util/errors.js";
 
 export interface Prepared {
@@ -16,17 +17,31 @@ export interface Prepared {
   maxTokens: number;
 }
 
+/**
+ * Levels past the point where the mask stops growing (interval x the weights left rounds to 0 in every
+ * matrix) would repeat the last mask and only cost passes: refused, saying how many levels change it.
+ */
+function checkLevels(model: ScoringModel, s: Config["score"]): void {
+  const counts = maskedCounts(
+    model.maskable.map((w) => w.data.length),
+    s,
+  );
+  const still = counts.findIndex((c, k) => k > 0 && c === counts[k - 1]);
+  if (still > 0) throw new UserError(`score.levels ${s.levels}: from level ${still + 1} on the mask no longer grows (interval ${s.interval} of the weights left rounds to none), so those levels would repeat level ${still}: use at most ${still} levels`);
+}
+
 export async function prepare(config: Config, modelPath: string, source: DataSource, onRow: (row: number) => void): Promise<Prepared> {
   const s = config.score;
   const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });
+  checkLevels(model, s);
   const tokenizer = await loadTokenizer(modelPath);
   if (model.vocabSize !== null && tokenizer.vocabSize > model.vocabSize)
     throw new UserError(`${modelPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1}, but the model takes ${model.vocabSize} token ids: tokenizer.json belongs to another model`);
   if (s.max_tokens !== null && model.maxPositions !== null && s.max_tokens > model.maxPositions)
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
-  if (maxTokens === null) throw new UserError(`${modelPath}/config.json has no max_position_embeddings: set score.max_tokens`);
-  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, onRow);
+  if (maxTokens === null) throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
+  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, s.truncated, onRow);
   if (data.encoded.length === 0)
     throw new UserError(`${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`);
   return { model, tokenizer, data, maxTokens };

@@ -7,7 +7,9 @@ import { DataSource } from "../data/source.js";
 import { existingScoresFile, writeScoresFile, type ScoresFile } from "../scores/file.js";
 import { shardPath, type Shard } from "../scores/names.js";
 import { fingerprintOf, type RunRecord } from "../scores/record.js";
+import { describeStatuses } from "../scores/status.js";
 import { encodedSha256 } from "../text/encode.js";
+import { TRANSFORMERS_VERSION } from "../text/tokenizer.js";
 import { UserError } from "../util/errors.js";
 import { ensureWritableDir } from "../util/fs.js";
 import { RunInputs } from "../util/paths.js";
@@ -18,7 +20,7 @@ import { ProgressMeter, scoreLevels, type LevelSeconds, type ScoreProgress } fro
 import { MaskSchedule, maskedCounts } from "./masking.js";
 import { planScoring } from "./plan.js";
 import { prepare, type Prepared } from "./prepare.js";
-import { SessionFactory, threadCount, type Device } from "./session.js";
+import { ONNXRUNTIME_VERSION, SessionFactory, threadCount, type Device } from "./session.js";
 
 export type { ScoreProgress } from "./levels.js";
 
@@ -80,10 +82,11 @@ function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha2
     version: TOOL_VERSION,
     data: { path: config.data.path, sha256: dataSha256, rows: data.rows, format: data.format.format, fields: data.format.fields, on_error: config.data.on_error },
     model: { path: model.dir, sha256: model.sha256, maskable_weights: total },
-    tokens: { template: data.template, max_tokens: maxTokens, sha256: encodedSha256(data) },
+    tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: encodedSha256(data) },
     masking: { levels: s.levels, interval: s.interval, scope: s.scope, method: s.method, seed: s.seed, include: s.include, exclude: s.exclude, sparsities: maskedCounts(sizes, s).map((c) => c / total) },
     batch_tokens: s.batch_tokens,
     device,
+    environment: { node: process.version, onnxruntime: ONNXRUNTIME_VERSION, transformers: TRANSFORMERS_VERSION },
   };
 }
 
@@ -103,7 +106,7 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   // One plan for all rows; a shard scores its share of the batches.
   const plan = planScoring(data.encoded.map((e) => e.ids.length - 1), s.batch_tokens, shard);
   log(
-    `${data.rows} rows (${data.format.format}, template ${data.template}): ${data.encoded.length} to score, ${data.unscored.length} unscored; ` +
+    `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${prepared.maxTokens}): ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ` +
       `${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`,
   );
 
@@ -126,8 +129,9 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter };
   const levelSeconds = await scoreLevels(loop, progress, losses, K);
 
-  await writeScoresFile(out, scoreColumns(data, losses, K, plan, shard), { ...record, fingerprint, shard });
+  const cols = scoreColumns(data, losses, K, plan, shard);
+  await writeScoresFile(out, cols, { ...record, fingerprint, shard });
   await checkpoint.remove();
-  log(`wrote ${out}: ${plan.passRows} rows scored over ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
+  log(`wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
   return { ...result, resumed, reused: false, seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 } };
 }

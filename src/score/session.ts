@@ -9,6 +9,9 @@ import type { ScoreConfig } from "../config/schema.js";
 import { UserError } from "../util/errors.js";
 import { FIXED_FILE, MASKABLE_FILE, type ScoringModel } from "../model/scoring-graph.js";
 
+/** The onnxruntime-node that scores (recorded with the scores). */
+export const ONNXRUNTIME_VERSION: string = ort.env.versions.node ?? "unknown";
+
 export type DeviceChoice = ScoreConfig["device"];
 export type Device = Exclude<DeviceChoice, "auto">;
 

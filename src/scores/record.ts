@@ -2,7 +2,7 @@
 // once; the scores file stores it (its metadata), and the checkpoint, the merge check, select's data check,
 // the manifest and the report all read it from there.
 import { z } from "zod";
-import { DEVICES, FORMATS, METHODS, ON_ERROR, SCOPES, TEMPLATES, fieldsSchema } from "../config/schema.js";
+import { DEVICES, FORMATS, METHODS, ON_ERROR, SCOPES, TEMPLATES, TRUNCATED, fieldsSchema } from "../config/schema.js";
 import { sha256 } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
@@ -23,7 +23,7 @@ export const runRecordSchema = z.object({
   /** The model folder: sha256 of onnx/model.onnx and of each external data file it uses. */
   model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()), maskable_weights: z.number().int() }),
   /** What the model saw: the template, the longest sequence, and a sha256 of every row's token ids and response spans. */
-  tokens: z.object({ template: z.enum(TEMPLATES).exclude(["auto"]), max_tokens: z.number().int(), sha256: z.string() }),
+  tokens: z.object({ template: z.enum(TEMPLATES).exclude(["auto"]), max_tokens: z.number().int(), truncated: z.enum(TRUNCATED), sha256: z.string() }),
   masking: z.object({
     levels: z.number().int().positive(),
     interval: z.number(),
@@ -38,16 +38,22 @@ export const runRecordSchema = z.object({
   /** Batches are part of a row's floating-point result (its padding), and so is the device. */
   batch_tokens: z.number().int(),
   device: z.enum(DEVICES).exclude(["auto"]),
+  /**
+   * What computed the scores: provenance, not part of the run's identity. (The thread count is left out:
+   * CPU results do not depend on it, and shards with other thread counts merge to the same bytes.)
+   */
+  environment: z.object({ node: z.string(), onnxruntime: z.string(), transformers: z.string() }),
 });
 
 export type RunRecord = z.infer<typeof runRecordSchema>;
 
 /**
- * What makes two runs the same run: the record without where the files were, and without what follows from
- * the rest (the sparsities and the count of maskable weights follow from the model and the masking config).
+ * What makes two runs the same run: the record without where the files were and where it ran, and without
+ * what follows from the rest (the sparsities and the count of maskable weights follow from the model and
+ * the masking config).
  */
 export function runIdentity(record: RunRecord): Record<string, unknown> {
-  const { data, model, masking, ...rest } = record;
+  const { data, model, masking, environment: _environment, ...rest } = record;
   const { path: _data, ...dataIdentity } = data;
   const { path: _model, maskable_weights: _weights, ...modelIdentity } = model;
   const { sparsities: _sparsities, ...maskingIdentity } = masking;

@@ -72,8 +72,11 @@ export function tokenizeParts(parts: Part[], tok: TextTokenizer, addSpecialToken
   return { ids, spans: spansFrom(separate) };
 }
 
-/** Cuts a sequence to `maxTokens`; position 0 is never scored (nothing predicts it). */
-export function truncate(ids: number[], spans: [number, number][], maxTokens: number): Omit<Encoded, "row"> | string {
+/**
+ * Cuts a sequence to `maxTokens`; position 0 is never scored (nothing predicts it). With `drop`, a row that
+ * would be cut is unscored instead ("too-long").
+ */
+export function truncate(ids: number[], spans: [number, number][], maxTokens: number, drop = false): Omit<Encoded, "row"> | string {
   const n = Math.min(ids.length, maxTokens);
   const kept: [number, number][] = [];
   let tokens = 0;
@@ -86,11 +89,19 @@ export function truncate(ids: number[], spans: [number, number][], maxTokens: nu
     }
   }
   if (tokens === 0) return spans.length === 0 ? "empty-response" : "prompt-too-long";
+  if (drop && n < ids.length) return "too-long";
   return { ids: Int32Array.from(ids.slice(0, n)), spans: kept, tokens, status: n < ids.length ? "truncated" : "ok" };
 }
 
 /** Every row of `source` tokenized with `template` (config key `template`), or unscored with its reason. */
-export async function encodeDataset(source: DataSource, templateChoice: Config["template"], tok: TextTokenizer, maxTokens: number, onRow?: (row: number) => void): Promise<EncodedDataset> {
+export async function encodeDataset(
+  source: DataSource,
+  templateChoice: Config["template"],
+  tok: TextTokenizer,
+  maxTokens: number,
+  truncated: Config["score"]["truncated"] = "keep",
+  onRow?: (row: number) => void,
+): Promise<EncodedDataset> {
   const data = source.config;
   let format: ResolvedFormat | undefined;
   let template: Template | undefined;
@@ -127,7 +138,7 @@ export async function encodeDataset(source: DataSource, templateChoice: Config["
       continue;
     }
     const { ids: tokenIds, spans } = tokenizeParts(parts, tok, template !== "chat");
-    const result = truncate(tokenIds, spans, maxTokens);
+    const result = truncate(tokenIds, spans, maxTokens, truncated === "drop");
     if (typeof result === "string") unscored.push({ row: raw.row, status: result });
     else encoded.push({ row: raw.row, ...result });
   }

@@ -5,6 +5,9 @@ import { UserError } from "../util/errors.js";
 import { TemplateError, type ChatRenderer } from "./templates.js";
 import type { Turn } from "../data/formats.js";
 
+/** The transformers.js that tokenizes (recorded with the scores). */
+export const TRANSFORMERS_VERSION: string = env.version;
+
 export interface TextTokenizer {
   encode(text: string, addSpecialTokens: boolean): number[];
   /** Undefined when the tokenizer has no chat template. */

@@ -2,10 +2,12 @@
 // wrote there. A file is dlc-prune's only if a valid manifest in the same folder lists it by name with the
 // sha256 of its current bytes; nothing else in the folder is ever replaced or deleted.
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { z } from "zod";
+import { mapPaths } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { otherVersionOf, runRecordSchema } from "../scores/record.js";
+import { describeCounts } from "../util/counts.js";
 import { UserError, isSystemError } from "../util/errors.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME } from "../version.js";
@@ -35,6 +37,8 @@ const outputSummary = z.object({
   nested: z.boolean(),
   /** kept: rows in the file; pruned: scored rows left out; unscored: rows without a score (kept or dropped by `unscored`). */
   rows: z.object({ kept: z.number().int(), pruned: z.number().int(), unscored: z.number().int() }),
+  /** The rows in the file by status (ok, truncated, and unscored ones when `unscored: keep`). */
+  kept_by_status: counts,
   /** Response tokens scored (after truncation) of the kept and the pruned scored rows. */
   response_tokens: z.object({ kept: z.number().int(), pruned: z.number().int() }),
   /** flexrand: scored rows drawn from the easy and the hard interval. */
@@ -48,17 +52,50 @@ export const manifestSchema = z.object({
   version: z.string(),
   /** "publishing" while files are being renamed into place: then a name may be listed with its old and new bytes. */
   state: z.enum(["complete", "publishing"]),
+  /** How this folder was made: the command line (null from the library API). Paths in this file are relative to its folder. */
+  invocation: z.object({ command: z.array(z.string()).nullable() }),
   config: z.custom<Config>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "expected the run's config"),
-  /** The scoring run the selection ranks by (the scores file's record: data, model, tokens, masking). */
+  /** The scoring run the selection ranks by (the scores file's record: data, model, tokens, masking, environment). */
   run: runRecordSchema,
   scores: z.object({ path: z.string(), sha256: z.string(), fingerprint: z.string() }),
+  /** Every input row by status: ok, truncated, and each reason a row has no score. */
+  rows: z.object({ total: z.number().int(), by_status: counts }),
   unscored: z.object({ file: z.literal(UNSCORED_FILE), rows: z.number().int(), policy: z.string(), by_status: counts }),
   outputs: z.array(outputSummary),
+  /** Wall seconds of each stage of the run that wrote the folder (the one part of the manifest that is not deterministic). */
+  timings: z.record(z.string(), z.number()),
   /** Every file of the folder dlc-prune wrote, with the sha256 and size of its bytes. */
   files: z.array(fileEntry),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;
+
+/** One output in a line: "out/keep-0.3.parquet: 26 rows kept (21 ok, 5 truncated), 60 pruned, 1 unscored (drop)" */
+export function describeOutput(dir: string, o: OutputSummary, unscoredPolicy: string): string {
+  return `${join(dir, o.file)}: ${o.rows.kept} rows kept (${describeCounts(o.kept_by_status)}), ${o.rows.pruned} pruned, ${o.rows.unscored} unscored (${unscoredPolicy})`;
+}
+
+/** The manifest as the write stage makes it; the pipeline adds how the folder was made and how long it took. */
+export type WrittenBody = Omit<Manifest, "state" | "files" | "invocation" | "timings">;
+export type ManifestBody = Omit<Manifest, "state" | "files">;
+
+/** `path` (relative to `from`, or absolute) relative to `to`. */
+function rebasePath(path: string, from: string, to: string): string {
+  return relative(resolve(to), resolve(from, path)) || ".";
+}
+
+/**
+ * The manifest's paths (the config's, the run's data and model, the scores file) rebased from folder `from`
+ * to folder `to`: the manifest stores them relative to its own folder, so the folder can be moved with its
+ * inputs, or read from any working directory.
+ */
+export function rebaseManifest<T extends WrittenBody>(body: T, from: string, to: string): T {
+  const rebase = (p: string) => rebasePath(p, from, to);
+  const config = structuredClone(body.config);
+  mapPaths(config as unknown as Record<string, unknown>, rebase);
+  const { run, scores } = body;
+  return { ...body, config, run: { ...run, data: { ...run.data, path: rebase(run.data.path) }, model: { ...run.model, path: rebase(run.model.path) } }, scores: { ...scores, path: rebase(scores.path) } };
+}
 export type OutputSummary = z.infer<typeof outputSummary>;
 export type FileEntry = z.infer<typeof fileEntry>;
 

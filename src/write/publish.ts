@@ -11,9 +11,7 @@ import { readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError, isSystemError } from "../util/errors.js";
 import { WRITE_CHECK, ensureWritableDir, sha256File, tempSibling, tempTarget, writeFileAtomic } from "../util/fs.js";
-import { MANIFEST_FILE, manifestSchema, readManifest, type FileEntry, type Manifest } from "./layout.js";
-
-export type ManifestBody = Omit<Manifest, "state" | "files">;
+import { MANIFEST_FILE, manifestSchema, readManifest, type FileEntry, type Manifest, type ManifestBody } from "./layout.js";
 
 const OUTPUT_NAME = manifestSchema.shape.files.element.shape.file;
 const isOutputName = (name: string) => OUTPUT_NAME.safeParse(name).success;

@@ -8,9 +8,10 @@ import type { ScoresFile } from "../scores/file.js";
 import type { Selection } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
-import { UNSCORED_FILE, keepFile, type OutputSummary } from "./layout.js";
+import { statusCounts } from "../scores/status.js";
+import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "./layout.js";
 import { ParquetOut } from "./parquet.js";
-import type { ManifestBody, OutputFolder } from "./publish.js";
+import type { OutputFolder } from "./publish.js";
 
 export interface WriteInputs {
   config: Config;
@@ -22,7 +23,7 @@ export interface WriteInputs {
 }
 
 export interface Written {
-  body: ManifestBody;
+  body: WrittenBody;
   /** Output name -> its complete temporary file. */
   files: Map<string, string>;
 }
@@ -37,6 +38,7 @@ export async function writeOutputs({ config, source, scores, selection, inspecti
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
     for (const r of selection.ratios) writers.push(await ParquetOut.open(files.get(keepFile(r.ratio))!, inspection.columns));
     const byStatus: Record<string, number> = {};
+    const keptStatuses: string[][] = selection.ratios.map(() => []);
     for await (const raw of source.rows()) {
       const r = raw.row;
       const dlc = cols.dlc[r]!;
@@ -48,7 +50,11 @@ export async function writeOutputs({ config, source, scores, selection, inspecti
       }
       // A row that did not parse has no columns to write; unscored.jsonl holds its text.
       if (!raw.value) continue;
-      for (let i = 0; i < writers.length; i++) if (selection.ratios[i]!.keep[r]) await writers[i]!.append(raw.value, scored ? dlc : null, raw.where);
+      for (let i = 0; i < writers.length; i++)
+        if (selection.ratios[i]!.keep[r]) {
+          await writers[i]!.append(raw.value, scored ? dlc : null, raw.where);
+          keptStatuses[i]!.push(cols.status[r]!);
+        }
     }
     await unscored.close();
     unscored = undefined;
@@ -72,17 +78,19 @@ export async function writeOutputs({ config, source, scores, selection, inspecti
         nested: config.select.nested,
         // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
         rows: { kept: rowsWritten[i]!, pruned: selection.scored - sel.kept, unscored: selection.unscored.length },
+        kept_by_status: statusCounts(keptStatuses[i]!),
         response_tokens: { kept: keptTokens, pruned: prunedTokens },
         drawn: config.select.strategy === "flexrand" ? { easy: sel.easy, hard: sel.hard } : null,
       };
     });
     const { fingerprint, shard: _shard, ...run } = scores.meta;
-    const body: ManifestBody = {
+    const body: WrittenBody = {
       tool: TOOL_NAME,
       version: TOOL_VERSION,
       config,
       run,
       scores: { path: config.score.out, sha256: scores.sha256, fingerprint },
+      rows: { total: cols.status.length, by_status: statusCounts(cols.status) },
       unscored: { file: UNSCORED_FILE, rows: selection.unscored.length, policy: config.select.unscored, by_status: byStatus },
       outputs,
     };

@@ -1,6 +1,6 @@
 // Shared test fixtures: model folders built once per test process (tests only read them; a test that changes
 // a model copies it first), JSONL rows and files, seeded numbers.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { importLlama2c } from "../../src/kit/llama2c.js";
 import { TINY_DEFAULTS, writeTinyModel, type TinyOptions } from "../../src/kit/tiny.js";
@@ -51,4 +51,10 @@ export function alpacaRows(n: number): Record<string, unknown>[] {
 export function lcg(seed: number): () => number {
   let s = seed >>> 0;
   return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+}
+
+/** A manifest without its timings: the one part of the outputs that differs between identical runs. */
+export function manifestWithoutTimings(path: string): unknown {
+  const { timings: _timings, ...rest } = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
+  return rest;
 }

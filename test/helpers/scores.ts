@@ -35,10 +35,11 @@ export async function writeSyntheticScores(path: string, data: string, rows: num
     version: TOOL_VERSION,
     data: { path: data, sha256: await sha256File(data), rows, format: "alpaca", fields: fieldsSchema.parse({}), on_error: "fail" },
     model: { path: "synthetic", sha256: {}, maskable_weights: 0 },
-    tokens: { template: "alpaca", max_tokens: 512, sha256: "synthetic" },
+    tokens: { template: "alpaca", max_tokens: 512, truncated: "keep", sha256: "synthetic" },
     masking: { levels: K, interval: 0.2, scope: "layer", method: "l1", seed: 0, include: [], exclude: [], sparsities: Array.from({ length: K }, (_, k) => 1 - 0.8 ** k) },
     batch_tokens: 2048,
     device: "cpu",
+    environment: { node: process.version, onnxruntime: "synthetic", transformers: "synthetic" },
   };
   await writeScoresFile(path, cols, { ...record, fingerprint: fingerprintOf(record), shard: null });
 }

@@ -7,6 +7,7 @@ import { join, resolve } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
+import { readScoresFile } from "../../src/scores/file.js";
 import { tempDir } from "../helpers/tmp.js";
 import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
 
@@ -106,15 +107,20 @@ describe("dlc-prune score", () => {
     expect(table.getChild("dlc")!.nullCount).toBe(3);
   });
 
-  it("a model without max_position_embeddings needs score.max_tokens", () => {
+  it("the window comes from config.json (max_position_embeddings, or GPT-2's n_positions / n_ctx); without one, score.max_tokens", async () => {
     const noMax = join(tmp, "tiny-nomax");
     cpSync(model, noMax, { recursive: true });
     const cfgPath = join(noMax, "config.json");
-    const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
-    delete cfg.max_position_embeddings;
+    const { max_position_embeddings: window, ...cfg } = JSON.parse(readFileSync(cfgPath, "utf8"));
     writeFileSync(cfgPath, JSON.stringify(cfg));
-    oneLineError(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow")]), "has no max_position_embeddings: set score.max_tokens");
+    oneLineError(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow")]), "gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens");
     expect(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow"), "--max-tokens", "64"]).status).toBe(0);
+    for (const key of ["n_positions", "n_ctx"]) {
+      writeFileSync(cfgPath, JSON.stringify({ ...cfg, [key]: window }));
+      const out = join(tmp, `${key}.arrow`);
+      expect(runCli(["score", "--data", data, "--model", noMax, "--out", out]).status, key).toBe(0);
+      expect((await readScoresFile(out)).meta.tokens.max_tokens).toBe(window);
+    }
   });
 
   it("bad input: one-line errors, non-zero exit, no output", () => {
