@@ -12,6 +12,7 @@ export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } f
 export type { RunRecord } from "./scores/record.js";
 export type { Shard } from "./scores/names.js";
 export { selectAndWrite as select, report, run, type RunOptions, type RunResult, type ShardRunResult, type SelectResult } from "./run/pipeline.js";
+export { estimate, type Estimate, type EstimateOptions } from "./run/estimate.js";
 export { selectRows, type Selection, type RatioSelection } from "./select/select.js";
 export { flexrandCounts, type Strategy } from "./select/strategies.js";
 export type { Manifest, OutputSummary } from "./write/layout.js";

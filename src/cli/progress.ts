@@ -1,58 +1,84 @@
-// Progress of long work: a bar (level k/K, rows, tokens/s, ETA) on a terminal, plain log lines otherwise.
+// Progress of long work: a bar per level (level k/K, rows, tokens/s, the whole job's ETA) on a terminal,
+// plain log lines otherwise. Log lines go through `log`, which ends the bar's line first, so the two never
+// write over each other; `stop` leaves the terminal as it was (cursor shown, line wrap on).
 import cliProgress from "cli-progress";
 import type { ScoreProgress } from "../score/score.js";
 
 const LOG_EVERY_SECONDS = 10;
 
-const rateOf = (p: ScoreProgress) => p.tokensThisProcess / Math.max(p.seconds, 1e-9);
-
-function eta(p: ScoreProgress): string {
-  const rate = rateOf(p);
-  const left = rate > 0 ? (p.tokensTotal - p.tokensDone) / rate : NaN;
-  if (!Number.isFinite(left)) return "?";
-  const s = Math.round(left);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s` : `${s}s`;
+/** "9s", "1m40s", "2h05m" */
+export function formatDuration(seconds: number | null): string {
+  if (seconds === null || !Number.isFinite(seconds)) return "?";
+  const s = Math.max(0, Math.round(seconds));
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${s}s`;
 }
 
-export function scoreProgress(stream: NodeJS.WriteStream = process.stderr): { update: (p: ScoreProgress) => void; stop: () => void } {
-  let lastEncode = 0;
-  const encoding = (p: ScoreProgress) => {
-    if (p.seconds - lastEncode < LOG_EVERY_SECONDS) return;
-    lastEncode = p.seconds;
-    stream.write(`tokenizing: ${p.rowsDone} rows, ${Math.round(p.rowsDone / Math.max(p.seconds, 1e-9))} rows/s\n`);
+export interface ProgressDisplay {
+  update(p: ScoreProgress): void;
+  /** A log line, on a line of its own. */
+  log(line: string): void;
+  /** Ends the bar and restores the terminal; safe to call more than once. */
+  stop(): void;
+}
+
+type Clock = () => number;
+
+export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: Clock = () => performance.now() / 1000): ProgressDisplay {
+  let lastLine = -Infinity;
+  const encoding = (p: Extract<ScoreProgress, { phase: "encode" }>) => {
+    if (now() - lastLine < LOG_EVERY_SECONDS) return;
+    lastLine = now();
+    stream.write(`tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n`);
   };
-  if (stream.isTTY) {
-    const bar = new cliProgress.SingleBar(
-      { stream, format: "level {level}/{levels} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta}", hideCursor: true, clearOnComplete: false },
-      cliProgress.Presets.shades_classic,
-    );
+  const line = (p: Extract<ScoreProgress, { phase: "score" }>) =>
+    `level ${p.level + 1}/${p.levels}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
+
+  if (!stream.isTTY) {
     let level = -1;
     return {
       update: (p) => {
         if (p.phase === "encode") return encoding(p);
-        const payload = { level: p.level + 1, levels: p.levels, rate: Math.round(rateOf(p)), eta: eta(p) };
-        if (p.level !== level) {
-          if (level >= 0) bar.stop();
-          bar.start(p.rowsTotal, p.rowsDone, payload);
-          level = p.level;
-        } else bar.update(p.rowsDone, payload);
+        const levelDone = p.rowsDone === p.rowsTotal;
+        if (now() - lastLine < LOG_EVERY_SECONDS && !levelDone && p.level === level) return;
+        lastLine = now();
+        level = p.level;
+        stream.write(line(p) + "\n");
       },
-      stop: () => bar.stop(),
+      log: (l) => stream.write(l + "\n"),
+      stop: () => {},
     };
   }
-  let last = -Infinity;
+
+  // {eta_job} rather than cli-progress's own {eta}: that one is the bar's (one level's rows), without a unit.
+  const bar = new cliProgress.SingleBar(
+    { stream, format: "level {level}/{levels} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta_job}", hideCursor: true, clearOnComplete: false, gracefulExit: false },
+    cliProgress.Presets.shades_classic,
+  );
+  let active = false;
   let level = -1;
+  const end = () => {
+    if (active) bar.stop();
+    active = false;
+  };
   return {
     update: (p) => {
       if (p.phase === "encode") return encoding(p);
-      const levelDone = p.rowsDone === p.rowsTotal;
-      if (p.seconds - last < LOG_EVERY_SECONDS && !levelDone && p.level === level) return;
-      last = p.seconds;
+      const payload = { level: p.level + 1, levels: p.levels, rate: Math.round(p.rate), eta_job: formatDuration(p.etaSeconds) };
+      if (p.level !== level) end();
       level = p.level;
-      stream.write(
-        `level ${p.level + 1}/${p.levels}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(rateOf(p))} tok/s, ETA ${eta(p)}\n`,
-      );
+      if (!active) {
+        bar.start(p.rowsTotal, p.rowsDone, payload);
+        active = true;
+      } else bar.update(p.rowsDone, payload);
+      // A level's last batch ends its bar: what is logged next starts on a fresh line.
+      if (p.rowsDone === p.rowsTotal) end();
     },
-    stop: () => {},
+    log: (l) => {
+      end();
+      stream.write(l + "\n");
+    },
+    stop: end,
   };
 }

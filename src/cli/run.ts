@@ -2,22 +2,27 @@
 import type { Argv, CommandModule } from "yargs";
 import { run } from "../run/pipeline.js";
 import { configFromArgs, withConfigFlags } from "./options.js";
+import { printEstimate, withSliceFlags } from "./estimate.js";
+import { interruptible } from "./interrupt.js";
 import { scoreProgress } from "./progress.js";
 
 export const runCommand: CommandModule = {
   command: "run",
   describe: "Score (resuming when possible), select, write and report, as a config file says",
   builder: (y: Argv) =>
-    withConfigFlags(y, {})
-      .demandOption("config")
-      .option("restart", { type: "boolean", default: false, describe: "rescore from scratch (ignore saved progress and an up-to-date scores file)" }),
+    withSliceFlags(
+      withConfigFlags(y, {})
+        .demandOption("config")
+        .option("restart", { type: "boolean", default: false, describe: "rescore from scratch (ignore saved progress and an up-to-date scores file)" })
+        .option("dry-run", { type: "boolean", default: false, describe: "print what the run would cost (dlc-prune estimate) and write nothing" }),
+    ),
   handler: async (argv) => {
     const config = await configFromArgs(argv, {});
+    if (argv["dry-run"]) return printEstimate(config, argv);
     const progress = scoreProgress();
-    try {
-      await run(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined, command: process.argv.slice(2) });
-    } finally {
-      progress.stop();
-    }
+    await interruptible(
+      (signal) => run(config, { restart: argv.restart as boolean, onProgress: progress.update, log: progress.log, signal, configFile: argv.config as string | undefined, command: process.argv.slice(2) }),
+      progress.stop,
+    );
   },
 };

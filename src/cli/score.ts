@@ -4,6 +4,7 @@ import { ensureDemoModel } from "../run/demo-model.js";
 import { resolveShard } from "../run/shard.js";
 import { score } from "../score/score.js";
 import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
+import { interruptible } from "./interrupt.js";
 import { scoreProgress } from "./progress.js";
 
 export const SCORE_FLAGS: FlagMap = {
@@ -33,13 +34,12 @@ export const scoreCommand: CommandModule = {
   builder: (y: Argv) => withConfigFlags(y, SCORE_FLAGS).option("restart", { type: "boolean", default: false, describe: "discard saved progress of an earlier run" }),
   handler: async (argv) => {
     const config = await configFromArgs(argv, SCORE_FLAGS);
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    await ensureDemoModel(config, log);
     const progress = scoreProgress();
-    try {
-      await score(config, { restart: argv.restart as boolean, onProgress: progress.update, configFile: argv.config as string | undefined, shard: resolveShard(config.score.shard, config.score.shards), log });
-    } finally {
-      progress.stop();
-    }
+    await ensureDemoModel(config, progress.log);
+    const shard = resolveShard(config.score.shard, config.score.shards);
+    await interruptible(
+      (signal) => score(config, { restart: argv.restart as boolean, onProgress: progress.update, log: progress.log, signal, configFile: argv.config as string | undefined, shard }),
+      progress.stop,
+    );
   },
 };

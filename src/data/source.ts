@@ -11,16 +11,20 @@ export class DataSource {
   private sha: string | undefined;
   private resolved: ResolvedFormat | undefined;
 
-  constructor(readonly config: Config["data"]) {}
+  /** `only`: the rows to read (a slice to try a recipe on: `estimate --limit / --sample`); default all. */
+  constructor(
+    readonly config: Config["data"],
+    private readonly only?: (row: number) => boolean,
+  ) {}
 
   get path(): string {
     return this.config.path;
   }
 
-  /** Every row, in order. */
+  /** Every row, in order (those `only` accepts). */
   async *rows(): AsyncGenerator<RawRow> {
     const hash = this.sha || dataKind(this.path) === "parquet" ? undefined : createHash("sha256");
-    for await (const row of readRows(this.path, hash && ((chunk) => hash.update(chunk)))) yield row;
+    for await (const row of readRows(this.path, hash && ((chunk) => hash.update(chunk)))) if (!this.only || this.only(row.row)) yield row;
     if (hash) this.sha = hash.digest("hex");
   }
 

@@ -6,6 +6,7 @@ import { compile, type TopLevelSpec } from "vega-lite";
 import type { DataInspection } from "../data/inspect.js";
 import type { ScoresFile } from "../scores/file.js";
 import type { Selection } from "../select/select.js";
+import { describeCounts } from "../util/counts.js";
 import { atPath } from "../util/errors.js";
 import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
 import type { WrittenBody } from "../write/layout.js";
@@ -22,10 +23,10 @@ export interface Report {
   tool: string;
   version: string;
   model: string;
-  data: { path: string; rows: number; scored: number; unscored: number };
+  data: { path: string; rows: number; scored: number; unscored: number; by_status: Record<string, number> };
   masking: { levels: number; sparsities: number[]; method: string; scope: string; interval: number; mean_loss: number[] };
   selection: { strategy: string; split: number; seed: number; stratify: string | null; nested: boolean; unscored: string; split_dlc: number | null };
-  ratios: { ratio: number; rows_kept: number; rows_pruned: number; rows_unscored: number; tokens_kept: number; tokens_pruned: number; mean_dlc_kept: number | null }[];
+  ratios: { ratio: number; rows_kept: number; rows_pruned: number; rows_unscored: number; kept_by_status: Record<string, number>; tokens_kept: number; tokens_pruned: number; mean_dlc_kept: number | null }[];
   histograms: { dlc: Histogram; response_tokens: Histogram; response_chars: Histogram };
   groups: { field: string; counts: Record<string, Record<string, number>> } | null;
 }
@@ -79,7 +80,7 @@ export function buildReport(manifest: WrittenBody, scores: ScoresFile, selection
     tool: manifest.tool,
     version: manifest.version,
     model: run.model.path,
-    data: { path: manifest.config.data.path, rows: run.data.rows, scored: scored.length, unscored: selection.unscored.length },
+    data: { path: manifest.config.data.path, rows: run.data.rows, scored: scored.length, unscored: selection.unscored.length, by_status: manifest.rows.by_status },
     masking: { levels: K, sparsities: run.masking.sparsities, method: run.masking.method, scope: run.masking.scope, interval: run.masking.interval, mean_loss: meanLoss },
     selection: { strategy: sel.strategy, split: sel.split, seed: sel.seed, stratify: sel.stratify, nested: sel.nested, unscored: sel.unscored, split_dlc: selection.boundary },
     ratios: manifest.outputs.map((o, i) => {
@@ -89,6 +90,7 @@ export function buildReport(manifest: WrittenBody, scores: ScoresFile, selection
         rows_kept: o.rows.kept,
         rows_pruned: o.rows.pruned,
         rows_unscored: o.rows.unscored,
+        kept_by_status: o.kept_by_status,
         tokens_kept: o.response_tokens.kept,
         tokens_pruned: o.response_tokens.pruned,
         mean_dlc_kept: kept.length ? kept.reduce((a, r) => a + cols.dlc[r]!, 0) / kept.length : null,
@@ -182,7 +184,7 @@ export async function renderHtml(report: Report): Promise<string> {
     await svg(maskingSpec(report.masking)),
   ];
   const rows = report.ratios
-    .map((r) => `<tr><td>${r.ratio}</td><td>${r.rows_kept}</td><td>${r.rows_pruned}</td><td>${r.rows_unscored}</td><td>${r.tokens_kept}</td><td>${r.tokens_pruned}</td><td>${r.mean_dlc_kept === null ? "" : r.mean_dlc_kept.toFixed(4)}</td></tr>`)
+    .map((r) => `<tr><td>${r.ratio}</td><td>${r.rows_kept}</td><td>${r.kept_by_status.truncated ?? 0}</td><td>${r.rows_pruned}</td><td>${r.rows_unscored}</td><td>${r.tokens_kept}</td><td>${r.tokens_pruned}</td><td>${r.mean_dlc_kept === null ? "" : r.mean_dlc_kept.toFixed(4)}</td></tr>`)
     .join("\n");
   const s = report.selection;
   return `<!DOCTYPE html>
@@ -202,10 +204,11 @@ figure { margin: 2em 0; }
 <body>
 <h1>dlc-prune report</h1>
 <p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; model ${escape(report.model)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows, ${report.data.scored} scored, ${report.data.unscored} unscored</p>
+<p class="meta">rows by status: ${escape(describeCounts(report.data.by_status))} (truncated: scored on the tokens that fit score.max_tokens)</p>
 <p class="meta">strategy ${escape(s.strategy)}${s.strategy === "flexrand" ? `, split ${s.split}` : ""}, seed ${s.seed}${s.stratify ? `, stratified by ${escape(s.stratify)}` : ""}, ${s.nested ? "nested" : "independent"} draws; unscored rows: ${escape(s.unscored)}${s.split_dlc === null ? "" : `; easy/hard boundary at DLC ${s.split_dlc.toFixed(4)} (red line)`}</p>
 <h2>Rows and tokens kept per ratio</h2>
 <table>
-<tr><th>keep ratio</th><th>rows kept</th><th>rows pruned</th><th>rows unscored</th><th>response tokens kept</th><th>response tokens pruned</th><th>mean DLC kept</th></tr>
+<tr><th>keep ratio</th><th>rows kept</th><th>of which truncated</th><th>rows pruned</th><th>rows unscored</th><th>response tokens kept</th><th>response tokens pruned</th><th>mean DLC kept</th></tr>
 ${rows}
 </table>
 ${charts.map((c) => `<figure>${c}</figure>`).join("\n")}

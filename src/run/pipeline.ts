@@ -100,6 +100,7 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
   const source = known.source ?? new DataSource(config.data);
   const dir = config.select.out_dir;
   const folder = known.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
+  if (!known.folder) await folder.lock(log);
   try {
     const t0 = performance.now();
     const timings = { ...known.timings };
@@ -107,7 +108,7 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
     const inspection = known.inspection ?? (await inspectForOutput(config, source));
     if (inspection.rows !== scores.cols.dlc.length) throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
     const selection = selectRows(scores, config.select, inspection.stratify);
-    const written = await writeOutputs({ config, source, scores, selection, inspection, folder });
+    const written = await writeOutputs({ config, source, scores, selection, inspection, folder, signal: opts.signal });
     timings.select_write = since(t0);
     const stored = rebaseManifest(written.body, ".", dir);
     let report: Report | undefined;
@@ -122,6 +123,8 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
   } catch (err) {
     await folder.discard();
     throw err;
+  } finally {
+    if (!known.folder) await folder.release();
   }
 }
 
@@ -134,6 +137,7 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
   // The manifest's paths are relative to its folder; the stages read them relative to the working directory.
   const config = parseConfig(rebaseManifest(manifest, outDir, ".").config as unknown as Record<string, unknown>, path);
   const folder = await claimOutputFolder(outDir, REPORT_FILES, config, await RunInputs.of(selectInputs(config, opts)));
+  await folder.lock(opts.log ?? defaultLog);
   try {
     const source = new DataSource(config.data);
     const scores = await scoresForData(config, source);
@@ -150,6 +154,8 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
   } catch (err) {
     await folder.discard();
     throw err;
+  } finally {
+    await folder.release();
   }
 }
 
@@ -181,6 +187,9 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     ...shards.map((path) => ({ path, role: "shard file (score.merge)" })),
   ]);
   const folder = await claimOutputFolder(config.select.out_dir, selectOutputNames(config), config, inputs);
+  // In a job array each task scores its shard and leaves the folder to the job that merges and selects.
+  const shard = shards.length ? null : opts.shard === undefined ? resolveShard(config.score.shard, config.score.shards) : opts.shard;
+  if (!shard) await folder.lock(log);
   try {
     const t0 = performance.now();
     const source = new DataSource(config.data);
@@ -191,8 +200,7 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out");
     else {
       await ensureDemoModel(config, log);
-      scored = await score(config, { ...opts, source, shard: opts.shard === undefined ? resolveShard(config.score.shard, config.score.shards) : opts.shard });
-      // In a job array each task scores its shard; the job that merges them selects.
+      scored = await score(config, { ...opts, source, shard });
       if (scored.shard) {
         log(`scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`);
         return { kind: "shard", score: scored };
@@ -205,5 +213,6 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     return { kind: "selected", score: scored, manifest, report: result! };
   } finally {
     await folder.discard();
+    await folder.release();
   }
 }

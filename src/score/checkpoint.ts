@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Shard } from "../scores/names.js";
 import { fingerprintOf, runIdentity, type RunRecord } from "../scores/record.js";
 import { UserError, isSystemError } from "../util/errors.js";
-import { WRITE_CHECK, describeDifferences, ensureWritableDir, tempTarget, writeFileAtomic } from "../util/fs.js";
+import { WRITE_CHECK, describeDifferences, ensureWritableDir, removeStaleTemps, tempTarget, writeFileAtomic } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
 
 export interface Progress {
@@ -75,6 +75,8 @@ export class Checkpoint {
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
     const fresh = { checkpoint, progress: { level: 0, nextBatch: 0 }, losses: new Float64Array(lossCount), resumed: false };
     if (restart) await removeWork(dir);
+    // The caller holds score.out's lock: temporary files here are a killed run's.
+    await removeStaleTemps(dir, (target) => target === STATE_FILE || target === LOSSES_FILE);
     if (!(await entries(dir)).includes(STATE_FILE)) {
       await ensureWritableDir(dir, "score.out");
       return fresh;

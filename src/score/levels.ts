@@ -6,14 +6,18 @@ import type * as ort from "onnxruntime-node";
 import { Tensor } from "onnxruntime-node";
 import { LOGPROBS_OUTPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
 import type { Encoded } from "../text/encode.js";
-import { UserError } from "../util/errors.js";
+import { Interrupted, UserError } from "../util/errors.js";
 import type { Checkpoint, Progress } from "./checkpoint.js";
 import type { MaskSchedule } from "./masking.js";
 import type { Batch, ScorePlan } from "./plan.js";
 import type { SessionFactory } from "./session.js";
 
-export interface ScoreProgress {
-  phase: "encode" | "score";
+/** Progress of the score stage: tokenizing (rows so far, rows/s), then the passes. */
+export type ScoreProgress = { phase: "encode"; rowsDone: number; rate: number } | LevelProgress;
+
+export interface LevelProgress {
+  phase: "score";
+  /** 0-based (level 0 is the unmasked model); shown counting from 1. */
   level: number;
   levels: number;
   rowsDone: number;
@@ -21,10 +25,10 @@ export interface ScoreProgress {
   /** Non-padding tokens run through the model, over all levels (including before a resume). */
   tokensDone: number;
   tokensTotal: number;
-  /** Of tokensDone, those of this process: the rate. */
-  tokensThisProcess: number;
-  /** Seconds this process has spent in the phase. */
-  seconds: number;
+  /** Tokens per second of this process's passes (masking and session creation excluded). */
+  rate: number;
+  /** Seconds until the whole job ends (every remaining level, with its masking and session), when known. */
+  etaSeconds: number | null;
 }
 
 /** Wall time of one level: zeroing weights, creating the session, the pass over the batches. */
@@ -34,42 +38,80 @@ export interface LevelSeconds {
   pass: number;
 }
 
-/** Counts rows and tokens done across levels (a resumed run starts part-way) and reports them. */
+/**
+ * Counts rows and tokens across levels (a resumed run starts part-way) and estimates the time left for the
+ * whole job. Every level runs the same batches, so once one level has run in full its time per batch is
+ * the estimate for the others; before that, this process's token rate over the passes so far (the first
+ * batches, the longest, are the slowest per token: the first estimate errs long).
+ */
 export class ProgressMeter {
-  private readonly started = performance.now();
   private tokensDone: number;
-  private readonly tokensBefore: number;
   private rowsDone: number;
+  private passTokens = 0;
+  private passSeconds = 0;
+  private setups: number[] = [];
+  /** Seconds into the level after each batch: of the level running, and of the first level run in full. */
+  private curve: number[] = [];
+  private fullLevel: number[] | null = null;
+  private level: number;
+  private levelStart = 0;
 
   constructor(
     private readonly plan: ScorePlan,
     private readonly levels: number,
     from: Progress,
     private readonly report: (p: ScoreProgress) => void = () => {},
+    private readonly now: () => number = () => performance.now() / 1000,
   ) {
+    this.level = from.level;
     this.tokensDone = from.level * plan.passTokens + plan.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
-    this.tokensBefore = this.tokensDone;
     this.rowsDone = plan.batches.slice(0, from.nextBatch).reduce((a, b) => a + b.members.length, 0);
   }
 
-  batchDone(level: number, b: number): void {
+  /** A level's pass begins, after `setupSeconds` of masking and session creation. */
+  levelStarted(level: number, setupSeconds: number): void {
+    this.level = level;
+    this.setups.push(setupSeconds);
+    this.curve = [];
+    this.levelStart = this.now();
+  }
+
+  batchDone(b: number): void {
+    const t = this.now() - this.levelStart;
+    this.passSeconds += t - (this.curve.at(-1) ?? 0);
+    this.curve.push(t);
     this.tokensDone += this.plan.batchTokens[b]!;
+    this.passTokens += this.plan.batchTokens[b]!;
     this.rowsDone += this.plan.batches[b]!.members.length;
     this.report({
       phase: "score",
-      level,
+      level: this.level,
       levels: this.levels,
       rowsDone: this.rowsDone,
       rowsTotal: this.plan.passRows,
       tokensDone: this.tokensDone,
       tokensTotal: this.plan.passTokens * this.levels,
-      tokensThisProcess: this.tokensDone - this.tokensBefore,
-      seconds: (performance.now() - this.started) / 1000,
+      rate: this.passTokens / Math.max(this.passSeconds, 1e-9),
+      etaSeconds: this.eta(b),
     });
   }
 
   levelDone(): void {
+    // A level resumed part-way has no full curve.
+    if (!this.fullLevel && this.curve.length === this.plan.batches.length) this.fullLevel = this.curve;
     this.rowsDone = 0;
+  }
+
+  private eta(b: number): number | null {
+    const levelsAfter = this.levels - 1 - this.level;
+    const setup = this.setups.reduce((a, x) => a + x, 0) / this.setups.length;
+    if (this.fullLevel) {
+      const levelTime = this.fullLevel.at(-1)!;
+      return levelTime - this.fullLevel[b]! + levelsAfter * (setup + levelTime);
+    }
+    if (this.passSeconds <= 0) return null;
+    const rate = this.passTokens / this.passSeconds;
+    return (this.plan.passTokens * this.levels - this.tokensDone) / rate + levelsAfter * setup;
   }
 }
 
@@ -115,6 +157,15 @@ function batchLosses(batch: Batch, encoded: Encoded[], logprobs: Float32Array): 
   });
 }
 
+/** One batch through a session: each member's loss (mean response NLL) at the session's level. */
+export async function runBatch(session: ort.InferenceSession, model: ScoringModel, batch: Batch, encoded: Encoded[], padId: number): Promise<number[]> {
+  const result = await session.run(batchFeeds(batch, encoded, model, padId)).catch((err: Error) => {
+    // A model that does not fit the scorer's inputs, or a batch the device cannot hold.
+    throw new UserError(`${model.dir}: onnxruntime failed on a batch of ${batch.members.length} rows x ${batch.length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`);
+  });
+  return batchLosses(batch, encoded, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
+}
+
 export interface LevelLoop {
   model: ScoringModel;
   padId: number;
@@ -125,6 +176,8 @@ export interface LevelLoop {
   checkpoint: Checkpoint;
   checkpointSeconds: number;
   meter: ProgressMeter;
+  /** Aborted: save progress after the batch running, then stop (Interrupted). */
+  signal?: AbortSignal;
 }
 
 /** Scores levels `from.level`..K-1 (from batch `from.nextBatch` of the first) into `losses` (row-major, K per encoded row). */
@@ -138,16 +191,17 @@ export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float
     const t1 = performance.now();
     const session = await sessions.create(model);
     const t2 = performance.now();
+    meter.levelStarted(level, (t2 - t0) / 1000);
     try {
       for (let b = level === from.level ? from.nextBatch : 0; b < plan.batches.length; b++) {
         const batch = plan.batches[b]!;
-        const result = await session.run(batchFeeds(batch, encoded, model, padId)).catch((err: Error) => {
-          // A model that does not fit the scorer's inputs, or a batch the device cannot hold.
-          throw new UserError(`${model.dir}: onnxruntime failed on a batch of ${batch.members.length} rows x ${batch.length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`);
-        });
-        const values = batchLosses(batch, encoded, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
+        const values = await runBatch(session, model, batch, encoded, padId);
         batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
-        meter.batchDone(level, b);
+        meter.batchDone(b);
+        if (loop.signal?.aborted) {
+          await checkpoint.save({ level, nextBatch: b + 1 }, losses);
+          throw new Interrupted();
+        }
         if ((performance.now() - lastSave) / 1000 >= loop.checkpointSeconds) {
           await checkpoint.save({ level, nextBatch: b + 1 }, losses);
           lastSave = performance.now();

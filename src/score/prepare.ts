@@ -1,5 +1,6 @@
 // Before any pass: the model prepared for scoring, its tokenizer, every row encoded, and the checks that can
 // fail early (the tokenizer fits the embedding, max_tokens fits the window, some row can be scored).
+import { performance } from "node:perf_hooks";
 import type { Config } from "../config/schema.js";
 import type { DataSource } from "../data/source.js";
 import { loadScoringModel, type ScoringModel } from "../model/scoring-graph.js";
@@ -15,6 +16,8 @@ export interface Prepared {
   data: EncodedDataset;
   /** The longest sequence scored: score.max_tokens, or the model's window. */
   maxTokens: number;
+  /** Wall time of loading the model and tokenizer, and of tokenizing the rows. */
+  seconds: { load: number; encode: number };
 }
 
 /**
@@ -32,6 +35,7 @@ function checkLevels(model: ScoringModel, s: Config["score"]): void {
 
 export async function prepare(config: Config, modelPath: string, source: DataSource, onRow: (row: number) => void): Promise<Prepared> {
   const s = config.score;
+  const t0 = performance.now();
   const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });
   checkLevels(model, s);
   const tokenizer = await loadTokenizer(modelPath);
@@ -41,8 +45,10 @@ export async function prepare(config: Config, modelPath: string, source: DataSou
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
   if (maxTokens === null) throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
+  const t1 = performance.now();
   const data = await encodeDataset(source, config.template, tokenizer, maxTokens, s.truncated, onRow);
+  const seconds = { load: (t1 - t0) / 1000, encode: (performance.now() - t1) / 1000 };
   if (data.encoded.length === 0)
     throw new UserError(`${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`);
-  return { model, tokenizer, data, maxTokens };
+  return { model, tokenizer, data, maxTokens, seconds };
 }

@@ -1,17 +1,18 @@
 // The score stage: rows -> encoded -> length-packed batches -> per-level response losses under progressively
 // masked weights -> DLC -> the Arrow scores file. Resumable, deterministic, every row accounted for.
-import { dirname } from "node:path";
+import { basename, dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/schema.js";
 import { DataSource } from "../data/source.js";
 import { existingScoresFile, writeScoresFile, type ScoresFile } from "../scores/file.js";
-import { shardPath, type Shard } from "../scores/names.js";
+import { lockPath, shardPath, type Shard } from "../scores/names.js";
 import { fingerprintOf, type RunRecord } from "../scores/record.js";
 import { describeStatuses } from "../scores/status.js";
 import { encodedSha256 } from "../text/encode.js";
 import { TRANSFORMERS_VERSION } from "../text/tokenizer.js";
-import { UserError } from "../util/errors.js";
-import { ensureWritableDir } from "../util/fs.js";
+import { Interrupted, UserError } from "../util/errors.js";
+import { ensureWritableDir, removeStaleTemps } from "../util/fs.js";
+import { Lock } from "../util/lock.js";
 import { RunInputs } from "../util/paths.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { Checkpoint, workDirOf } from "./checkpoint.js";
@@ -33,6 +34,8 @@ export interface ScoreOptions {
   shard?: Shard | null;
   /** The data, when a caller already reads it (its format and sha256 are then found once). */
   source?: DataSource;
+  /** Aborted (Ctrl-C): progress is saved and the stage stops with Interrupted; the same call resumes. */
+  signal?: AbortSignal;
   log?: (line: string) => void;
   onProgress?: (p: ScoreProgress) => void;
 }
@@ -97,41 +100,49 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
   const started = performance.now();
   if (!config.model.path) throw new UserError("missing key model.path (the model folder to score with)");
   const { out, existing } = await scoresDestination(config, shard, opts.configFile);
-  const source = opts.source ?? new DataSource(config.data);
-  const prepared = await prepare(config, config.model.path, source, (row) => {
-    if (row % 1000 === 0) opts.onProgress?.({ phase: "encode", level: 0, levels: s.levels, rowsDone: row, rowsTotal: 0, tokensDone: 0, tokensTotal: 0, tokensThisProcess: 0, seconds: (performance.now() - started) / 1000 });
-  });
-  const { model, tokenizer, data } = prepared;
-  const prepareSeconds = (performance.now() - started) / 1000;
-  // One plan for all rows; a shard scores its share of the batches.
-  const plan = planScoring(data.encoded.map((e) => e.ids.length - 1), s.batch_tokens, shard);
-  log(
-    `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${prepared.maxTokens}): ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ` +
-      `${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`,
-  );
+  const lock = await Lock.acquire(lockPath(out), `score.out ${out}`);
+  try {
+    const stale = await removeStaleTemps(dirname(out), (target) => target === basename(out));
+    if (stale.length) log(`removed ${stale.join(", ")}: left by an interrupted run`);
+    const source = opts.source ?? new DataSource(config.data);
+    const prepared = await prepare(config, config.model.path, source, (row) => {
+      if (opts.signal?.aborted) throw new Interrupted();
+      if (row % 1000 === 0) opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((performance.now() - started) / 1000, 1e-9) });
+    });
+    const { model, tokenizer, data } = prepared;
+    const prepareSeconds = (performance.now() - started) / 1000;
+    // One plan for all rows; a shard scores its share of the batches.
+    const plan = planScoring(data.encoded.map((e) => e.ids.length - 1), s.batch_tokens, shard);
+    log(
+      `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${prepared.maxTokens}): ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ` +
+        `${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`,
+    );
 
-  const sessions = new SessionFactory(s.device, threadCount(s.threads), log);
-  const record = recordOf(config, prepared, await source.sha256(), await sessions.resolve(model));
-  const fingerprint = fingerprintOf(record);
-  const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device };
-  if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
-    log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
-    return { ...result, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
+    const sessions = new SessionFactory(s.device, threadCount(s.threads), log);
+    const record = recordOf(config, prepared, await source.sha256(), await sessions.resolve(model));
+    const fingerprint = fingerprintOf(record);
+    const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device };
+    if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
+      log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
+      return { ...result, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
+    }
+    if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
+
+    const K = s.levels;
+    // Progress is per shard: a shard's checkpoint never continues another's.
+    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * K, opts.restart ?? false);
+    if (resumed) log(`resuming ${out} at level ${progress.level + 1}/${K}, batch ${progress.nextBatch + 1}/${plan.batches.length}`);
+    const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed });
+    const meter = new ProgressMeter(plan, K, progress, opts.onProgress);
+    const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter, signal: opts.signal };
+    const levelSeconds = await scoreLevels(loop, progress, losses, K);
+
+    const cols = scoreColumns(data, losses, K, plan, shard);
+    await writeScoresFile(out, cols, { ...record, fingerprint, shard });
+    await checkpoint.remove();
+    log(`wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
+    return { ...result, resumed, reused: false, seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 } };
+  } finally {
+    await lock.release();
   }
-  if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
-
-  const K = s.levels;
-  // Progress is per shard: a shard's checkpoint never continues another's.
-  const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * K, opts.restart ?? false);
-  if (resumed) log(`resuming ${out} at level ${progress.level}/${K}, batch ${progress.nextBatch}/${plan.batches.length}`);
-  const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed });
-  const meter = new ProgressMeter(plan, K, progress, opts.onProgress);
-  const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter };
-  const levelSeconds = await scoreLevels(loop, progress, losses, K);
-
-  const cols = scoreColumns(data, losses, K, plan, shard);
-  await writeScoresFile(out, cols, { ...record, fingerprint, shard });
-  await checkpoint.remove();
-  log(`wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
-  return { ...result, resumed, reused: false, seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 } };
 }

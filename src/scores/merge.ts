@@ -5,8 +5,10 @@ import { basename, dirname, join } from "node:path";
 import picomatch from "picomatch";
 import { UserError } from "../util/errors.js";
 import { describeDifferences, ensureWritableDir } from "../util/fs.js";
+import { Lock } from "../util/lock.js";
 import { RunInputs } from "../util/paths.js";
 import { emptyColumns, existingScoresFile, readScoresFile, writeScoresFile, type ScoresFile, type ScoresMeta } from "./file.js";
+import { lockPath } from "./names.js";
 import { runIdentity } from "./record.js";
 
 /** Paths, with `*`/`?` patterns in the file name expanded (sorted): YAML lists have no shell to do it. */
@@ -33,6 +35,15 @@ export async function mergeShards(files: string[], out: string, key = "--out"): 
   await inputs.check(out, key);
   await ensureWritableDir(dirname(out), key, out);
   await existingScoresFile(out, key);
+  const lock = await Lock.acquire(lockPath(out), `${key} ${out}`);
+  try {
+    return await mergeInto(files, out);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
   const shards: { file: string; scores: ScoresFile }[] = [];
   for (const file of files) shards.push({ file, scores: await readScoresFile(file) });
   const first = shards[0]!;

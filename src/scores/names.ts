@@ -13,14 +13,19 @@ export function shardPath(out: string, shard: Shard): string {
   return out.endsWith(".arrow") ? `${out.slice(0, -".arrow".length)}${tag}.arrow` : `${out}${tag}`;
 }
 
+/** The lock file of a scores file (src/util/lock.ts). */
+export function lockPath(out: string): string {
+  return `${out}.lock`;
+}
+
 /**
  * Whether a file name in score.out's folder is one that scoring to `out` writes: the scores file, a shard
- * file of it, or the work folder of either. (An output folder may hold them beside the pruned files.)
+ * file of it, or the work folder or lock of either. (An output folder may hold them beside the pruned files.)
  */
 export function isScoresArtifact(out: string): (name: string) => boolean {
   const base = basename(out);
   return (name) => {
-    const file = name.endsWith(".work") ? name.slice(0, -".work".length) : name;
+    const file = name.replace(/\.(work|lock)$/, "");
     const m = /\.shard-(\d+)-of-(\d+)(\.arrow)?$/.exec(file);
     return file === base || (!!m && shardPath(base, { index: Number(m[1]), count: Number(m[2]) }) === file);
   };

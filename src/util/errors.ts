@@ -9,6 +9,13 @@ export class UserError extends Error {
   }
 }
 
+/** Ctrl-C or SIGTERM: the stage saved what it could (scoring: its progress) and stopped; the same command resumes. */
+export class Interrupted extends Error {
+  constructor() {
+    super("interrupted");
+  }
+}
+
 /** What a Node system error code means, in words a user reads. */
 const IO_REASONS: Record<string, string> = {
   ENOENT: "not found",

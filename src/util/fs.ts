@@ -9,6 +9,19 @@ export function tempSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
+/**
+ * Removes the temporary files in `dir` that stand for a name `ours` accepts: files a killed run left behind.
+ * The caller holds the lock of what they belong to, so no live run is writing them. Returns their names.
+ */
+export async function removeStaleTemps(dir: string, ours: (target: string) => boolean): Promise<string[]> {
+  const stale = (await readdir(dir).catch(() => [] as string[])).filter((name) => {
+    const target = tempTarget(name);
+    return target !== undefined && ours(target);
+  });
+  for (const name of stale) await rm(join(dir, name), { force: true });
+  return stale;
+}
+
 /** The name a temporary name of tempSibling's stands for, or undefined when `name` is not one. */
 export function tempTarget(name: string): string | undefined {
   return /^\.(.+)\.tmp-\d+-[0-9a-f]{8}$/.exec(name)?.[1];

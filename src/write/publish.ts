@@ -10,7 +10,8 @@
 import { readdir, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError, isSystemError } from "../util/errors.js";
-import { WRITE_CHECK, ensureWritableDir, sha256File, tempSibling, tempTarget, writeFileAtomic } from "../util/fs.js";
+import { WRITE_CHECK, ensureWritableDir, removeStaleTemps, sha256File, tempSibling, tempTarget, writeFileAtomic } from "../util/fs.js";
+import { Lock } from "../util/lock.js";
 import { MANIFEST_FILE, manifestSchema, readManifest, type FileEntry, type Manifest, type ManifestBody } from "./layout.js";
 
 const OUTPUT_NAME = manifestSchema.shape.files.element.shape.file;
@@ -33,8 +34,12 @@ interface Owned {
   entries: FileEntry[];
 }
 
+/** The folder's lock file (src/util/lock.ts): one run writes a folder at a time. */
+const LOCK_FILE = ".dlc-prune.lock";
+
 export class OutputFolder {
   private readonly temps = new Set<string>();
+  private lockHeld: Lock | undefined;
 
   private constructor(
     readonly dir: string,
@@ -64,11 +69,11 @@ export class OutputFolder {
     }
     const matched = new Set(entries.map((e) => e.file));
     const changed = new Set(mismatched.filter((f) => !matched.has(f)));
-    const ours = (name: string) => (name === MANIFEST_FILE && !!manifest) || matched.has(name) || this.alsoOurs(name);
+    const ours = (name: string) => (name === MANIFEST_FILE && !!manifest) || name === LOCK_FILE || matched.has(name) || this.alsoOurs(name);
     const foreign = (await readdir(this.dir)).filter((name) => {
       const target = tempTarget(name);
       // Our temporary files (an interrupted run's) are named after what they were to become.
-      if (target !== undefined) return !(isOutputName(target) || target === MANIFEST_FILE || target === WRITE_CHECK || this.alsoOurs(target));
+      if (target !== undefined) return !(isOutputName(target) || target === MANIFEST_FILE || target === LOCK_FILE || target === WRITE_CHECK || this.alsoOurs(target));
       return !ours(name);
     });
     if (foreign.length) {
@@ -82,6 +87,21 @@ export class OutputFolder {
       throw new UserError(`select.out_dir ${this.dir}: ${parts.filter(Boolean).join("; ")}; dlc-prune never replaces or deletes such files: choose an empty or new folder`);
     }
     return { manifest, entries };
+  }
+
+  /**
+   * Takes the folder's lock (a second run writing it is refused, naming the first) and removes the temporary
+   * files an interrupted run left, saying so. Held until `release`.
+   */
+  async lock(log: (line: string) => void): Promise<void> {
+    this.lockHeld = await Lock.acquire(join(this.dir, LOCK_FILE), `select.out_dir ${this.dir}`);
+    const stale = await removeStaleTemps(this.dir, (target) => isOutputName(target) || target === MANIFEST_FILE);
+    if (stale.length) log(`removed ${stale.length} temporary file${stale.length > 1 ? "s" : ""} an interrupted run left in ${this.dir} (${stale.join(", ")})`);
+  }
+
+  async release(): Promise<void> {
+    await this.lockHeld?.release();
+    this.lockHeld = undefined;
   }
 
   /** A temporary path in the folder for the output `name`, removed by `discard` unless published. */

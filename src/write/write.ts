@@ -5,6 +5,7 @@ import type { Config } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
 import type { DataSource } from "../data/source.js";
 import type { ScoresFile } from "../scores/file.js";
+import { Interrupted } from "../util/errors.js";
 import type { Selection } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
@@ -20,6 +21,8 @@ export interface WriteInputs {
   selection: Selection;
   inspection: DataInspection;
   folder: OutputFolder;
+  /** Aborted: stop (Interrupted); the caller discards the temporary files. */
+  signal?: AbortSignal;
 }
 
 export interface Written {
@@ -28,7 +31,7 @@ export interface Written {
   files: Map<string, string>;
 }
 
-export async function writeOutputs({ config, source, scores, selection, inspection, folder }: WriteInputs): Promise<Written> {
+export async function writeOutputs({ config, source, scores, selection, inspection, folder, signal }: WriteInputs): Promise<Written> {
   const { cols } = scores;
   const names = [...selection.ratios.map((r) => keepFile(r.ratio)), UNSCORED_FILE];
   const files = new Map(names.map((name) => [name, folder.temp(name)]));
@@ -40,6 +43,7 @@ export async function writeOutputs({ config, source, scores, selection, inspecti
     const byStatus: Record<string, number> = {};
     const keptStatuses: string[][] = selection.ratios.map(() => []);
     for await (const raw of source.rows()) {
+      if (signal?.aborted) throw new Interrupted();
       const r = raw.row;
       const dlc = cols.dlc[r]!;
       const scored = !Number.isNaN(dlc);

@@ -1,0 +1,38 @@
+// `dlc-prune estimate` (and `run --dry-run`): the cost of a run on this machine, printed, nothing written.
+import type { Argv, CommandModule } from "yargs";
+import type { Config } from "../config/schema.js";
+import { estimate, type Estimate } from "../run/estimate.js";
+import { describeCounts } from "../util/counts.js";
+import { configFromArgs, withConfigFlags } from "./options.js";
+import { formatDuration } from "./progress.js";
+
+/** --limit and --sample, for estimate and run --dry-run. */
+export function withSliceFlags<T>(y: Argv<T>): Argv<T> {
+  return y
+    .option("limit", { type: "number", describe: "read only the first N rows (try a recipe on a slice)" })
+    .option("sample", { type: "boolean", default: false, describe: "with --limit: a seeded sample of N rows instead, its costs scaled to all rows" }) as Argv<T>;
+}
+
+export function describeEstimate(e: Estimate): string {
+  const t = e.seconds;
+  const scored = (e.by_status.ok ?? 0) + (e.by_status.truncated ?? 0);
+  const slice = e.rows.read < e.rows.total ? ` (${e.rows.sampled ? "a sample" : "the first"} ${e.rows.read} read${e.rows.sampled ? ", scaled to all rows" : ""})` : "";
+  return [
+    `rows: ${e.rows.sampled ? e.rows.total : e.rows.read}${slice}: ${scored} to score, by status ${describeCounts(e.by_status)}`,
+    `tokens per pass: ${e.tokens_per_pass} in ${e.batches} batches (padding ${(100 * e.padding).toFixed(1)}%), ${e.levels} levels, on ${e.device}`,
+    `expected wall time: ${formatDuration(t.total)} (loading ${t.load.toFixed(1)}s, tokenizing ${t.tokenize.toFixed(1)}s, ${e.levels} x (masking and session ${t.per_level_setup.toFixed(1)}s + pass ${t.per_pass.toFixed(1)}s), reading and writing the data ${t.inspect_and_write.toFixed(1)}s)`,
+    `peak memory: ${Math.round(e.peak_rss_mib)} MiB (while calibrating: the model, a session and a batch)`,
+  ].join("\n");
+}
+
+export async function printEstimate(config: Config, argv: Record<string, unknown>): Promise<void> {
+  const e = await estimate(config, { limit: argv.limit as number | undefined, sample: argv.sample as boolean, log: (l) => process.stderr.write(`${l}\n`) });
+  process.stdout.write(describeEstimate(e) + "\n");
+}
+
+export const estimateCommand: CommandModule = {
+  command: "estimate",
+  describe: "What a run would cost here: rows, tokens, padding, wall time and memory from a calibration pass; nothing written",
+  builder: (y: Argv) => withSliceFlags(withConfigFlags(y, {}).demandOption("config")),
+  handler: async (argv) => printEstimate(await configFromArgs(argv, {}), argv),
+};
