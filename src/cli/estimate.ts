@@ -16,7 +16,7 @@ export function withSliceFlags<T>(y: Argv<T>): Argv<T> {
 export function describeEstimate(e: Estimate): string {
   const t = e.seconds;
   const scored = (e.by_status.ok ?? 0) + (e.by_status.truncated ?? 0);
-  const slice = e.rows.read < e.rows.total ? ` (${e.rows.sampled ? "a sample" : "the first"} ${e.rows.read} read${e.rows.sampled ? ", scaled to all rows" : ""})` : "";
+  const slice = e.rows.read < e.rows.total ? (e.rows.sampled ? ` (a sample of ${e.rows.read}, scaled to all rows)` : ` (the first ${e.rows.read} of ${e.rows.total})`) : "";
   return [
     `rows: ${e.rows.sampled ? e.rows.total : e.rows.read}${slice}: ${scored} to score, by status ${describeCounts(e.by_status)}`,
     `tokens per pass: ${e.tokens_per_pass} in ${e.batches} batches (padding ${(100 * e.padding).toFixed(1)}%), ${e.levels} levels, on ${e.device}`,

@@ -92,12 +92,12 @@ async function countRows(config: Config): Promise<number> {
 export async function estimate(config: Config, opts: EstimateOptions = {}): Promise<Estimate> {
   const log = opts.log ?? (() => {});
   const s = config.score;
-  const total = opts.limit !== undefined && opts.sample ? await countRows(config) : undefined;
+  const total = opts.limit !== undefined ? await countRows(config) : undefined;
   let only: ((row: number) => boolean) | undefined;
   if (opts.limit !== undefined) {
     const limit = opts.limit;
-    if (total !== undefined) {
-      const chosen = new Set(Array.from(permutation(createRng(s.seed), total)).slice(0, limit));
+    if (opts.sample) {
+      const chosen = new Set(Array.from(permutation(createRng(s.seed), total!)).slice(0, limit));
       only = (row) => chosen.has(row);
     } else only = (row) => row < limit;
   }
@@ -135,7 +135,7 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   }
   const cost = fitBatchCost(samples);
   // A sample stands for all rows: its per-row costs scale by total / read.
-  const scale = total !== undefined ? total / Math.max(data.rows, 1) : 1;
+  const scale = opts.sample && total !== undefined ? total / Math.max(data.rows, 1) : 1;
   const perPass = plan.batches.reduce((a, b) => a + cost(b), 0) * scale;
   const seconds = {
     load: prepared.seconds.load,
@@ -149,7 +149,7 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   seconds.total = seconds.load + seconds.tokenize + seconds.inspect_and_write + s.levels * (setup + perPass);
   const scaled = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round(v * scale)]));
   return {
-    rows: { total: total ?? data.rows, read: data.rows, sampled: total !== undefined },
+    rows: { total: total ?? data.rows, read: data.rows, sampled: !!opts.sample && total !== undefined },
     by_status: scaled(statusCounts([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])),
     levels: s.levels,
     batches: Math.round(plan.batches.length * scale),

@@ -89,6 +89,8 @@ interface Known {
   folder?: OutputFolder;
   /** Seconds of the stages before this one (inspect, score). */
   timings?: Record<string, number>;
+  /** The onnxruntime threads, when this process scored. */
+  threads?: number;
 }
 
 /**
@@ -118,7 +120,7 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
       await writeReport(folder, report, written.files);
       timings.report = since(t1);
     }
-    const manifest = await folder.publish(written.files, { ...stored, invocation: { command: opts.command ?? null }, timings }, { log });
+    const manifest = await folder.publish(written.files, { ...stored, invocation: { command: opts.command ?? null, threads: known.threads ?? null }, timings }, { log });
     return { manifest, selection, scores, inspection, report };
   } catch (err) {
     await folder.discard();
@@ -207,7 +209,8 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
       }
     }
     timings[shards.length ? "merge" : "score"] = since(t1);
-    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { source, inspection, folder, timings });
+    const threads = "threads" in scored ? scored.threads : undefined;
+    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { source, inspection, folder, timings, threads });
     for (const o of manifest.outputs) log(describeOutput(config.select.out_dir, o, manifest.unscored.policy));
     log(`wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir} (${Object.entries(manifest.timings).map(([stage, s]) => `${stage} ${s}s`).join(", ")})`);
     return { kind: "selected", score: scored, manifest, report: result! };

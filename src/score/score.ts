@@ -51,6 +51,8 @@ export interface ScoreResult {
   /** The scores file was already up to date (same fingerprint) and was kept. */
   reused: boolean;
   device: Device;
+  /** onnxruntime's intra-op threads. */
+  threads: number;
   /** Non-padding input tokens of one pass; padded slots of one pass. */
   tokens: number;
   paddingRatio: number;
@@ -107,7 +109,7 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     const source = opts.source ?? new DataSource(config.data);
     const prepared = await prepare(config, config.model.path, source, (row) => {
       if (opts.signal?.aborted) throw new Interrupted();
-      if (row % 1000 === 0) opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((performance.now() - started) / 1000, 1e-9) });
+      if (row > 0 && row % 1000 === 0) opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((performance.now() - started) / 1000, 1e-9) });
     });
     const { model, tokenizer, data } = prepared;
     const prepareSeconds = (performance.now() - started) / 1000;
@@ -118,10 +120,11 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
         `${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`,
     );
 
-    const sessions = new SessionFactory(s.device, threadCount(s.threads), log);
+    const threads = threadCount(s.threads);
+    const sessions = new SessionFactory(s.device, threads, log);
     const record = recordOf(config, prepared, await source.sha256(), await sessions.resolve(model));
     const fingerprint = fingerprintOf(record);
-    const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device };
+    const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device, threads };
     if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
       log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
       return { ...result, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };

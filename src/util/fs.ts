@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, rmdir, stat, writeFile, type FileHandle } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { UserError, atPath, isSystemError, readingFile, systemErrorReason } from "./errors.js";
 
@@ -176,6 +176,16 @@ export async function sha256File(path: string): Promise<string> {
 
 export function sha256(data: string | Uint8Array): string {
   return createHash("sha256").update(data).digest("hex");
+}
+
+/** A text file's contents, or undefined when there is no such file. */
+export async function readTextIfExists(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, "utf8");
+  } catch (err) {
+    if (isSystemError(err) && err.code === "ENOENT") return undefined;
+    throw err;
+  }
 }
 
 /** True when `path` exists (file or folder). */

@@ -1,11 +1,11 @@
 // One writer at a time: a lock file beside what a run writes (a scores file, an output folder) names the
 // process holding it. A second run is refused with that name; a lock whose process is gone (same host) is
 // stale and taken over. The lock file appears whole (written under a temporary name, then hard-linked).
-import { link, readFile, rm, writeFile } from "node:fs/promises";
+import { link, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { z } from "zod";
 import { UserError, isSystemError } from "./errors.js";
-import { tempSibling } from "./fs.js";
+import { readTextIfExists, tempSibling } from "./fs.js";
 import { parseJson } from "./json.js";
 
 type Holder = z.infer<typeof holderSchema>;
@@ -56,13 +56,8 @@ const holderSchema = z.object({ pid: z.number().int(), host: z.string(), since: 
 
 /** Who holds the lock at `path`: undefined when there is none, "foreign" when the file is not a lock of ours. */
 async function readHolder(path: string): Promise<Holder | "foreign" | undefined> {
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if (isSystemError(err) && err.code === "ENOENT") return undefined;
-    throw err;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   const parsed = parseJson(holderSchema, text);
   return "value" in parsed ? parsed.value : "foreign";
 }

@@ -1,14 +1,14 @@
 // What an output folder (select.out_dir) holds, and its manifest: the one record of which files dlc-prune
 // wrote there. A file is dlc-prune's only if a valid manifest in the same folder lists it by name with the
 // sha256 of its current bytes; nothing else in the folder is ever replaced or deleted.
-import { readFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { mapPaths } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { otherVersionOf, runRecordSchema } from "../scores/record.js";
 import { describeCounts } from "../util/counts.js";
-import { UserError, isSystemError } from "../util/errors.js";
+import { UserError } from "../util/errors.js";
+import { readTextIfExists } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME } from "../version.js";
 
@@ -52,8 +52,12 @@ export const manifestSchema = z.object({
   version: z.string(),
   /** "publishing" while files are being renamed into place: then a name may be listed with its old and new bytes. */
   state: z.enum(["complete", "publishing"]),
-  /** How this folder was made: the command line (null from the library API). Paths in this file are relative to its folder. */
-  invocation: z.object({ command: z.array(z.string()).nullable() }),
+  /**
+   * How this folder was made: the command line (null from the library API), and the onnxruntime threads of
+   * the score stage when the same process ran it (null when the scores came from elsewhere: select, merge).
+   * Paths in this file are relative to its folder.
+   */
+  invocation: z.object({ command: z.array(z.string()).nullable(), threads: z.number().int().nullable() }),
   config: z.custom<Config>((v) => typeof v === "object" && v !== null && !Array.isArray(v), "expected the run's config"),
   /** The scoring run the selection ranks by (the scores file's record: data, model, tokens, masking, environment). */
   run: runRecordSchema,
@@ -102,13 +106,8 @@ export type FileEntry = z.infer<typeof fileEntry>;
 /** The manifest of `dir`, validated; undefined when there is none. A file that is not one of ours is an error. */
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
   const path = join(dir, MANIFEST_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch (err) {
-    if (isSystemError(err) && err.code === "ENOENT") return undefined;
-    throw err;
-  }
+  const text = await readTextIfExists(path);
+  if (text === undefined) return undefined;
   const parsed = parseJson(manifestSchema, text);
   if ("why" in parsed) {
     const other = otherVersionOf(text);

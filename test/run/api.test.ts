@@ -21,7 +21,7 @@ it("exports a typed API through package.json exports: loadConfig, score, select,
   });
   const logs: string[] = [];
   const result = await api.run(config, { log: (l) => logs.push(l) });
-  if (!("manifest" in result)) throw new Error("not sharded: run selects");
+  if (result.kind !== "selected") throw new Error("not sharded: run selects");
   expect(result.manifest.outputs[0]!.rows.kept).toBe(2);
   expect("scored" in result.score && result.score.scored).toBe(4);
   expect(logs.some((l) => l.includes("meaningless"))).toBe(true);
