@@ -139,3 +139,23 @@ for (const m of models) {
 console.log("");
 table(shardRows);
 console.log("tokens/s here: non-padding tokens of one unmasked pass over all rows / wall time of all processes (start-up included).");
+
+// `estimate` against the run it predicts: stories260K on the 1,000 Alpaca-cleaned rows, the demo's 3 levels.
+const alpaca1k = join(tmp, "alpaca-1k.jsonl");
+writeFileSync(alpaca1k, (JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[]).map((r) => JSON.stringify(r)).join("\n") + "\n");
+const recipe = ["--config", "/dev/null", "--set", `data.path=${alpaca1k}`, "--set", `model.path=${stories}`, "--set", "template=alpaca", "--set", `score.out=${join(tmp, "est/scores.arrow")}`, "--set", `select.out_dir=${join(tmp, "est")}`, "--set", "select.ratios=[0.1,0.3,0.5]"];
+const cliMain = join(HERE, "../src/cli/main.ts");
+const timed = async (args: string[]) => {
+  const t = performance.now();
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", cliMain, ...args], { encoding: "utf8", maxBuffer: 1 << 26 });
+  return { stdout, seconds: (performance.now() - t) / 1000 };
+};
+const predicted = await timed(["estimate", ...recipe]);
+const predictedSeconds = Number(/expected wall time: (?:(\d+)m)?(\d+)s/.exec(predicted.stdout)!.slice(1).reduce((a, v, i) => a + (v ? Number(v) * (i === 0 ? 60 : 1) : 0), 0));
+const actual = await timed(["run", ...recipe]);
+console.log("");
+table([
+  ["estimate vs run (stories260K, 1000 Alpaca rows, 3 levels)", "estimate (s)", "run wall (s)", "estimate / run", "estimate's own wall (s)"],
+  ["", String(predictedSeconds), actual.seconds.toFixed(1), (predictedSeconds / actual.seconds).toFixed(3), predicted.seconds.toFixed(1)],
+]);
+console.log(predicted.stdout.trim());
