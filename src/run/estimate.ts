@@ -124,7 +124,7 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
     // The first run of a session warms it up, as in a run: timed, but not fitted.
     await runBatch(session, model, plan.batches.at(-1)!, data.encoded, tokenizer.padId);
     const spent = performance.now();
-    for (const b of calibrationBatches(plan.batches, 12)) {
+    for (const b of calibrationBatches(plan.batches, 24)) {
       if ((performance.now() - spent) / 1000 > CALIBRATION_SECONDS && samples.length >= 3) break;
       const t = performance.now();
       await runBatch(session, model, plan.batches[b]!, data.encoded, tokenizer.padId);
