@@ -8,6 +8,7 @@ import { modelCommand } from "./model.js";
 import { scoreCommand } from "./score.js";
 import { selectCommand } from "./select.js";
 import { reportCommand } from "./report.js";
+import { compareCommand } from "./compare.js";
 import { runCommand } from "./run.js";
 import { configCommand } from "./config.js";
 import { estimateCommand } from "./estimate.js";
@@ -37,9 +38,10 @@ try {
     .command(mergeCommand)
     .command(selectCommand)
     .command(reportCommand)
+    .command(compareCommand)
     .command(modelCommand)
     .command(configCommand)
-    .demandCommand(1, "name a command: run, estimate, score, merge, select, report, model, config")
+    .demandCommand(1, "name a command: run, estimate, score, merge, select, report, compare, model, config")
     .strict()
     .fail((msg, err) => fail(err ?? new UserError(msg)))
     .parseAsync();

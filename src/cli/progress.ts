@@ -32,18 +32,18 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
     lastLine = now();
     stream.write(`tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n`);
   };
-  const line = (p: Extract<ScoreProgress, { phase: "score" }>) =>
-    `level ${p.level + 1}/${p.levels}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
+  const passName = (p: Extract<ScoreProgress, { phase: "score" }>) => (p.alone ? "responses alone (IFD)" : `level ${p.level + 1}/${p.levels}`);
+  const line = (p: Extract<ScoreProgress, { phase: "score" }>) => `${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
 
   if (!stream.isTTY) {
-    let level = -1;
+    let pass = "";
     return {
       update: (p) => {
         if (p.phase === "encode") return encoding(p);
-        const levelDone = p.rowsDone === p.rowsTotal;
-        if (now() - lastLine < LOG_EVERY_SECONDS && !levelDone && p.level === level) return;
+        const passDone = p.rowsDone === p.rowsTotal;
+        if (now() - lastLine < LOG_EVERY_SECONDS && !passDone && passName(p) === pass) return;
         lastLine = now();
-        level = p.level;
+        pass = passName(p);
         stream.write(line(p) + "\n");
       },
       log: (l) => stream.write(l + "\n"),
@@ -53,11 +53,11 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
 
   // {eta_job} rather than cli-progress's own {eta}: that one is the bar's (one level's rows), without a unit.
   const bar = new cliProgress.SingleBar(
-    { stream, format: "level {level}/{levels} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta_job}", hideCursor: true, clearOnComplete: false, gracefulExit: false },
+    { stream, format: "{pass} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta_job}", hideCursor: true, clearOnComplete: false, gracefulExit: false },
     cliProgress.Presets.shades_classic,
   );
   let active = false;
-  let level = -1;
+  let pass = "";
   const end = () => {
     if (active) bar.stop();
     active = false;
@@ -65,9 +65,9 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
   return {
     update: (p) => {
       if (p.phase === "encode") return encoding(p);
-      const payload = { level: p.level + 1, levels: p.levels, rate: Math.round(p.rate), eta_job: formatDuration(p.etaSeconds) };
-      if (p.level !== level) end();
-      level = p.level;
+      const payload = { pass: passName(p), rate: Math.round(p.rate), eta_job: formatDuration(p.etaSeconds) };
+      if (payload.pass !== pass) end();
+      pass = payload.pass;
       if (!active) {
         bar.start(p.rowsTotal, p.rowsDone, payload);
         active = true;

@@ -1,4 +1,4 @@
-// `dlc-prune select`: keep-<ratio>.parquet per ratio from a scores file, with a manifest.
+// `dlc-prune select`: <selection>-<ratio>/train.parquet per selection and ratio from a scores file, with a manifest.
 import type { Argv, CommandModule } from "yargs";
 import { selectAndWrite } from "../run/pipeline.js";
 import { describeOutput } from "../write/layout.js";
@@ -10,6 +10,8 @@ export const SELECT_FLAGS: FlagMap = {
   ratio: "select.ratios",
   "out-dir": "select.out_dir",
   strategy: "select.strategy",
+  strategies: "select.strategies",
+  by: "select.by",
   split: "select.split",
   seed: "select.seed",
   stratify: "select.stratify",
@@ -20,7 +22,7 @@ export const SELECT_FLAGS: FlagMap = {
 
 export const selectCommand: CommandModule = {
   command: "select",
-  describe: "Keep a share of the rows by DLC (FlexRand or a baseline) and write them as Parquet, per ratio",
+  describe: "Keep a share of the rows by DLC, loss0 or IFD (FlexRand or a baseline) and write them as Parquet, per strategy and ratio",
   builder: (y: Argv) => withConfigFlags(y, SELECT_FLAGS),
   handler: async (argv) => {
     const config = await configFromArgs(argv, SELECT_FLAGS);

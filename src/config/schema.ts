@@ -11,6 +11,8 @@ export const METHODS = ["l1", "random"] as const;
 export const DEVICES = ["auto", "cpu", "cuda"] as const;
 export const STRATEGIES = ["flexrand", "random", "easy", "hard"] as const;
 export const TRUNCATED = ["keep", "drop"] as const;
+/** The scores a selection can rank by: DLC, the unmasked level's loss (perplexity filtering), IFD. */
+export const RANKED_BY = ["dlc", "loss0", "ifd"] as const;
 /** The keys that hold file paths (score.merge: a list of them, globs allowed). */
 export const PATH_KEYS = ["data.path", "model.path", "score.out", "score.merge", "select.out_dir"] as const;
 
@@ -80,6 +82,7 @@ export const configSchema = z
         exclude: z.array(z.string()).default([]).describe("glob patterns of initializer names never to mask"),
         batch_tokens: z.number().int().positive().default(2048).describe("token budget of a batch (rows x padded length); 2048 suits CPUs (bigger batches fall out of cache), raise it on a GPU"),
         max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; default: the model's window (config.json max_position_embeddings, n_positions or n_ctx)"),
+        ifd: z.boolean().default(false).describe("also compute IFD (Instruction-Following Difficulty: loss(response | prompt) / loss(response alone)), one more unmasked pass over the responses alone; select.by can rank by it"),
         truncated: z.enum(TRUNCATED).default("keep").describe("a row longer than max_tokens: keep (scored on the tokens that fit, status truncated) or drop (unscored, status too-long)"),
         device: z.enum(DEVICES).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
         threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),
@@ -100,13 +103,20 @@ export const configSchema = z
           .refine((r) => new Set(r).size === r.length, "each ratio once")
           .default([0.3, 0.5])
           .describe("keep ratios, each in (0, 1]"),
-        strategy: z.enum(STRATEGIES).default("flexrand").describe("flexrand: random mix of an easy and a hard interval; easy/hard: top-K by DLC; random: ignores scores"),
+        strategy: z.enum(STRATEGIES).default("flexrand").describe("flexrand: random mix of an easy and a hard interval; easy/hard: top-K by the score; random: ignores scores"),
+        strategies: z
+          .array(z.union([z.enum(STRATEGIES), z.object({ strategy: z.enum(STRATEGIES), by: z.enum(RANKED_BY).optional() }).strict()]))
+          .min(1)
+          .nullable()
+          .default(null)
+          .describe("several selections side by side, each in its own folders: names (flexrand, random, easy, hard) or {strategy, by}; default: [strategy]"),
+        by: z.enum(RANKED_BY).default("dlc").describe("the score the strategies rank by: dlc, loss0 (the unmasked model's loss: perplexity filtering) or ifd (needs score.ifd)"),
         split: z.number().gt(0, "the split must be in (0, 1)").lt(1, "the split must be in (0, 1)").default(0.5).describe("flexrand: share of rows in the easy interval"),
         seed: z.number().int().default(0).describe("seed of the selection draws"),
         stratify: z.string().nullable().default(null).describe("a field: select within each of its groups"),
         nested: z.boolean().default(true).describe("smaller ratios keep subsets of larger ones (one permutation per interval)"),
         unscored: z.enum(["drop", "keep"]).default("drop").describe("rows without a DLC score (listed in unscored.jsonl) are dropped or kept in every output"),
-        out_dir: z.string().min(1).default("out").describe("where keep-<ratio>.parquet, unscored.jsonl, manifest.json and the report go"),
+        out_dir: z.string().min(1).default("out").describe("where <selection>-<ratio>/train.parquet, unscored.jsonl, manifest.json and the report go"),
       })
       .strict()
       .prefault({}),

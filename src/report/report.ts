@@ -1,220 +1,194 @@
-// The report stage: report.json (the numbers) and a self-contained report.html (Vega-Lite plots rendered to
-// SVG in Node, no scripts) comparing what each keep ratio keeps.
+// The report stage: report.json (every number the page shows) and a self-contained report.html (src/report/html)
+// comparing what each selection (strategy x score) keeps at each keep ratio, for one run's output folder or,
+// with `dlc-prune compare`, across the folders of several runs over the same data.
 import { writeFile } from "node:fs/promises";
-import * as vega from "vega";
-import { compile, type TopLevelSpec } from "vega-lite";
-import type { DataInspection } from "../data/inspect.js";
+import { messagesOf, toSample } from "../data/formats.js";
+import { DataSource } from "../data/source.js";
 import type { ScoresFile } from "../scores/file.js";
-import type { Selection } from "../select/select.js";
-import { describeCounts } from "../util/counts.js";
 import { atPath } from "../util/errors.js";
 import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
-import type { WrittenBody } from "../write/layout.js";
 import type { OutputFolder } from "../write/publish.js";
-const BINS = 30;
+import { clippedAxis, cdfAt, evenSample, extremes, jaccard, oneLine, spearman } from "./figures.js";
+import { renderHtml } from "./html.js";
+import type { Distribution, Example, OutputRow, Report, ReportSource, RunSummary } from "./types.js";
 
-interface Histogram {
-  edges: number[];
-  /** "all" (every scored row) and one series per ratio: counts per bin. */
-  series: Record<string, number[]>;
-}
+export type { Report, ReportSource } from "./types.js";
 
-export interface Report {
-  tool: string;
-  version: string;
-  model: string;
-  data: { path: string; rows: number; scored: number; unscored: number; by_status: Record<string, number> };
-  masking: { levels: number; sparsities: number[]; method: string; scope: string; interval: number; mean_loss: number[] };
-  selection: { strategy: string; split: number; seed: number; stratify: string | null; nested: boolean; unscored: string; split_dlc: number | null };
-  ratios: { ratio: number; rows_kept: number; rows_pruned: number; rows_unscored: number; kept_by_status: Record<string, number>; tokens_kept: number; tokens_pruned: number; mean_dlc_kept: number | null }[];
-  histograms: { dlc: Histogram; response_tokens: Histogram; response_chars: Histogram };
-  groups: { field: string; counts: Record<string, Record<string, number>> } | null;
-}
+export const SCATTER_POINTS = 2000;
+export const EXAMPLES = 5;
+const TEXT_CHARS = 110;
 
-const seriesName = (ratio: number) => `keep ${ratio}`;
+const scoredRows = (s: ScoresFile) => {
+  const rows: number[] = [];
+  for (let r = 0; r < s.cols.dlc.length; r++) if (!Number.isNaN(s.cols.dlc[r]!)) rows.push(r);
+  return rows;
+};
 
-function histogram(values: Float64Array, scored: number[], selection: Selection): Histogram {
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (const r of scored) {
-    const v = values[r]!;
-    if (Number.isFinite(v) && v >= 0) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
-  }
-  if (lo > hi) [lo, hi] = [0, 1];
-  const width = hi > lo ? (hi - lo) / BINS : 1;
-  const edges = Array.from({ length: BINS + 1 }, (_, i) => lo + i * width);
-  const bin = (v: number) => Math.min(BINS - 1, Math.floor((v - lo) / width));
-  const series: Record<string, number[]> = { all: new Array<number>(BINS).fill(0) };
-  for (const s of selection.ratios) series[seriesName(s.ratio)] = new Array<number>(BINS).fill(0);
-  for (const r of scored) {
-    const v = values[r]!;
-    if (!Number.isFinite(v) || v < 0) continue;
-    const b = bin(v);
-    series.all![b]!++;
-    for (const s of selection.ratios) if (s.keep[r]) series[seriesName(s.ratio)]![b]!++;
-  }
-  return { edges, series };
-}
-
-export function buildReport(manifest: WrittenBody, scores: ScoresFile, selection: Selection, inspection: DataInspection): Report {
+function runSummary(src: ReportSource, scored: number[]): RunSummary {
+  const { body, scores } = src;
   const { cols } = scores;
-  const { run } = manifest;
-  const K = run.masking.levels;
-  const scored: number[] = [];
-  for (let r = 0; r < cols.dlc.length; r++) if (!Number.isNaN(cols.dlc[r]!)) scored.push(r);
+  const K = body.run.masking.levels;
   const meanLoss = Array.from({ length: K }, (_, k) => scored.reduce((a, r) => a + cols.losses[r * K + k]!, 0) / Math.max(scored.length, 1));
-  const sel = manifest.config.select;
-  const groupValues = inspection.group;
-  let groups: Report["groups"] = null;
-  if (groupValues && manifest.config.data.fields.group) {
-    const counts: Record<string, Record<string, number>> = { all: {} };
-    for (const s of selection.ratios) counts[seriesName(s.ratio)] = {};
-    for (const r of scored) {
-      const g = groupValues[r] ?? "(none)";
-      counts.all![g] = (counts.all![g] ?? 0) + 1;
-      for (const s of selection.ratios) if (s.keep[r]) counts[seriesName(s.ratio)]![g] = (counts[seriesName(s.ratio)]![g] ?? 0) + 1;
-    }
-    groups = { field: manifest.config.data.fields.group, counts };
-  }
+  const { split, seed, stratify, nested, unscored } = body.config.select;
+  const m = body.run.masking;
   return {
-    tool: manifest.tool,
-    version: manifest.version,
-    model: run.model.path,
-    data: { path: manifest.config.data.path, rows: run.data.rows, scored: scored.length, unscored: selection.unscored.length, by_status: manifest.rows.by_status },
-    masking: { levels: K, sparsities: run.masking.sparsities, method: run.masking.method, scope: run.masking.scope, interval: run.masking.interval, mean_loss: meanLoss },
-    selection: { strategy: sel.strategy, split: sel.split, seed: sel.seed, stratify: sel.stratify, nested: sel.nested, unscored: sel.unscored, split_dlc: selection.boundary },
-    ratios: manifest.outputs.map((o, i) => {
-      const kept = scored.filter((r) => selection.ratios[i]!.keep[r]);
-      return {
-        ratio: o.ratio,
-        rows_kept: o.rows.kept,
-        rows_pruned: o.rows.pruned,
-        rows_unscored: o.rows.unscored,
-        kept_by_status: o.kept_by_status,
-        tokens_kept: o.response_tokens.kept,
-        tokens_pruned: o.response_tokens.pruned,
-        mean_dlc_kept: kept.length ? kept.reduce((a, r) => a + cols.dlc[r]!, 0) / kept.length : null,
-      };
-    }),
-    histograms: {
-      dlc: histogram(cols.dlc, scored, selection),
-      response_tokens: histogram(Float64Array.from(cols.tokens), scored, selection),
-      response_chars: histogram(Float64Array.from(inspection.responseChars), scored, selection),
-    },
-    groups,
+    label: src.label,
+    model: body.run.model.path,
+    random_model: !!body.config.model.tiny,
+    rows: body.rows.total,
+    scored: scored.length,
+    by_status: body.rows.by_status,
+    masking: { levels: K, method: m.method, scope: m.scope, interval: m.interval, sparsities: m.sparsities, mean_loss: meanLoss },
+    ifd: cols.ifd !== null,
+    select: { split, seed, stratify, nested, unscored },
   };
 }
 
-// ---- plots ----
+function outputRows(src: ReportSource, label: (sel: string) => string, scored: number[]): OutputRow[] {
+  const { cols } = src.scores;
+  return src.selections.flatMap((sel) =>
+    sel.ratios.map((r) => {
+      const o = src.body.outputs.find((out) => out.selection === sel.choice.name && out.ratio === r.ratio)!;
+      const kept = scored.filter((row) => r.keep[row]);
+      const tokens = o.response_tokens.kept + o.response_tokens.pruned;
+      return {
+        run: src.label,
+        label: label(sel.choice.name),
+        selection: sel.choice.name,
+        strategy: sel.choice.strategy,
+        by: sel.choice.by,
+        ratio: r.ratio,
+        file: o.file,
+        rows_kept: o.rows.kept,
+        rows_kept_share: o.rows.kept / Math.max(src.body.rows.total, 1),
+        tokens_kept: o.response_tokens.kept,
+        tokens_kept_share: o.response_tokens.kept / Math.max(tokens, 1),
+        drawn: o.drawn,
+        truncated_kept: o.kept_by_status.truncated ?? 0,
+        unscored: o.rows.unscored,
+        unscored_policy: src.body.unscored.policy,
+        kept_by_status: o.kept_by_status,
+        mean_dlc_kept: kept.length ? kept.reduce((a, row) => a + cols.dlc[row]!, 0) / kept.length : null,
+      };
+    }),
+  );
+}
 
-const FONT = { config: { font: "sans-serif", view: { stroke: null } } };
+function distribution(src: ReportSource, metric: Distribution["metric"], label: (sel: string) => string, scored: number[]): Distribution {
+  const { cols } = src.scores;
+  const value = (row: number) => (metric === "dlc" ? cols.dlc[row]! : cols.tokens[row]!);
+  const all = scored.map(value);
+  const axis = clippedAxis(all);
+  return {
+    run: src.label,
+    metric,
+    axis,
+    all: cdfAt(all, axis.x),
+    panels: src.selections.map((sel) => ({
+      label: label(sel.choice.name),
+      by: sel.choice.by,
+      strategy: sel.choice.strategy,
+      // FlexRand's easy/hard boundary is in the units of the score it ranks by.
+      boundary: metric === "dlc" && sel.choice.by === "dlc" ? sel.boundary : null,
+      series: sel.ratios.map((r) => {
+        const kept = scored.filter((row) => r.keep[row]).map(value);
+        return { ratio: r.ratio, rows: kept.length, cdf: cdfAt(kept, axis.x) };
+      }),
+    })),
+  };
+}
 
-/** Faceted histogram: every scored row in grey, the rows a ratio keeps in colour, one panel per ratio. */
-function histogramSpec(title: string, axis: string, h: Histogram, rule: number | null): TopLevelSpec {
-  const values: Record<string, unknown>[] = [];
-  for (const [name, counts] of Object.entries(h.series)) {
-    if (name === "all") continue;
-    counts.forEach((kept, b) => values.push({ panel: name, start: h.edges[b], end: h.edges[b + 1], all: h.series.all![b], kept }));
+function groupBars(src: ReportSource, label: (sel: string) => string, scored: number[]): Report["groups"][number] | null {
+  const field = src.body.config.data.fields.group;
+  const groups = src.inspection.group;
+  if (!field || !groups) return null;
+  const bars: Report["groups"][number]["bars"] = [];
+  const count = (bar: string, rows: number[]) => {
+    const counts = new Map<string, number>();
+    for (const r of rows) counts.set(groups[r] ?? "(none)", (counts.get(groups[r] ?? "(none)") ?? 0) + 1);
+    for (const [group, n] of [...counts].sort(([a], [b]) => (a < b ? -1 : 1))) bars.push({ bar, group, rows: n });
+  };
+  count("all scored", scored);
+  for (const sel of src.selections) for (const r of sel.ratios) count(`${label(sel.choice.name)} ${r.ratio}`, scored.filter((row) => r.keep[row]));
+  return { run: src.label, field, bars };
+}
+
+/** Prompt and response of the given rows, each on one line. */
+async function rowTexts(data: DataSource, wanted: Set<number>): Promise<Map<number, { prompt: string; response: string }>> {
+  const texts = new Map<number, { prompt: string; response: string }>();
+  if (!wanted.size) return texts;
+  const only = new DataSource(data.config, (row) => wanted.has(row));
+  for await (const raw of only.rows()) {
+    if (!raw.value) continue;
+    const turns = messagesOf(toSample(raw, only.formatOf(raw.value)));
+    const said = (assistant: boolean) => oneLine(turns.filter((t) => (t.role === "assistant") === assistant).map((t) => t.content).join(" / "), TEXT_CHARS);
+    texts.set(raw.row, { prompt: said(false), response: said(true) });
   }
-  // Pre-binned data: x/x2 are bin edges ("binned"), bars rise from 0.
-  const x = { field: "start", type: "quantitative", bin: "binned", title: axis, scale: { zero: false } };
-  const layers: unknown[] = [
-    { mark: { type: "bar", color: "#d0d0d0" }, encoding: { x, x2: { field: "end" }, y: { field: "all", type: "quantitative", title: "rows" } } },
-    { mark: { type: "bar", color: "#2f6db5" }, encoding: { x, x2: { field: "end" }, y: { field: "kept", type: "quantitative" } } },
-  ];
-  if (rule !== null) layers.push({ mark: { type: "rule", color: "#c0392b", strokeDash: [4, 3] }, encoding: { x: { datum: rule, type: "quantitative" } } });
+  return texts;
+}
+
+/**
+ * The report of one or more runs over the same data (`data`: the data file, readable from the working
+ * directory; the caller checks every source scored it).
+ */
+export async function buildReport(sources: ReportSource[], data: DataSource): Promise<Report> {
+  const many = sources.length > 1;
+  const labelOf = (src: ReportSource) => (sel: string) => (many ? `${src.label}: ${sel}` : sel);
+  const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores)]));
+  const outputs = sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!));
+
+  const keeps = sources.flatMap((s) => s.selections.flatMap((sel) => sel.ratios.map((r) => ({ label: labelOf(s)(sel.choice.name), ratio: r.ratio, keep: r.keep }))));
+  const overlaps: Report["overlaps"] = [];
+  keeps.forEach((a, i) => keeps.slice(i + 1).forEach((b) => a.ratio === b.ratio && overlaps.push({ ratio: a.ratio, a: a.label, b: b.label, ...jaccard(a.keep, b.keep) })));
+
+  const scoresOf = sources.flatMap((s) => {
+    const name = (score: string) => (many ? `${s.label}: ${score}` : score);
+    const { cols } = s.scores;
+    return [
+      { name: name("dlc"), values: cols.dlc },
+      { name: name("loss0"), values: cols.loss0 },
+      ...(cols.ifd ? [{ name: name("ifd"), values: cols.ifd }] : []),
+    ];
+  });
+  const correlations: Report["correlations"] = [];
+  scoresOf.forEach((a, i) => scoresOf.slice(i + 1).forEach((b) => correlations.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })));
+
+  const picked = sources.flatMap((s) => {
+    const scored = scoredOf.get(s)!;
+    const groups = s.inspection.group;
+    const keys = groups ? [...new Set(scored.map((r) => groups[r] ?? "(none)"))].sort() : ["all"];
+    return keys.map((group) => {
+      const rows = groups ? scored.filter((r) => (groups[r] ?? "(none)") === group) : scored;
+      return { src: s, group, ...extremes(rows, s.scores.cols.dlc, EXAMPLES) };
+    });
+  });
+  const texts = await rowTexts(data, new Set(picked.flatMap((p) => [...p.lowest, ...p.highest])));
+  const example = (src: ReportSource, row: number): Example => ({ row, id: src.scores.cols.id?.[row] ?? null, dlc: src.scores.cols.dlc[row]!, ...(texts.get(row) ?? { prompt: "", response: "" }) });
+
+  const runs = sources.map((s) => runSummary(s, scoredOf.get(s)!));
+  const random = runs.filter((r) => r.random_model);
+  const first = sources[0]!.body;
   return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title,
-    data: { values },
-    facet: { row: { field: "panel", type: "nominal", title: null } },
-    spec: { width: 560, height: 110, layer: layers },
-    ...FONT,
-  } as TopLevelSpec;
-}
-
-function compositionSpec(groups: NonNullable<Report["groups"]>): TopLevelSpec {
-  const values = Object.entries(groups.counts).flatMap(([series, counts]) => Object.entries(counts).map(([group, rows]) => ({ series, group, rows })));
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: `Composition by ${groups.field}: all scored rows vs each ratio`,
-    data: { values },
-    mark: "bar",
-    width: 560,
-    encoding: {
-      y: { field: "series", type: "nominal", sort: null, title: null },
-      x: { field: "rows", type: "quantitative", stack: "normalize", title: "share of rows" },
-      color: { field: "group", type: "nominal", title: groups.field },
-    },
-    ...FONT,
-  } as TopLevelSpec;
-}
-
-function maskingSpec(m: Report["masking"]): TopLevelSpec {
-  const values = m.mean_loss.map((loss, level) => ({ level, loss, sparsity: `${(100 * m.sparsities[level]!).toFixed(1)}%` }));
-  return {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: `Masking path: mean response loss per level (${m.method}, ${m.scope}, interval ${m.interval})`,
-    data: { values },
-    width: 560,
-    height: 200,
-    layer: [
-      { mark: { type: "line", point: true }, encoding: { x: { field: "level", type: "ordinal", title: "level (sparsity below)", axis: { labelAngle: 0 } }, y: { field: "loss", type: "quantitative", scale: { zero: false }, title: "mean NLL (nats)" } } },
-      { mark: { type: "text", dy: 14, fontSize: 10 }, encoding: { x: { field: "level", type: "ordinal" }, y: { field: "loss", type: "quantitative" }, text: { field: "sparsity" } } },
-    ],
-    ...FONT,
-  } as TopLevelSpec;
-}
-
-async function svg(spec: TopLevelSpec): Promise<string> {
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  const out = await view.toSVG();
-  view.finalize();
-  return out;
-}
-
-const escape = (s: string) => s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-
-export async function renderHtml(report: Report): Promise<string> {
-  const charts = [
-    await svg(histogramSpec("DLC of the scored rows: kept (blue) out of all (grey)", "DLC (mean response NLL over the masking path, nats)", report.histograms.dlc, report.selection.split_dlc)),
-    await svg(histogramSpec("Response tokens scored: kept vs all", "response tokens", report.histograms.response_tokens, null)),
-    await svg(histogramSpec("Response length in characters: kept vs all", "response characters", report.histograms.response_chars, null)),
-    ...(report.groups ? [await svg(compositionSpec(report.groups))] : []),
-    await svg(maskingSpec(report.masking)),
-  ];
-  const rows = report.ratios
-    .map((r) => `<tr><td>${r.ratio}</td><td>${r.rows_kept}</td><td>${r.kept_by_status.truncated ?? 0}</td><td>${r.rows_pruned}</td><td>${r.rows_unscored}</td><td>${r.tokens_kept}</td><td>${r.tokens_pruned}</td><td>${r.mean_dlc_kept === null ? "" : r.mean_dlc_kept.toFixed(4)}</td></tr>`)
-    .join("\n");
-  const s = report.selection;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>dlc-prune report</title>
-<style>
-body { font-family: sans-serif; margin: 2em auto; max-width: 760px; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th { background: #f3f3f3; }
-figure { margin: 2em 0; }
-.meta { color: #555; font-size: 0.9em; }
-</style>
-</head>
-<body>
-<h1>dlc-prune report</h1>
-<p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; model ${escape(report.model)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows, ${report.data.scored} scored, ${report.data.unscored} unscored</p>
-<p class="meta">rows by status: ${escape(describeCounts(report.data.by_status))} (truncated: scored on the tokens that fit score.max_tokens)</p>
-<p class="meta">strategy ${escape(s.strategy)}${s.strategy === "flexrand" ? `, split ${s.split}` : ""}, seed ${s.seed}${s.stratify ? `, stratified by ${escape(s.stratify)}` : ""}, ${s.nested ? "nested" : "independent"} draws; unscored rows: ${escape(s.unscored)}${s.split_dlc === null ? "" : `; easy/hard boundary at DLC ${s.split_dlc.toFixed(4)} (red line)`}</p>
-<h2>Rows and tokens kept per ratio</h2>
-<table>
-<tr><th>keep ratio</th><th>rows kept</th><th>of which truncated</th><th>rows pruned</th><th>rows unscored</th><th>response tokens kept</th><th>response tokens pruned</th><th>mean DLC kept</th></tr>
-${rows}
-</table>
-${charts.map((c) => `<figure>${c}</figure>`).join("\n")}
-</body>
-</html>
-`;
+    tool: first.tool,
+    version: first.version,
+    banner: random.length
+      ? `The model (${random.map((r) => r.model).join(", ")}) is the demo's tiny model with random weights (model.tiny): its scores are meaningless. This report shows the pipeline, not what DLC finds.`
+      : null,
+    data: { path: first.config.data.path, sha256: first.run.data.sha256, rows: first.rows.total },
+    runs,
+    outputs,
+    distributions: sources.flatMap((s) => (["dlc", "response_tokens"] as const).map((m) => distribution(s, m, labelOf(s), scoredOf.get(s)!))),
+    groups: sources.flatMap((s) => groupBars(s, labelOf(s), scoredOf.get(s)!) ?? []),
+    overlaps,
+    correlations,
+    scatter: sources.map((s) => ({
+      run: s.label,
+      points: evenSample(scoredOf.get(s)!, SCATTER_POINTS)
+        .filter((row) => !Number.isNaN(s.scores.cols.loss0[row]!))
+        .map((row) => ({ row, loss0: s.scores.cols.loss0[row]!, dlc: s.scores.cols.dlc[row]! })),
+    })),
+    examples: picked.map((p) => ({ run: p.src.label, group: p.group, easiest: p.lowest.map((r) => example(p.src, r)), hardest: p.highest.map((r) => example(p.src, r)) })),
+  };
 }
 
 /** report.json and report.html as temporary files of the output folder, added to `files` (name -> temporary path) for publishing. */
@@ -224,7 +198,7 @@ export async function writeReport(folder: OutputFolder, report: Report, files: M
     [REPORT_HTML, await renderHtml(report)],
   ];
   for (const [name, text] of contents) {
-    const temp = folder.temp(name);
+    const temp = await folder.temp(name);
     await atPath(temp, () => writeFile(temp, text));
     files.set(name, temp);
   }

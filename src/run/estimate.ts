@@ -9,12 +9,13 @@ import { inspectData } from "../data/inspect.js";
 import { DataSource } from "../data/source.js";
 import { runBatch } from "../score/levels.js";
 import { MaskSchedule } from "../score/masking.js";
-import { planScoring, type Batch } from "../score/plan.js";
+import { passesOf, planScoring, type Batch, type Pass } from "../score/plan.js";
 import { prepare } from "../score/prepare.js";
 import { SessionFactory, threadCount, type Device } from "../score/session.js";
 import { describeStatuses, statusCounts } from "../scores/status.js";
 import { createRng, permutation } from "../util/rng.js";
 import { checkWritable } from "../write/parquet.js";
+import { outputScoreColumns } from "../write/write.js";
 import { ensureDemoModel } from "./demo-model.js";
 
 /** Calibration time budget: enough batches to fit the cost of the lengths, never a large share of a run. */
@@ -40,7 +41,7 @@ export interface Estimate {
   padding: number;
   device: Device;
   /** Expected wall seconds of a run on this machine (scaled to all rows when sampled). */
-  seconds: { load: number; tokenize: number; inspect_and_write: number; per_level_setup: number; per_pass: number; total: number };
+  seconds: { load: number; tokenize: number; inspect_and_write: number; per_level_setup: number; per_pass: number; ifd_pass: number; total: number };
   /** Peak resident memory while calibrating (the model, a session, a batch), MiB. */
   peak_rss_mib: number;
 }
@@ -104,7 +105,7 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   const source = new DataSource(config.data, only);
   const t0 = performance.now();
   // run's first pass, with its checks: what run would refuse, estimate refuses too.
-  checkWritable((await inspectData(source, config.select.stratify)).columns, source.path);
+  checkWritable((await inspectData(source, config.select.stratify)).columns, source.path, outputScoreColumns(config.select));
   const inspectSeconds = (performance.now() - t0) / 1000;
   await ensureDemoModel(config, log);
   const prepared = await prepare(config, config.model.path!, source, () => {});
@@ -122,12 +123,13 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   const samples: { batch: Batch; seconds: number }[] = [];
   try {
     // The first run of a session warms it up, as in a run: timed, but not fitted.
-    await runBatch(session, model, plan.batches.at(-1)!, data.encoded, tokenizer.padId);
+    const run = (batch: Batch) => runBatch(session, model, batch.members.map((m) => data.encoded[m]!), batch.length, tokenizer.padId);
+    await run(plan.batches.at(-1)!);
     const spent = performance.now();
     for (const b of calibrationBatches(plan.batches, 24)) {
       if ((performance.now() - spent) / 1000 > CALIBRATION_SECONDS && samples.length >= 3) break;
       const t = performance.now();
-      await runBatch(session, model, plan.batches[b]!, data.encoded, tokenizer.padId);
+      await run(plan.batches[b]!);
       samples.push({ batch: plan.batches[b]!, seconds: (performance.now() - t) / 1000 });
     }
   } finally {
@@ -136,7 +138,14 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   const cost = fitBatchCost(samples);
   // A sample stands for all rows: its per-row costs scale by total / read.
   const scale = opts.sample && total !== undefined ? total / Math.max(data.rows, 1) : 1;
-  const perPass = plan.batches.reduce((a, b) => a + cost(b), 0) * scale;
+  const price = (pass: Pass) =>
+    plan.batches.reduce((a, b, i) => {
+      const members = b.members.filter((m) => !pass.alone || data.encoded[m]!.alone);
+      return a + (members.length ? cost({ members, length: pass.lengths[i]! }) : 0);
+    }, 0) * scale;
+  const passes = passesOf(plan, s.levels, s.ifd ? data.encoded.map((e) => (e.alone ? e.alone.ids.length - 1 : null)) : null);
+  const perPass = price(passes[0]!);
+  const ifdPass = s.ifd ? price(passes[1]!) : 0;
   const seconds = {
     load: prepared.seconds.load,
     tokenize: prepared.seconds.encode * scale,
@@ -144,9 +153,10 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
     inspect_and_write: 3 * inspectSeconds * scale,
     per_level_setup: setup,
     per_pass: perPass,
+    ifd_pass: ifdPass,
     total: 0,
   };
-  seconds.total = seconds.load + seconds.tokenize + seconds.inspect_and_write + s.levels * (setup + perPass);
+  seconds.total = seconds.load + seconds.tokenize + seconds.inspect_and_write + s.levels * (setup + perPass) + ifdPass;
   const scaled = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round(v * scale)]));
   return {
     rows: { total: total ?? data.rows, read: data.rows, sampled: !!opts.sample && total !== undefined },

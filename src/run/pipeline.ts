@@ -1,24 +1,26 @@
 // The stages chained: score -> select -> write -> report. Each can also run alone (CLI verbs, API).
 // Before any long work, every output location is checked: it is not an input of the run (by real path), it
 // can be written, and the output folder holds nothing dlc-prune did not write.
-import { dirname, join } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
 import { DataSource } from "../data/source.js";
-import { buildReport, writeReport, type Report } from "../report/report.js";
+import { buildReport, writeReport, type Report, type ReportSource } from "../report/report.js";
 import { score, type ScoreOptions, type ScoreResult } from "../score/score.js";
 import { readScoresFile, type ScoresFile, type ScoresMeta } from "../scores/file.js";
 import { expandShardPaths, mergeShards } from "../scores/merge.js";
 import { isScoresArtifact } from "../scores/names.js";
-import { selectRows, type Selection } from "../select/select.js";
+import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
+import { sha256File } from "../util/fs.js";
+import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { RunInputs, realPathOf, type RunInput } from "../util/paths.js";
 import { MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, describeOutput, keepFile, readManifest, rebaseManifest, type Manifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
-import { writeOutputs } from "../write/write.js";
+import { outputScoreColumns, writeOutputs } from "../write/write.js";
 import { ensureDemoModel } from "./demo-model.js";
 import { resolveShard } from "./shard.js";
 
@@ -33,7 +35,8 @@ const since = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 export interface SelectResult {
   manifest: Manifest;
-  selection: Selection;
+  /** One per selection (select.strategies), in the config's order. */
+  selections: Selection[];
   scores: ScoresFile;
   inspection: DataInspection;
   /** The report, when one was written with the outputs (run). */
@@ -62,7 +65,16 @@ async function claimOutputFolder(dir: string, names: string[], config: Config, i
   return OutputFolder.claim(dir, scoresHere ? isScoresArtifact(config.score.out) : undefined);
 }
 
-const selectOutputNames = (config: Config) => [...config.select.ratios.map(keepFile), UNSCORED_FILE, MANIFEST_FILE, ...REPORT_FILES];
+const selectOutputNames = (config: Config) => [
+  ...selectionsOf(config.select).flatMap((c) => config.select.ratios.map((r) => keepFile(c.name, r))),
+  UNSCORED_FILE,
+  MANIFEST_FILE,
+  ...REPORT_FILES,
+];
+
+/** Every selection of the run, applied to the scores. */
+const selectAll = (config: Config, scores: ScoresFile, inspection: DataInspection) =>
+  selectionsOf(config.select).map((choice) => selectRows(scores, config.select, inspection.stratify, choice));
 
 /** Loads the scores and checks they belong to the data. */
 async function scoresForData(config: Config, source: DataSource): Promise<ScoresFile> {
@@ -79,7 +91,7 @@ async function scoresForData(config: Config, source: DataSource): Promise<Scores
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
 async function inspectForOutput(config: Config, source: DataSource): Promise<DataInspection> {
   const inspection = await inspectData(source, config.select.stratify);
-  checkWritable(inspection.columns, source.path);
+  checkWritable(inspection.columns, source.path, outputScoreColumns(config.select));
   return inspection;
 }
 
@@ -94,7 +106,7 @@ interface Known {
 }
 
 /**
- * select + write: keep-<ratio>.parquet, unscored.jsonl and manifest.json in select.out_dir (with the report
+ * select + write: <selection>-<ratio>/train.parquet, unscored.jsonl and manifest.json in select.out_dir (with the report
  * when `withReport`), published together.
  */
 export async function selectAndWrite(config: Config, opts: RunOptions & { withReport?: boolean } = {}, known: Known = {}): Promise<SelectResult> {
@@ -109,19 +121,19 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
     const scores = await scoresForData(config, source);
     const inspection = known.inspection ?? (await inspectForOutput(config, source));
     if (inspection.rows !== scores.cols.dlc.length) throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
-    const selection = selectRows(scores, config.select, inspection.stratify);
-    const written = await writeOutputs({ config, source, scores, selection, inspection, folder, signal: opts.signal });
+    const selections = selectAll(config, scores, inspection);
+    const written = await writeOutputs({ config, source, scores, selections, inspection, folder, signal: opts.signal });
     timings.select_write = since(t0);
     const stored = rebaseManifest(written.body, ".", dir);
     let report: Report | undefined;
     if (opts.withReport) {
       const t1 = performance.now();
-      report = buildReport(stored, scores, selection, inspection);
+      report = await buildReport([{ label: ".", body: stored, scores, selections, inspection }], source);
       await writeReport(folder, report, written.files);
       timings.report = since(t1);
     }
     const manifest = await folder.publish(written.files, { ...stored, invocation: { command: opts.command ?? null, threads: known.threads ?? null }, timings }, { log });
-    return { manifest, selection, scores, inspection, report };
+    return { manifest, selections, scores, inspection, report };
   } catch (err) {
     await folder.discard();
     throw err;
@@ -130,28 +142,95 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
   }
 }
 
-/** The report of a finished select, from its manifest; the selection is recomputed (it is deterministic). */
-export async function report(outDir: string, opts: RunOptions = {}): Promise<Report> {
-  const manifest = await readManifest(outDir);
-  const path = join(outDir, MANIFEST_FILE);
-  if (!manifest) throw new UserError(`${outDir}: no ${MANIFEST_FILE}; report needs a folder written by dlc-prune select or run`);
+/** A finished select's folder, read back: its manifest, config, data and scores (checked unchanged), and its selections recomputed (they are deterministic). */
+interface FinishedRun {
+  dir: string;
+  manifest: Manifest;
+  config: Config;
+  source: DataSource;
+  scores: ScoresFile;
+  inspection: DataInspection;
+  selections: Selection[];
+}
+
+async function readFinishedRun(dir: string): Promise<Omit<FinishedRun, "scores" | "inspection" | "selections">> {
+  const manifest = await readManifest(dir);
+  const path = join(dir, MANIFEST_FILE);
+  if (!manifest) throw new UserError(`${dir}: no ${MANIFEST_FILE}; a folder written by dlc-prune select or run is needed`);
   if (manifest.state !== "complete") throw new UserError(`${path}: its outputs were being published when the run stopped; rerun select or run`);
   // The manifest's paths are relative to its folder; the stages read them relative to the working directory.
-  const config = parseConfig(rebaseManifest(manifest, outDir, ".").config as unknown as Record<string, unknown>, path);
-  const folder = await claimOutputFolder(outDir, REPORT_FILES, config, await RunInputs.of(selectInputs(config, opts)));
+  const config = parseConfig(rebaseManifest(manifest, dir, ".").config as unknown as Record<string, unknown>, path);
+  return { dir, manifest, config, source: new DataSource(config.data) };
+}
+
+async function selectAgain(run: Omit<FinishedRun, "scores" | "inspection" | "selections">): Promise<FinishedRun> {
+  const { config, source, manifest, dir } = run;
+  const scores = await scoresForData(config, source);
+  if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${join(dir, MANIFEST_FILE)} was written; rerun select`);
+  const inspection = await inspectData(source, config.select.stratify);
+  return { ...run, scores, inspection, selections: selectAll(config, scores, inspection) };
+}
+
+/** The report's view of a finished run, its paths relative to the report's folder `to`. */
+function reportSourceOf(run: FinishedRun, label: string, to: string): ReportSource {
+  const { state: _state, files: _files, invocation: _invocation, timings: _timings, ...body } = run.manifest;
+  return { label, body: rebaseManifest(body, run.dir, to), scores: run.scores, selections: run.selections, inspection: run.inspection };
+}
+
+/** The report of a finished select, rewritten in its folder. */
+export async function report(outDir: string, opts: RunOptions = {}): Promise<Report> {
+  const found = await readFinishedRun(outDir);
+  const folder = await claimOutputFolder(outDir, REPORT_FILES, found.config, await RunInputs.of(selectInputs(found.config, opts)));
   await folder.lock(opts.log ?? defaultLog);
   try {
-    const source = new DataSource(config.data);
-    const scores = await scoresForData(config, source);
-    if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${path} was written; rerun select`);
     const t0 = performance.now();
-    const inspection = await inspectData(source, config.select.stratify);
-    const selection = selectRows(scores, config.select, inspection.stratify);
-    const { state: _state, files: _files, ...body } = manifest;
-    const result = buildReport(body, scores, selection, inspection);
+    const finished = await selectAgain(found);
+    const result = await buildReport([reportSourceOf(finished, ".", outDir)], finished.source);
     const written = new Map<string, string>();
     await writeReport(folder, result, written);
+    const { state: _state, files: _files, ...body } = finished.manifest;
     await folder.publish(written, { ...body, timings: { ...body.timings, report: since(t0) } }, { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog });
+    return result;
+  } catch (err) {
+    await folder.discard();
+    throw err;
+  } finally {
+    await folder.release();
+  }
+}
+
+/**
+ * One report across the output folders of earlier runs over the same data (other ratios, seeds, models or
+ * scorers), written to `outDir` with a manifest naming the folders compared. Folders whose data differs are refused.
+ */
+export async function compare(dirs: string[], outDir: string, opts: RunOptions = {}): Promise<Report> {
+  const log = opts.log ?? defaultLog;
+  const twice = dirs.find((d, i) => dirs.findIndex((e) => resolve(e) === resolve(d)) !== i);
+  if (twice) throw new UserError(`compare: ${twice} is listed twice`);
+  const found = await Promise.all(dirs.map(readFinishedRun));
+  const first = found[0]!;
+  for (const f of found.slice(1)) {
+    const [a, b] = [first.manifest.run.data, f.manifest.run.data];
+    if (a.sha256 !== b.sha256)
+      throw new UserError(`${f.dir}: its run read other data (${f.config.data.path}, sha256 ${b.sha256.slice(0, 12)}) than ${first.dir} (${first.config.data.path}, sha256 ${a.sha256.slice(0, 12)}); compare needs folders over the same data`);
+  }
+  const inputs = await RunInputs.of(found.flatMap((f) => [{ path: f.dir, role: "folder compared", folder: true }, ...selectInputs(f.config, {})]));
+  await inputs.check(outDir, "--out");
+  for (const name of [...REPORT_FILES, MANIFEST_FILE]) await inputs.check(join(outDir, name), "--out");
+  const folder = await OutputFolder.claim(outDir);
+  await folder.lock(log);
+  try {
+    const t0 = performance.now();
+    const finished = [];
+    for (const f of found) finished.push(await selectAgain(f));
+    const result = await buildReport(
+      finished.map((f) => reportSourceOf(f, f.dir, outDir)),
+      first.source,
+    );
+    const written = new Map<string, string>();
+    await writeReport(folder, result, written);
+    const compared = await Promise.all(found.map(async (f) => ({ dir: relative(resolve(outDir), resolve(f.dir)), manifest_sha256: await sha256File(join(f.dir, MANIFEST_FILE)) })));
+    await folder.publish(written, { tool: TOOL_NAME, version: TOOL_VERSION, kind: "compare" as const, invocation: { command: opts.command ?? null }, compared, timings: { report: since(t0) } }, { log });
     return result;
   } catch (err) {
     await folder.discard();

@@ -1,4 +1,4 @@
-// Resume after a crash: progress (level, next batch, the losses so far) is saved beside the output in
+// Resume after a crash: progress (the pass, its next batch, the losses so far) is saved beside the output in
 // `<out>.work/`, each file written whole and renamed. Losses are saved before the state that points past
 // them, so a crash at any moment leaves a state whose losses are on disk. Only these files are ever removed
 // from the work folder: a folder holding anything else is refused.
@@ -12,8 +12,8 @@ import { WRITE_CHECK, describeDifferences, ensureWritableDir, removeStaleTemps, 
 import { parseJson } from "../util/json.js";
 
 export interface Progress {
-  /** The level being scored, and the next batch of it to score. */
-  level: number;
+  /** The pass being run (src/score/plan.ts passesOf), and the next batch of it. */
+  pass: number;
   nextBatch: number;
 }
 
@@ -21,7 +21,7 @@ const STATE_FILE = "state.json";
 const LOSSES_FILE = "losses.f64";
 
 const stateSchema = z.object({
-  level: z.number().int().nonnegative(),
+  pass: z.number().int().nonnegative(),
   nextBatch: z.number().int().nonnegative(),
   fingerprint: z.string(),
   identity: z.record(z.string(), z.unknown()),
@@ -73,7 +73,7 @@ export class Checkpoint {
     const fingerprint = fingerprintOf(record, shard);
     const identity = { ...runIdentity(record), shard };
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
-    const fresh = { checkpoint, progress: { level: 0, nextBatch: 0 }, losses: new Float64Array(lossCount), resumed: false };
+    const fresh = { checkpoint, progress: { pass: 0, nextBatch: 0 }, losses: new Float64Array(lossCount), resumed: false };
     if (restart) await removeWork(dir);
     // The caller holds score.out's lock: temporary files here are a killed run's.
     await removeStaleTemps(dir, (target) => target === STATE_FILE || target === LOSSES_FILE);
@@ -97,7 +97,7 @@ export class Checkpoint {
     if (bytes.byteLength !== lossCount * 8) throw unreadable(`${LOSSES_FILE} has the wrong size`);
     const losses = new Float64Array(lossCount);
     new Uint8Array(losses.buffer).set(bytes);
-    return { checkpoint, progress: { level: state.level, nextBatch: state.nextBatch }, losses, resumed: true };
+    return { checkpoint, progress: { pass: state.pass, nextBatch: state.nextBatch }, losses, resumed: true };
   }
 
   async save(progress: Progress, losses: Float64Array): Promise<void> {

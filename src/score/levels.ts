@@ -1,15 +1,16 @@
-// The level loop: for each masking level, zero more weights, open a session on them, and run every batch of
-// the plan, saving progress for resume as it goes. Batches are right-padded; the scoring graph returns each
-// target token's log-probability, and a row's loss at a level is the mean NLL of its response tokens.
+// The level loop: for each pass (a masking level, or IFD's responses alone), zero more weights when the level
+// changes, open a session on them, and run every batch of the plan, saving progress for resume as it goes.
+// Batches are right-padded; the scoring graph returns each target token's log-probability, and a row's loss
+// in a pass is the mean NLL of its scored tokens.
 import { performance } from "node:perf_hooks";
 import type * as ort from "onnxruntime-node";
 import { Tensor } from "onnxruntime-node";
 import { LOGPROBS_OUTPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
-import type { Encoded } from "../text/encode.js";
+import type { Encoded, Sequence } from "../text/encode.js";
 import { Interrupted, UserError } from "../util/errors.js";
 import type { Checkpoint, Progress } from "./checkpoint.js";
 import type { MaskSchedule } from "./masking.js";
-import type { Batch, ScorePlan } from "./plan.js";
+import type { Pass, ScorePlan } from "./plan.js";
 import type { SessionFactory } from "./session.js";
 
 /** Progress of the score stage: tokenizing (rows so far, rows/s), then the passes. */
@@ -17,21 +18,23 @@ export type ScoreProgress = { phase: "encode"; rowsDone: number; rate: number } 
 
 export interface LevelProgress {
   phase: "score";
-  /** 0-based (level 0 is the unmasked model); shown counting from 1. */
+  /** The masking level of the pass (0 is the unmasked model); shown counting from 1. */
   level: number;
   levels: number;
+  /** The pass runs the responses alone (IFD's denominator). */
+  alone: boolean;
   rowsDone: number;
   rowsTotal: number;
-  /** Non-padding tokens run through the model, over all levels (including before a resume). */
+  /** Non-padding tokens run through the model, over all passes (including before a resume). */
   tokensDone: number;
   tokensTotal: number;
   /** Tokens per second of this process's passes (masking and session creation excluded). */
   rate: number;
-  /** Seconds until the whole job ends (every remaining level, with its masking and session), when known. */
+  /** Seconds until the whole job ends (every remaining pass, with its masking and session), when known. */
   etaSeconds: number | null;
 }
 
-/** Wall time of one level: zeroing weights, creating the session, the pass over the batches. */
+/** Wall time of one pass: zeroing weights, creating the session (both 0 when the pass reuses them), the batches. */
 export interface LevelSeconds {
   mask: number;
   session: number;
@@ -39,8 +42,8 @@ export interface LevelSeconds {
 }
 
 /**
- * Counts rows and tokens across levels (a resumed run starts part-way) and estimates the time left for the
- * whole job. Every level runs the same batches, so once one level has run in full its time per batch is
+ * Counts rows and tokens across passes (a resumed run starts part-way) and estimates the time left for the
+ * whole job. Every masking level runs the same batches, so once one has run in full its time per batch is
  * the estimate for the others; before that, this process's token rate over the passes so far (the first
  * batches, the longest, are the slowest per token: the first estimate errs long).
  */
@@ -50,83 +53,84 @@ export class ProgressMeter {
   private passTokens = 0;
   private passSeconds = 0;
   private setups: number[] = [];
-  /** Seconds into the level after each batch: of the level running, and of the first level run in full. */
+  /** Seconds into the pass after each batch: of the pass running, and of the first level run in full. */
   private curve: number[] = [];
   private fullLevel: number[] | null = null;
-  private level: number;
-  private levelStart = 0;
+  private pass: number;
+  private passStart = 0;
 
   constructor(
     private readonly plan: ScorePlan,
-    private readonly levels: number,
+    private readonly passes: Pass[],
     from: Progress,
     private readonly report: (p: ScoreProgress) => void = () => {},
     private readonly now: () => number = () => performance.now() / 1000,
   ) {
-    this.level = from.level;
-    this.tokensDone = from.level * plan.passTokens + plan.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
+    this.pass = from.pass;
+    this.tokensDone = passes.slice(0, from.pass).reduce((a, p) => a + p.tokens, 0) + passes[from.pass]!.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
     this.rowsDone = plan.batches.slice(0, from.nextBatch).reduce((a, b) => a + b.members.length, 0);
   }
 
-  /** A level's pass begins, after `setupSeconds` of masking and session creation. */
-  levelStarted(level: number, setupSeconds: number): void {
-    this.level = level;
-    this.setups.push(setupSeconds);
+  /** A pass begins, after `setupSeconds` of masking and session creation (0 when it reuses the session). */
+  passStarted(pass: number, setupSeconds: number): void {
+    this.pass = pass;
+    if (!this.passes[pass]!.alone) this.setups.push(setupSeconds);
     this.curve = [];
-    this.levelStart = this.now();
+    this.passStart = this.now();
   }
 
   batchDone(b: number): void {
-    const t = this.now() - this.levelStart;
+    const pass = this.passes[this.pass]!;
+    const t = this.now() - this.passStart;
     this.passSeconds += t - (this.curve.at(-1) ?? 0);
     this.curve.push(t);
-    this.tokensDone += this.plan.batchTokens[b]!;
-    this.passTokens += this.plan.batchTokens[b]!;
+    this.tokensDone += pass.batchTokens[b]!;
+    this.passTokens += pass.batchTokens[b]!;
     this.rowsDone += this.plan.batches[b]!.members.length;
     this.report({
       phase: "score",
-      level: this.level,
-      levels: this.levels,
+      level: pass.level,
+      levels: this.passes.filter((p) => !p.alone).length,
+      alone: pass.alone,
       rowsDone: this.rowsDone,
       rowsTotal: this.plan.passRows,
       tokensDone: this.tokensDone,
-      tokensTotal: this.plan.passTokens * this.levels,
+      tokensTotal: this.passes.reduce((a, p) => a + p.tokens, 0),
       rate: this.passTokens / Math.max(this.passSeconds, 1e-9),
       etaSeconds: this.eta(b),
     });
   }
 
-  levelDone(): void {
+  passDone(): void {
     // A level resumed part-way has no full curve.
-    if (!this.fullLevel && this.curve.length === this.plan.batches.length) this.fullLevel = this.curve;
+    if (!this.fullLevel && !this.passes[this.pass]!.alone && this.curve.length === this.plan.batches.length) this.fullLevel = this.curve;
     this.rowsDone = 0;
   }
 
   private eta(b: number): number | null {
-    const levelsAfter = this.levels - 1 - this.level;
-    const setup = this.setups.reduce((a, x) => a + x, 0) / this.setups.length;
-    if (this.fullLevel) {
-      const levelTime = this.fullLevel.at(-1)!;
-      return levelTime - this.fullLevel[b]! + levelsAfter * (setup + levelTime);
-    }
     if (this.passSeconds <= 0) return null;
     const rate = this.passTokens / this.passSeconds;
-    return (this.plan.passTokens * this.levels - this.tokensDone) / rate + levelsAfter * setup;
+    const setup = this.setups.length ? this.setups.reduce((a, x) => a + x, 0) / this.setups.length : 0;
+    const later = this.passes.slice(this.pass + 1);
+    const current = this.passes[this.pass]!;
+    // A masking level takes as long as the first one run in full; the responses alone, by the token rate.
+    const passTime = (p: Pass) => (!p.alone && this.fullLevel ? this.fullLevel.at(-1)! : p.tokens / rate);
+    const rest = !current.alone && this.fullLevel ? this.fullLevel.at(-1)! - this.fullLevel[b]! : current.batchTokens.slice(b + 1).reduce((a, x) => a + x, 0) / rate;
+    return rest + later.reduce((a, p) => a + passTime(p) + (p.alone ? 0 : setup), 0);
   }
 }
 
 const i64 = (data: BigInt64Array, dims: number[]) => new Tensor("int64", data, dims);
 
 /** Inputs of one right-padded batch: the model reads ids[0..n-2] and is scored on ids[1..n-1]. */
-function batchFeeds(batch: Batch, encoded: Encoded[], model: ScoringModel, padId: number): Record<string, ort.Tensor> {
-  const B = batch.members.length;
-  const L = batch.length;
+function batchFeeds(sequences: Sequence[], length: number, model: ScoringModel, padId: number): Record<string, ort.Tensor> {
+  const B = sequences.length;
+  const L = length;
   const ids = new BigInt64Array(B * L).fill(BigInt(padId));
   const mask = new BigInt64Array(B * L);
   const positions = new BigInt64Array(B * L);
   const targets = new BigInt64Array(B * L);
-  batch.members.forEach((m, b) => {
-    const seq = encoded[m]!.ids;
+  sequences.forEach(({ ids: seq }, b) => {
     for (let t = 0; t + 1 < seq.length; t++) {
       ids[b * L + t] = BigInt(seq[t]!);
       targets[b * L + t] = BigInt(seq[t + 1]!);
@@ -145,25 +149,23 @@ function batchFeeds(batch: Batch, encoded: Encoded[], model: ScoringModel, padId
   return feeds;
 }
 
-/** Mean NLL (nats) over each member's response tokens. */
-function batchLosses(batch: Batch, encoded: Encoded[], logprobs: Float32Array): number[] {
-  const L = batch.length;
-  return batch.members.map((m, b) => {
-    const e = encoded[m]!;
+/** Mean NLL (nats) over each sequence's scored tokens. */
+function batchLosses(sequences: Sequence[], length: number, logprobs: Float32Array): number[] {
+  return sequences.map((q, b) => {
     let sum = 0;
     // Token p is predicted at input position p - 1.
-    for (const [start, end] of e.spans) for (let p = start; p < end; p++) sum -= logprobs[b * L + p - 1]!;
-    return sum / e.tokens;
+    for (const [start, end] of q.spans) for (let p = start; p < end; p++) sum -= logprobs[b * length + p - 1]!;
+    return sum / q.tokens;
   });
 }
 
-/** One batch through a session: each member's loss (mean response NLL) at the session's level. */
-export async function runBatch(session: ort.InferenceSession, model: ScoringModel, batch: Batch, encoded: Encoded[], padId: number): Promise<number[]> {
-  const result = await session.run(batchFeeds(batch, encoded, model, padId)).catch((err: Error) => {
+/** Sequences through a session, right-padded to `length`: each one's loss (mean NLL of its scored tokens). */
+export async function runBatch(session: ort.InferenceSession, model: ScoringModel, sequences: Sequence[], length: number, padId: number): Promise<number[]> {
+  const result = await session.run(batchFeeds(sequences, length, model, padId)).catch((err: Error) => {
     // A model that does not fit the scorer's inputs, or a batch the device cannot hold.
-    throw new UserError(`${model.dir}: onnxruntime failed on a batch of ${batch.members.length} rows x ${batch.length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`);
+    throw new UserError(`${model.dir}: onnxruntime failed on a batch of ${sequences.length} rows x ${length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`);
   });
-  return batchLosses(batch, encoded, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
+  return batchLosses(sequences, length, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
 }
 
 export interface LevelLoop {
@@ -171,6 +173,7 @@ export interface LevelLoop {
   padId: number;
   encoded: Encoded[];
   plan: ScorePlan;
+  passes: Pass[];
   schedule: MaskSchedule;
   sessions: SessionFactory;
   checkpoint: Checkpoint;
@@ -180,39 +183,55 @@ export interface LevelLoop {
   signal?: AbortSignal;
 }
 
-/** Scores levels `from.level`..K-1 (from batch `from.nextBatch` of the first) into `losses` (row-major, K per encoded row). */
-export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float64Array, K: number): Promise<LevelSeconds[]> {
-  const { model, padId, encoded, plan, schedule, sessions, checkpoint, meter } = loop;
+/**
+ * Runs passes `from.pass`.. (from batch `from.nextBatch` of the first) into `losses`: row-major, one column
+ * per pass. A pass on the weights of the one before reuses its session; a row without a sequence for the
+ * pass (no response alone) keeps NaN.
+ */
+export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float64Array): Promise<LevelSeconds[]> {
+  const { model, padId, encoded, plan, passes, schedule, sessions, checkpoint, meter } = loop;
+  const P = passes.length;
   const seconds: LevelSeconds[] = [];
   let lastSave = performance.now();
-  for (let level = from.level; level < K; level++) {
-    const t0 = performance.now();
-    schedule.applyLevel(level);
-    const t1 = performance.now();
-    const session = await sessions.create(model);
-    const t2 = performance.now();
-    meter.levelStarted(level, (t2 - t0) / 1000);
-    try {
-      for (let b = level === from.level ? from.nextBatch : 0; b < plan.batches.length; b++) {
-        const batch = plan.batches[b]!;
-        const values = await runBatch(session, model, batch, encoded, padId);
-        batch.members.forEach((m, j) => (losses[m * K + level] = values[j]!));
+  let session: ort.InferenceSession | undefined;
+  let sessionLevel = -1;
+  try {
+    for (let p = from.pass; p < P; p++) {
+      const pass = passes[p]!;
+      const t0 = performance.now();
+      let t1 = t0;
+      if (pass.level !== sessionLevel) {
+        schedule.applyLevel(pass.level);
+        t1 = performance.now();
+        await session?.release();
+        session = await sessions.create(model);
+        sessionLevel = pass.level;
+      }
+      const t2 = performance.now();
+      meter.passStarted(p, (t2 - t0) / 1000);
+      for (let b = p === from.pass ? from.nextBatch : 0; b < plan.batches.length; b++) {
+        const members = plan.batches[b]!.members.filter((m) => !pass.alone || encoded[m]!.alone);
+        const sequences = members.map((m) => (pass.alone ? encoded[m]!.alone! : encoded[m]!));
+        if (sequences.length) {
+          const values = await runBatch(session!, model, sequences, pass.lengths[b]!, padId);
+          members.forEach((m, j) => (losses[m * P + p] = values[j]!));
+        }
         meter.batchDone(b);
         if (loop.signal?.aborted) {
-          await checkpoint.save({ level, nextBatch: b + 1 }, losses);
+          await checkpoint.save({ pass: p, nextBatch: b + 1 }, losses);
           throw new Interrupted();
         }
         if ((performance.now() - lastSave) / 1000 >= loop.checkpointSeconds) {
-          await checkpoint.save({ level, nextBatch: b + 1 }, losses);
+          await checkpoint.save({ pass: p, nextBatch: b + 1 }, losses);
           lastSave = performance.now();
         }
       }
-    } finally {
-      await session.release();
+      seconds.push({ mask: (t1 - t0) / 1000, session: (t2 - t1) / 1000, pass: (performance.now() - t2) / 1000 });
+      meter.passDone();
+      await checkpoint.save({ pass: p + 1, nextBatch: 0 }, losses);
     }
-    seconds.push({ mask: (t1 - t0) / 1000, session: (t2 - t1) / 1000, pass: (performance.now() - t2) / 1000 });
-    meter.levelDone();
-    await checkpoint.save({ level: level + 1, nextBatch: 0 }, losses);
+  } finally {
+    await session?.release();
   }
   return seconds;
 }

@@ -46,7 +46,7 @@ export async function prepare(config: Config, modelPath: string, source: DataSou
   const maxTokens = s.max_tokens ?? model.maxPositions;
   if (maxTokens === null) throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
   const t1 = performance.now();
-  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, s.truncated, onRow);
+  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, { truncated: s.truncated, ifd: s.ifd, onRow });
   const seconds = { load: (t1 - t0) / 1000, encode: (performance.now() - t1) / 1000 };
   if (data.encoded.length === 0)
     throw new UserError(`${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`);

@@ -19,7 +19,7 @@ import { Checkpoint, workDirOf } from "./checkpoint.js";
 import { scoreColumns } from "./columns.js";
 import { ProgressMeter, scoreLevels, type LevelSeconds, type ScoreProgress } from "./levels.js";
 import { MaskSchedule, maskedCounts } from "./masking.js";
-import { planScoring } from "./plan.js";
+import { describePass, passesOf, planScoring } from "./plan.js";
 import { prepare, type Prepared } from "./prepare.js";
 import { ONNXRUNTIME_VERSION, SessionFactory, threadCount, type Device } from "./session.js";
 
@@ -89,6 +89,7 @@ function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha2
     model: { path: model.dir, sha256: model.sha256, maskable_weights: total },
     tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: encodedSha256(data) },
     masking: { levels: s.levels, interval: s.interval, scope: s.scope, method: s.method, seed: s.seed, include: s.include, exclude: s.exclude, sparsities: maskedCounts(sizes, s).map((c) => c / total) },
+    ifd: s.ifd,
     batch_tokens: s.batch_tokens,
     device,
     environment: { node: process.version, onnxruntime: ONNXRUNTIME_VERSION, transformers: TRANSFORMERS_VERSION },
@@ -132,15 +133,16 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
 
     const K = s.levels;
+    const passes = passesOf(plan, K, s.ifd ? data.encoded.map((e) => (e.alone ? e.alone.ids.length - 1 : null)) : null);
     // Progress is per shard: a shard's checkpoint never continues another's.
-    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * K, opts.restart ?? false);
-    if (resumed) log(`resuming ${out} at level ${progress.level + 1}/${K}, batch ${progress.nextBatch + 1}/${plan.batches.length}`);
+    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * passes.length, opts.restart ?? false);
+    if (resumed) log(`resuming ${out} at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}`);
     const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed });
-    const meter = new ProgressMeter(plan, K, progress, opts.onProgress);
-    const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter, signal: opts.signal };
-    const levelSeconds = await scoreLevels(loop, progress, losses, K);
+    const meter = new ProgressMeter(plan, passes, progress, opts.onProgress);
+    const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, passes, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter, signal: opts.signal };
+    const levelSeconds = await scoreLevels(loop, progress, losses);
 
-    const cols = scoreColumns(data, losses, K, plan, shard);
+    const cols = scoreColumns(data, losses, passes, plan, shard);
     await writeScoresFile(out, cols, { ...record, fingerprint, shard });
     await checkpoint.remove();
     log(`wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);

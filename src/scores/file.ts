@@ -1,6 +1,8 @@
 // The scores file: an Arrow IPC file with one row per input row (or per shard row).
 //   row int64 | id utf8 (when configured) | dlc float64 (null: not scored) |
-//   losses FixedSizeList<float32>[levels] (null: not scored) | tokens int32 | status utf8
+//   losses FixedSizeList<float32>[levels] (null: not scored) | tokens int32 | status utf8 |
+//   loss0 float64 (the unmasked level's loss: perplexity filtering's score; null: not scored) |
+//   ifd float64 (with score.ifd: loss0 / loss of the response alone; null: none)
 // Its schema metadata (key "dlc_prune", JSON) is the run record (src/scores/record): which data, model,
 // tokens and masking produced it, with the run's fingerprint and the shard the file holds.
 import { lstat, readFile } from "node:fs/promises";
@@ -33,10 +35,17 @@ export interface ScoreColumns {
   losses: Float32Array;
   tokens: Int32Array;
   status: string[];
+  /** The unmasked level's loss (full precision); NaN when not scored. */
+  loss0: Float64Array;
+  /** IFD, when the run computed it; NaN where a row has none. */
+  ifd: Float64Array | null;
 }
 
-/** Columns of `n` rows, none scored yet: rows 0..n-1, ids when `withIds`. */
-export function emptyColumns(n: number, levels: number, withIds: boolean): ScoreColumns {
+/** The scores a selection can rank by (select.by). */
+export type ScoreName = "dlc" | "loss0" | "ifd";
+
+/** Columns of `n` rows, none scored yet: rows 0..n-1, ids when `withIds`, an ifd column when `withIfd`. */
+export function emptyColumns(n: number, levels: number, withIds: boolean, withIfd: boolean): ScoreColumns {
   return {
     row: Float64Array.from({ length: n }, (_, i) => i),
     id: withIds ? new Array<string | null>(n).fill(null) : null,
@@ -44,7 +53,15 @@ export function emptyColumns(n: number, levels: number, withIds: boolean): Score
     losses: new Float32Array(n * levels),
     tokens: new Int32Array(n),
     status: new Array<string>(n).fill(""),
+    loss0: new Float64Array(n).fill(NaN),
+    ifd: withIfd ? new Float64Array(n).fill(NaN) : null,
   };
+}
+
+/** A float64 column with nulls where the values are NaN. */
+function nullableFloat64(values: Float64Array): Data {
+  const { bitmap, nulls } = validity(values);
+  return makeData({ type: new Float64(), length: values.length, nullCount: nulls, nullBitmap: bitmap, data: values.map((v) => (Number.isNaN(v) ? 0 : v)) });
 }
 
 function validity(dlc: Float64Array): { bitmap: Uint8Array; nulls: number } {
@@ -69,14 +86,18 @@ export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
     data.push(utf8(cols.id));
   }
   const listType = new FixedSizeList(levels, new Field("item", new Float32(), false));
-  const dlc = cols.dlc.map((v) => (Number.isNaN(v) ? 0 : v));
-  fields.push(new Field("dlc", new Float64(), true), new Field("losses", listType, true), new Field("tokens", new Int32(), false), new Field("status", new Utf8(), false));
+  fields.push(new Field("dlc", new Float64(), true), new Field("losses", listType, true), new Field("tokens", new Int32(), false), new Field("status", new Utf8(), false), new Field("loss0", new Float64(), true));
   data.push(
-    makeData({ type: new Float64(), length: n, nullCount: nulls, nullBitmap: bitmap, data: dlc }),
+    nullableFloat64(cols.dlc),
     makeData({ type: listType, length: n, nullCount: nulls, nullBitmap: bitmap, child: makeData({ type: new Float32(), length: n * levels, data: cols.losses }) }),
     makeData({ type: new Int32(), length: n, data: cols.tokens }),
     utf8(cols.status),
+    nullableFloat64(cols.loss0),
   );
+  if (cols.ifd) {
+    fields.push(new Field("ifd", new Float64(), true));
+    data.push(nullableFloat64(cols.ifd));
+  }
   const schema = new Schema(fields, new Map([[METADATA_KEY, JSON.stringify(meta)]]));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: data }));
   return tableToIPC(new Table(schema, [batch]), "file");
@@ -123,15 +144,19 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const raw = table.schema.metadata.get(METADATA_KEY);
   const version = raw === undefined ? undefined : otherVersionOf(raw);
   if (version) throw new OtherVersionError(`${path}: scores of ${TOOL_NAME} ${version}, which this version (${TOOL_VERSION}) does not read; rescore`, version);
-  const missing = ["row", "dlc", "losses", "tokens", "status"].filter((c) => !table.getChild(c));
-  if (!raw || missing.length) throw new UserError(`${path}: not a dlc-prune scores file (${raw ? `no column ${missing.join(", ")}` : `no "${METADATA_KEY}" metadata`})`);
+  if (raw === undefined) throw new UserError(`${path}: not a dlc-prune scores file (no "${METADATA_KEY}" metadata)`);
   const parsed = parseJson(scoresMetaSchema, raw);
   if ("why" in parsed) throw new UserError(`${path}: not a scores file of this version of ${TOOL_NAME} (its "${METADATA_KEY}" metadata: ${parsed.why})`);
   const meta = parsed.value;
+  const missing = ["row", "dlc", "losses", "tokens", "status", "loss0", ...(meta.ifd ? ["ifd"] : [])].filter((c) => !table.getChild(c));
+  if (missing.length) throw new UserError(`${path}: not a dlc-prune scores file (no column ${missing.join(", ")})`);
   const n = table.numRows;
-  const dlcVec = table.getChild("dlc")!;
-  const dlc = new Float64Array(n);
-  for (let i = 0; i < n; i++) dlc[i] = dlcVec.isValid(i) ? (dlcVec.get(i) as number) : NaN;
+  const float64 = (name: string) => {
+    const vec = table.getChild(name)!;
+    const out = new Float64Array(n);
+    for (let i = 0; i < n; i++) out[i] = vec.isValid(i) ? (vec.get(i) as number) : NaN;
+    return out;
+  };
   const lossesVec = table.getChild("losses")!;
   const losses = new Float32Array(n * meta.masking.levels);
   for (let i = 0; i < n; i++) {
@@ -145,10 +170,12 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
     cols: {
       row: Float64Array.from(table.getChild("row")!.toArray() as BigInt64Array, Number),
       id: idVec ? (Array.from(idVec.toArray()) as (string | null)[]) : null,
-      dlc,
+      dlc: float64("dlc"),
       losses,
       tokens: Int32Array.from(table.getChild("tokens")!.toArray() as Int32Array),
       status: Array.from(table.getChild("status")!.toArray()) as string[],
+      loss0: float64("loss0"),
+      ifd: meta.ifd ? float64("ifd") : null,
     },
   };
 }

@@ -66,7 +66,7 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
   const n = meta.data.rows;
   const K = meta.masking.levels;
   const owner = new Array<string | undefined>(n);
-  const merged = emptyColumns(n, K, !!first.scores.cols.id);
+  const merged = emptyColumns(n, K, !!first.scores.cols.id, meta.ifd);
   for (const { file, scores } of shards) {
     const c = scores.cols;
     c.row.forEach((row, i) => {
@@ -78,6 +78,8 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
       merged.losses.set(c.losses.subarray(i * K, (i + 1) * K), row * K);
       merged.tokens[row] = c.tokens[i]!;
       merged.status[row] = c.status[i]!;
+      merged.loss0[row] = c.loss0[i]!;
+      if (merged.ifd) merged.ifd[row] = c.ifd![i]!;
     });
   }
   const uncovered = owner.findIndex((o) => !o);

@@ -35,6 +35,8 @@ export const runRecordSchema = z.object({
     /** Share of the maskable weights zero at each level. */
     sparsities: z.array(z.number()),
   }),
+  /** IFD computed too: one more unmasked pass over the responses alone. */
+  ifd: z.boolean(),
   /** Batches are part of a row's floating-point result (its padding), and so is the device. */
   batch_tokens: z.number().int(),
   device: z.enum(DEVICES).exclude(["auto"]),

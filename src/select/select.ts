@@ -1,11 +1,12 @@
-// The select stage: which rows each keep ratio keeps, from the scores (and the stratification field).
+// The select stage: which rows each selection (a strategy ranking by a score) keeps at each keep ratio, from
+// the scores (and the stratification field).
 import type { SelectConfig } from "../config/schema.js";
-import type { ScoresFile } from "../scores/file.js";
+import type { ScoreName, ScoresFile } from "../scores/file.js";
 import { pyRound } from "../util/math.js";
 import { UserError } from "../util/errors.js";
 import { createRng, permutation } from "../util/rng.js";
 import { apportion } from "./apportion.js";
-import { drawGroup, flexrandShares, seedFor, type Quota, type Scored } from "./strategies.js";
+import { drawGroup, flexrandShares, seedFor, type Quota, type Scored, type Strategy } from "./strategies.js";
 
 export interface RatioSelection {
   ratio: number;
@@ -17,13 +18,33 @@ export interface RatioSelection {
   hard: number;
 }
 
+/** One selection of a run: a strategy, the score it ranks by, and its name (its outputs' folder prefix). */
+export interface SelectionChoice {
+  name: string;
+  strategy: Strategy;
+  by: ScoreName;
+}
+
 export interface Selection {
+  choice: SelectionChoice;
   ratios: RatioSelection[];
   scored: number;
-  /** Rows without a DLC score, in row order. */
+  /** Rows without the score the selection ranks by, in row order. */
   unscored: number[];
-  /** FlexRand without stratification: the DLC halfway between the easy and the hard interval. */
+  /** FlexRand without stratification: the score halfway between the easy and the hard interval. */
   boundary: number | null;
+}
+
+/** select.strategies (or [select.strategy]), each ranking by its own `by` or select.by: named "hard", "hard-by-ifd". */
+export function selectionsOf(cfg: SelectConfig): SelectionChoice[] {
+  const choices = (cfg.strategies ?? [cfg.strategy]).map((c) => {
+    const { strategy, by = cfg.by } = typeof c === "string" ? { strategy: c } : c;
+    return { name: by === "dlc" ? strategy : `${strategy}-by-${by}`, strategy, by };
+  });
+  const names = choices.map((c) => c.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) throw new UserError(`select.strategies: ${twice} is listed twice`);
+  return choices;
 }
 
 const NULL_GROUP = "\u0000null";
@@ -50,20 +71,22 @@ export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConf
  * Applies the strategy to all scored rows, or within each stratification group. Rows without a score are
  * kept in every output or in none (`unscored`). A ratio that would keep no scored row is an error.
  */
-export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (string | null)[] | null): Selection {
+export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (string | null)[] | null, choice: SelectionChoice = selectionsOf(cfg)[0]!): Selection {
   const { cols } = scores;
   const n = cols.dlc.length;
+  const values = cols[choice.by];
+  if (!values) throw new UserError(`select.by ${choice.by} (${choice.name}): the scores file has no ${choice.by} column; score with score.ifd: true`);
   const groups = new Map<string, Scored[]>();
   const unscored: number[] = [];
   for (let i = 0; i < n; i++) {
     const row = cols.row[i]!;
-    if (Number.isNaN(cols.dlc[i]!)) {
+    if (Number.isNaN(values[i]!)) {
       unscored.push(row);
       continue;
     }
     const key = stratify ? (stratify[row] ?? NULL_GROUP) : "";
     if (!groups.has(key)) groups.set(key, []);
-    groups.get(key)!.push({ row, dlc: cols.dlc[i]! });
+    groups.get(key)!.push({ row, score: values[i]! });
   }
   // Groups in sorted order: the draws do not depend on the order rows come in; ties of the share-out follow
   // a seeded order of the groups.
@@ -71,12 +94,12 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
   const sizes = keys.map((k) => groups.get(k)!.length);
   const tieRank = new Array<number>(keys.length);
   permutation(createRng(seedFor(cfg.seed, "\u0000groups")), keys.length).forEach((g, rank) => (tieRank[g] = rank));
-  const perRatio = cfg.ratios.map((ratio) => groupQuotas(sizes, ratio, cfg, tieRank));
+  const perRatio = cfg.ratios.map((ratio) => groupQuotas(sizes, ratio, { strategy: choice.strategy, split: cfg.split }, tieRank));
   // A scores file covers rows 0..n-1 (shards are merged first).
   const ratios: RatioSelection[] = cfg.ratios.map((ratio) => ({ ratio, keep: new Uint8Array(n), kept: 0, easy: 0, hard: 0 }));
   let boundary: number | null = null;
   keys.forEach((key, g) => {
-    const draw = drawGroup(groups.get(key)!, perRatio.map((q) => q[g]!), { strategy: cfg.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key });
+    const draw = drawGroup(groups.get(key)!, perRatio.map((q) => q[g]!), { strategy: choice.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key });
     draw.kept.forEach((kept, i) => {
       const r = ratios[i]!;
       for (const row of kept) r.keep[row] = 1;
@@ -88,7 +111,7 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
   });
   const scored = n - unscored.length;
   for (const r of ratios)
-    if (r.kept === 0) throw new UserError(`select.ratios ${r.ratio}: keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`);
+    if (r.kept === 0) throw new UserError(`select.ratios ${r.ratio}: ${choice.name} keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`);
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
-  return { ratios, scored, unscored, boundary };
+  return { choice, ratios, scored, unscored, boundary };
 }

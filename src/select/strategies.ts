@@ -7,9 +7,10 @@ import { createRng, permutation } from "../util/rng.js";
 
 export type Strategy = SelectConfig["strategy"];
 
+/** A scored row and the score its selection ranks by (DLC, loss0 or IFD). */
 export interface Scored {
   row: number;
-  dlc: number;
+  score: number;
 }
 
 /** FlexRand's shares of the rows for keep ratio b and split s: e from the easy interval, h from the hard one. */
@@ -30,9 +31,9 @@ export function flexrandCounts(n: number, b: number, s: number): { easySize: num
   return { easySize, easy: Math.min(pyRound(n * e), easySize), hard: Math.min(pyRound(n * h), n - easySize) };
 }
 
-/** Ascending DLC, ties by row index: the order FlexRand's intervals and the top-K cuts are taken from. */
-export function byDlc(rows: Scored[]): Scored[] {
-  return [...rows].sort((a, b) => a.dlc - b.dlc || a.row - b.row);
+/** Ascending score, ties by row index: the order FlexRand's intervals and the top-K cuts are taken from. */
+export function byScore(rows: Scored[]): Scored[] {
+  return [...rows].sort((a, b) => a.score - b.score || a.row - b.row);
 }
 
 export interface GroupDraw {
@@ -41,7 +42,7 @@ export interface GroupDraw {
   /** FlexRand: rows drawn from the easy and the hard interval per ratio. */
   easy: number[];
   hard: number[];
-  /** FlexRand: the DLC halfway between the group's easy and hard interval (null when one is empty). */
+  /** FlexRand: the score halfway between the group's easy and hard interval (null when one is empty). */
   boundary: number | null;
 }
 
@@ -67,8 +68,8 @@ export interface Quota {
 
 /** What a strategy reads to draw one ratio's quota of one group. */
 interface DrawInput {
-  /** The group's rows by ascending DLC (ties by row), and by row. */
-  byDlc: number[];
+  /** The group's rows by ascending score (ties by row), and by row. */
+  byScore: number[];
   byRow: number[];
   quota: Quota;
   split: number;
@@ -80,13 +81,13 @@ type Draw = (d: DrawInput) => { kept: number[]; easy: number; hard: number };
 
 /** The strategies, by the name select.strategy gives. */
 const STRATEGIES: Record<Strategy, Draw> = {
-  easy: ({ byDlc, quota }) => ({ kept: byDlc.slice(0, quota.k), easy: 0, hard: 0 }),
-  hard: ({ byDlc, quota }) => ({ kept: byDlc.slice(byDlc.length - quota.k), easy: 0, hard: 0 }),
+  easy: ({ byScore, quota }) => ({ kept: byScore.slice(0, quota.k), easy: 0, hard: 0 }),
+  hard: ({ byScore, quota }) => ({ kept: byScore.slice(byScore.length - quota.k), easy: 0, hard: 0 }),
   random: ({ byRow, quota, stream }) => ({ kept: stream("all", byRow).slice(0, quota.k), easy: 0, hard: 0 }),
-  flexrand: ({ byDlc, quota, split, stream }) => {
-    const easySize = pyRound(byDlc.length * split);
-    const easy = stream("easy", byDlc.slice(0, easySize)).slice(0, quota.easy);
-    const hard = stream("hard", byDlc.slice(easySize)).slice(0, quota.hard);
+  flexrand: ({ byScore, quota, split, stream }) => {
+    const easySize = pyRound(byScore.length * split);
+    const easy = stream("easy", byScore.slice(0, easySize)).slice(0, quota.easy);
+    const hard = stream("hard", byScore.slice(easySize)).slice(0, quota.hard);
     return { kept: [...easy, ...hard], easy: easy.length, hard: hard.length };
   },
 };
@@ -96,15 +97,15 @@ const STRATEGIES: Record<Strategy, Draw> = {
  * prefixes serve all ratios; otherwise each ratio gets its own permutations.
  */
 export function drawGroup(rows: Scored[], quotas: Quota[], opts: { strategy: Strategy; split: number; seed: number; nested: boolean; group: string }): GroupDraw {
-  const sorted = byDlc(rows);
-  const input = { byDlc: sorted.map((r) => r.row), byRow: rows.map((r) => r.row).sort((x, y) => x - y), split: opts.split };
+  const sorted = byScore(rows);
+  const input = { byScore: sorted.map((r) => r.row), byRow: rows.map((r) => r.row).sort((x, y) => x - y), split: opts.split };
   const easySize = pyRound(rows.length * opts.split);
-  const boundary = opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length ? (sorted[easySize - 1]!.dlc + sorted[easySize]!.dlc) / 2 : null;
+  const boundary = opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length ? (sorted[easySize - 1]!.score + sorted[easySize]!.score) / 2 : null;
   const out: GroupDraw = { kept: [], easy: [], hard: [], boundary };
   quotas.forEach((quota, i) => {
     // Keep ratio 1 is the full data, whatever rounding the strategy's shares would do.
     const draw = quota.all
-      ? { kept: [...input.byDlc], easy: 0, hard: 0 }
+      ? { kept: [...input.byScore], easy: 0, hard: 0 }
       : STRATEGIES[opts.strategy]({ ...input, quota, stream: (name, items) => shuffled(items, opts.seed, `${opts.group}\u0000${name}${opts.nested ? "" : `\u0000${i}`}`) });
     out.kept.push(draw.kept);
     out.easy.push(draw.easy);

@@ -7,14 +7,19 @@ import type { Config } from "../config/schema.js";
 import { renderParts, resolveTemplate, TemplateError, type Part, type Template } from "./templates.js";
 import type { TextTokenizer } from "./tokenizer.js";
 
-/** A tokenized row: `spans` are [start, end) token ranges of response tokens, all at positions >= 1. */
-export interface Encoded {
-  row: number;
+/** Token ids to run through the model; `spans` are [start, end) ranges of the tokens scored, all at positions >= 1. */
+export interface Sequence {
   ids: Int32Array;
   spans: [number, number][];
-  /** Response tokens scored (after truncation). */
+  /** Tokens scored (after truncation). */
   tokens: number;
+}
+
+/** A tokenized row: its prompt and response, and (for IFD) its response alone, without the prompt. */
+export interface Encoded extends Sequence {
+  row: number;
   status: "ok" | "truncated";
+  alone?: Sequence;
 }
 
 export interface Unscored {
@@ -76,7 +81,7 @@ export function tokenizeParts(parts: Part[], tok: TextTokenizer, addSpecialToken
  * Cuts a sequence to `maxTokens`; position 0 is never scored (nothing predicts it). With `drop`, a row that
  * would be cut is unscored instead ("too-long").
  */
-export function truncate(ids: number[], spans: [number, number][], maxTokens: number, drop = false): Omit<Encoded, "row"> | string {
+export function truncate(ids: number[], spans: [number, number][], maxTokens: number, drop = false): (Sequence & { status: Encoded["status"] }) | string {
   const n = Math.min(ids.length, maxTokens);
   const kept: [number, number][] = [];
   let tokens = 0;
@@ -99,8 +104,7 @@ export async function encodeDataset(
   templateChoice: Config["template"],
   tok: TextTokenizer,
   maxTokens: number,
-  truncated: Config["score"]["truncated"] = "keep",
-  onRow?: (row: number) => void,
+  opts: { truncated?: Config["score"]["truncated"]; ifd?: boolean; onRow?: (row: number) => void } = {},
 ): Promise<EncodedDataset> {
   const data = source.config;
   let format: ResolvedFormat | undefined;
@@ -112,7 +116,7 @@ export async function encodeDataset(
   for await (const raw of source.rows()) {
     rows++;
     ids?.push(fieldText(raw.value, data.fields.id));
-    onRow?.(raw.row);
+    opts.onRow?.(raw.row);
     let parts: Part[] | string;
     try {
       // The format comes from the first row that parses (or from the config).
@@ -138,20 +142,36 @@ export async function encodeDataset(
       continue;
     }
     const { ids: tokenIds, spans } = tokenizeParts(parts, tok, template !== "chat");
-    const result = truncate(tokenIds, spans, maxTokens, truncated === "drop");
+    const result = truncate(tokenIds, spans, maxTokens, opts.truncated === "drop");
     if (typeof result === "string") unscored.push({ row: raw.row, status: result });
-    else encoded.push({ row: raw.row, ...result });
+    else encoded.push({ row: raw.row, ...result, ...(opts.ifd ? { alone: responseAlone(parts, tok, maxTokens) } : {}) });
   }
   if (!format) throw new UserError(`${data.path}: no row could be read${rows ? ` (${rows} malformed)` : ""}`);
   return { rows, format, template: template!, encoded, unscored, ids };
 }
 
-/** sha256 of what the model will see: every encoded row's ids and response spans, and the unscored rows. */
+/**
+ * The response without its prompt, for IFD's loss(response alone): the scored parts' text, tokenized as a
+ * document of its own (with the tokenizer's special tokens, e.g. BOS, before it); undefined when no token of
+ * it can be predicted within `maxTokens`.
+ */
+function responseAlone(parts: Part[], tok: TextTokenizer, maxTokens: number): Sequence | undefined {
+  const response = parts.filter((p) => p.scored).map((p) => p.text).join("");
+  const { ids, spans } = tokenizeParts([{ text: "", scored: false }, { text: response, scored: true }], tok, true);
+  const result = truncate(ids, spans, maxTokens);
+  return typeof result === "string" ? undefined : { ids: result.ids, spans: result.spans, tokens: result.tokens };
+}
+
+/** sha256 of what the model will see: every encoded row's ids and response spans (and alone), and the unscored rows. */
 export function encodedSha256(data: EncodedDataset): string {
   const h = createHash("sha256");
+  const sequence = (row: number, q: Sequence) => {
+    h.update(new Uint8Array(Int32Array.from([row, q.ids.length, q.spans.length, ...q.spans.flat()]).buffer));
+    h.update(new Uint8Array(q.ids.buffer, q.ids.byteOffset, q.ids.byteLength));
+  };
   for (const e of data.encoded) {
-    h.update(new Uint8Array(Int32Array.from([e.row, e.ids.length, e.spans.length, ...e.spans.flat()]).buffer));
-    h.update(new Uint8Array(e.ids.buffer, e.ids.byteOffset, e.ids.byteLength));
+    sequence(e.row, e);
+    if (e.alone) sequence(-1 - e.row, e.alone);
   }
   for (const u of data.unscored) h.update(`${u.row}\u0000${u.status}\n`);
   return h.digest("hex");

@@ -4,7 +4,7 @@
 import { join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { mapPaths } from "../config/load.js";
-import type { Config } from "../config/schema.js";
+import { RANKED_BY, STRATEGIES, type Config } from "../config/schema.js";
 import { otherVersionOf, runRecordSchema } from "../scores/record.js";
 import { describeCounts } from "../util/counts.js";
 import { UserError } from "../util/errors.js";
@@ -18,19 +18,30 @@ export const REPORT_JSON = "report.json";
 export const REPORT_HTML = "report.html";
 export const REPORT_FILES = [REPORT_JSON, REPORT_HTML];
 
-export function keepFile(ratio: number): string {
-  return `keep-${ratio}.parquet`;
+/**
+ * The kept rows of one selection at one ratio: a folder of their own (`load_dataset("parquet",
+ * data_dir=...)` reads one ratio; a glob over a folder never mixes ratios), named "<selection>-<ratio>".
+ */
+export const KEPT_FILE = "train.parquet";
+export function keepFile(selection: string, ratio: number): string {
+  return `${selection}-${ratio}/${KEPT_FILE}`;
 }
 
-/** The names a manifest may list: plain file names of the outputs above, never a path. */
-const OUTPUT_NAME = /^(keep-[0-9.e+-]+\.parquet|unscored\.jsonl|report\.json|report\.html)$/;
+/** The folders of kept rows: "flexrand-0.3", "hard-by-ifd-0.1". */
+export const KEPT_FOLDER = new RegExp(`^(${STRATEGIES.join("|")})(-by-(${RANKED_BY.filter((b) => b !== "dlc").join("|")}))?-[0-9.e+-]+$`);
+
+/** The names a manifest may list: the outputs above, never a path that leaves the folder. */
+const OUTPUT_NAME = new RegExp(`^(${KEPT_FOLDER.source.slice(1, -1)}/train\\.parquet|unscored\\.jsonl|report\\.json|report\\.html)$`);
 
 const counts = z.record(z.string(), z.number().int().nonnegative());
 
 const outputSummary = z.object({
+  /** The selection's name ("flexrand", "hard-by-ifd"): its strategy and the score it ranks by. */
+  selection: z.string(),
   ratio: z.number(),
   file: z.string().regex(OUTPUT_NAME),
   strategy: z.string(),
+  by: z.string(),
   split: z.number(),
   seed: z.number(),
   stratify: z.string().nullable(),
@@ -103,16 +114,38 @@ export function rebaseManifest<T extends WrittenBody>(body: T, from: string, to:
 export type OutputSummary = z.infer<typeof outputSummary>;
 export type FileEntry = z.infer<typeof fileEntry>;
 
-/** The manifest of `dir`, validated; undefined when there is none. A file that is not one of ours is an error. */
-export async function readManifest(dir: string): Promise<Manifest | undefined> {
+/** The manifest of a folder `dlc-prune compare` wrote: one report across the output folders of earlier runs. */
+export const compareManifestSchema = z.object({
+  tool: z.literal(TOOL_NAME),
+  version: z.string(),
+  state: z.enum(["complete", "publishing"]),
+  kind: z.literal("compare"),
+  invocation: z.object({ command: z.array(z.string()).nullable() }),
+  /** The folders compared (relative to this one), each with the sha256 of the manifest it was read from. */
+  compared: z.array(z.object({ dir: z.string(), manifest_sha256: z.string() })),
+  timings: z.record(z.string(), z.number()),
+  files: z.array(fileEntry),
+});
+export type CompareManifest = z.infer<typeof compareManifestSchema>;
+export type CompareManifestBody = Omit<CompareManifest, "state" | "files">;
+
+/** The manifest of `dir` (a select/run folder's or a compare folder's), validated; undefined when there is none. A file that is not one of ours is an error. */
+export async function readFolderManifest(dir: string): Promise<Manifest | CompareManifest | undefined> {
   const path = join(dir, MANIFEST_FILE);
   const text = await readTextIfExists(path);
   if (text === undefined) return undefined;
   const parsed = parseJson(manifestSchema, text);
-  if ("why" in parsed) {
-    const other = otherVersionOf(text);
-    const by = other ? `written by ${TOOL_NAME} ${other}, whose manifest this version cannot check` : `not a manifest written by this version of ${TOOL_NAME} (${parsed.why})`;
-    throw new UserError(`${path}: ${by}; it cannot vouch for the folder's files: choose an empty select.out_dir (or remove that folder yourself)`);
-  }
-  return parsed.value;
+  if (!("why" in parsed)) return parsed.value;
+  const compare = parseJson(compareManifestSchema, text);
+  if (!("why" in compare)) return compare.value;
+  const other = otherVersionOf(text);
+  const by = other ? `written by ${TOOL_NAME} ${other}, whose manifest this version cannot check` : `not a manifest written by this version of ${TOOL_NAME} (${parsed.why})`;
+  throw new UserError(`${path}: ${by}; it cannot vouch for the folder's files: choose an empty select.out_dir (or remove that folder yourself)`);
+}
+
+/** The manifest of a folder select or run wrote; undefined when there is none. */
+export async function readManifest(dir: string): Promise<Manifest | undefined> {
+  const manifest = await readFolderManifest(dir);
+  if (manifest && "kind" in manifest) throw new UserError(`${join(dir, MANIFEST_FILE)}: written by dlc-prune compare, not by select or run`);
+  return manifest;
 }

@@ -1,12 +1,15 @@
-// Pruned rows as Parquet (parquetjs-lite): the input's columns with their types, values unchanged, plus dlc.
+// Pruned rows as Parquet (parquetjs-lite): the input's columns with their types, values unchanged, plus the
+// score columns (dlc, and the score a selection ranks by).
 // Lists use Parquet's standard 3-level LIST layout, structs nested groups, and every nullable column is
 // OPTIONAL, so DuckDB, pyarrow and Hugging Face datasets read the file as the input was.
 import parquet, { type FieldDefinition, type ParquetWriter } from "parquetjs-lite";
 import type { ColumnType, Columns } from "../data/columns.js";
 import { fieldOf } from "../data/read.js";
+import type { ScoreName } from "../scores/file.js";
 import { UserError, atPath, isSystemError } from "../util/errors.js";
 
-export const DLC_COLUMN = "dlc";
+/** The score columns a kept file adds: dlc always, and the score its selection ranks by (loss0, ifd). */
+export type ScoreValues = Partial<Record<ScoreName, number | null>>;
 const COMPRESSION = "SNAPPY";
 
 function definition(t: ColumnType): FieldDefinition {
@@ -40,9 +43,10 @@ function shape(v: unknown, t: ColumnType): unknown {
   }
 }
 
-/** Fails before any work if the data cannot be written with its scores (checked again when writing). */
-export function checkWritable(columns: Columns, file: string): void {
-  if (columns.has(DLC_COLUMN)) throw new UserError(`${file}: already has a column "${DLC_COLUMN}"; rename it so the score column can be added`);
+/** Fails before any work if the data cannot be written with the score columns `scores` (checked again when writing). */
+export function checkWritable(columns: Columns, file: string, scores: ScoreName[]): void {
+  const clash = scores.find((name) => columns.has(name));
+  if (clash) throw new UserError(`${file}: already has a column "${clash}"; rename it so the score column can be added`);
   // parquetjs-lite keeps field names as keys of plain objects, where "__proto__" is the prototype.
   const check = (cols: Columns, prefix: string) => {
     for (const [name, t] of cols) {
@@ -64,17 +68,17 @@ export class ParquetOut {
     private readonly path: string,
   ) {}
 
-  static async open(path: string, columns: Columns): Promise<ParquetOut> {
+  static async open(path: string, columns: Columns, scores: ScoreName[]): Promise<ParquetOut> {
     const fields = Object.fromEntries([...columns].map(([k, t]) => [k, definition(t)]));
-    fields[DLC_COLUMN] = { type: "DOUBLE", optional: true, compression: COMPRESSION };
+    for (const name of scores) fields[name] = { type: "DOUBLE", optional: true, compression: COMPRESSION };
     // Data page v1: the layout every reader supports.
     const writer = await atPath(path, () => parquet.ParquetWriter.openFile(new parquet.ParquetSchema(fields), path, { useDataPageV2: false }));
     return new ParquetOut(writer, columns, path);
   }
 
-  async append(row: Record<string, unknown>, dlc: number | null, where: string): Promise<void> {
+  async append(row: Record<string, unknown>, scores: ScoreValues, where: string): Promise<void> {
     const out = Object.fromEntries([...this.columns].map(([k, t]) => [k, shape(fieldOf(row, k), t)]));
-    if (dlc !== null) out[DLC_COLUMN] = dlc;
+    for (const [name, value] of Object.entries(scores)) if (value !== null && !Number.isNaN(value)) out[name] = value;
     try {
       await atPath(this.path, () => this.writer.appendRow(out));
       this.rows++;

@@ -7,15 +7,34 @@
 // bytes ("publishing"), the files are renamed into place, earlier outputs that this run does not write again
 // are removed (each said in the log), and the final manifest lists exactly the folder's dlc-prune files.
 // A crash at any point leaves a folder whose every file the manifest on disk vouches for.
-import { readdir, rename, rm, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readdir, rename, rm, rmdir, stat } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import { UserError, isSystemError } from "../util/errors.js";
-import { WRITE_CHECK, ensureWritableDir, removeStaleTemps, sha256File, tempSibling, tempTarget, writeFileAtomic } from "../util/fs.js";
+import { WRITE_CHECK, ensureWritableDir, sha256File, tempSibling, tempTarget, writeFileAtomic } from "../util/fs.js";
 import { Lock } from "../util/lock.js";
-import { MANIFEST_FILE, manifestSchema, readManifest, type FileEntry, type Manifest, type ManifestBody } from "./layout.js";
+import { KEPT_FOLDER, MANIFEST_FILE, manifestSchema, readFolderManifest, type CompareManifest, type CompareManifestBody, type FileEntry, type Manifest, type ManifestBody } from "./layout.js";
 
 const OUTPUT_NAME = manifestSchema.shape.files.element.shape.file;
 const isOutputName = (name: string) => OUTPUT_NAME.safeParse(name).success;
+
+/**
+ * The folder's entries as paths relative to it: a folder named like our kept-rows folders ("flexrand-0.3")
+ * stands for its entries ("flexrand-0.3/train.parquet"), so a user's file inside one is seen too.
+ */
+async function entriesOf(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isDirectory() && KEPT_FOLDER.test(entry.name)) for (const inner of await readdir(join(dir, entry.name))) names.push(`${entry.name}/${inner}`);
+    else names.push(entry.name);
+  }
+  return names;
+}
+
+/** The output a temporary file was to become ("flexrand-0.3/train.parquet"), or undefined for another name. */
+function tempTargetPath(name: string): string | undefined {
+  const target = tempTarget(basename(name));
+  return target === undefined ? undefined : name.includes("/") ? `${dirname(name)}/${target}` : target;
+}
 
 /** sha256 and size of a file, or undefined when it is gone. */
 async function entryOf(path: string, file: string): Promise<FileEntry | undefined> {
@@ -28,8 +47,14 @@ async function entryOf(path: string, file: string): Promise<FileEntry | undefine
   }
 }
 
+/** Removes the kept-rows folder of a removed output when it is left empty (rmdir refuses a folder with anything in it). */
+async function removeIfEmpty(folder: string, root: string): Promise<void> {
+  if (folder === root || !KEPT_FOLDER.test(basename(folder))) return;
+  await rmdir(folder).catch(() => {});
+}
+
 interface Owned {
-  manifest?: Manifest;
+  manifest?: Manifest | CompareManifest;
   /** The manifest's entries whose file holds exactly the listed bytes now. */
   entries: FileEntry[];
 }
@@ -39,6 +64,7 @@ const LOCK_FILE = ".dlc-prune.lock";
 
 export class OutputFolder {
   private readonly temps = new Set<string>();
+  private readonly madeDirs = new Set<string>();
   private lockHeld: Lock | undefined;
 
   private constructor(
@@ -58,7 +84,7 @@ export class OutputFolder {
   }
 
   private async owned(): Promise<Owned> {
-    const manifest = await readManifest(this.dir);
+    const manifest = await readFolderManifest(this.dir);
     const entries: FileEntry[] = [];
     const mismatched: string[] = [];
     for (const listed of manifest?.files ?? []) {
@@ -70,8 +96,8 @@ export class OutputFolder {
     const matched = new Set(entries.map((e) => e.file));
     const changed = new Set(mismatched.filter((f) => !matched.has(f)));
     const ours = (name: string) => (name === MANIFEST_FILE && !!manifest) || name === LOCK_FILE || matched.has(name) || this.alsoOurs(name);
-    const foreign = (await readdir(this.dir)).filter((name) => {
-      const target = tempTarget(name);
+    const foreign = (await entriesOf(this.dir)).filter((name) => {
+      const target = tempTargetPath(name);
       // Our temporary files (an interrupted run's) are named after what they were to become.
       if (target !== undefined) return !(isOutputName(target) || target === MANIFEST_FILE || target === LOCK_FILE || target === WRITE_CHECK || this.alsoOurs(target));
       return !ours(name);
@@ -95,7 +121,11 @@ export class OutputFolder {
    */
   async lock(log: (line: string) => void): Promise<void> {
     this.lockHeld = await Lock.acquire(join(this.dir, LOCK_FILE), `select.out_dir ${this.dir}`);
-    const stale = await removeStaleTemps(this.dir, (target) => isOutputName(target) || target === MANIFEST_FILE);
+    const stale = (await entriesOf(this.dir)).filter((name) => {
+      const target = tempTargetPath(name);
+      return target !== undefined && (isOutputName(target) || target === MANIFEST_FILE);
+    });
+    for (const name of stale) await rm(join(this.dir, name), { force: true });
     if (stale.length) log(`removed ${stale.length} temporary file${stale.length > 1 ? "s" : ""} an interrupted run left in ${this.dir} (${stale.join(", ")})`);
   }
 
@@ -104,9 +134,11 @@ export class OutputFolder {
     this.lockHeld = undefined;
   }
 
-  /** A temporary path in the folder for the output `name`, removed by `discard` unless published. */
-  temp(name: string): string {
+  /** A temporary path in the folder for the output `name` (its own folder made), removed by `discard` unless published. */
+  async temp(name: string): Promise<string> {
     const path = tempSibling(join(this.dir, name));
+    const made = await mkdir(dirname(path), { recursive: true });
+    if (made) this.madeDirs.add(made);
     this.temps.add(path);
     return path;
   }
@@ -114,31 +146,39 @@ export class OutputFolder {
   /** Removes the temporary files of an unpublished attempt. */
   async discard(): Promise<void> {
     await Promise.all([...this.temps].map((t) => rm(t, { force: true })));
+    // The kept-rows folders this attempt made, when nothing else is in them.
+    await Promise.all([...this.madeDirs].map((d) => rmdir(d).catch(() => {})));
     this.temps.clear();
+    this.madeDirs.clear();
   }
 
   /**
    * Renames the written files (name -> temporary path) into place with a manifest of `body`. Earlier outputs
    * are kept where `keep` says so, else removed and named through `log`.
    */
-  async publish(written: Map<string, string>, body: ManifestBody, opts: { keep?: (name: string) => boolean; log: (line: string) => void }): Promise<Manifest> {
+  async publish<B extends ManifestBody | CompareManifestBody>(
+    written: Map<string, string>,
+    body: B,
+    opts: { keep?: (name: string) => boolean; log: (line: string) => void },
+  ): Promise<B & { state: "complete"; files: FileEntry[] }> {
     const { entries: before } = await this.owned();
     const fresh: FileEntry[] = [];
     for (const [name, temp] of written) fresh.push((await entryOf(temp, name))!);
     const kept = before.filter((e) => !written.has(e.file) && opts.keep?.(e.file));
     const stale = before.filter((e) => !written.has(e.file) && !opts.keep?.(e.file));
     const path = join(this.dir, MANIFEST_FILE);
-    await writeFileAtomic(path, JSON.stringify({ ...body, state: "publishing", files: [...before, ...fresh] } satisfies Manifest, null, 2) + "\n");
+    await writeFileAtomic(path, JSON.stringify({ ...body, state: "publishing", files: [...before, ...fresh] }, null, 2) + "\n");
     for (const [name, temp] of written) {
       await rename(temp, join(this.dir, name));
       this.temps.delete(temp);
     }
     for (const e of stale) {
       await rm(join(this.dir, e.file), { force: true });
+      await removeIfEmpty(dirname(join(this.dir, e.file)), this.dir);
       opts.log(`removed ${join(this.dir, e.file)}: an output of an earlier run that this run does not write`);
     }
     const files = [...fresh, ...kept].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
-    const manifest: Manifest = { ...body, state: "complete", files };
+    const manifest = { ...body, state: "complete" as const, files };
     await writeFileAtomic(path, JSON.stringify(manifest, null, 2) + "\n");
     return manifest;
   }

@@ -1,12 +1,12 @@
-// The write stage: keep-<ratio>.parquet per ratio and unscored.jsonl, in one pass over the data, each under a
-// temporary name in the output folder; the manifest's body says what they hold. Publishing (src/write/publish)
+// The write stage: <selection>-<ratio>/train.parquet per selection and ratio, and unscored.jsonl, in one pass
+// over the data, each under a temporary name in the output folder; the manifest's body says what they hold. Publishing (src/write/publish)
 // renames them into place.
-import type { Config } from "../config/schema.js";
+import type { Config, SelectConfig } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
 import type { DataSource } from "../data/source.js";
-import type { ScoresFile } from "../scores/file.js";
+import type { ScoreName, ScoresFile } from "../scores/file.js";
 import { Interrupted } from "../util/errors.js";
-import type { Selection } from "../select/select.js";
+import { selectionsOf, type Selection, type SelectionChoice } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { statusCounts } from "../scores/status.js";
@@ -18,7 +18,8 @@ export interface WriteInputs {
   config: Config;
   source: DataSource;
   scores: ScoresFile;
-  selection: Selection;
+  /** One per selection of the run (select.strategies). */
+  selections: Selection[];
   inspection: DataInspection;
   folder: OutputFolder;
   /** Aborted: stop (Interrupted); the caller discards the temporary files. */
@@ -31,60 +32,69 @@ export interface Written {
   files: Map<string, string>;
 }
 
-export async function writeOutputs({ config, source, scores, selection, inspection, folder, signal }: WriteInputs): Promise<Written> {
+/** The score columns of a selection's kept files: dlc, and the score it ranks by. */
+export function scoreColumnsOf(choice: SelectionChoice): ScoreName[] {
+  return choice.by === "dlc" ? ["dlc"] : ["dlc", choice.by];
+}
+
+/** The score columns of all the run's kept files: none may clash with a data column. */
+export const outputScoreColumns = (cfg: SelectConfig) => [...new Set(selectionsOf(cfg).flatMap(scoreColumnsOf))];
+
+export async function writeOutputs({ config, source, scores, selections, inspection, folder, signal }: WriteInputs): Promise<Written> {
   const { cols } = scores;
-  const names = [...selection.ratios.map((r) => keepFile(r.ratio)), UNSCORED_FILE];
-  const files = new Map(names.map((name) => [name, folder.temp(name)]));
+  const outputs = selections.flatMap((sel) => sel.ratios.map((r) => ({ sel, r, name: keepFile(sel.choice.name, r.ratio), statuses: [] as string[] })));
+  const files = new Map<string, string>();
+  for (const name of [...outputs.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
   const writers: ParquetOut[] = [];
   let unscored: TextFileWriter | undefined;
   try {
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
-    for (const r of selection.ratios) writers.push(await ParquetOut.open(files.get(keepFile(r.ratio))!, inspection.columns));
+    for (const o of outputs) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columns, scoreColumnsOf(o.sel.choice)));
     const byStatus: Record<string, number> = {};
-    const keptStatuses: string[][] = selection.ratios.map(() => []);
     for await (const raw of source.rows()) {
       if (signal?.aborted) throw new Interrupted();
       const r = raw.row;
-      const dlc = cols.dlc[r]!;
-      const scored = !Number.isNaN(dlc);
-      if (!scored) {
+      if (Number.isNaN(cols.dlc[r]!)) {
         byStatus[cols.status[r]!] = (byStatus[cols.status[r]!] ?? 0) + 1;
         const line = JSON.stringify({ row: r, ...(cols.id ? { id: cols.id[r] } : {}), status: cols.status[r], where: raw.where, ...(raw.text !== undefined ? { text: raw.text } : {}) });
         await unscored.write(line + "\n");
       }
       // A row that did not parse has no columns to write; unscored.jsonl holds its text.
       if (!raw.value) continue;
-      for (let i = 0; i < writers.length; i++)
-        if (selection.ratios[i]!.keep[r]) {
-          await writers[i]!.append(raw.value, scored ? dlc : null, raw.where);
-          keptStatuses[i]!.push(cols.status[r]!);
+      for (const [i, o] of outputs.entries())
+        if (o.r.keep[r]) {
+          await writers[i]!.append(raw.value, Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])), raw.where);
+          o.statuses.push(cols.status[r]!);
         }
     }
     await unscored.close();
     unscored = undefined;
     for (const w of writers) await w.close();
     const rowsWritten = writers.splice(0).map((w) => w.rows);
-    const outputs = selection.ratios.map((sel, i): OutputSummary => {
+    const summaries = outputs.map(({ sel, r, name, statuses }, i): OutputSummary => {
       let keptTokens = 0;
       let prunedTokens = 0;
-      for (let r = 0; r < sel.keep.length; r++) {
-        if (Number.isNaN(cols.dlc[r]!)) continue;
-        if (sel.keep[r]) keptTokens += cols.tokens[r]!;
-        else prunedTokens += cols.tokens[r]!;
+      const values = cols[sel.choice.by]!;
+      for (let row = 0; row < r.keep.length; row++) {
+        if (Number.isNaN(values[row]!)) continue;
+        if (r.keep[row]) keptTokens += cols.tokens[row]!;
+        else prunedTokens += cols.tokens[row]!;
       }
       return {
-        ratio: sel.ratio,
-        file: keepFile(sel.ratio),
-        strategy: config.select.strategy,
+        selection: sel.choice.name,
+        ratio: r.ratio,
+        file: name,
+        strategy: sel.choice.strategy,
+        by: sel.choice.by,
         split: config.select.split,
         seed: config.select.seed,
         stratify: config.select.stratify,
         nested: config.select.nested,
         // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
-        rows: { kept: rowsWritten[i]!, pruned: selection.scored - sel.kept, unscored: selection.unscored.length },
-        kept_by_status: statusCounts(keptStatuses[i]!),
+        rows: { kept: rowsWritten[i]!, pruned: sel.scored - r.kept, unscored: sel.unscored.length },
+        kept_by_status: statusCounts(statuses),
         response_tokens: { kept: keptTokens, pruned: prunedTokens },
-        drawn: config.select.strategy === "flexrand" ? { easy: sel.easy, hard: sel.hard } : null,
+        drawn: sel.choice.strategy === "flexrand" ? { easy: r.easy, hard: r.hard } : null,
       };
     });
     const { fingerprint, shard: _shard, ...run } = scores.meta;
@@ -95,8 +105,8 @@ export async function writeOutputs({ config, source, scores, selection, inspecti
       run,
       scores: { path: config.score.out, sha256: scores.sha256, fingerprint },
       rows: { total: cols.status.length, by_status: statusCounts(cols.status) },
-      unscored: { file: UNSCORED_FILE, rows: selection.unscored.length, policy: config.select.unscored, by_status: byStatus },
-      outputs,
+      unscored: { file: UNSCORED_FILE, rows: byStatusTotal(byStatus), policy: config.select.unscored, by_status: byStatus },
+      outputs: summaries,
     };
     return { body, files };
   } catch (err) {
@@ -105,3 +115,5 @@ export async function writeOutputs({ config, source, scores, selection, inspecti
     throw err;
   }
 }
+
+const byStatusTotal = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);

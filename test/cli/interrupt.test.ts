@@ -35,8 +35,8 @@ it("SIGINT saves progress, says how to resume and exits 130; the rerun ends with
   });
   expect(await done, stderr).toBe(130);
   expect(stderr.trim().split("\n").at(-1)).toBe("interrupted: rerun the same command to resume");
-  const state = JSON.parse(readFileSync(join(`${out}.work`, "state.json"), "utf8")) as { level: number; nextBatch: number };
-  expect(state.level).toBe(0);
+  const state = JSON.parse(readFileSync(join(`${out}.work`, "state.json"), "utf8")) as { pass: number; nextBatch: number };
+  expect(state.pass).toBe(0);
   expect(state.nextBatch).toBeGreaterThan(0);
   expect(existsSync(out)).toBe(false);
 

@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { formatDuration, scoreProgress } from "../../src/cli/progress.js";
 import { ProgressMeter, type LevelProgress } from "../../src/score/levels.js";
-import type { ScorePlan } from "../../src/score/plan.js";
+import { passesOf, type ScorePlan } from "../../src/score/plan.js";
 
 /** A stream that says it is a terminal and keeps what is written. */
 function fakeTerminal(isTTY: boolean): NodeJS.WriteStream & { text: () => string } {
@@ -20,7 +20,7 @@ function fakeTerminal(isTTY: boolean): NodeJS.WriteStream & { text: () => string
   return stream;
 }
 
-const at = (level: number, rowsDone: number, etaSeconds: number | null): LevelProgress => ({ phase: "score", level, levels: 3, rowsDone, rowsTotal: 10, tokensDone: 0, tokensTotal: 0, rate: 1234.4, etaSeconds });
+const at = (level: number, rowsDone: number, etaSeconds: number | null): LevelProgress => ({ phase: "score", level, levels: 3, alone: false, rowsDone, rowsTotal: 10, tokensDone: 0, tokensTotal: 0, rate: 1234.4, etaSeconds });
 
 describe("the progress display", () => {
   it("formats durations with units", () => {
@@ -89,9 +89,9 @@ describe("the ETA", () => {
   it("is the token rate of the passes (masking and sessions apart) until a level has run, then that level's time per batch", () => {
     let t = 0;
     const seen: LevelProgress[] = [];
-    const meter = new ProgressMeter(plan, 3, { level: 0, nextBatch: 0 }, (p) => seen.push(p as LevelProgress), () => t);
+    const meter = new ProgressMeter(plan, passesOf(plan, 3, null), { pass: 0, nextBatch: 0 }, (p) => seen.push(p as LevelProgress), () => t);
     // Level 1: 2 s of masking and session, then batches of 5, 2 and 1 s.
-    meter.levelStarted(0, 2);
+    meter.passStarted(0, 2);
     for (const [b, s] of [5, 2, 1].entries()) {
       t += s;
       meter.batchDone(b);
@@ -99,10 +99,10 @@ describe("the ETA", () => {
     // After the first batch: 100 tokens in 5 s of pass = 20 tok/s; 500 tokens left = 25 s, + 2 levels x 2 s.
     expect(seen[0]!.rate).toBe(20);
     expect(seen[0]!.etaSeconds).toBe(25 + 4);
-    meter.levelDone();
+    meter.passDone();
     // Level 2, batch 1 done: the rest of this level by level 1's curve (8 - 5 = 3 s), then level 3 (2 + 8 s).
     t += 2;
-    meter.levelStarted(1, 2);
+    meter.passStarted(1, 2);
     t += 5;
     meter.batchDone(0);
     expect(seen.at(-1)!.etaSeconds).toBe(3 + 10);
@@ -111,8 +111,8 @@ describe("the ETA", () => {
 
   it("after a resume part-way through a level, counts the work done before", () => {
     const seen: LevelProgress[] = [];
-    const meter = new ProgressMeter(plan, 3, { level: 1, nextBatch: 1 }, (p) => seen.push(p as LevelProgress), () => 0);
-    meter.levelStarted(1, 0);
+    const meter = new ProgressMeter(plan, passesOf(plan, 3, null), { pass: 1, nextBatch: 1 }, (p) => seen.push(p as LevelProgress), () => 0);
+    meter.passStarted(1, 0);
     meter.batchDone(1);
     expect(seen[0]).toMatchObject({ tokensDone: 200 + 100 + 60, tokensTotal: 600, rowsDone: 4, rowsTotal: 6 });
   });

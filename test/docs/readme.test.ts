@@ -25,7 +25,7 @@ it("the quick start's two commands are the demo run and npm test", () => {
 });
 
 it("every command the README lists answers --help", () => {
-  for (const cmd of [["run"], ["estimate"], ["score"], ["select"], ["report"], ["merge"], ["model", "tiny"], ["model", "import-llama2c"], ["config", "keys"]]) {
+  for (const cmd of [["run"], ["estimate"], ["score"], ["select"], ["report"], ["compare"], ["merge"], ["model", "tiny"], ["model", "import-llama2c"], ["config", "keys"]]) {
     const r = runCli([...cmd, "--help"]);
     expect(r.status, `${cmd.join(" ")}: ${r.stderr}`).toBe(0);
     expect(readme).toContain(`dlc-prune ${cmd[0]}`);

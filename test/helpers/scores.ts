@@ -20,13 +20,14 @@ export interface SyntheticScores {
 export async function writeSyntheticScores(path: string, data: string, rows: number, opts: SyntheticScores = {}): Promise<void> {
   const K = opts.levels ?? 3;
   const rand = lcg(opts.seed ?? 1);
-  const cols = emptyColumns(rows, K, !!opts.ids);
+  const cols = emptyColumns(rows, K, !!opts.ids, false);
   for (let r = 0; r < rows; r++) {
     if (cols.id) cols.id[r] = opts.ids![r] ?? null;
     const status = opts.unscored?.[r];
     cols.status[r] = status ?? "ok";
     if (status) continue;
     cols.dlc[r] = 2 + 6 * rand();
+    cols.loss0[r] = cols.dlc[r]!;
     cols.losses.fill(cols.dlc[r]!, r * K, (r + 1) * K);
     cols.tokens[r] = 5 + (r % 7);
   }
@@ -37,6 +38,7 @@ export async function writeSyntheticScores(path: string, data: string, rows: num
     model: { path: "synthetic", sha256: {}, maskable_weights: 0 },
     tokens: { template: "alpaca", max_tokens: 512, truncated: "keep", sha256: "synthetic" },
     masking: { levels: K, interval: 0.2, scope: "layer", method: "l1", seed: 0, include: [], exclude: [], sparsities: Array.from({ length: K }, (_, k) => 1 - 0.8 ** k) },
+    ifd: false,
     batch_tokens: 2048,
     device: "cpu",
     environment: { node: process.version, onnxruntime: "synthetic", transformers: "synthetic" },

@@ -4,7 +4,7 @@
 // Add new cases here: the last test checks the CLI's stderr over all of them.
 import { spawnSync } from "node:child_process";
 import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, dirname } from "node:path";
 import { parquetReadObjects, asyncBufferFromFile } from "hyparquet";
 import { parquetWriteFile } from "hyparquet-writer";
 import { Field, Int32, Schema, Table, tableToIPC } from "apache-arrow";
@@ -119,10 +119,11 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
   });
 
   it("2: a data file named like an output in select.out_dir is refused and untouched", () => {
-    for (const name of ["unscored.jsonl", "report.json", "manifest.json", "keep-0.5.parquet"]) {
+    for (const name of ["unscored.jsonl", "report.json", "manifest.json", "flexrand-0.5/train.parquet"]) {
       const dir = caseDir(`c2-${name}`);
       mkdirSync(join(dir, "d"));
       const path = join(dir, "d", name);
+      mkdirSync(dirname(path), { recursive: true });
       if (name.endsWith(".jsonl")) writeJsonl(path, alpacaRows(12));
       else if (name.endsWith(".json")) writeFileSync(path, JSON.stringify(alpacaRows(12)));
       else parquetData(path, alpacaRows(12));
@@ -153,14 +154,19 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
     writeJsonl(join(dir, "train.jsonl"), alpacaRows(12));
     const cfg2 = recipe(dir, { "data.path": "train.jsonl", "select.out_dir": "out2", "select.ratios": [0.3] }, "r2.yaml");
     ok(cli(["run", "--config", cfg2], dir));
-    writeFileSync(join(dir, "out2/keep-0.3.parquet"), "my own notes");
-    oneLineError(cli(["run", "--config", cfg2, "--set", "select.ratios=[0.5]"], dir), "keep-0.3.parquet changed since dlc-prune wrote it");
-    expect(readFileSync(join(dir, "out2/keep-0.3.parquet"), "utf8")).toBe("my own notes");
+    writeFileSync(join(dir, "out2/flexrand-0.3/train.parquet"), "my own notes");
+    oneLineError(cli(["run", "--config", cfg2, "--set", "select.ratios=[0.5]"], dir), "flexrand-0.3/train.parquet changed since dlc-prune wrote it");
+    expect(readFileSync(join(dir, "out2/flexrand-0.3/train.parquet"), "utf8")).toBe("my own notes");
     // ... and a file of the user's beside dlc-prune's outputs.
-    rmSync(join(dir, "out2/keep-0.3.parquet"));
+    rmSync(join(dir, "out2/flexrand-0.3/train.parquet"));
     writeFileSync(join(dir, "out2/notes.txt"), "mine too");
     oneLineError(cli(["run", "--config", cfg2], dir), "holds files dlc-prune did not write (notes.txt)");
     expect(readFileSync(join(dir, "out2/notes.txt"), "utf8")).toBe("mine too");
+    // ... or inside the folder of a kept file.
+    rmSync(join(dir, "out2/notes.txt"));
+    writeFileSync(join(dir, "out2/flexrand-0.3/notes.txt"), "mine three");
+    oneLineError(cli(["run", "--config", cfg2], dir), "holds files dlc-prune did not write (flexrand-0.3/notes.txt)");
+    expect(readFileSync(join(dir, "out2/flexrand-0.3/notes.txt"), "utf8")).toBe("mine three");
   });
 
   it("4: merge --out naming one of its shards (or a user's file) is refused, the shard untouched", () => {
@@ -212,7 +218,7 @@ describe("5-9: every row counted, none altered silently", () => {
     const cfg = recipe(dir, { "data.path": "d.jsonl", "select.ratios": [1] });
     oneLineError(cli(["run", "--config", cfg], dir), "d.jsonl:5", "field big", "9007199254740993", "beyond 2^53");
     ok(cli(["run", "--config", cfg, "--set", "data.on_error=skip"], dir));
-    const kept = (await readParquetRows(join(dir, "out/keep-1.parquet"))).map((r) => r.big as bigint);
+    const kept = (await readParquetRows(join(dir, "out/flexrand-1/train.parquet"))).map((r) => r.big as bigint);
     expect(kept).toHaveLength(11);
     expect(kept).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(9007199254740991 - i)).filter((_, i) => i !== 4)); // exact, as BIGINT
     const manifest = JSON.parse(readFileSync(join(dir, "out/manifest.json"), "utf8")) as Manifest;
@@ -235,7 +241,7 @@ describe("5-9: every row counted, none altered silently", () => {
     const dir = caseDir("c7");
     writeJsonl(join(dir, "d.jsonl"), alpacaRows(12).map((r) => ({ ...r, meta: {} })));
     ok(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl" })], dir));
-    const file = join(dir, "out/keep-0.5.parquet");
+    const file = join(dir, "out/flexrand-0.5/train.parquet");
     expect((await parquetColumnTypes(file)).meta).toMatch(/^(JSON|VARCHAR)$/);
     const rows = await readParquetRows(file);
     expect(rows.map((r) => JSON.parse(String(r.meta)))).toEqual(rows.map(() => ({})));
@@ -257,7 +263,7 @@ describe("5-9: every row counted, none altered silently", () => {
       "bad-row: bytes that are not valid UTF-8 (at byte 20 of the line)": 1,
       "bad-row: field output holds a lone UTF-16 surrogate, which is not a character": 1,
     });
-    const kept = await readParquetRows(join(dir, "out/keep-1.parquet"));
+    const kept = await readParquetRows(join(dir, "out/flexrand-1/train.parquet"));
     expect(kept).toHaveLength(10);
     expect(kept.some((r) => JSON.stringify(plain(r)).includes("\ufffd"))).toBe(false);
   });
@@ -268,13 +274,13 @@ describe("5-9: every row counted, none altered silently", () => {
     for (const strategy of ["random", "flexrand", "easy"]) {
       const out = `out-${strategy}`;
       ok(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "select.stratify": "g", "select.ratios": [0.3], "select.strategy": strategy, "select.out_dir": out, "score.out": "s.arrow" })], dir));
-      const kept = await readParquetRows(join(dir, out, "keep-0.3.parquet"));
+      const kept = await readParquetRows(join(dir, out, `${strategy}-0.3/train.parquet`));
       expect(kept, strategy).toHaveLength(4); // round(12 x 0.3), not 6 x round(2 x 0.3) = 0
       expect(new Set(kept.map((r) => r.g)).size, strategy).toBe(4);
     }
     const cfg = recipe(dir, { "data.path": "d.jsonl", "score.out": "s.arrow" });
     oneLineError(cli(["run", "--config", cfg, "--set", "score.max_tokens=8"], dir), "d.jsonl: no row can be scored (12 prompt-too-long; score.max_tokens is 8)");
-    oneLineError(cli(["run", "--config", cfg, "--set", "select.ratios=[0.01]"], dir), "select.ratios 0.01: keeps none of the 12 scored rows");
+    oneLineError(cli(["run", "--config", cfg, "--set", "select.ratios=[0.01]"], dir), "select.ratios 0.01: flexrand keeps none of the 12 scored rows");
   });
 });
 
@@ -305,7 +311,7 @@ describe("10-15: one-line errors, nothing left behind", () => {
     expect(tempsIn(join(dir, "out"))).toEqual([]);
     writeFileSync(join(dir, "ctor.jsonl"), alpacaRows(4).map((r, i) => JSON.stringify({ constructor: `c${i}`, toString: i, ...r })).join("\n") + "\n");
     ok(cli(["run", "--config", recipe(dir, { "data.path": "ctor.jsonl", "select.ratios": [1], "select.out_dir": "out2", "score.out": "out2/s.arrow" })], dir));
-    const rows = (await readParquetRows(join(dir, "out2/keep-1.parquet"))).map((r) => [r.constructor, r.toString].map(plain));
+    const rows = (await readParquetRows(join(dir, "out2/flexrand-1/train.parquet"))).map((r) => [r.constructor, r.toString].map(plain));
     expect(rows).toEqual([["c0", 0], ["c1", 1], ["c2", 2], ["c3", 3]]);
   });
 
@@ -435,7 +441,7 @@ describe("a property: every row accounted for, every kept row unchanged", () => 
       expect(unscored.map((u) => u.row)).toEqual(lines.flatMap((l, i) => (l.value ? [] : [i])));
       for (const u of unscored) expect(u.status).toMatch(/^bad-row: malformed JSON/);
       for (const o of manifest.outputs) expect(o.rows.kept + o.rows.pruned + o.rows.unscored).toBe(lines.length);
-      const all = await readParquetRows(join(dir, "out/keep-1.parquet"));
+      const all = await readParquetRows(join(dir, "out/flexrand-1/train.parquet"));
       expect(all).toHaveLength(scored);
       const inputs = lines.filter((l) => l.value).map((l) => l.value!);
       for (const [i, r] of all.entries()) {

@@ -29,7 +29,7 @@ it("exports a typed API through package.json exports: loadConfig, score, select,
   const again = { ...config, select: { ...config.select, out_dir: join(dir, "again") } };
   await api.select(again);
   await api.report(join(dir, "again"));
-  for (const f of ["keep-0.5.parquet", "unscored.jsonl", "report.json", "report.html"]) expect(readFileSync(join(dir, "again", f)).equals(readFileSync(join(dir, "out", f))), f).toBe(true);
+  for (const f of ["flexrand-0.5/train.parquet", "unscored.jsonl", "report.json", "report.html"]) expect(readFileSync(join(dir, "again", f)).equals(readFileSync(join(dir, "out", f))), f).toBe(true);
   expect(api.configSchema.safeParse({ data: { path: "x" }, bogus: 1 }).success).toBe(false);
   expect(api.flexrandCounts(100, 0.3, 0.5)).toEqual({ easySize: 50, easy: 15, hard: 15 });
 });

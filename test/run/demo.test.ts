@@ -1,12 +1,12 @@
 // The README's main job, `dlc-prune run --config configs/demo.yaml`, in a fresh folder: it builds the tiny
-// model on first use and produces the Parquet files, manifest and report; the report opens in Chromium.
+// model on first use, scores DLC, loss0 and IFD, and writes every strategy's files and one report; the
+// report's numbers are recomputed here from the Parquet files and the scores file, and it opens in Chromium.
 import { createHash } from "node:crypto";
-import { cpSync, existsSync, readFileSync, readdirSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readScoresFile } from "../../src/scores/file.js";
 import type { Report } from "../../src/report/report.js";
 import type { Manifest } from "../../src/write/layout.js";
 import { runCli } from "../helpers/cli.js";
@@ -17,7 +17,48 @@ import { tempDir } from "../helpers/tmp.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const work = tempDir();
+const dir = join(work, "out/demo");
 let first: ReturnType<typeof runCli>;
+
+/** Every file under `root`, as relative paths. */
+const filesUnder = (root: string): string[] =>
+  readdirSync(root)
+    .flatMap((f) => (statSync(join(root, f)).isDirectory() ? filesUnder(join(root, f)).map((g) => `${f}/${g}`) : [f]))
+    .sort();
+
+/** The scores file's columns as apache-arrow reads them (nulls as NaN). */
+function scoreColumns(path: string) {
+  const table = tableFromIPC(readFileSync(path));
+  const num = (name: string) => Float64Array.from([...table.getChild(name)!], (v) => (v === null ? NaN : Number(v)));
+  const losses = [...table.getChild("losses")!].map((v) => (v === null ? null : Array.from((v as { toArray(): Float32Array }).toArray())));
+  return { table, dlc: num("dlc"), loss0: num("loss0"), ifd: num("ifd"), tokens: num("tokens"), losses, id: [...table.getChild("id")!] as string[] };
+}
+
+/** Spearman's ρ, written out here: average ranks for ties, Pearson of the ranks, over rows both define. */
+function spearmanOf(a: Float64Array, b: Float64Array): number {
+  const idx = [...a.keys()].filter((i) => !Number.isNaN(a[i]!) && !Number.isNaN(b[i]!));
+  const rank = (v: number[]) => {
+    const sorted = [...v].sort((x, y) => x - y);
+    return v.map((x) => {
+      const lo = sorted.indexOf(x);
+      const hi = sorted.lastIndexOf(x);
+      return (lo + hi) / 2 + 1;
+    });
+  };
+  const ra = rank(idx.map((i) => a[i]!));
+  const rb = rank(idx.map((i) => b[i]!));
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  const [ma, mb] = [mean(ra), mean(rb)];
+  let [sab, saa, sbb] = [0, 0, 0];
+  ra.forEach((x, i) => {
+    sab += (x - ma) * (rb[i]! - mb);
+    saa += (x - ma) ** 2;
+    sbb += (rb[i]! - mb) ** 2;
+  });
+  return sab / Math.sqrt(saa * sbb);
+}
+
+const rowOfId = (id: string) => Number(id.slice(5)); // "demo-042" is row 42
 
 beforeAll(() => {
   for (const d of ["configs", "datasets"]) cpSync(join(ROOT, d), join(work, d), { recursive: true });
@@ -25,80 +66,180 @@ beforeAll(() => {
 });
 
 describe("dlc-prune run --config configs/demo.yaml", () => {
-  it("builds the tiny model, says its scores are meaningless, and writes every output", () => {
+  const strategies = ["easy", "flexrand", "hard", "random"];
+  const ratios = ["0.1", "0.3", "0.5"];
+
+  it("builds the tiny model, says its scores are meaningless, and writes every strategy's files and one report", () => {
     expect(first.status, first.stderr).toBe(0);
     expect(first.stderr).toContain("random weights: its DLC scores are meaningless");
     expect(existsSync(join(work, ".cache/models/demo-tiny/onnx/model.onnx"))).toBe(true);
-    expect(readdirSync(join(work, "out/demo")).sort()).toEqual(["keep-0.1.parquet", "keep-0.3.parquet", "keep-0.5.parquet", "manifest.json", "report.html", "report.json", "scores.arrow", "unscored.jsonl"]);
+    const kept = strategies.flatMap((s) => ratios.map((r) => `${s}-${r}/train.parquet`));
+    expect(filesUnder(dir)).toEqual([...kept, "manifest.json", "report.html", "report.json", "scores.arrow", "unscored.jsonl"].sort());
   });
 
-  it("its manifest and report agree with the scores and the Parquet files", async () => {
-    const dir = join(work, "out/demo");
+  it("report.json's numbers agree with the Parquet files and the scores file", async () => {
     const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Manifest;
     const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as Report;
-    const { cols, meta } = await readScoresFile(join(dir, "scores.arrow"));
-    const scored = Array.from(cols.dlc).filter((v) => !Number.isNaN(v)).length;
-    expect(manifest.run.data.rows).toBe(87);
-    expect(report.data).toMatchObject({ rows: 87, scored, unscored: 87 - scored });
-    for (let k = 0; k < meta.masking.levels; k++) {
-      let sum = 0;
-      cols.dlc.forEach((d, r) => (sum += Number.isNaN(d) ? 0 : cols.losses[r * meta.masking.levels + k]!));
-      expect(report.masking.mean_loss[k]).toBeCloseTo(sum / scored, 9);
+    const cols = scoreColumns(join(dir, "scores.arrow"));
+    const scored = [...cols.dlc.keys()].filter((r) => !Number.isNaN(cols.dlc[r]!));
+    const allTokens = scored.reduce((a, r) => a + cols.tokens[r]!, 0);
+    expect(report.banner).toContain("random weights");
+    expect(report.runs).toHaveLength(1);
+    expect(report.runs[0]).toMatchObject({ rows: 87, scored: scored.length, ifd: true });
+    for (let k = 0; k < 3; k++) expect(report.runs[0]!.masking.mean_loss[k]).toBeCloseTo(scored.reduce((a, r) => a + cols.losses[r]![k]!, 0) / scored.length, 9);
+
+    // Rows and tokens kept, per strategy and ratio, from the files themselves.
+    const keptRows = new Map<string, number[]>();
+    expect(report.outputs).toHaveLength(12);
+    for (const o of report.outputs) {
+      const rows = (await readParquetRows(join(dir, o.file))).map((r) => rowOfId(r.id as string));
+      keptRows.set(o.label + " " + o.ratio, rows);
+      const tokens = rows.reduce((a, r) => a + cols.tokens[r]!, 0);
+      expect(o).toMatchObject({ rows_kept: rows.length, tokens_kept: tokens, truncated_kept: 0, unscored: 87 - scored.length });
+      expect(o.rows_kept_share).toBeCloseTo(rows.length / 87, 12);
+      expect(o.tokens_kept_share).toBeCloseTo(tokens / allTokens, 12);
+      expect(o.file).toBe(`${o.selection}-${o.ratio}/train.parquet`);
+      const summary = manifest.outputs.find((m) => m.file === o.file)!;
+      expect(o.drawn).toEqual(summary.drawn);
+      if (o.strategy === "flexrand") expect(o.drawn!.easy + o.drawn!.hard).toBe(rows.length);
+      else expect(o.drawn).toBeNull();
     }
-    expect(report.histograms.dlc.series.all!.reduce((a, b) => a + b, 0)).toBe(scored);
-    for (const [i, o] of manifest.outputs.entries()) {
-      const rows = await readParquetRows(join(dir, o.file));
-      expect(rows).toHaveLength(o.rows.kept);
-      expect(report.ratios[i]).toMatchObject({ ratio: o.ratio, rows_kept: o.rows.kept, tokens_kept: o.response_tokens.kept });
-      expect(report.histograms.dlc.series[`keep ${o.ratio}`]!.reduce((a, b) => a + b, 0)).toBe(o.rows.kept);
-      // Composition counts by category sum to the rows kept.
-      expect(Object.values(report.groups!.counts[`keep ${o.ratio}`]!).reduce((a, b) => a + b, 0)).toBe(o.rows.kept);
-      const tokens = rows.reduce((a, r) => a + cols.tokens[Number((r.id as string).slice(5))]!, 0);
-      expect(tokens).toBe(o.response_tokens.kept);
+
+    // Overlaps: Jaccard of the kept ids, for every two files at the same ratio.
+    expect(report.overlaps).toHaveLength(3 * 6);
+    for (const ov of report.overlaps) {
+      const a = new Set(keptRows.get(`${ov.a} ${ov.ratio}`)!);
+      const b = new Set(keptRows.get(`${ov.b} ${ov.ratio}`)!);
+      const inter = [...a].filter((r) => b.has(r)).length;
+      expect(ov.jaccard).toBeCloseTo(inter / (a.size + b.size - inter), 12);
     }
+    const jac = (a: string, b: string, r: number) => report.overlaps.find((o) => o.a === a && o.b === b && o.ratio === r)!.jaccard;
+    expect(jac("easy", "hard", 0.3)).toBe(0); // disjoint ends of the ranking
+
+    // Correlations, recomputed from the scores file.
+    const pairs = { "dlc loss0": [cols.dlc, cols.loss0], "dlc ifd": [cols.dlc, cols.ifd], "loss0 ifd": [cols.loss0, cols.ifd] } as const;
+    expect(report.correlations.map((c) => `${c.a} ${c.b}`)).toEqual(Object.keys(pairs));
+    for (const c of report.correlations) {
+      const [x, y] = pairs[`${c.a} ${c.b}` as keyof typeof pairs];
+      expect(c.rho!).toBeCloseTo(spearmanOf(x, y), 12);
+      expect(c.rows).toBe(scored.length);
+    }
+    expect(report.scatter[0]!.points).toHaveLength(scored.length);
+
+    // The kept-vs-all CDFs, from the dlc column each Parquet file carries.
+    const dlcDist = report.distributions.find((d) => d.metric === "dlc")!;
+    expect(dlcDist.axis.below + dlcDist.axis.above).toBe(scored.filter((r) => cols.dlc[r]! < dlcDist.axis.lo || cols.dlc[r]! > dlcDist.axis.hi).length);
+    for (const panel of dlcDist.panels)
+      for (const s of panel.series) {
+        const dlc = (await readParquetRows(join(dir, `${panel.label}-${s.ratio}/train.parquet`))).map((r) => r.dlc as number);
+        expect(s.rows).toBe(dlc.length);
+        dlcDist.axis.x.forEach((x, i) => expect(s.cdf[i]).toBeCloseTo(dlc.filter((v) => v <= x).length / dlc.length, 12));
+      }
+    expect(dlcDist.panels.find((p) => p.label === "flexrand")!.boundary).not.toBeNull();
+
+    // Group mix: each kept file's bar counts its scored rows per category.
+    const data = readFileSync(join(work, "datasets/demo.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { category: string; output: string });
+    const bars = report.groups[0]!.bars;
+    for (const [key, rows] of keptRows) {
+      const counts: Record<string, number> = {};
+      for (const r of rows) counts[data[r]!.category] = (counts[data[r]!.category] ?? 0) + 1;
+      expect(Object.fromEntries(bars.filter((b) => b.bar === key).map((b) => [b.group, b.rows]))).toEqual(counts);
+    }
+
+    // The 5 easiest and hardest rows per category, by DLC, with their text cut to a line.
+    for (const ex of report.examples) {
+      const inGroup = scored.filter((r) => data[r]!.category === ex.group).sort((a, b) => cols.dlc[a]! - cols.dlc[b]!);
+      expect(ex.easiest.map((e) => e.row)).toEqual(inGroup.slice(0, 5));
+      expect(ex.hardest.map((e) => e.row)).toEqual(inGroup.slice(-5).reverse());
+      for (const e of [...ex.easiest, ...ex.hardest]) {
+        expect(e.id).toBe(cols.id[e.row]);
+        expect(e.response.length).toBeLessThanOrEqual(110);
+        expect(data[e.row]!.output.replace(/\s+/g, " ").startsWith(e.response.replace(/…$/, ""))).toBe(true);
+      }
+    }
+    expect(new Set(report.examples.map((e) => e.group))).toEqual(new Set(data.map((d) => d.category)));
   });
 
-  it("keeps the demo's values of dlc-prune 0.1.0: scores columns and keep-*.parquet bytes (pinned before the restructuring)", async () => {
-    const dir = join(work, "out/demo");
+  it("keeps the demo's values of dlc-prune 0.1.0: the scores columns and the FlexRand files' bytes (pinned before the restructuring)", () => {
     const sha = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
-    expect(Object.fromEntries(["0.1", "0.3", "0.5"].map((r) => [r, sha(readFileSync(join(dir, `keep-${r}.parquet`)))]))).toEqual({
+    expect(Object.fromEntries(ratios.map((r) => [r, sha(readFileSync(join(dir, `flexrand-${r}/train.parquet`)))]))).toEqual({
       "0.1": "afefc544cc559f1e2531769eac449f2b68e8630c4dfe874f817008dd35f63141",
       "0.3": "7a7a45a49cef0d2adf666cb15a48381e1197f1ffe31732ce03c4e56a3cb2f2d2",
       "0.5": "207fda12f7417cc4feddba8ae541c09dd1d0ee1478c69b2c1fbc8a5d8d426931",
     });
-    // The columns as plain JSON (row, id, dlc, losses as float32 values, tokens, status), as read by apache-arrow.
-    const table = tableFromIPC(readFileSync(join(dir, "scores.arrow")));
+    // The columns of 0.1.0 as plain JSON (row, id, dlc, losses as float32 values, tokens, status), as read by apache-arrow.
+    const { table, loss0, losses } = scoreColumns(join(dir, "scores.arrow"));
+    const old = ["row", "id", "dlc", "losses", "tokens", "status"];
+    expect(table.schema.fields.map((f) => f.name)).toEqual([...old, "loss0", "ifd"]);
     const columns = Object.fromEntries(
-      table.schema.fields.map((f) => [f.name, [...table.getChild(f.name)!].map((v) => (v === null ? null : typeof v === "bigint" ? Number(v) : typeof v === "object" ? Array.from((v as { toArray(): Float32Array }).toArray()) : v))]),
+      old.map((name) => [name, [...table.getChild(name)!].map((v) => (v === null ? null : typeof v === "bigint" ? Number(v) : typeof v === "object" ? Array.from((v as { toArray(): Float32Array }).toArray()) : v))]),
     );
-    expect(Object.keys(columns)).toEqual(["row", "id", "dlc", "losses", "tokens", "status"]);
     expect(sha(JSON.stringify(columns))).toBe("d019bf3f1fbfc0bafffbdbf48e80bf92ffd20ee4eb86cb24c0cfe9b7ff97e668");
+    losses.forEach((l, r) => (l === null ? expect(loss0[r]).toBeNaN() : expect(Math.fround(loss0[r]!)).toBe(l[0])));
   });
 
   it("a second run reuses the scores and rewrites identical outputs", () => {
-    const dir = join(work, "out/demo");
-    const before = Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    const before = Object.fromEntries(filesUnder(dir).map((f) => [f, readFileSync(join(dir, f))]));
     const again = runCli(["run", "--config", "configs/demo.yaml"], { cwd: work });
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toContain("is up to date");
+    expect(filesUnder(dir)).toEqual(Object.keys(before));
     for (const [f, bytes] of Object.entries(before)) if (f !== "manifest.json") expect(readFileSync(join(dir, f)).equals(bytes), f).toBe(true);
     const { timings: _timings, ...manifestBefore } = JSON.parse(before["manifest.json"]!.toString("utf8")) as Record<string, unknown>;
     expect(manifestWithoutTimings(join(dir, "manifest.json"))).toEqual(manifestBefore);
   });
 
+  it("select.by ifd with strategy hard keeps exactly the top-K rows by IFD", async () => {
+    const r = runCli(["run", "--config", "configs/demo.yaml", "--set", "select.strategies=[{strategy: hard, by: ifd}]", "--set", "select.out_dir=out/ifd"], { cwd: work });
+    expect(r.status, r.stderr).toBe(0);
+    const { ifd } = scoreColumns(join(dir, "scores.arrow"));
+    const ranked = [...ifd.keys()].filter((i) => !Number.isNaN(ifd[i]!)).sort((a, b) => ifd[b]! - ifd[a]!);
+    expect(new Set(ranked.map((i) => ifd[i])).size).toBe(ranked.length); // no ties: the top K is one set
+    for (const ratio of [0.1, 0.3, 0.5]) {
+      const rows = await readParquetRows(join(work, `out/ifd/hard-by-ifd-${ratio}/train.parquet`));
+      const k = Math.round(ranked.length * ratio);
+      expect(rows.map((row) => rowOfId(row.id as string)).sort((a, b) => a - b)).toEqual(ranked.slice(0, k).sort((a, b) => a - b));
+      expect(rows.every((row) => row.ifd === ifd[rowOfId(row.id as string)])).toBe(true); // the file carries the score it ranked by
+    }
+  });
+
+  it("compare renders one report across two finished runs, and refuses runs over other data", () => {
+    const cmp = runCli(["compare", "out/demo", "out/ifd", "--out", "out/compare"], { cwd: work });
+    expect(cmp.status, cmp.stderr).toBe(0);
+    const report = JSON.parse(readFileSync(join(work, "out/compare/report.json"), "utf8")) as Report;
+    expect(report.runs.map((r) => r.label)).toEqual(["out/demo", "out/ifd"]);
+    expect(report.outputs).toHaveLength(12 + 3);
+    expect(report.overlaps.find((o) => o.a === "out/demo: hard" && o.b === "out/ifd: hard-by-ifd" && o.ratio === 0.3)).toBeDefined();
+    const manifest = JSON.parse(readFileSync(join(work, "out/compare/manifest.json"), "utf8")) as { kind: string; compared: { dir: string }[]; files: { file: string }[] };
+    expect(manifest.kind).toBe("compare");
+    expect(manifest.compared.map((c) => c.dir)).toEqual(["../demo", "../ifd"]);
+    expect(manifest.files.map((f) => f.file)).toEqual(["report.html", "report.json"]);
+
+    // A run over other data (the demo minus its last row) is refused, naming both folders.
+    const lines = readFileSync(join(work, "datasets/demo.jsonl"), "utf8").trim().split("\n");
+    writeFileSync(join(work, "datasets/demo-less.jsonl"), lines.slice(0, -1).join("\n") + "\n");
+    const other = runCli(["run", "--config", "configs/demo.yaml", "--set", "data.path=datasets/demo-less.jsonl", "--set", "score.out=out/less/scores.arrow", "--set", "select.out_dir=out/less"], { cwd: work });
+    expect(other.status, other.stderr).toBe(0);
+    const refused = runCli(["compare", "out/demo", "out/less", "--out", "out/compare2"], { cwd: work });
+    expect(refused.status).toBe(1);
+    expect(refused.stderr).toMatch(/^dlc-prune: error: out\/less: its run read other data \(.*demo-less\.jsonl, sha256 [0-9a-f]{12}\) than out\/demo .*compare needs folders over the same data\n$/);
+    expect(existsSync(join(work, "out/compare2/report.json"))).toBe(false);
+  });
+
   it("any key can be overridden from the command line, and bad keys are named", () => {
     const r = runCli(["run", "--config", "configs/demo.yaml", "--set", "select.ratios=[0.2]", "--set", "select.out_dir=out/other"], { cwd: work });
     expect(r.status, r.stderr).toBe(0);
-    expect(readdirSync(join(work, "out/other")).filter((f) => f.endsWith(".parquet"))).toEqual(["keep-0.2.parquet"]);
+    expect(filesUnder(join(work, "out/other")).filter((f) => f.endsWith(".parquet"))).toEqual(strategies.map((s) => `${s}-0.2/train.parquet`));
     const bad = runCli(["run", "--config", "configs/demo.yaml", "--set", "score.levles=4"], { cwd: work });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("configs/demo.yaml: unknown key score.levles");
   });
 
   (hasChromium ? it : it.skip)(`the report opens in headless Chromium without errors${hasChromium ? "" : ` [skipped: no Chromium at ${CHROMIUM}; .ci/run installs Debian's chromium]`}`, async () => {
-    const page = await openInChromium(join(work, "out/demo/report.html"));
-    expect(page.errors).toEqual([]);
-    expect(page.title).toBe("dlc-prune report");
-    expect(page.svgs).toBeGreaterThanOrEqual(5); // DLC, tokens, characters, composition, masking path
+    for (const page of [await openInChromium(join(dir, "report.html")), await openInChromium(join(work, "out/compare/report.html"))]) {
+      expect(page.errors).toEqual([]);
+      expect(page.title).toBe("dlc-prune report");
+      expect(page.svgs).toBeGreaterThanOrEqual(5); // DLC and token CDFs, mix by category, loss0 vs DLC, masking path
+    }
   });
 });

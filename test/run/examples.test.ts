@@ -54,7 +54,7 @@ describe("Slurm examples", () => {
     expect(readdirSync(join(project, "out")).sort()).toEqual(["scores.shard-0-of-2.arrow", "scores.shard-1-of-2.arrow"]);
     const merge = spawnSync("bash", [slurm("merge-select.sbatch")], { env: { ...env, SHARDS: "out/scores.shard-*.arrow" }, encoding: "utf8" });
     expect(merge.status, merge.stderr).toBe(0);
-    expect(readdirSync(join(project, "out"))).toEqual(expect.arrayContaining(["scores.arrow", "keep-0.3.parquet", "manifest.json", "report.html"]));
+    expect(readdirSync(join(project, "out"))).toEqual(expect.arrayContaining(["scores.arrow", "flexrand-0.3", "manifest.json", "report.html"]));
   });
 });
 

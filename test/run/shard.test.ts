@@ -33,7 +33,8 @@ describe("sharded scoring", () => {
   let model: string;
   let data: string;
   let single: string;
-  const base = () => ["score", "--data", data, "--model", model, "--batch-tokens", "96", "--set", "data.fields.id=id"];
+  // With IFD: its pass over the responses alone is sharded like the levels.
+  const base = () => ["score", "--data", data, "--model", model, "--batch-tokens", "96", "--set", "data.fields.id=id", "--set", "score.ifd=true"];
   const shardFiles = (prefix: string) => [0, 1, 2].map((i) => join(tmp, `${prefix}.shard-${i}-of-3.arrow`));
 
   beforeAll(async () => {
@@ -70,6 +71,7 @@ describe("sharded scoring", () => {
     const a = await readScoresFile(merged);
     const b = await readScoresFile(single);
     expect(a.cols).toEqual(b.cols);
+    expect(Array.from(a.cols.ifd!).filter((v) => !Number.isNaN(v)).length).toBeGreaterThan(40);
     expect(readFileSync(merged).equals(readFileSync(single))).toBe(true);
   });
 

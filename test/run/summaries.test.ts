@@ -37,7 +37,7 @@ describe("truncation is counted everywhere", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("12 rows (alpaca, template alpaca, max_tokens 150): 8 ok, 3 truncated; 1 unscored (1 empty-response)");
     expect(r.stderr).toMatch(/wrote o1\/s\.arrow: 12 rows, 8 ok, 3 truncated; 1 unscored \(1 empty-response\)/);
-    expect(r.stderr).toMatch(/o1\/keep-1\.parquet: 11 rows kept \(8 ok, 3 truncated\), 0 pruned, 1 unscored \(drop\)/);
+    expect(r.stderr).toMatch(/o1\/flexrand-1\/train\.parquet: 11 rows kept \(8 ok, 3 truncated\), 0 pruned, 1 unscored \(drop\)/);
     const { cols } = await readScoresFile(join(tmp, "o1/s.arrow"));
     expect(cols.status.filter((s) => s === "truncated")).toHaveLength(3);
     const manifest = readJson<Manifest>(join(tmp, "o1/manifest.json"));
@@ -45,8 +45,9 @@ describe("truncation is counted everywhere", () => {
     for (const o of manifest.outputs) expect(Object.values(o.kept_by_status).reduce((a, b) => a + b, 0)).toBe(o.rows.kept);
     expect(manifest.outputs.find((o) => o.ratio === 1)!.kept_by_status).toEqual({ ok: 8, truncated: 3 });
     const report = readJson<Report>(join(tmp, "o1/report.json"));
-    expect(report.data.by_status).toEqual(manifest.rows.by_status);
-    expect(report.ratios.map((x) => x.kept_by_status)).toEqual(manifest.outputs.map((o) => o.kept_by_status));
+    expect(report.runs[0]!.by_status).toEqual(manifest.rows.by_status);
+    expect(report.outputs.map((x) => x.kept_by_status)).toEqual(manifest.outputs.map((o) => o.kept_by_status));
+    expect(report.outputs.map((x) => x.truncated_kept)).toEqual(manifest.outputs.map((o) => o.kept_by_status.truncated ?? 0));
     expect(readFileSync(join(tmp, "o1/report.html"), "utf8")).toContain("8 ok, 3 truncated, 1 empty-response");
   });
 
@@ -66,8 +67,9 @@ describe("reruns and folders", () => {
     expect(runCli([...base, "--set", "select.ratios=[0.3,0.5]"], { cwd: tmp }).status).toBe(0);
     const again = runCli([...base, "--set", "select.ratios=[0.2]"], { cwd: tmp });
     expect(again.status, again.stderr).toBe(0);
-    for (const f of ["keep-0.3.parquet", "keep-0.5.parquet"]) expect(again.stderr).toContain(`removed o2/${f}: an output of an earlier run that this run does not write`);
-    expect(readdirSync(join(tmp, "o2")).filter((f) => f.endsWith(".parquet"))).toEqual(["keep-0.2.parquet"]);
+    for (const f of ["flexrand-0.3/train.parquet", "flexrand-0.5/train.parquet"]) expect(again.stderr).toContain(`removed o2/${f}: an output of an earlier run that this run does not write`);
+    // The emptied folders of those ratios go too.
+    expect(readdirSync(join(tmp, "o2")).filter((f) => f.startsWith("flexrand-"))).toEqual(["flexrand-0.2"]);
   });
 
   it("the manifest stores paths relative to itself, so report works from anywhere and after a move", () => {
@@ -103,11 +105,13 @@ describe("reruns and folders", () => {
     const scoresLocked = runCli(base, { cwd: tmp });
     expect(scoresLocked.stderr).toContain("score.out o3/s.arrow: another dlc-prune");
     writeFileSync(join(tmp, "o3/s.arrow.lock"), JSON.stringify({ pid: 2 ** 22 + 1, host: hostname(), since: "2026-01-01T00:00:00Z" }));
-    writeFileSync(join(tmp, "o3/.keep-0.5.parquet.tmp-99999-0123abcd"), "half a file");
+    mkdirSync(join(tmp, "o3/flexrand-0.5"));
+    writeFileSync(join(tmp, "o3/flexrand-0.5/.train.parquet.tmp-99999-0123abcd"), "half a file");
     const ok = runCli(base, { cwd: tmp });
     expect(ok.status, ok.stderr).toBe(0);
-    expect(ok.stderr).toContain("removed 1 temporary file an interrupted run left in o3 (.keep-0.5.parquet.tmp-99999-0123abcd)");
-    expect(readdirSync(join(tmp, "o3")).sort()).toEqual(["keep-0.5.parquet", "manifest.json", "report.html", "report.json", "s.arrow", "unscored.jsonl"]);
+    expect(ok.stderr).toContain("removed 1 temporary file an interrupted run left in o3 (flexrand-0.5/.train.parquet.tmp-99999-0123abcd)");
+    expect(readdirSync(join(tmp, "o3")).sort()).toEqual(["flexrand-0.5", "manifest.json", "report.html", "report.json", "s.arrow", "unscored.jsonl"]);
+    expect(readdirSync(join(tmp, "o3/flexrand-0.5"))).toEqual(["train.parquet"]);
     expect(existsSync(join(tmp, "o3/.dlc-prune.lock"))).toBe(false);
   });
 

@@ -40,7 +40,7 @@ describe("dlc-prune score", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("device: cpu");
     const table = tableFromIPC(readFileSync(out));
-    expect(table.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(["row:Int64", "dlc:Float64", "losses:FixedSizeList[4]<Float32>", "tokens:Int32", "status:Utf8"]);
+    expect(table.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(["row:Int64", "dlc:Float64", "losses:FixedSizeList[4]<Float32>", "tokens:Int32", "status:Utf8", "loss0:Float64"]);
     expect(table.numRows).toBe(3);
     expect(Array.from(table.getChild("row")!.toArray())).toEqual([0n, 1n, 2n]);
     expect(Array.from(table.getChild("status")!.toArray())).toEqual(["ok", "empty-response", "ok"]);

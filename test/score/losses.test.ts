@@ -125,4 +125,24 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
     writeFileSync(data, lines.join("\n") + "\n");
     await check(data, "none", rows.map((r) => ({ prompt: r.question, response: r.answer })), "layer");
   });
+
+  it("ifd = loss0 / loss of the response alone (BOS + response, no prompt), and loss0 = the unmasked level's loss", async () => {
+    const rows = alpacaRows();
+    const data = join(tmp, "alpaca-ifd.jsonl");
+    writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
+    const out = join(tmp, "ifd.arrow");
+    await score(testConfig({ "data.path": data, "model.path": modelDir, template: "alpaca", "score.out": out, "score.max_tokens": MAX_TOKENS, "score.batch_tokens": 700, "score.ifd": true }), quiet);
+    const { cols } = await readScoresFile(out);
+    const unmasked = maskedModel(ckpt, "layer", 0);
+    rows.forEach((r, i) => {
+      const { ids: all, start } = referenceTokens(tok, alpacaPrompt(r.instruction, r.input), r.output);
+      const loss0 = referenceLoss(unmasked, all.slice(0, MAX_TOKENS), start);
+      // Cherry LLM's loss of the response alone: the response tokenized as its own document (BOS first), every token after BOS scored.
+      const alone = referenceLoss(unmasked, encodeLlama2c(tok, r.output, true, false).slice(0, MAX_TOKENS), 1);
+      expect(Math.abs(cols.loss0[i]! - loss0), `row ${i} loss0`).toBeLessThan(TOL);
+      expect(Math.fround(cols.loss0[i]!)).toBe(cols.losses[i * 3]!); // the losses column holds the same value in float32
+      expect(Math.abs(cols.ifd![i]! - loss0 / alone), `row ${i} ifd`).toBeLessThan(TOL);
+    });
+    expect(new Set(Array.from(cols.ifd!, (v) => v.toFixed(3))).size).toBe(rows.length); // distinct rows, distinct values
+  });
 });

@@ -1,5 +1,6 @@
-// A scoring run killed with SIGKILL mid-level and rerun continues from its checkpoint and ends with a scores
-// file byte-identical to an uninterrupted run; a run with another config refuses to resume.
+// A scoring run killed with SIGKILL mid-pass (the IFD pass of the responses alone, or a masked level) and rerun
+// continues from its checkpoint and ends with a scores file byte-identical to an uninterrupted run; a run with
+// another config refuses to resume.
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,7 +18,7 @@ describeWithShared("resume after kill -9", () => {
   let data: string;
   const args = (out: string, extra: string[] = []) => [
     "score", "--data", data, "--model", model, "--out", out, "--template", "alpaca", "--max-tokens", "192", "--batch-tokens", "400",
-    "--set", "score.checkpoint_seconds=0.001", ...extra,
+    "--set", "score.checkpoint_seconds=0.001", "--set", "score.ifd=true", ...extra,
   ];
 
   beforeAll(async () => {
@@ -35,16 +36,17 @@ describeWithShared("resume after kill -9", () => {
     const out = join(tmp, "killed.arrow");
     const state = join(`${out}.work`, "state.json");
     const child = spawn(process.execPath, [CLI, ...args(out)], { stdio: "ignore" });
-    const killedAt = await new Promise<{ level: number; nextBatch: number }>((resolve, reject) => {
+    // Passes: 0 the unmasked level, 1 the responses alone (IFD), 2 and 3 the masked levels.
+    const killedAt = await new Promise<{ pass: number; nextBatch: number }>((resolve, reject) => {
       const poll = setInterval(() => {
         if (!existsSync(state)) return;
-        let s: { level: number; nextBatch: number };
+        let s: { pass: number; nextBatch: number };
         try {
           s = JSON.parse(readFileSync(state, "utf8"));
         } catch {
           return; // renamed into place between our exists and read
         }
-        if (s.level >= 1 && s.nextBatch >= 2) {
+        if (s.pass >= 1 && s.nextBatch >= 2) {
           clearInterval(poll);
           child.kill("SIGKILL");
           resolve(s);
@@ -57,7 +59,7 @@ describeWithShared("resume after kill -9", () => {
     });
     await new Promise((resolve) => child.on("exit", resolve));
     expect(existsSync(out)).toBe(false); // nothing published by the killed run
-    expect(killedAt.level).toBeGreaterThanOrEqual(1);
+    expect(killedAt.pass).toBeGreaterThanOrEqual(1);
 
     // Another config refuses to resume, naming what differs, and leaves the progress alone.
     const other = runCli(args(out, ["--levels", "4"]));
@@ -66,11 +68,12 @@ describeWithShared("resume after kill -9", () => {
 
     const resumed = runCli(args(out));
     expect(resumed.status, resumed.stderr).toBe(0);
-    expect(resumed.stderr).toMatch(/resuming .* at level [12]\/3/);
+    expect(resumed.stderr).toMatch(/resuming .* at (the responses-alone pass \(IFD\)|level [23]\/3)/);
     expect(existsSync(`${out}.work`)).toBe(false);
     expect(readFileSync(out).equals(readFileSync(clean))).toBe(true);
     const { cols } = await readScoresFile(out);
     expect(cols.status.filter((s) => s === "ok" || s === "truncated").length).toBeGreaterThan(150);
+    expect(Array.from(cols.ifd!).filter((v) => !Number.isNaN(v)).length).toBeGreaterThan(150);
 
     // --restart starts over and still ends at the same bytes.
     const restarted = runCli(args(out, ["--restart"]));

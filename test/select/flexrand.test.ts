@@ -13,7 +13,7 @@ function formula(n: number, b: number, s: number) {
 }
 
 function rowsOf(dlcs: number[]) {
-  return dlcs.map((dlc, i) => ({ row: i * 3 + 1, dlc })); // row ids unlike positions, to catch mix-ups
+  return dlcs.map((dlc, i) => ({ row: i * 3 + 1, score: dlc })); // row ids unlike positions, to catch mix-ups
 }
 
 
@@ -39,7 +39,7 @@ describe("FlexRand", () => {
 
           const r = rowsOf(Array.from({ length: n }, (_, i) => Math.sin(i * 7.3)));
           const d = draw(r, [b], "flexrand", s, n);
-          const sorted = [...r].sort((x, y) => x.dlc - y.dlc || x.row - y.row).map((x) => x.row);
+          const sorted = [...r].sort((x, y) => x.score - y.score || x.row - y.row).map((x) => x.row);
           const easySet = new Set(sorted.slice(0, f.easySize));
           const kept = d.kept[0]!;
           expect(new Set(kept).size).toBe(kept.length); // without replacement
@@ -105,7 +105,7 @@ describe("FlexRand", () => {
 
 describe("baselines", () => {
   const r = rowsOf([5, 1, 4, 1, 3, 9, 2, 6]);
-  const sorted = [...r].sort((a, b) => a.dlc - b.dlc || a.row - b.row).map((x) => x.row);
+  const sorted = [...r].sort((a, b) => a.score - b.score || a.row - b.row).map((x) => x.row);
 
   it("easy / hard keep the lowest / highest round(N·b) by DLC, ties by row", () => {
     expect(draw(r, [0.25], "easy").kept[0]).toEqual(sorted.slice(0, 2));

@@ -2,7 +2,7 @@
 // column and value unchanged, in input order, plus dlc; nested across ratios; deterministic; bad input.
 // The scores are synthetic (test/helpers/scores.ts): no model runs here.
 import { readFileSync, readdirSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { parquetWriteFile } from "hyparquet-writer";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectAndWrite } from "../../src/run/pipeline.js";
@@ -61,7 +61,7 @@ describe("pruned Parquet from JSONL", () => {
 
   it("keeps the kept input rows column for column, in input order, with their DLC", async () => {
     const { cols } = await readScoresFile(join(out, "scores.arrow"));
-    const types = await parquetColumnTypes(join(out, "keep-0.5.parquet"));
+    const types = await parquetColumnTypes(join(out, "flexrand-0.5/train.parquet"));
     expect(types).toMatchObject({ id: "VARCHAR", count: "BIGINT", weight: "DOUBLE", ok: "BOOLEAN", tags: "VARCHAR[]", maybe: "BIGINT", dlc: "DOUBLE" });
     expect(types.meta).toBe("STRUCT(turn BIGINT, note VARCHAR, scores BIGINT[])");
     for (const o of manifest.outputs) {
@@ -98,12 +98,14 @@ describe("pruned Parquet from JSONL", () => {
   it("same inputs and seed: byte-identical files; another seed: other subsets", async () => {
     const again = join(tmp, "out-jsonl-again");
     await pipeline(data, again, input as { id: string; output: unknown }[]);
-    for (const f of readdirSync(out).filter((f) => f !== "manifest.json")) expect(readFileSync(join(again, f)).equals(readFileSync(join(out, f))), f).toBe(true);
+    const files = readdirSync(out, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name !== "manifest.json");
+    expect(files.length).toBeGreaterThan(3);
+    for (const f of files.map((e) => relative(out, join(e.parentPath, e.name)))) expect(readFileSync(join(again, f)).equals(readFileSync(join(out, f))), f).toBe(true);
     // The manifests store paths relative to their folders: they differ only by the timings.
     expect(manifestWithoutTimings(join(again, "manifest.json"))).toEqual(manifestWithoutTimings(join(out, "manifest.json")));
     const other = join(tmp, "out-jsonl-seed");
     await pipeline(data, other, input as { id: string; output: unknown }[], { "select.seed": 9 });
-    const ids = async (dir: string) => (await readParquetRows(join(dir, "keep-0.2.parquet"))).map((r) => r.id);
+    const ids = async (dir: string) => (await readParquetRows(join(dir, "flexrand-0.2/train.parquet"))).map((r) => r.id);
     expect(await ids(other)).not.toEqual(await ids(out));
   });
 
@@ -121,7 +123,7 @@ describe("pruned Parquet from JSONL", () => {
   it("stratify draws within each group", async () => {
     const strat = join(tmp, "out-strat");
     const m = await pipeline(data, strat, input as { id: string; output: unknown }[], { "select.stratify": "source", "select.ratios": [0.5] });
-    const rows = await readParquetRows(join(strat, "keep-0.5.parquet"));
+    const rows = await readParquetRows(join(strat, "flexrand-0.5/train.parquet"));
     const per = (s: string) => rows.filter((r) => r.source === s).length;
     // Scored rows per source: alpaca 14, dolly 12 (row 7 is unscored), gsm8k 13. FlexRand at 0.5 with split
     // 0.5 draws round(N/4) from each interval of each group: 4 + 4, 3 + 3, 3 + 3.
@@ -161,7 +163,7 @@ describe("pruned Parquet from Parquet written by another writer (dictionary enco
     });
     const out = join(tmp, "out-parquet");
     const manifest = await pipeline(data, out, columns.id.map((id, i) => ({ id, output: columns.output[i] })));
-    const types = await parquetColumnTypes(join(out, "keep-0.5.parquet"));
+    const types = await parquetColumnTypes(join(out, "flexrand-0.5/train.parquet"));
     expect(types).toEqual({ id: "VARCHAR", instruction: "VARCHAR", output: "VARCHAR", source: "VARCHAR", tags: "VARCHAR[]", n: "BIGINT", f: "DOUBLE", dlc: "DOUBLE" });
     const input = await readParquetRows(data); // the input through the same independent reader
     for (const o of manifest.outputs) {
@@ -221,14 +223,15 @@ describe("bad input to select", () => {
     const dir = join(tmp, "reselect");
     expect(runCli(selectArgs(dir, ["--ratio", "0.2", "--ratio", "0.5"])).status).toBe(0);
     expect(runCli(selectArgs(dir, ["--ratio", "0.3"])).status).toBe(0);
-    expect(readdirSync(dir).sort()).toEqual(["keep-0.3.parquet", "manifest.json", "unscored.jsonl"]);
+    expect(readdirSync(dir).sort()).toEqual(["flexrand-0.3", "manifest.json", "unscored.jsonl"]);
+    expect(readdirSync(join(dir, "flexrand-0.3"))).toEqual(["train.parquet"]);
   });
 
   it("select from the CLI writes what the API writes", () => {
     const dir = join(tmp, "cli-select");
     const r = runCli(selectArgs(dir, ["--ratio", "0.2", "--ratio", "0.5", "--ratio", "1", "--set", "data.fields.id=id"]));
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toContain("keep-0.2.parquet: 2 rows kept");
-    for (const f of ["keep-0.2.parquet", "keep-0.5.parquet", "keep-1.parquet", "unscored.jsonl"]) expect(readFileSync(join(dir, f)).equals(readFileSync(join(out, f))), f).toBe(true);
+    expect(r.stdout).toContain("flexrand-0.2/train.parquet: 2 rows kept");
+    for (const f of ["flexrand-0.2/train.parquet", "flexrand-0.5/train.parquet", "flexrand-1/train.parquet", "unscored.jsonl"]) expect(readFileSync(join(dir, f)).equals(readFileSync(join(out, f))), f).toBe(true);
   });
 });

@@ -1,0 +1,93 @@
+// report.json's shape (every number the page shows), and what the report stage reads.
+import type { DataInspection } from "../data/inspect.js";
+import type { ScoresFile } from "../scores/file.js";
+import type { Selection } from "../select/select.js";
+import type { WrittenBody } from "../write/layout.js";
+import type { Axis } from "./figures.js";
+
+/** One run's outputs as the report reads them. */
+export interface ReportSource {
+  /** How the report names the run: "." for the folder the report is in, else the folder as the user named it. */
+  label: string;
+  /** Its manifest's body, paths relative to the report's folder. */
+  body: WrittenBody;
+  scores: ScoresFile;
+  /** Its selections, recomputed from the scores (they are deterministic). */
+  selections: Selection[];
+  inspection: DataInspection;
+}
+
+export interface RunSummary {
+  label: string;
+  model: string;
+  /** model.tiny: the demo's model with random weights. */
+  random_model: boolean;
+  rows: number;
+  scored: number;
+  by_status: Record<string, number>;
+  masking: { levels: number; method: string; scope: string; interval: number; sparsities: number[]; mean_loss: number[] };
+  ifd: boolean;
+  select: { split: number; seed: number; stratify: string | null; nested: boolean; unscored: string };
+}
+
+/** One kept file: a selection at a ratio. Shares are of all input rows, and of the scored rows' response tokens. */
+export interface OutputRow {
+  run: string;
+  /** The selection's label in this report ("flexrand", or "out/a: flexrand" across runs). */
+  label: string;
+  selection: string;
+  strategy: string;
+  by: string;
+  ratio: number;
+  file: string;
+  rows_kept: number;
+  rows_kept_share: number;
+  tokens_kept: number;
+  tokens_kept_share: number;
+  drawn: { easy: number; hard: number } | null;
+  truncated_kept: number;
+  unscored: number;
+  unscored_policy: string;
+  kept_by_status: Record<string, number>;
+  mean_dlc_kept: number | null;
+}
+
+/** Kept-vs-all CDFs of one metric of one run, one panel per selection, one line per ratio. */
+export interface Distribution {
+  run: string;
+  metric: "dlc" | "response_tokens";
+  axis: Axis;
+  /** Every scored row. */
+  all: number[];
+  panels: { label: string; by: string; strategy: string; boundary: number | null; series: { ratio: number; rows: number; cdf: number[] }[] }[];
+}
+
+export interface Example {
+  row: number;
+  id: string | null;
+  dlc: number;
+  prompt: string;
+  response: string;
+}
+
+export interface Report {
+  tool: string;
+  version: string;
+  /** Said above everything: the demo's model has random weights. */
+  banner: string | null;
+  data: { path: string; sha256: string; rows: number };
+  runs: RunSummary[];
+  outputs: OutputRow[];
+  distributions: Distribution[];
+  /** data.fields.group: rows per group of every scored row and of each kept file's scored rows. */
+  groups: { run: string; field: string; bars: { bar: string; group: string; rows: number }[] }[];
+  /** Jaccard of the kept rows of every two files at the same ratio. */
+  overlaps: { ratio: number; a: string; b: string; jaccard: number; intersection: number; union: number }[];
+  /** Spearman's ρ between every two scores (dlc, loss0, ifd of each run), over the rows both define. */
+  correlations: { a: string; b: string; rho: number | null; rows: number }[];
+  /** loss0 against DLC per run (at most SCATTER_POINTS rows, evenly spaced). */
+  scatter: { run: string; points: { row: number; loss0: number; dlc: number }[] }[];
+  /** The 5 easiest and 5 hardest rows by DLC per run and group, their text cut to a line. */
+  examples: { run: string; group: string; easiest: Example[]; hardest: Example[] }[];
+}
+
