@@ -85,7 +85,7 @@ export const manifestSchema = z.object({
 
 export type Manifest = z.infer<typeof manifestSchema>;
 
-/** One output in a line: "out/keep-0.3.parquet: 26 rows kept (21 ok, 5 truncated), 60 pruned, 1 unscored (drop)" */
+/** One output in a line: "out/flexrand-0.3/train.parquet: 26 rows kept (21 ok, 5 truncated), 60 pruned, 1 unscored (drop)" */
 export function describeOutput(dir: string, o: OutputSummary, unscoredPolicy: string): string {
   return `${join(dir, o.file)}: ${o.rows.kept} rows kept (${describeCounts(o.kept_by_status)}), ${o.rows.pruned} pruned, ${o.rows.unscored} unscored (${unscoredPolicy})`;
 }
