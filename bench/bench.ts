@@ -11,11 +11,14 @@ import { importLlama2c } from "../src/kit/llama2c.js";
 import { writeTinyModel, TINY_DEFAULTS } from "../src/kit/tiny.js";
 import { loadScoringModel } from "../src/model/scoring-graph.js";
 import type { ScoreResult } from "../src/score/score.js";
+import { benchRefinement, writePool } from "./refine.js";
 
 const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const LEVELS = 3;
 const ROWS_PER_SOURCE = Number(process.env.BENCH_ROWS ?? 100);
+/** BENCH_SECTIONS=scoring,shards,estimate,refine (default: all) runs only those. */
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "scoring,shards,estimate,refine").split(","));
 
 if (!existsSync(join(SHARED, "models/stories260K/stories260K.bin"))) {
   console.log(`bench: skipped: ${SHARED} is absent (the benchmark needs stories260K and the shared datasets)`);
@@ -23,21 +26,6 @@ if (!existsSync(join(SHARED, "models/stories260K/stories260K.bin"))) {
 }
 const tmp = mkdtempSync(join(tmpdir(), "dlc-bench-"));
 process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
-
-/** A mixed instruction pool in Alpaca format, as FINDINGS.md's pool (Alpaca-cleaned, CodeAlpaca, GSM8K). */
-function pool(): string {
-  const alpaca = JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[];
-  const code = JSON.parse(readFileSync(join(SHARED, "datasets/codealpaca/code_alpaca_2k.json"), "utf8")) as object[];
-  const gsm = readFileSync(join(SHARED, "datasets/gsm8k/train.jsonl"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as { question: string; answer: string })
-    .map((r) => ({ instruction: r.question, input: "", output: r.answer }));
-  const rows = [...alpaca.slice(0, ROWS_PER_SOURCE), ...code.slice(0, ROWS_PER_SOURCE), ...gsm.slice(0, ROWS_PER_SOURCE)];
-  const path = join(tmp, "pool.jsonl");
-  writeFileSync(path, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
-  return path;
-}
 
 type Run = ScoreResult & { maxRssMiB: number };
 
@@ -70,7 +58,7 @@ async function matmulParams(dir: string): Promise<number> {
   return blocks + (cfg.tie_word_embeddings ? cfg.vocab_size * cfg.hidden_size : 0);
 }
 
-const data = pool();
+const data = writePool(SHARED, [ROWS_PER_SOURCE, ROWS_PER_SOURCE, ROWS_PER_SOURCE], join(tmp, "pool.jsonl"));
 const models: { name: string; dir: string }[] = [];
 const stories = join(tmp, "stories260K");
 await importLlama2c({ checkpoint: join(SHARED, "models/stories260K/stories260K.bin"), tokenizer: join(SHARED, "models/stories260K/tok512.bin"), out: stories });
@@ -79,83 +67,93 @@ const big = join(tmp, "tiny-25M");
 await writeTinyModel(big, { ...TINY_DEFAULTS, layers: 8, hidden: 512, heads: 8, kv_heads: 4, vocab: 4096, max_positions: 512 });
 models.push({ name: "tiny 8x512 (GQA 8/4, vocab 4096)", dir: big });
 
+function table(rows: string[][]): void {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
+  for (const r of rows) console.log(r.map((v, c) => v.padEnd(widths[c]!)).join("  "));
+}
+
 const gflops = matmulGflops();
 console.log(`machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores; node ${process.version}`);
 console.log(`onnxruntime fp32 MatMul throughput (chain of 8 x 1024^3): ${gflops.toFixed(1)} GFLOP/s`);
 console.log(`data: ${data.split("/").pop()} = ${3 * ROWS_PER_SOURCE} rows (Alpaca-cleaned, CodeAlpaca, GSM8K), template alpaca, max_tokens 256\n`);
 
-const rows: string[][] = [["model", "MatMul params", "tokens/level", "padding", "tokens/s", "1 pass (s)", "DLC wall (s)", "overhead", "roofline", "peak RSS (MiB)"]];
-for (const m of models) {
-  const params = await matmulParams(m.dir);
-  const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256 }; // default batch_tokens
-  const dlc = await runScore(set({ ...base, "score.levels": LEVELS, "score.out": join(tmp, "dlc.arrow") }));
-  // The unmasked pass is level 0 of the same run: ratios from one process, not two noisy ones.
-  const pass = dlc.seconds.levels[0]!.pass;
-  const passes = dlc.seconds.levels.reduce((a, l) => a + l.pass, 0);
-  const tokensPerSecond = (dlc.tokens * LEVELS) / passes;
-  rows.push([
-    m.name,
-    `${(params / 1e6).toFixed(2)}M`,
-    String(dlc.tokens),
-    dlc.paddingRatio.toFixed(3),
-    tokensPerSecond.toFixed(0),
-    pass.toFixed(2),
-    dlc.seconds.total.toFixed(2),
-    (dlc.seconds.total / (LEVELS * pass)).toFixed(3),
-    ((tokensPerSecond * 2 * params) / (gflops * 1e9)).toFixed(3),
-    dlc.maxRssMiB.toFixed(0),
-  ]);
+if (SECTIONS.has("scoring")) {
+  const rows: string[][] = [["model", "MatMul params", "tokens/level", "padding", "tokens/s", "1 pass (s)", "DLC wall (s)", "overhead", "roofline", "peak RSS (MiB)"]];
+  for (const m of models) {
+    const params = await matmulParams(m.dir);
+    const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256 }; // default batch_tokens
+    const dlc = await runScore(set({ ...base, "score.levels": LEVELS, "score.out": join(tmp, "dlc.arrow") }));
+    // The unmasked pass is level 0 of the same run: ratios from one process, not two noisy ones.
+    const pass = dlc.seconds.levels[0]!.pass;
+    const passes = dlc.seconds.levels.reduce((a, l) => a + l.pass, 0);
+    const tokensPerSecond = (dlc.tokens * LEVELS) / passes;
+    rows.push([
+      m.name,
+      `${(params / 1e6).toFixed(2)}M`,
+      String(dlc.tokens),
+      dlc.paddingRatio.toFixed(3),
+      tokensPerSecond.toFixed(0),
+      pass.toFixed(2),
+      dlc.seconds.total.toFixed(2),
+      (dlc.seconds.total / (LEVELS * pass)).toFixed(3),
+      ((tokensPerSecond * 2 * params) / (gflops * 1e9)).toFixed(3),
+      dlc.maxRssMiB.toFixed(0),
+    ]);
+  }
+  table(rows);
+  console.log(`
+  tokens/s: non-padding tokens run through the model per second of scoring passes (all ${LEVELS} levels).
+  overhead: DLC wall time (load, tokenize, ${LEVELS} x (mask, session, pass), write) / (${LEVELS} x the unmasked pass, level 0 of the same run).
+  roofline: tokens/s x 2 x MatMul params / the MatMul throughput above.`);
 }
-function table(rows: string[][]): void {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  for (const r of rows) console.log(r.map((v, c) => v.padEnd(widths[c]!)).join("  "));
-}
-table(rows);
-console.log(`
-tokens/s: non-padding tokens run through the model per second of scoring passes (all ${LEVELS} levels).
-overhead: DLC wall time (load, tokenize, ${LEVELS} x (mask, session, pass), write) / (${LEVELS} x the unmasked pass, level 0 of the same run).
-roofline: tokens/s x 2 x MatMul params / the MatMul throughput above.`);
 
 // Scaling out on one machine: one process with all cores vs shard processes splitting them (one level, so the
 // comparison is of the scoring work; wall time from process start to the last shard's end).
-const cores = availableParallelism();
-const shardRows: string[][] = [["model", "processes x threads", "wall (s)", "tokens/s", "vs 1 process"]];
-for (const m of models) {
-  const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256, "score.levels": 1 };
-  let single = 0;
-  for (const processes of [1, 2]) {
-    const t = performance.now();
-    const runs = await Promise.all(
-      Array.from({ length: processes }, (_, i) =>
-        runScore(set({ ...base, "score.out": join(tmp, `shards-${processes}.arrow`), "score.threads": Math.max(1, Math.floor(cores / processes)), ...(processes > 1 ? { "score.shard": `${i}/${processes}` } : {}) })),
-      ),
-    );
-    const wall = (performance.now() - t) / 1000;
-    const rate = runs.reduce((a, r) => a + r.tokens, 0) / wall;
-    if (processes === 1) single = rate;
-    shardRows.push([m.name, `${processes} x ${Math.max(1, Math.floor(cores / processes))}`, wall.toFixed(2), rate.toFixed(0), (rate / single).toFixed(3)]);
+if (SECTIONS.has("shards")) {
+  const cores = availableParallelism();
+  const shardRows: string[][] = [["model", "processes x threads", "wall (s)", "tokens/s", "vs 1 process"]];
+  for (const m of models) {
+    const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256, "score.levels": 1 };
+    let single = 0;
+    for (const processes of [1, 2]) {
+      const t = performance.now();
+      const runs = await Promise.all(
+        Array.from({ length: processes }, (_, i) =>
+          runScore(set({ ...base, "score.out": join(tmp, `shards-${processes}.arrow`), "score.threads": Math.max(1, Math.floor(cores / processes)), ...(processes > 1 ? { "score.shard": `${i}/${processes}` } : {}) })),
+        ),
+      );
+      const wall = (performance.now() - t) / 1000;
+      const rate = runs.reduce((a, r) => a + r.tokens, 0) / wall;
+      if (processes === 1) single = rate;
+      shardRows.push([m.name, `${processes} x ${Math.max(1, Math.floor(cores / processes))}`, wall.toFixed(2), rate.toFixed(0), (rate / single).toFixed(3)]);
+    }
   }
+  console.log("");
+  table(shardRows);
+  console.log("tokens/s here: non-padding tokens of one unmasked pass over all rows / wall time of all processes (start-up included).");
 }
-console.log("");
-table(shardRows);
-console.log("tokens/s here: non-padding tokens of one unmasked pass over all rows / wall time of all processes (start-up included).");
 
 // `estimate` against the run it predicts: stories260K on the 1,000 Alpaca-cleaned rows, the demo's 3 levels.
-const alpaca1k = join(tmp, "alpaca-1k.jsonl");
-writeFileSync(alpaca1k, (JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[]).map((r) => JSON.stringify(r)).join("\n") + "\n");
-const recipe = ["--config", "/dev/null", "--set", `data.path=${alpaca1k}`, "--set", `model.path=${stories}`, "--set", "template=alpaca", "--set", `score.out=${join(tmp, "est/scores.arrow")}`, "--set", `select.out_dir=${join(tmp, "est")}`, "--set", "select.ratios=[0.1,0.3,0.5]"];
-const cliMain = join(HERE, "../src/cli/main.ts");
-const timed = async (args: string[]) => {
-  const t = performance.now();
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", cliMain, ...args], { encoding: "utf8", maxBuffer: 1 << 26 });
-  return { stdout, seconds: (performance.now() - t) / 1000 };
-};
-const predicted = await timed(["estimate", ...recipe]);
-const predictedSeconds = Number(/expected wall time: (?:(\d+)m)?(\d+)s/.exec(predicted.stdout)!.slice(1).reduce((a, v, i) => a + (v ? Number(v) * (i === 0 ? 60 : 1) : 0), 0));
-const actual = await timed(["run", ...recipe]);
-console.log("");
-table([
-  ["estimate vs run (stories260K, 1000 Alpaca rows, 3 levels)", "estimate (s)", "run wall (s)", "estimate / run", "estimate's own wall (s)"],
-  ["", String(predictedSeconds), actual.seconds.toFixed(1), (predictedSeconds / actual.seconds).toFixed(3), predicted.seconds.toFixed(1)],
-]);
-console.log(predicted.stdout.trim());
+if (SECTIONS.has("estimate")) {
+  const alpaca1k = join(tmp, "alpaca-1k.jsonl");
+  writeFileSync(alpaca1k, (JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[]).map((r) => JSON.stringify(r)).join("\n") + "\n");
+  const recipe = ["--config", "/dev/null", "--set", `data.path=${alpaca1k}`, "--set", `model.path=${stories}`, "--set", "template=alpaca", "--set", `score.out=${join(tmp, "est/scores.arrow")}`, "--set", `select.out_dir=${join(tmp, "est")}`, "--set", "select.ratios=[0.1,0.3,0.5]"];
+  const cliMain = join(HERE, "../src/cli/main.ts");
+  const timed = async (args: string[]) => {
+    const t = performance.now();
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", cliMain, ...args], { encoding: "utf8", maxBuffer: 1 << 26 });
+    return { stdout, seconds: (performance.now() - t) / 1000 };
+  };
+  const predicted = await timed(["estimate", ...recipe]);
+  const predictedSeconds = Number(/expected wall time: (?:(\d+)m)?(\d+)s/.exec(predicted.stdout)!.slice(1).reduce((a, v, i) => a + (v ? Number(v) * (i === 0 ? 60 : 1) : 0), 0));
+  const actual = await timed(["run", ...recipe]);
+  console.log("");
+  table([
+    ["estimate vs run (stories260K, 1000 Alpaca rows, 3 levels)", "estimate (s)", "run wall (s)", "estimate / run", "estimate's own wall (s)"],
+    ["", String(predictedSeconds), actual.seconds.toFixed(1), (predictedSeconds / actual.seconds).toFixed(3), predicted.seconds.toFixed(1)],
+  ]);
+  console.log(predicted.stdout.trim());
+}
+
+
+if (SECTIONS.has("refine")) await benchRefinement(stories, SHARED, tmp, runScore, set, table);

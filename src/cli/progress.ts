@@ -3,6 +3,7 @@
 // write over each other; `stop` leaves the terminal as it was (cursor shown, line wrap on).
 import cliProgress from "cli-progress";
 import type { ScoreProgress } from "../score/score.js";
+import { passLabel } from "../score/plan.js";
 
 const LOG_EVERY_SECONDS = 10;
 
@@ -32,7 +33,7 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
     lastLine = now();
     stream.write(`tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n`);
   };
-  const passName = (p: Extract<ScoreProgress, { phase: "score" }>) => (p.alone ? "responses alone (IFD)" : `level ${p.level + 1}/${p.levels}`);
+  const passName = (p: Extract<ScoreProgress, { phase: "score" }>) => passLabel(p, p.levels);
   const line = (p: Extract<ScoreProgress, { phase: "score" }>) => `${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
 
   if (!stream.isTTY) {

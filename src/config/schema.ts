@@ -83,6 +83,17 @@ export const configSchema = z
         batch_tokens: z.number().int().positive().default(2048).describe("token budget of a batch (rows x padded length); 2048 suits CPUs (bigger batches fall out of cache), raise it on a GPU"),
         max_tokens: z.number().int().positive().nullable().default(null).describe("longest sequence scored; default: the model's window (config.json max_position_embeddings, n_positions or n_ctx)"),
         ifd: z.boolean().default(false).describe("also compute IFD (Instruction-Following Difficulty: loss(response | prompt) / loss(response alone)), one more unmasked pass over the responses alone; select.by can rank by it"),
+        refine: z
+          .enum(["none", "boundary"])
+          .default("none")
+          .describe("none: exact DLC for every row; boundary: all levels only for the rows near a boundary the selection needs (FlexRand's split, top-K cuts), an estimate for the rest (README \"Cheaper DLC\")"),
+        refine_sample: z.number().gt(0).lte(1).default(0.05).describe("refine: boundary: share of the rows scored at every level to calibrate the estimates (at least 50 rows)"),
+        refine_confidence: z
+          .number()
+          .gt(0.5)
+          .lte(1)
+          .default(0.99999)
+          .describe("refine: boundary: a row settles when its estimate is on one side of every boundary with this probability (1: every row runs every level)"),
         truncated: z.enum(TRUNCATED).default("keep").describe("a row longer than max_tokens: keep (scored on the tokens that fit, status truncated) or drop (unscored, status too-long)"),
         device: z.enum(DEVICES).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
         threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),

@@ -40,6 +40,7 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
     by_status: body.rows.by_status,
     masking: { levels: K, method: m.method, scope: m.scope, interval: m.interval, sparsities: m.sparsities, mean_loss: meanLoss },
     ifd: cols.ifd !== null,
+    refine: body.refine,
     select: { split, seed, stratify, nested, unscored },
   };
 }

@@ -3,6 +3,7 @@ import type { DataInspection } from "../data/inspect.js";
 import type { ScoresFile } from "../scores/file.js";
 import type { Selection } from "../select/select.js";
 import type { WrittenBody } from "../write/layout.js";
+import type { RefineSummary } from "../select/boundaries.js";
 import type { Axis } from "./figures.js";
 
 /** One run's outputs as the report reads them. */
@@ -27,6 +28,8 @@ export interface RunSummary {
   by_status: Record<string, number>;
   masking: { levels: number; method: string; scope: string; interval: number; sparsities: number[]; mean_loss: number[] };
   ifd: boolean;
+  /** score.refine: boundary: rows with exact and estimated DLC and the expected side-agreement (the manifest's); null without. */
+  refine: RefineSummary | null;
   select: { split: number; seed: number; stratify: string | null; nested: boolean; unscored: string };
 }
 

@@ -9,7 +9,7 @@ import { inspectData } from "../data/inspect.js";
 import { DataSource } from "../data/source.js";
 import { runBatch } from "../score/levels.js";
 import { MaskSchedule } from "../score/masking.js";
-import { passesOf, planScoring, type Batch, type Pass } from "../score/plan.js";
+import { layoutOf, planScoring, type Batch } from "../score/plan.js";
 import { prepare } from "../score/prepare.js";
 import { SessionFactory, threadCount, type Device } from "../score/session.js";
 import { describeStatuses, statusCounts } from "../scores/status.js";
@@ -44,6 +44,8 @@ export interface Estimate {
   seconds: { load: number; tokenize: number; inspect_and_write: number; per_level_setup: number; per_pass: number; ifd_pass: number; total: number };
   /** Peak resident memory while calibrating (the model, a session, a batch), MiB. */
   peak_rss_mib: number;
+  /** score.refine: boundary: the masked levels run on rows known only once level 0 has run; priced in full (an upper bound). */
+  refine: boolean;
 }
 
 /** a, b, c of time = a x slots + b x slots x length + c, least squares (c only when the fit needs it). */
@@ -138,14 +140,14 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   const cost = fitBatchCost(samples);
   // A sample stands for all rows: its per-row costs scale by total / read.
   const scale = opts.sample && total !== undefined ? total / Math.max(data.rows, 1) : 1;
-  const price = (pass: Pass) =>
-    plan.batches.reduce((a, b, i) => {
-      const members = b.members.filter((m) => !pass.alone || data.encoded[m]!.alone);
-      return a + (members.length ? cost({ members, length: pass.lengths[i]! }) : 0);
-    }, 0) * scale;
-  const passes = passesOf(plan, s.levels, s.ifd ? data.encoded.map((e) => (e.alone ? e.alone.ids.length - 1 : null)) : null);
-  const perPass = price(passes[0]!);
-  const ifdPass = s.ifd ? price(passes[1]!) : 0;
+  // A pass over all rows (score.refine: boundary runs the masked levels on fewer, known only once level 0
+  // has run: priced in full, an upper bound).
+  const price = (alone: boolean) => {
+    const layout = layoutOf(plan, null, (m) => (alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1));
+    return layout.members.reduce((a, members, i) => a + (members.length ? cost({ members, length: layout.lengths[i]! }) : 0), 0) * scale;
+  };
+  const perPass = price(false);
+  const ifdPass = s.ifd ? price(true) : 0;
   const seconds = {
     load: prepared.seconds.load,
     tokenize: prepared.seconds.encode * scale,
@@ -168,5 +170,6 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
     device,
     seconds,
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
+    refine: s.refine === "boundary",
   };
 }

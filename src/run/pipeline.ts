@@ -12,6 +12,7 @@ import { score, type ScoreOptions, type ScoreResult } from "../score/score.js";
 import { readScoresFile, type ScoresFile, type ScoresMeta } from "../scores/file.js";
 import { expandShardPaths, mergeShards } from "../scores/merge.js";
 import { isScoresArtifact } from "../scores/names.js";
+import { checkRefinedFor } from "../select/boundaries.js";
 import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
@@ -85,6 +86,7 @@ async function scoresForData(config: Config, source: DataSource): Promise<Scores
   const sha = await source.sha256();
   if (meta.data.sha256 !== sha)
     throw new UserError(`${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${source.path} (sha256 ${sha.slice(0, 12)})`);
+  checkRefinedFor(meta.refine?.cuts, config.select, path);
   return scores;
 }
 

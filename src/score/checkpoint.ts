@@ -11,6 +11,9 @@ import { UserError, isSystemError } from "../util/errors.js";
 import { WRITE_CHECK, describeDifferences, ensureWritableDir, removeStaleTemps, tempTarget, writeFileAtomic } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
 
+/** A loss not computed yet, or skipped (score.refine: a row settled before that level); computed losses are NLLs, never negative. */
+export const NOT_RUN = -1;
+
 export interface Progress {
   /** The pass being run (src/score/plan.ts passesOf), and the next batch of it. */
   pass: number;
@@ -73,7 +76,7 @@ export class Checkpoint {
     const fingerprint = fingerprintOf(record, shard);
     const identity = { ...runIdentity(record), shard };
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
-    const fresh = { checkpoint, progress: { pass: 0, nextBatch: 0 }, losses: new Float64Array(lossCount), resumed: false };
+    const fresh = { checkpoint, progress: { pass: 0, nextBatch: 0 }, losses: new Float64Array(lossCount).fill(NOT_RUN), resumed: false };
     if (restart) await removeWork(dir);
     // The caller holds score.out's lock: temporary files here are a killed run's.
     await removeStaleTemps(dir, (target) => target === STATE_FILE || target === LOSSES_FILE);

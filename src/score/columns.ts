@@ -1,48 +1,60 @@
-// The scores file's columns from the per-pass losses: one entry per row, in row order; scored rows get their
-// losses, DLC (their mean), loss0 and (with IFD) ifd; the others their reason.
+// The scores file's columns from the losses: one entry per row, in row order; scored rows get their losses
+// (null past the levels they ran), DLC (their mean, or with score.refine the estimate a row settled with),
+// loss0 and (with IFD) ifd; the others their reason.
 import type { ScoreColumns } from "../scores/file.js";
 import { emptyColumns } from "../scores/file.js";
 import type { Shard } from "../scores/names.js";
 import type { EncodedDataset } from "../text/encode.js";
-import { ownsUnscoredRow, type Pass, type ScorePlan } from "./plan.js";
+import { NOT_RUN } from "./checkpoint.js";
+import { ownsUnscoredRow, type ScorePlan } from "./plan.js";
+import type { Estimate } from "./refine.js";
 
 /**
- * A shard holds the rows of its batches and its share of the unscored rows. `losses`: one column per pass
- * (src/score/plan.ts passesOf); the masking levels' columns give `losses`, `loss0` and DLC, the
- * responses-alone column (IFD) gives `ifd` = loss0 / loss(response alone).
+ * A shard holds the rows of its batches and its share of the unscored rows. `losses`: `levels` values per
+ * encoded row, then (IFD) the loss of its response alone; `estimates` (score.refine) gives each row's DLC
+ * and its sd (0: exact); without it every row ran every level.
  */
-export function scoreColumns(data: EncodedDataset, losses: Float64Array, passes: Pass[], plan: ScorePlan, shard: Shard | null): ScoreColumns {
-  const P = passes.length;
-  const levelColumns = passes.flatMap((p, i) => (p.alone ? [] : [i]));
-  const aloneColumn = passes.findIndex((p) => p.alone);
-  const K = levelColumns.length;
+export function scoreColumns(
+  data: EncodedDataset,
+  losses: Float64Array,
+  shape: { levels: number; ifd: boolean },
+  plan: ScorePlan,
+  shard: Shard | null,
+  estimates: Map<number, Estimate | null> | null,
+): ScoreColumns {
+  const K = shape.levels;
+  const C = K + (shape.ifd ? 1 : 0);
   const members = shard ? new Set(plan.batches.flatMap((b) => b.members)) : null;
   const rows: { row: number; encoded?: number; status: string }[] = [];
   data.encoded.forEach((e, m) => (!members || members.has(m)) && rows.push({ row: e.row, encoded: m, status: e.status }));
   for (const u of data.unscored) if (ownsUnscoredRow(shard, u.row)) rows.push({ row: u.row, status: u.status });
   rows.sort((a, b) => a.row - b.row);
-  const cols = emptyColumns(rows.length, K, !!data.ids, aloneColumn >= 0);
+  const cols = emptyColumns(rows.length, K, !!data.ids, shape.ifd, !!estimates);
   rows.forEach((r, i) => {
     cols.row[i] = r.row;
     cols.status[i] = r.status;
     if (cols.id) cols.id[i] = data.ids![r.row]!;
-    if (r.encoded === undefined) return;
+    const m = r.encoded;
+    if (m === undefined) return;
+    cols.tokens[i] = data.encoded[m]!.tokens;
     let sum = 0;
-    levelColumns.forEach((c, k) => {
-      const loss = losses[r.encoded! * P + c]!;
+    for (let k = 0; k < K; k++) {
+      const loss = losses[m * C + k]!;
+      cols.losses[i * K + k] = loss === NOT_RUN ? NaN : loss;
       sum += loss;
-      cols.losses[i * K + k] = loss;
-    });
-    cols.tokens[i] = data.encoded[r.encoded]!.tokens;
+    }
+    const estimate = estimates ? estimates.get(m) : { dlc: sum / K, sd: 0 };
     // A non-finite loss (a broken model or an fp16 overflow) is no score: say so instead of ranking it.
-    if (!Number.isFinite(sum)) {
+    if (!estimate || !Number.isFinite(estimate.dlc)) {
       cols.status[i] = "non-finite-loss";
       return;
     }
-    cols.dlc[i] = sum / K;
-    cols.loss0[i] = losses[r.encoded * P + levelColumns[0]!]!;
+    cols.dlc[i] = estimate.dlc;
+    if (cols.dlcExact) cols.dlcExact[i] = estimate.sd === 0 ? 1 : 0;
+    if (cols.dlcSd) cols.dlcSd[i] = estimate.sd === 0 ? NaN : estimate.sd;
+    cols.loss0[i] = losses[m * C]!;
     if (cols.ifd) {
-      const alone = losses[r.encoded * P + aloneColumn]!;
+      const alone = losses[m * C + K]!;
       if (Number.isFinite(alone) && alone > 0) cols.ifd[i] = cols.loss0[i]! / alone;
     }
   });

@@ -10,7 +10,7 @@ import type { Encoded, Sequence } from "../text/encode.js";
 import { Interrupted, UserError } from "../util/errors.js";
 import type { Checkpoint, Progress } from "./checkpoint.js";
 import type { MaskSchedule } from "./masking.js";
-import type { Pass, ScorePlan } from "./plan.js";
+import type { Pass, PassLayout, PassRows, ScorePlan } from "./plan.js";
 import type { SessionFactory } from "./session.js";
 
 /** Progress of the score stage: tokenizing (rows so far, rows/s), then the passes. */
@@ -23,6 +23,8 @@ export interface LevelProgress {
   levels: number;
   /** The pass runs the responses alone (IFD's denominator). */
   alone: boolean;
+  /** Which rows the pass runs (all, or with score.refine the calibration sample or the undecided rows). */
+  rows: PassRows;
   rowsDone: number;
   rowsTotal: number;
   /** Non-padding tokens run through the model, over all passes (including before a resume). */
@@ -43,9 +45,11 @@ export interface LevelSeconds {
 
 /**
  * Counts rows and tokens across passes (a resumed run starts part-way) and estimates the time left for the
- * whole job. Every masking level runs the same batches, so once one has run in full its time per batch is
- * the estimate for the others; before that, this process's token rate over the passes so far (the first
- * batches, the longest, are the slowest per token: the first estimate errs long).
+ * whole job. Every masking level over all rows runs the same batches, so once one has run in full its time
+ * per batch is the estimate for the others; before that, and for passes over some of the rows, this
+ * process's token rate over the passes so far (the first batches, the longest, are the slowest per token:
+ * the first estimate errs long). `layouts`: each pass's rows where known; a pass whose rows are decided when
+ * it starts (refinement) counts, until then, as the last such pass, or as a full one.
  */
 export class ProgressMeter {
   private tokensDone: number;
@@ -60,20 +64,36 @@ export class ProgressMeter {
   private passStart = 0;
 
   constructor(
-    private readonly plan: ScorePlan,
+    private readonly layouts: (PassLayout | null)[],
     private readonly passes: Pass[],
+    private readonly full: PassLayout,
     from: Progress,
     private readonly report: (p: ScoreProgress) => void = () => {},
     private readonly now: () => number = () => performance.now() / 1000,
   ) {
     this.pass = from.pass;
-    this.tokensDone = passes.slice(0, from.pass).reduce((a, p) => a + p.tokens, 0) + passes[from.pass]!.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
-    this.rowsDone = plan.batches.slice(0, from.nextBatch).reduce((a, b) => a + b.members.length, 0);
+    const current = layouts[from.pass] ?? full;
+    this.tokensDone = layouts.slice(0, from.pass).reduce((a, l) => a + l!.tokens, 0) + current.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
+    this.rowsDone = current.members.slice(0, from.nextBatch).reduce((a, ms) => a + ms.length, 0);
   }
 
-  /** A pass begins, after `setupSeconds` of masking and session creation (0 when it reuses the session). */
-  passStarted(pass: number, setupSeconds: number): void {
+  /** The rows a pass runs (known, or estimated as above). */
+  private layout(p: number): PassLayout {
+    const known = this.layouts[p];
+    if (known) return known;
+    const similar = this.layouts.findLast((l, q) => l && this.passes[q]!.rows === this.passes[p]!.rows);
+    return similar ?? this.full;
+  }
+
+  /** Tokens of pass p: run, or expected as above. */
+  tokensOf(p: number): number {
+    return this.layout(p).tokens;
+  }
+
+  /** A pass begins with its rows, after `setupSeconds` of masking and session creation (0 when it reuses the session). */
+  passStarted(pass: number, setupSeconds: number, layout: PassLayout): void {
     this.pass = pass;
+    this.layouts[pass] = layout;
     if (!this.passes[pass]!.alone) this.setups.push(setupSeconds);
     this.curve = [];
     this.passStart = this.now();
@@ -81,21 +101,23 @@ export class ProgressMeter {
 
   batchDone(b: number): void {
     const pass = this.passes[this.pass]!;
+    const layout = this.layout(this.pass);
     const t = this.now() - this.passStart;
     this.passSeconds += t - (this.curve.at(-1) ?? 0);
     this.curve.push(t);
-    this.tokensDone += pass.batchTokens[b]!;
-    this.passTokens += pass.batchTokens[b]!;
-    this.rowsDone += this.plan.batches[b]!.members.length;
+    this.tokensDone += layout.batchTokens[b]!;
+    this.passTokens += layout.batchTokens[b]!;
+    this.rowsDone += layout.members[b]!.length;
     this.report({
       phase: "score",
       level: pass.level,
-      levels: this.passes.filter((p) => !p.alone).length,
+      levels: Math.max(...this.passes.map((p) => p.level)) + 1,
       alone: pass.alone,
+      rows: pass.rows,
       rowsDone: this.rowsDone,
-      rowsTotal: this.plan.passRows,
+      rowsTotal: layout.rows,
       tokensDone: this.tokensDone,
-      tokensTotal: this.passes.reduce((a, p) => a + p.tokens, 0),
+      tokensTotal: this.passes.reduce((a, _, p) => a + this.layout(p).tokens, 0),
       rate: this.passTokens / Math.max(this.passSeconds, 1e-9),
       etaSeconds: this.eta(b),
     });
@@ -103,7 +125,8 @@ export class ProgressMeter {
 
   passDone(): void {
     // A level resumed part-way has no full curve.
-    if (!this.fullLevel && !this.passes[this.pass]!.alone && this.curve.length === this.plan.batches.length) this.fullLevel = this.curve;
+    const pass = this.passes[this.pass]!;
+    if (!this.fullLevel && !pass.alone && pass.rows === "all" && this.curve.length === this.full.members.length) this.fullLevel = this.curve;
     this.rowsDone = 0;
   }
 
@@ -111,12 +134,17 @@ export class ProgressMeter {
     if (this.passSeconds <= 0) return null;
     const rate = this.passTokens / this.passSeconds;
     const setup = this.setups.length ? this.setups.reduce((a, x) => a + x, 0) / this.setups.length : 0;
-    const later = this.passes.slice(this.pass + 1);
+    // A masking level over all rows takes as long as the first one run in full; other passes, by the token rate.
+    const byCurve = (p: Pass) => !p.alone && p.rows === "all" && this.fullLevel !== null;
     const current = this.passes[this.pass]!;
-    // A masking level takes as long as the first one run in full; the responses alone, by the token rate.
-    const passTime = (p: Pass) => (!p.alone && this.fullLevel ? this.fullLevel.at(-1)! : p.tokens / rate);
-    const rest = !current.alone && this.fullLevel ? this.fullLevel.at(-1)! - this.fullLevel[b]! : current.batchTokens.slice(b + 1).reduce((a, x) => a + x, 0) / rate;
-    return rest + later.reduce((a, p) => a + passTime(p) + (p.alone ? 0 : setup), 0);
+    const rest = byCurve(current) ? this.fullLevel!.at(-1)! - this.fullLevel![b]! : this.layout(this.pass).batchTokens.slice(b + 1).reduce((a, x) => a + x, 0) / rate;
+    let later = 0;
+    for (let p = this.pass + 1; p < this.passes.length; p++) {
+      const pass = this.passes[p]!;
+      const sessionChange = pass.level !== this.passes[p - 1]!.level;
+      later += (byCurve(pass) ? this.fullLevel!.at(-1)! : this.layout(p).tokens / rate) + (sessionChange ? setup : 0);
+    }
+    return rest + later;
   }
 }
 
@@ -174,6 +202,10 @@ export interface LevelLoop {
   encoded: Encoded[];
   plan: ScorePlan;
   passes: Pass[];
+  /** The rows pass `p` runs, decided when it starts from the losses so far (src/score/refine.ts). */
+  layoutFor: (p: number, losses: Float64Array) => PassLayout;
+  /** Losses per row: one column per level, then (IFD) one for the response alone. */
+  columns: number;
   schedule: MaskSchedule;
   sessions: SessionFactory;
   checkpoint: Checkpoint;
@@ -183,24 +215,28 @@ export interface LevelLoop {
   signal?: AbortSignal;
 }
 
+/** The column of `losses` a pass fills: its level's, or the response-alone one after the levels. */
+export const lossColumn = (pass: Pass, levels: number) => (pass.alone ? levels : pass.level);
+
 /**
- * Runs passes `from.pass`.. (from batch `from.nextBatch` of the first) into `losses`: row-major, one column
- * per pass. A pass on the weights of the one before reuses its session; a row without a sequence for the
- * pass (no response alone) keeps NaN.
+ * Runs passes `from.pass`.. (from batch `from.nextBatch` of the first) into `losses` (row-major, `columns`
+ * per row; NaN where not computed). A pass on the weights of the one before reuses its session.
  */
 export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float64Array): Promise<LevelSeconds[]> {
-  const { model, padId, encoded, plan, passes, schedule, sessions, checkpoint, meter } = loop;
-  const P = passes.length;
+  const { model, padId, encoded, plan, passes, schedule, sessions, checkpoint, meter, columns } = loop;
+  const levels = Math.max(...passes.map((p) => p.level)) + 1;
   const seconds: LevelSeconds[] = [];
   let lastSave = performance.now();
   let session: ort.InferenceSession | undefined;
   let sessionLevel = -1;
   try {
-    for (let p = from.pass; p < P; p++) {
+    for (let p = from.pass; p < passes.length; p++) {
       const pass = passes[p]!;
+      const column = lossColumn(pass, levels);
+      const layout = loop.layoutFor(p, losses);
       const t0 = performance.now();
       let t1 = t0;
-      if (pass.level !== sessionLevel) {
+      if (pass.level !== sessionLevel && layout.rows > 0) {
         schedule.applyLevel(pass.level);
         t1 = performance.now();
         await session?.release();
@@ -208,13 +244,12 @@ export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float
         sessionLevel = pass.level;
       }
       const t2 = performance.now();
-      meter.passStarted(p, (t2 - t0) / 1000);
+      meter.passStarted(p, (t2 - t0) / 1000, layout);
       for (let b = p === from.pass ? from.nextBatch : 0; b < plan.batches.length; b++) {
-        const members = plan.batches[b]!.members.filter((m) => !pass.alone || encoded[m]!.alone);
-        const sequences = members.map((m) => (pass.alone ? encoded[m]!.alone! : encoded[m]!));
-        if (sequences.length) {
-          const values = await runBatch(session!, model, sequences, pass.lengths[b]!, padId);
-          members.forEach((m, j) => (losses[m * P + p] = values[j]!));
+        const members = layout.members[b]!;
+        if (members.length) {
+          const values = await runBatch(session!, model, members.map((m) => (pass.alone ? encoded[m]!.alone! : encoded[m]!)), layout.lengths[b]!, padId);
+          members.forEach((m, j) => (losses[m * columns + column] = values[j]!));
         }
         meter.batchDone(b);
         if (loop.signal?.aborted) {

@@ -86,13 +86,16 @@ export class MaskSchedule {
   private readonly units: UnitThresholds[];
   private readonly keyChunk = new Uint32Array(CHUNK);
   private applied = 0;
+  /** The unmasked weights, kept when the run goes back to level 0 (score.refine: boundary). */
+  private readonly pristine: (Float32Array | Uint16Array)[] | null;
 
   constructor(
     private readonly matrices: MaskMatrix[],
-    private readonly opts: MaskOptions,
+    private readonly opts: MaskOptions & { restartable?: boolean },
   ) {
     const groups = opts.scope === "global" ? [matrices.map((_, i) => i)] : matrices.map((_, i) => [i]);
     this.units = groups.map((g) => this.thresholds(g));
+    this.pristine = opts.restartable ? matrices.map((m) => m.data.slice()) : null;
   }
 
   /** Keys of `len` elements of matrix `m` from `start`, into `this.keyChunk`. */
@@ -172,8 +175,13 @@ export class MaskSchedule {
     return { matrices: unit, counts, below, ties };
   }
 
-  /** Zeroes the working copy up to level `k`; levels are applied in order (each only adds zeros). */
+  /** Zeroes the working copy up to level `k`: each level only adds zeros; a lower level needs `restartable` (a copy of the unmasked weights). */
   applyLevel(k: number): void {
+    if (k < this.applied && this.pristine) {
+      // Back to the unmasked weights, then forward again.
+      this.matrices.forEach((m, i) => m.data.set(this.pristine![i]!));
+      this.applied = 0;
+    }
     if (k < this.applied) throw new Error(`level ${k} is below the applied level ${this.applied}: masks only grow`);
     for (let level = this.applied + 1; level <= k; level++) this.zero(level);
     this.applied = Math.max(this.applied, k);

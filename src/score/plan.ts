@@ -1,8 +1,8 @@
 // The score plan: length-packed batches under a token budget, planned from the lengths of the whole dataset,
 // so a row's batch (and so its exact floating-point result) does not depend on sharding or on where a run
 // resumed. A shard scores the batches b with b mod N = I (longest first: shards get similar work) and its
-// share of the unscored rows. With IFD, the responses alone run as one more pass over the same batches (their
-// members' responses, padded to the longest): shards and resume work alike, and no plan depends on sharding.
+// share of the unscored rows. Every pass (a level, IFD's responses alone, a refinement's subset of rows) runs
+// the same batches, keeping the members it needs: shards and resume work alike, and no plan depends on sharding.
 import type { Shard } from "../scores/names.js";
 
 export interface Batch {
@@ -24,32 +24,52 @@ export interface ScorePlan {
   padding: number;
 }
 
-/** One pass over the plan's batches: a masking level over the rows, or (IFD) the unmasked model over the responses alone. */
+/**
+ * Which rows a pass runs: all of the plan's rows, or (score.refine: boundary, src/score/refine.ts) the
+ * calibration sample, or the rows whose side of a boundary is still undecided.
+ */
+export type PassRows = "all" | "calibration" | "undecided";
+
+/** One pass over the plan's batches: a masking level, or (IFD) the unmasked model over the responses alone. */
 export interface Pass {
   /** The weights' masking level (0: unmasked). */
   level: number;
   alone: boolean;
-  /** Padded input length and non-padding input tokens of each batch in this pass. */
-  lengths: number[];
-  batchTokens: number[];
-  tokens: number;
+  rows: PassRows;
 }
 
 /**
- * The passes of a run, in order: level 0, the responses alone when `aloneLengths` is given (the unmasked
- * weights are still in place), then levels 1..K-1. `aloneLengths[m]`: the input length of row m's response
- * alone, or null when it has none.
+ * The passes of a run, in order: level 0, the responses alone with `ifd` (the unmasked weights are still in
+ * place), then levels 1..K-1: over all rows, or with `refine` first over the calibration sample, then over
+ * the rows still undecided before each level.
  */
-export function passesOf(plan: ScorePlan, levels: number, aloneLengths: (number | null)[] | null): Pass[] {
-  const level = (k: number): Pass => ({ level: k, alone: false, lengths: plan.batches.map((b) => b.length), batchTokens: plan.batchTokens, tokens: plan.passTokens });
-  const passes = [level(0)];
-  if (aloneLengths) {
-    const batchTokens = plan.batches.map((b) => b.members.reduce((a, m) => a + (aloneLengths[m] ?? 0), 0));
-    const lengths = plan.batches.map((b) => Math.max(0, ...b.members.map((m) => aloneLengths[m] ?? 0)));
-    passes.push({ level: 0, alone: true, lengths, batchTokens, tokens: batchTokens.reduce((a, b) => a + b, 0) });
-  }
-  for (let k = 1; k < levels; k++) passes.push(level(k));
+export function passesOf(levels: number, ifd: boolean, refine: boolean): Pass[] {
+  const passes: Pass[] = [{ level: 0, alone: false, rows: "all" }];
+  if (ifd) passes.push({ level: 0, alone: true, rows: "all" });
+  const later = (rows: PassRows) => Array.from({ length: levels - 1 }, (_, i): Pass => ({ level: i + 1, alone: false, rows }));
+  passes.push(...(refine ? [...later("calibration"), ...later("undecided")] : later("all")));
   return passes;
+}
+
+/** A pass over the plan's batches with the rows it runs: each batch's members, padded length and tokens. */
+export interface PassLayout {
+  members: number[][];
+  lengths: number[];
+  batchTokens: number[];
+  tokens: number;
+  rows: number;
+}
+
+/**
+ * The layout of a pass: the plan's batches, keeping the members `active` marks (all when null) that have a
+ * sequence for the pass (a response alone, for IFD's pass); `inputLength(m)` is that sequence's model input
+ * length. A batch keeps its place (possibly empty), so progress and resume count batches alike.
+ */
+export function layoutOf(plan: ScorePlan, active: Uint8Array | null, inputLength: (m: number) => number | null): PassLayout {
+  const members = plan.batches.map((b) => b.members.filter((m) => (!active || active[m]) && inputLength(m) !== null));
+  const lengths = members.map((ms) => Math.max(0, ...ms.map((m) => inputLength(m)!)));
+  const batchTokens = members.map((ms) => ms.reduce((a, m) => a + inputLength(m)!, 0));
+  return { members, lengths, batchTokens, tokens: batchTokens.reduce((a, b) => a + b, 0), rows: members.reduce((a, ms) => a + ms.length, 0) };
 }
 
 /** Longest first (an out-of-memory shows at once), ties by index; each batch fills rows x length <= budget. */
@@ -78,8 +98,13 @@ export function ownsUnscoredRow(shard: Shard | null, row: number): boolean {
   return !shard || row % shard.count === shard.index;
 }
 
-/** "level 2/3", or "the responses-alone pass (IFD)", counting levels from 1. */
+/** "level 2/3", "level 2/3 (calibration rows)", or "the responses alone (IFD)", counting levels from 1. */
+export function passLabel(pass: Pick<Pass, "level" | "alone" | "rows">, levels: number): string {
+  if (pass.alone) return "the responses alone (IFD)";
+  const which = { all: "", calibration: " (calibration rows)", undecided: " (rows near a boundary)" }[pass.rows];
+  return `level ${pass.level + 1}/${levels}${which}`;
+}
+
 export function describePass(passes: Pass[], p: number): string {
-  const pass = passes[p]!;
-  return pass.alone ? "the responses-alone pass (IFD)" : `level ${pass.level + 1}/${passes.filter((x) => !x.alone).length}`;
+  return passLabel(passes[p]!, Math.max(...passes.map((x) => x.level)) + 1);
 }

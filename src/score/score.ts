@@ -8,7 +8,7 @@ import { existingScoresFile, writeScoresFile, type ScoresFile } from "../scores/
 import { lockPath, shardPath, type Shard } from "../scores/names.js";
 import { fingerprintOf, type RunRecord } from "../scores/record.js";
 import { describeStatuses } from "../scores/status.js";
-import { encodedSha256 } from "../text/encode.js";
+import { encodedSha256, type Encoded } from "../text/encode.js";
 import { TRANSFORMERS_VERSION } from "../text/tokenizer.js";
 import { Interrupted, UserError } from "../util/errors.js";
 import { ensureWritableDir, removeStaleTemps } from "../util/fs.js";
@@ -19,7 +19,10 @@ import { Checkpoint, workDirOf } from "./checkpoint.js";
 import { scoreColumns } from "./columns.js";
 import { ProgressMeter, scoreLevels, type LevelSeconds, type ScoreProgress } from "./levels.js";
 import { MaskSchedule, maskedCounts } from "./masking.js";
-import { describePass, passesOf, planScoring } from "./plan.js";
+import { describePass, layoutOf, passesOf, planScoring, type ScorePlan } from "./plan.js";
+import { Refiner } from "./refine.js";
+import { cutsOf } from "../select/boundaries.js";
+import { seedFor } from "../select/strategies.js";
 import { prepare, type Prepared } from "./prepare.js";
 import { ONNXRUNTIME_VERSION, SessionFactory, threadCount, type Device } from "./session.js";
 
@@ -53,8 +56,10 @@ export interface ScoreResult {
   device: Device;
   /** onnxruntime's intra-op threads. */
   threads: number;
-  /** Non-padding input tokens of one pass; padded slots of one pass. */
+  /** Non-padding input tokens of one pass over all rows; padded slots of one pass. */
   tokens: number;
+  /** Non-padding input tokens run through the model over all passes (0 when the scores were reused). */
+  tokensProcessed: number;
   paddingRatio: number;
   /** Wall time: loading the model and data, then per level masking, session creation and the pass over the batches. */
   seconds: { prepare: number; levels: LevelSeconds[]; total: number };
@@ -77,6 +82,15 @@ async function scoresDestination(config: Config, shard: Shard | null, configFile
   return { out, existing: await existingScoresFile(out, "score.out") };
 }
 
+/** The refinement of this process's rows (src/score/refine.ts), from the record's settings and seeded by score.seed. */
+function refinerOf(refine: NonNullable<RunRecord["refine"]>, config: Config, plan: ScorePlan, encoded: Encoded[], columns: number, log: (line: string) => void): Refiner {
+  if (config.select.stratify)
+    throw new UserError(`score.refine boundary: select.stratify ${config.select.stratify} needs the boundaries of every group, which refinement does not compute yet; use score.refine none`);
+  if (!refine.cuts.length) log("score.refine boundary: no selection ranks by DLC (random, or select.by loss0 / ifd): rows outside the calibration sample get estimated DLC from level 0");
+  const members = plan.batches.flatMap((b) => b.members);
+  return new Refiner(members, encoded.length, { levels: config.score.levels, columns, cuts: refine.cuts, confidence: refine.confidence, sample: refine.sample, seed: seedFor(config.score.seed, "refine"), tokens: (m) => encoded[m]!.tokens });
+}
+
 /** The run record (src/scores/record): what these scores depend on. */
 function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha256: string, device: Device): RunRecord {
   const s = config.score;
@@ -90,6 +104,7 @@ function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha2
     tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: encodedSha256(data) },
     masking: { levels: s.levels, interval: s.interval, scope: s.scope, method: s.method, seed: s.seed, include: s.include, exclude: s.exclude, sparsities: maskedCounts(sizes, s).map((c) => c / total) },
     ifd: s.ifd,
+    refine: s.refine === "boundary" ? { sample: s.refine_sample, confidence: s.refine_confidence, cuts: cutsOf(config.select) } : null,
     batch_tokens: s.batch_tokens,
     device,
     environment: { node: process.version, onnxruntime: ONNXRUNTIME_VERSION, transformers: TRANSFORMERS_VERSION },
@@ -128,25 +143,44 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device, threads };
     if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
       log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
-      return { ...result, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
+      return { ...result, tokensProcessed: 0, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
     }
     if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
 
     const K = s.levels;
-    const passes = passesOf(plan, K, s.ifd ? data.encoded.map((e) => (e.alone ? e.alone.ids.length - 1 : null)) : null);
+    const columns = K + (s.ifd ? 1 : 0);
+    const passes = passesOf(K, s.ifd, !!record.refine);
+    const refiner = record.refine ? refinerOf(record.refine, config, plan, data.encoded, columns, log) : null;
+    /** The rows pass p runs: all, the calibration sample, or the rows undecided before its level (from the losses so far). */
+    const layoutFor = (p: number, losses: Float64Array) => {
+      const pass = passes[p]!;
+      const active = pass.rows === "all" ? null : pass.rows === "calibration" ? refiner!.calibration : refiner!.undecided(pass.level, losses);
+      return layoutOf(plan, active, (m) => (pass.alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1));
+    };
     // Progress is per shard: a shard's checkpoint never continues another's.
-    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * passes.length, opts.restart ?? false);
+    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * columns, opts.restart ?? false);
     if (resumed) log(`resuming ${out} at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}`);
-    const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed });
-    const meter = new ProgressMeter(plan, passes, progress, opts.onProgress);
-    const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, passes, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter, signal: opts.signal };
+    // With refinement the levels run twice (the calibration rows', then the others'): the unmasked weights are kept to start over.
+    const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed, restartable: !!refiner });
+    // Known now: every pass over all rows or the calibration rows, and those a resumed run has begun or done.
+    const layouts = passes.map((pass, p) => (pass.rows !== "undecided" || p <= progress.pass ? layoutFor(p, losses) : null));
+    const meter = new ProgressMeter(layouts, passes, layoutOf(plan, null, (m) => data.encoded[m]!.ids.length - 1), progress, opts.onProgress);
+    const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, passes, layoutFor, columns, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter, signal: opts.signal };
     const levelSeconds = await scoreLevels(loop, progress, losses);
 
-    const cols = scoreColumns(data, losses, passes, plan, shard);
+    const cols = scoreColumns(data, losses, { levels: K, ifd: s.ifd }, plan, shard, refiner?.finalEstimates(losses) ?? null);
     await writeScoresFile(out, cols, { ...record, fingerprint, shard });
     await checkpoint.remove();
+    const processed = passes.reduce((a, _, p) => a + meter.tokensOf(p), 0);
     log(`wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
-    return { ...result, resumed, reused: false, seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 } };
+    if (cols.dlcExact) {
+      const exact = cols.dlcExact.reduce((a, v) => a + v, 0);
+      const scored = cols.dlc.filter((v) => !Number.isNaN(v)).length;
+      // Without refinement: every level over all rows, and the same IFD pass (pass 1).
+      const unrefined = plan.passTokens * K + (s.ifd ? meter.tokensOf(1) : 0);
+      log(`score.refine boundary: exact DLC for ${exact} of ${scored} scored rows (calibration and rows near a boundary), estimated for ${scored - exact}; ${processed} tokens run, ${(processed / unrefined).toFixed(3)} of a run without refinement`);
+    }
+    return { ...result, tokensProcessed: processed, resumed, reused: false, seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 } };
   } finally {
     await lock.release();
   }

@@ -2,11 +2,13 @@
 //   row int64 | id utf8 (when configured) | dlc float64 (null: not scored) |
 //   losses FixedSizeList<float32>[levels] (null: not scored) | tokens int32 | status utf8 |
 //   loss0 float64 (the unmasked level's loss: perplexity filtering's score; null: not scored) |
-//   ifd float64 (with score.ifd: loss0 / loss of the response alone; null: none)
+//   ifd float64 (with score.ifd: loss0 / loss of the response alone; null: none) |
+//   dlc_exact bool, dlc_sd float64 (with score.refine: boundary: whether the row ran every level, else the
+//   sd of its estimated DLC; its losses are null past the levels it ran)
 // Its schema metadata (key "dlc_prune", JSON) is the run record (src/scores/record): which data, model,
 // tokens and masking produced it, with the run's fingerprint and the shard the file holds.
 import { lstat, readFile } from "node:fs/promises";
-import { Field, FixedSizeList, Float32, Float64, Int32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray, type Data } from "apache-arrow";
+import { Bool, Field, FixedSizeList, Float32, Float64, Int32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray, type Data } from "apache-arrow";
 import { z } from "zod";
 import { UserError, isSystemError, readingFile } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
@@ -39,13 +41,16 @@ export interface ScoreColumns {
   loss0: Float64Array;
   /** IFD, when the run computed it; NaN where a row has none. */
   ifd: Float64Array | null;
+  /** score.refine: boundary: 1 where DLC is exact (every level ran), 0 where it is an estimate; and that estimate's sd (NaN when exact). */
+  dlcExact: Uint8Array | null;
+  dlcSd: Float64Array | null;
 }
 
 /** The scores a selection can rank by (select.by). */
 export type ScoreName = "dlc" | "loss0" | "ifd";
 
-/** Columns of `n` rows, none scored yet: rows 0..n-1, ids when `withIds`, an ifd column when `withIfd`. */
-export function emptyColumns(n: number, levels: number, withIds: boolean, withIfd: boolean): ScoreColumns {
+/** Columns of `n` rows, none scored yet: rows 0..n-1, ids when `withIds`, an ifd column when `withIfd`, the refinement's with `refined`. */
+export function emptyColumns(n: number, levels: number, withIds: boolean, withIfd: boolean, refined: boolean): ScoreColumns {
   return {
     row: Float64Array.from({ length: n }, (_, i) => i),
     id: withIds ? new Array<string | null>(n).fill(null) : null,
@@ -55,6 +60,8 @@ export function emptyColumns(n: number, levels: number, withIds: boolean, withIf
     status: new Array<string>(n).fill(""),
     loss0: new Float64Array(n).fill(NaN),
     ifd: withIfd ? new Float64Array(n).fill(NaN) : null,
+    dlcExact: refined ? new Uint8Array(n) : null,
+    dlcSd: refined ? new Float64Array(n).fill(NaN) : null,
   };
 }
 
@@ -62,6 +69,13 @@ export function emptyColumns(n: number, levels: number, withIds: boolean, withIf
 function nullableFloat64(values: Float64Array): Data {
   const { bitmap, nulls } = validity(values);
   return makeData({ type: new Float64(), length: values.length, nullCount: nulls, nullBitmap: bitmap, data: values.map((v) => (Number.isNaN(v) ? 0 : v)) });
+}
+
+/** Booleans (0/1 per row) as Arrow's bit-packed values. */
+function packBits(values: Uint8Array): Uint8Array {
+  const out = new Uint8Array(Math.ceil(values.length / 8));
+  values.forEach((v, i) => v && (out[i >> 3]! |= 1 << (i & 7)));
+  return out;
 }
 
 function validity(dlc: Float64Array): { bitmap: Uint8Array; nulls: number } {
@@ -85,11 +99,17 @@ export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
     fields.push(new Field("id", new Utf8(), true));
     data.push(utf8(cols.id));
   }
-  const listType = new FixedSizeList(levels, new Field("item", new Float32(), false));
+  // Levels a refined row skipped are null inside its list (NaN in memory); without refinement there are none.
+  const skipped = validity(Float64Array.from(cols.losses));
+  const itemNullable = skipped.nulls > 0;
+  const listType = new FixedSizeList(levels, new Field("item", new Float32(), itemNullable));
+  const items = itemNullable
+    ? makeData({ type: new Float32(), length: n * levels, nullCount: skipped.nulls, nullBitmap: skipped.bitmap, data: cols.losses.map((v) => (Number.isNaN(v) ? 0 : v)) })
+    : makeData({ type: new Float32(), length: n * levels, data: cols.losses });
   fields.push(new Field("dlc", new Float64(), true), new Field("losses", listType, true), new Field("tokens", new Int32(), false), new Field("status", new Utf8(), false), new Field("loss0", new Float64(), true));
   data.push(
     nullableFloat64(cols.dlc),
-    makeData({ type: listType, length: n, nullCount: nulls, nullBitmap: bitmap, child: makeData({ type: new Float32(), length: n * levels, data: cols.losses }) }),
+    makeData({ type: listType, length: n, nullCount: nulls, nullBitmap: bitmap, child: items }),
     makeData({ type: new Int32(), length: n, data: cols.tokens }),
     utf8(cols.status),
     nullableFloat64(cols.loss0),
@@ -97,6 +117,11 @@ export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
   if (cols.ifd) {
     fields.push(new Field("ifd", new Float64(), true));
     data.push(nullableFloat64(cols.ifd));
+  }
+  if (cols.dlcExact && cols.dlcSd) {
+    // Null where the row has no DLC.
+    fields.push(new Field("dlc_exact", new Bool(), true), new Field("dlc_sd", new Float64(), true));
+    data.push(makeData({ type: new Bool(), length: n, nullCount: nulls, nullBitmap: bitmap, data: packBits(cols.dlcExact) }), nullableFloat64(cols.dlcSd));
   }
   const schema = new Schema(fields, new Map([[METADATA_KEY, JSON.stringify(meta)]]));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: data }));
@@ -148,7 +173,7 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const parsed = parseJson(scoresMetaSchema, raw);
   if ("why" in parsed) throw new UserError(`${path}: not a scores file of this version of ${TOOL_NAME} (its "${METADATA_KEY}" metadata: ${parsed.why})`);
   const meta = parsed.value;
-  const missing = ["row", "dlc", "losses", "tokens", "status", "loss0", ...(meta.ifd ? ["ifd"] : [])].filter((c) => !table.getChild(c));
+  const missing = ["row", "dlc", "losses", "tokens", "status", "loss0", ...(meta.ifd ? ["ifd"] : []), ...(meta.refine ? ["dlc_exact", "dlc_sd"] : [])].filter((c) => !table.getChild(c));
   if (missing.length) throw new UserError(`${path}: not a dlc-prune scores file (no column ${missing.join(", ")})`);
   const n = table.numRows;
   const float64 = (name: string) => {
@@ -157,12 +182,17 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
     for (let i = 0; i < n; i++) out[i] = vec.isValid(i) ? (vec.get(i) as number) : NaN;
     return out;
   };
+  const K = meta.masking.levels;
   const lossesVec = table.getChild("losses")!;
-  const losses = new Float32Array(n * meta.masking.levels);
+  const losses = new Float32Array(n * K);
   for (let i = 0; i < n; i++) {
-    const v = lossesVec.get(i) as { toArray(): Float32Array } | null;
-    if (v) losses.set(v.toArray(), i * meta.masking.levels);
+    const v = lossesVec.get(i) as { toArray(): Float32Array; isValid(k: number): boolean } | null;
+    if (!v) continue;
+    losses.set(v.toArray(), i * K);
+    // A level a refined row skipped is null.
+    if (meta.refine) for (let k = 0; k < K; k++) if (!v.isValid(k)) losses[i * K + k] = NaN;
   }
+  const exactVec = meta.refine ? table.getChild("dlc_exact")! : null;
   const idVec = table.getChild("id");
   return {
     meta,
@@ -176,6 +206,8 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
       status: Array.from(table.getChild("status")!.toArray()) as string[],
       loss0: float64("loss0"),
       ifd: meta.ifd ? float64("ifd") : null,
+      dlcExact: exactVec ? Uint8Array.from({ length: n }, (_, i) => (exactVec.get(i) ? 1 : 0)) : null,
+      dlcSd: meta.refine ? float64("dlc_sd") : null,
     },
   };
 }

@@ -66,7 +66,7 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
   const n = meta.data.rows;
   const K = meta.masking.levels;
   const owner = new Array<string | undefined>(n);
-  const merged = emptyColumns(n, K, !!first.scores.cols.id, meta.ifd);
+  const merged = emptyColumns(n, K, !!first.scores.cols.id, meta.ifd, !!meta.refine);
   for (const { file, scores } of shards) {
     const c = scores.cols;
     c.row.forEach((row, i) => {
@@ -80,6 +80,8 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
       merged.status[row] = c.status[i]!;
       merged.loss0[row] = c.loss0[i]!;
       if (merged.ifd) merged.ifd[row] = c.ifd![i]!;
+      if (merged.dlcExact) merged.dlcExact[row] = c.dlcExact![i]!;
+      if (merged.dlcSd) merged.dlcSd[row] = c.dlcSd![i]!;
     });
   }
   const uncovered = owner.findIndex((o) => !o);

@@ -37,6 +37,14 @@ export const runRecordSchema = z.object({
   }),
   /** IFD computed too: one more unmasked pass over the responses alone. */
   ifd: z.boolean(),
+  /** score.refine: boundary: the calibration share, the confidence and the boundaries refined for; null: exact DLC for every row. */
+  refine: z
+    .object({
+      sample: z.number(),
+      confidence: z.number(),
+      cuts: z.array(z.object({ strategy: z.enum(["flexrand", "easy", "hard"]), at: z.number() })),
+    })
+    .nullable(),
   /** Batches are part of a row's floating-point result (its padding), and so is the device. */
   batch_tokens: z.number().int(),
   device: z.enum(DEVICES).exclude(["auto"]),

@@ -86,8 +86,11 @@ const STRATEGIES: Record<Strategy, Draw> = {
   random: ({ byRow, quota, stream }) => ({ kept: stream("all", byRow).slice(0, quota.k), easy: 0, hard: 0 }),
   flexrand: ({ byScore, quota, split, stream }) => {
     const easySize = pyRound(byScore.length * split);
-    const easy = stream("easy", byScore.slice(0, easySize)).slice(0, quota.easy);
-    const hard = stream("hard", byScore.slice(easySize)).slice(0, quota.hard);
+    // Each interval in row order before its permutation: the draw depends only on which rows are in it, not
+    // on their order by score (estimated scores, score.refine, give the same kept rows when the intervals agree).
+    const inRowOrder = (rows: number[]) => [...rows].sort((x, y) => x - y);
+    const easy = stream("easy", inRowOrder(byScore.slice(0, easySize))).slice(0, quota.easy);
+    const hard = stream("hard", inRowOrder(byScore.slice(easySize))).slice(0, quota.hard);
     return { kept: [...easy, ...hard], easy: easy.length, hard: hard.length };
   },
 };

@@ -76,6 +76,8 @@ export const manifestSchema = z.object({
   /** Every input row by status: ok, truncated, and each reason a row has no score. */
   rows: z.object({ total: z.number().int(), by_status: counts }),
   unscored: z.object({ file: z.literal(UNSCORED_FILE), rows: z.number().int(), policy: z.string(), by_status: counts }),
+  /** score.refine: boundary: rows with exact and with estimated DLC, the expected side-agreement, the boundaries; null without refinement. */
+  refine: z.object({ exact: z.number().int(), estimated: z.number().int(), expected_agreement: z.number(), boundaries: z.array(z.string()) }).nullable(),
   outputs: z.array(outputSummary),
   /** Wall seconds of each stage of the run that wrote the folder (the one part of the manifest that is not deterministic). */
   timings: z.record(z.string(), z.number()),

@@ -10,6 +10,7 @@ import { selectionsOf, type Selection, type SelectionChoice } from "../select/se
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { statusCounts } from "../scores/status.js";
+import { refineSummary } from "../select/boundaries.js";
 import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "./layout.js";
 import { ParquetOut } from "./parquet.js";
 import type { OutputFolder } from "./publish.js";
@@ -106,6 +107,7 @@ export async function writeOutputs({ config, source, scores, selections, inspect
       scores: { path: config.score.out, sha256: scores.sha256, fingerprint },
       rows: { total: cols.status.length, by_status: statusCounts(cols.status) },
       unscored: { file: UNSCORED_FILE, rows: byStatusTotal(byStatus), policy: config.select.unscored, by_status: byStatus },
+      refine: refineSummary(cols, scores.meta.refine?.cuts),
       outputs: summaries,
     };
     return { body, files };

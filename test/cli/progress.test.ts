@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { formatDuration, scoreProgress } from "../../src/cli/progress.js";
 import { ProgressMeter, type LevelProgress } from "../../src/score/levels.js";
-import { passesOf, type ScorePlan } from "../../src/score/plan.js";
+import { passesOf, type PassLayout } from "../../src/score/plan.js";
 
 /** A stream that says it is a terminal and keeps what is written. */
 function fakeTerminal(isTTY: boolean): NodeJS.WriteStream & { text: () => string } {
@@ -20,7 +20,7 @@ function fakeTerminal(isTTY: boolean): NodeJS.WriteStream & { text: () => string
   return stream;
 }
 
-const at = (level: number, rowsDone: number, etaSeconds: number | null): LevelProgress => ({ phase: "score", level, levels: 3, alone: false, rowsDone, rowsTotal: 10, tokensDone: 0, tokensTotal: 0, rate: 1234.4, etaSeconds });
+const at = (level: number, rowsDone: number, etaSeconds: number | null): LevelProgress => ({ phase: "score", level, levels: 3, alone: false, rows: "all", rowsDone, rowsTotal: 10, tokensDone: 0, tokensTotal: 0, rate: 1234.4, etaSeconds });
 
 describe("the progress display", () => {
   it("formats durations with units", () => {
@@ -73,25 +73,17 @@ describe("the progress display", () => {
 });
 
 describe("the ETA", () => {
-  /** Three batches of 100, 60 and 40 tokens. */
-  const plan: ScorePlan = {
-    batches: [
-      { members: [0, 1], length: 50 },
-      { members: [2, 3], length: 30 },
-      { members: [4, 5], length: 20 },
-    ],
-    batchTokens: [100, 60, 40],
-    passTokens: 200,
-    passRows: 6,
-    padding: 0,
-  };
+  /** Three batches of 100, 60 and 40 tokens, three levels over all rows. */
+  const full: PassLayout = { members: [[0, 1], [2, 3], [4, 5]], lengths: [50, 30, 20], batchTokens: [100, 60, 40], tokens: 200, rows: 6 };
+  const passes = passesOf(3, false, false);
+  const layouts = () => passes.map(() => full);
 
   it("is the token rate of the passes (masking and sessions apart) until a level has run, then that level's time per batch", () => {
     let t = 0;
     const seen: LevelProgress[] = [];
-    const meter = new ProgressMeter(plan, passesOf(plan, 3, null), { pass: 0, nextBatch: 0 }, (p) => seen.push(p as LevelProgress), () => t);
+    const meter = new ProgressMeter(layouts(), passes, full, { pass: 0, nextBatch: 0 }, (p) => seen.push(p as LevelProgress), () => t);
     // Level 1: 2 s of masking and session, then batches of 5, 2 and 1 s.
-    meter.passStarted(0, 2);
+    meter.passStarted(0, 2, full);
     for (const [b, s] of [5, 2, 1].entries()) {
       t += s;
       meter.batchDone(b);
@@ -102,7 +94,7 @@ describe("the ETA", () => {
     meter.passDone();
     // Level 2, batch 1 done: the rest of this level by level 1's curve (8 - 5 = 3 s), then level 3 (2 + 8 s).
     t += 2;
-    meter.passStarted(1, 2);
+    meter.passStarted(1, 2, full);
     t += 5;
     meter.batchDone(0);
     expect(seen.at(-1)!.etaSeconds).toBe(3 + 10);
@@ -111,8 +103,8 @@ describe("the ETA", () => {
 
   it("after a resume part-way through a level, counts the work done before", () => {
     const seen: LevelProgress[] = [];
-    const meter = new ProgressMeter(plan, passesOf(plan, 3, null), { pass: 1, nextBatch: 1 }, (p) => seen.push(p as LevelProgress), () => 0);
-    meter.passStarted(1, 0);
+    const meter = new ProgressMeter(layouts(), passes, full, { pass: 1, nextBatch: 1 }, (p) => seen.push(p as LevelProgress), () => 0);
+    meter.passStarted(1, 0, full);
     meter.batchDone(1);
     expect(seen[0]).toMatchObject({ tokensDone: 200 + 100 + 60, tokensTotal: 600, rowsDone: 4, rowsTotal: 6 });
   });

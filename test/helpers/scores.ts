@@ -20,7 +20,7 @@ export interface SyntheticScores {
 export async function writeSyntheticScores(path: string, data: string, rows: number, opts: SyntheticScores = {}): Promise<void> {
   const K = opts.levels ?? 3;
   const rand = lcg(opts.seed ?? 1);
-  const cols = emptyColumns(rows, K, !!opts.ids, false);
+  const cols = emptyColumns(rows, K, !!opts.ids, false, false);
   for (let r = 0; r < rows; r++) {
     if (cols.id) cols.id[r] = opts.ids![r] ?? null;
     const status = opts.unscored?.[r];
@@ -37,6 +37,7 @@ export async function writeSyntheticScores(path: string, data: string, rows: num
     data: { path: data, sha256: await sha256File(data), rows, format: "alpaca", fields: fieldsSchema.parse({}), on_error: "fail" },
     model: { path: "synthetic", sha256: {}, maskable_weights: 0 },
     tokens: { template: "alpaca", max_tokens: 512, truncated: "keep", sha256: "synthetic" },
+    refine: null,
     masking: { levels: K, interval: 0.2, scope: "layer", method: "l1", seed: 0, include: [], exclude: [], sparsities: Array.from({ length: K }, (_, k) => 1 - 0.8 ** k) },
     ifd: false,
     batch_tokens: 2048,

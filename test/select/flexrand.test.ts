@@ -96,6 +96,25 @@ describe("FlexRand", () => {
     expect(nestedEverywhere).toBe(false);
   });
 
+  it("the draw depends only on which rows each interval holds, not on their order by score (since 0.3.0)", () => {
+    const rand = lcg(11);
+    const scores = Array.from({ length: 200 }, () => rand());
+    // Other scores, the same intervals: each interval's scores shuffled among its rows.
+    const easy = new Set([...scores.keys()].sort((a, b) => scores[a]! - scores[b]! || a - b).slice(0, 100));
+    const reordered = [...scores];
+    for (const inEasy of [true, false]) {
+      const idx = [...scores.keys()].filter((i) => easy.has(i) === inEasy);
+      const values = idx.map((i) => scores[i]!).reverse();
+      idx.forEach((i, j) => (reordered[i] = values[j]!));
+    }
+    expect(reordered).not.toEqual(scores);
+    for (const seed of [0, 1, 2]) {
+      const a = draw(rowsOf(scores), [0.1, 0.3, 0.5], "flexrand", 0.5, seed);
+      const b = draw(rowsOf(reordered), [0.1, 0.3, 0.5], "flexrand", 0.5, seed);
+      expect(b.kept.map((k) => [...k].sort((x, y) => x - y))).toEqual(a.kept.map((k) => [...k].sort((x, y) => x - y)));
+    }
+  });
+
   it("same seed, same subset; another seed, another subset", () => {
     const r = rowsOf(Array.from({ length: 100 }, lcg(9)));
     expect(draw(r, [0.3], "flexrand", 0.5, 1).kept).toEqual(draw(r, [0.3], "flexrand", 0.5, 1).kept);
