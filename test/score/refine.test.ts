@@ -153,7 +153,12 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     );
     await expect(selectAndWrite(cfg({ ...base, "select.strategies": ["hard"] }), quiet)).rejects.toThrow("this selection also needs hard 0.1, hard 0.3, hard 0.5");
     await expect(selectAndWrite(cfg({ ...base, "select.stratify": "input" }), quiet)).rejects.toThrow("select.stratify input needs each group's boundaries");
-    // Selections that do not rank by DLC need no boundary.
-    await selectAndWrite(cfg({ ...base, "select.strategies": ["flexrand", "random", { strategy: "hard", by: "loss0" }] }), quiet);
+    // Selections that do not rank by DLC need no boundary; the manifest counts the exact and estimated rows.
+    const { manifest, scores: refined } = await selectAndWrite(cfg({ ...base, "select.strategies": ["flexrand", "random", { strategy: "hard", by: "loss0" }] }), quiet);
+    const exact = refined.cols.dlcExact!.reduce((a, v) => a + v, 0);
+    const scored = refined.cols.dlc.filter((d) => !Number.isNaN(d)).length;
+    expect(manifest.refine).toMatchObject({ exact, estimated: scored - exact, boundaries: ["flexrand split 0.5"] });
+    expect(manifest.refine!.expected_agreement).toBeGreaterThan(0.999);
+    expect(manifest.refine!.expected_agreement).toBeLessThan(1);
   });
 });
