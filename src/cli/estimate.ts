@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from "yargs";
 import type { Config } from "../config/schema.js";
 import { estimate, type Estimate } from "../run/estimate.js";
 import { describeCounts } from "../util/counts.js";
+import { UserError } from "../util/errors.js";
 import { configFromArgs, withConfigFlags } from "./options.js";
 import { formatDuration } from "./progress.js";
 
@@ -28,7 +29,13 @@ export function describeEstimate(e: Estimate): string {
   ].join("\n");
 }
 
+/** --sample needs --limit (the sample's size): refused rather than ignored. */
+export function checkSliceFlags(argv: Record<string, unknown>): void {
+  if (argv.sample && argv.limit === undefined) throw new UserError("--sample needs --limit N (the size of the sample)");
+}
+
 export async function printEstimate(config: Config, argv: Record<string, unknown>): Promise<void> {
+  checkSliceFlags(argv);
   const e = await estimate(config, { limit: argv.limit as number | undefined, sample: argv.sample as boolean, log: (l) => process.stderr.write(`${l}\n`) });
   process.stdout.write(describeEstimate(e) + "\n");
 }

@@ -31,7 +31,7 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
   const encoding = (p: Extract<ScoreProgress, { phase: "encode" }>) => {
     if (now() - lastLine < LOG_EVERY_SECONDS) return;
     lastLine = now();
-    stream.write(`tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n`);
+    stream.write(p.rowsDone ? `tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n` : "tokenizing...\n");
   };
   const passName = (p: Extract<ScoreProgress, { phase: "score" }>) => passLabel(p, p.levels);
   const line = (p: Extract<ScoreProgress, { phase: "score" }>) => `${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;

@@ -17,7 +17,6 @@ export const SELECT_FLAGS: FlagMap = {
   stratify: "select.stratify",
   nested: "select.nested",
   unscored: "select.unscored",
-  format: "data.format",
 };
 
 export const selectCommand: CommandModule = {

@@ -4,6 +4,7 @@ import { dirname, isAbsolute, relative, resolve } from "node:path";
 import YAML from "yaml";
 import type { z } from "zod";
 import { UserError, readingFile } from "../util/errors.js";
+import { configKeys } from "./keys.js";
 import { PATH_KEYS, PRESETS, configSchema, type Config } from "./schema.js";
 
 type Obj = Record<string, unknown>;
@@ -25,9 +26,27 @@ export function mapPaths(config: Obj, f: (path: string) => string): void {
   }
 }
 
+/** Names that would reach an object's prototype instead of a key of the config: refused wherever a key is named. */
+const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
+
+function checkKeyName(key: string, where: string): void {
+  if (FORBIDDEN_KEYS.has(key)) throw new UserError(`${where}: ${key} cannot be a config key (see dlc-prune config keys)`);
+}
+
+/** Refuses prototype-reaching key names anywhere in a parsed YAML document. */
+function checkKeyNames(value: unknown, path: string, source: string): void {
+  if (Array.isArray(value)) value.forEach((v, i) => checkKeyNames(v, `${path}[${i}]`, source));
+  else if (isObj(value))
+    for (const [k, v] of Object.entries(value)) {
+      checkKeyName(k, `${source}: key ${path ? `${path}.` : ""}${k}`);
+      checkKeyNames(v, path ? `${path}.${k}` : k, source);
+    }
+}
+
 /** Sets `a.b.c` in a nested object, creating the levels on the way. */
 export function setPath(target: Obj, path: string, value: unknown): void {
   const keys = path.split(".");
+  for (const k of keys) checkKeyName(k, `key ${path}`);
   let at = target;
   for (const k of keys.slice(0, -1)) {
     if (!isObj(at[k])) at[k] = {};
@@ -62,12 +81,32 @@ function describeValue(v: unknown): string {
   return s.length > 40 ? `${s.slice(0, 37)}...` : s;
 }
 
+/** Edits (insert, delete, replace one character) that turn `a` into `b`. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** The config key nearest to a mistyped one (a typo, a missing plural), when it is near enough to be meant. */
+function closestKey(name: string): string | undefined {
+  const [best] = configKeys()
+    .map((k) => ({ key: k.key, d: editDistance(name, k.key) }))
+    .sort((a, b) => a.d - b.d);
+  return best && best.d <= Math.max(2, Math.floor(name.length / 5)) ? best.key : undefined;
+}
+
 /** A one-line reason naming the key, what it expects, the value given, and where the value came from. */
 function describeIssue(issue: z.core.$ZodIssue, originOf: (path: PropertyKey[]) => string): string {
   const key = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : `${i ? "." : ""}${String(p)}`)).join("");
   if (issue.code === "unrecognized_keys") {
     const names = issue.keys.map((k) => (key ? `${key}.${k}` : k));
-    return `unknown key${names.length > 1 ? "s" : ""} ${names.join(", ")} (${originOf([...issue.path, issue.keys[0]!])})`;
+    const near = closestKey(names[0]!);
+    return `unknown key${names.length > 1 ? "s" : ""} ${names.join(", ")} (${originOf([...issue.path, issue.keys[0]!])})${near ? `; did you mean ${near}?` : ""}`;
   }
   if (issue.code === "invalid_type" && issue.input === undefined) return `missing key ${key}`;
   const expected =
@@ -114,6 +153,7 @@ function fromRecipe(dir: string, path: string): string {
 }
 
 export async function loadConfig(src: ConfigSources): Promise<Config> {
+  if (src.file !== undefined && src.file.trim() === "") throw new UserError("--config: the file name is empty; name a YAML recipe (e.g. configs/alpaca.yaml)");
   let raw: Obj = {};
   if (src.file) {
     const text = await readingFile(src.file, () => readFile(src.file!, "utf8"));
@@ -125,6 +165,7 @@ export async function loadConfig(src: ConfigSources): Promise<Config> {
     }
     if (doc !== null && doc !== undefined && !isObj(doc)) throw new UserError(`${src.file}: expected a mapping of keys at the top level`);
     raw = (doc as Obj | null) ?? {};
+    checkKeyNames(raw, "", src.file);
     mapPaths(raw, (p) => fromRecipe(dirname(src.file!), p));
   }
   const origins = new Map<string, string>();

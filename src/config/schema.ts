@@ -96,7 +96,7 @@ export const configSchema = z
           .describe("refine: boundary: a row settles when its estimate is on one side of every boundary with this probability (1: every row runs every level)"),
         truncated: z.enum(TRUNCATED).default("keep").describe("a row longer than max_tokens: keep (scored on the tokens that fit, status truncated) or drop (unscored, status too-long)"),
         device: z.enum(DEVICES).default("auto").describe("auto: CUDA when onnxruntime's CUDA provider loads, else CPU"),
-        threads: z.number().int().min(0).default(0).describe("onnxruntime intra-op threads; 0: the machine's cores"),
+        threads: z.number().int().min(0).max(1024, "at most 1024 threads").default(0).describe("onnxruntime intra-op threads (at most 1024); 0: the machine's cores"),
         seed: z.number().int().default(0).describe("seed of the random masking method"),
         out: z.string().min(1).default("out/scores.arrow").describe("the scores file (Arrow IPC)"),
         checkpoint_seconds: z.number().positive().default(30).describe("how often progress is saved for resume"),

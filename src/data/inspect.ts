@@ -33,6 +33,8 @@ export async function inspectData(source: DataSource, stratifyField: string | nu
   const { path, fields } = source.config;
   const parquet = dataKind(path) === "parquet";
   const inference = parquet ? undefined : new ColumnInference();
+  // A Parquet column that cannot be written back is said before the rows are read.
+  const parquetColumns = parquet ? columnsFromParquet(await parquetSchemaOf(path), path) : undefined;
   const group: (string | null)[] | null = fields.group ? [] : null;
   const stratify: (string | null)[] | null = stratifyField ? [] : null;
   const chars: number[] = [];
@@ -40,7 +42,7 @@ export async function inspectData(source: DataSource, stratifyField: string | nu
   let stratifySeen = false;
   for await (const raw of source.rows()) {
     if (raw.value) {
-      inference?.add(raw.value);
+      inference?.add((raw.lossless ?? raw.value) as RawRow["value"] & object);
       format ??= source.formatOf(raw.value);
     }
     group?.push(fieldText(raw.value, fields.group));
@@ -51,6 +53,6 @@ export async function inspectData(source: DataSource, stratifyField: string | nu
     chars.push(responseChars(raw, format));
   }
   if (stratify && !stratifySeen) throw new UserError(`select.stratify: no row of ${path} has a field "${stratifyField}"`);
-  const columns = parquet ? columnsFromParquet(await parquetSchemaOf(path), path) : inference!.result();
+  const columns = parquetColumns ?? inference!.result();
   return { rows: chars.length, columns, group, stratify, responseChars: Int32Array.from(chars) };
 }

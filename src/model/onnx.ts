@@ -64,14 +64,73 @@ export function tensor(name: string, dataType: TensorProto_DataType, dims: numbe
 const BYTES_PER_ELEMENT: Partial<Record<TensorProto_DataType, number>> = {
   [TensorProto_DataType.FLOAT]: 4,
   [TensorProto_DataType.INT32]: 4,
+  [TensorProto_DataType.UINT32]: 4,
   [TensorProto_DataType.FLOAT16]: 2,
   [TensorProto_DataType.BFLOAT16]: 2,
+  [TensorProto_DataType.INT16]: 2,
+  [TensorProto_DataType.UINT16]: 2,
   [TensorProto_DataType.INT64]: 8,
+  [TensorProto_DataType.UINT64]: 8,
   [TensorProto_DataType.DOUBLE]: 8,
   [TensorProto_DataType.BOOL]: 1,
   [TensorProto_DataType.UINT8]: 1,
   [TensorProto_DataType.INT8]: 1,
 };
+
+/** The repeated field that holds a tensor's values when it has no raw_data (one entry per element), per the ONNX spec. */
+const TYPED_FIELD: Partial<Record<TensorProto_DataType, "floatData" | "int32Data" | "int64Data" | "doubleData" | "uint64Data">> = {
+  [TensorProto_DataType.FLOAT]: "floatData",
+  [TensorProto_DataType.INT32]: "int32Data",
+  [TensorProto_DataType.FLOAT16]: "int32Data",
+  [TensorProto_DataType.BFLOAT16]: "int32Data",
+  [TensorProto_DataType.INT16]: "int32Data",
+  [TensorProto_DataType.UINT16]: "int32Data",
+  [TensorProto_DataType.BOOL]: "int32Data",
+  [TensorProto_DataType.UINT8]: "int32Data",
+  [TensorProto_DataType.INT8]: "int32Data",
+  [TensorProto_DataType.INT64]: "int64Data",
+  [TensorProto_DataType.DOUBLE]: "doubleData",
+  [TensorProto_DataType.UINT32]: "uint64Data",
+  [TensorProto_DataType.UINT64]: "uint64Data",
+};
+
+const typeName = (t: TensorProto) => TensorProto_DataType[t.dataType] ?? `type ${t.dataType}`;
+
+/**
+ * The bytes a tensor's dims and element type call for, or undefined for an element type of unknown size
+ * (strings...). Dims that are negative or multiply past 2^53 are refused, naming the tensor.
+ */
+export function declaredBytes(t: TensorProto, file: string): number | undefined {
+  const dims = t.dims.map(Number);
+  const bytes = elementCount(dims) * (BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType] ?? NaN);
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || (!Number.isNaN(bytes) && !Number.isSafeInteger(bytes)))
+    throw new UserError(`${file}: initializer ${t.name} has impossible dims [${t.dims.join(", ")}]; the model file is damaged or was edited: re-export it`);
+  return Number.isNaN(bytes) ? undefined : bytes;
+}
+
+/** The message for a tensor whose dims call for other than the `held` bytes it has. */
+function sizeMismatch(t: TensorProto, file: string, declared: number, held: string): UserError {
+  return new UserError(
+    `${file}: initializer ${t.name} declares dims [${t.dims.join(", ")}] of ${typeName(t)} (${declared} bytes) but ${held}; the model file is damaged or was edited: re-export it`,
+  );
+}
+
+/**
+ * Checks, before anything is allocated for it, that a tensor stored in the model file (raw_data or the typed
+ * field) holds exactly the bytes its dims call for. External data is checked by externalRef.
+ */
+export function checkInlineData(t: TensorProto, file: string): void {
+  if (isExternal(t)) return;
+  const declared = declaredBytes(t, file);
+  if (declared === undefined) return;
+  if (t.rawData.byteLength) {
+    if (t.rawData.byteLength !== declared) throw sizeMismatch(t, file, declared, `holds ${t.rawData.byteLength} bytes of raw data`);
+    return;
+  }
+  const field = TYPED_FIELD[t.dataType as TensorProto_DataType];
+  const held = field ? t[field].length : 0;
+  if (held * BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType]! !== declared) throw sizeMismatch(t, file, declared, `holds ${held} values`);
+}
 
 function valueInfo(name: string, elemType: TensorProto_DataType, dims: Dim[]): ValueInfoProto {
   const shape = create(TensorShapeProtoSchema, {
@@ -213,18 +272,34 @@ export interface ExternalDataRef {
   length: number;
 }
 
+/** True when a tensor's values are stored outside the protobuf (ONNX external data). */
+export function isExternal(t: TensorProto): boolean {
+  return t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+}
+
 /**
  * Where an initializer's bytes live when stored outside the protobuf (ONNX external data), else undefined.
- * `file` (the model) is named when the reference cannot be followed.
+ * `file` (the model) is named when the reference cannot be followed or disagrees with the tensor's dims. Where
+ * the location leads, and whether offset + length fit the file, is the reader's to check.
  */
 export function externalRef(t: TensorProto, file: string): ExternalDataRef | undefined {
-  if (t.dataLocation !== TensorProto_DataLocation.EXTERNAL) return undefined;
+  if (!isExternal(t)) return undefined;
   const kv = new Map(t.externalData.map((e) => [e.key, e.value]));
   const location = kv.get("location");
   if (!location) throw new UserError(`${file}: initializer ${t.name} has external data without a location`);
-  const length = kv.get("length") ?? elementCount(t.dims) * (BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType] ?? NaN);
-  if (Number.isNaN(Number(length))) throw new UserError(`${file}: initializer ${t.name} has external data of type ${TensorProto_DataType[t.dataType] ?? t.dataType} without a length`);
-  return { location, offset: Number(kv.get("offset") ?? 0), length: Number(length) };
+  const declared = declaredBytes(t, file);
+  const number = (key: string): number | undefined => {
+    const value = kv.get(key);
+    if (value === undefined) return undefined;
+    const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+    if (!Number.isSafeInteger(n)) throw new UserError(`${file}: initializer ${t.name} has an external data ${key} of ${JSON.stringify(value)}, not a byte count; re-export the model`);
+    return n;
+  };
+  const offset = number("offset") ?? 0;
+  const length = number("length") ?? declared;
+  if (length === undefined) throw new UserError(`${file}: initializer ${t.name} has external data of ${typeName(t)} without a length`);
+  if (declared !== undefined && length !== declared) throw sizeMismatch(t, file, declared, `its external data is ${length} bytes`);
+  return { location, offset, length };
 }
 
 /** Points an initializer at `location` (offset, length) and drops its inline bytes. */
@@ -238,23 +313,32 @@ export function setExternal(t: TensorProto, ref: ExternalDataRef): void {
   ];
 }
 
-/**
- * Lays `bytes` (the bytes of `tensors`) out one after another at 64-byte boundaries, as optimum does, in one
- * external data blob named `location`, and points each tensor there. Returns the blob's parts (padding
- * included, in order) and each tensor's offset.
- */
-export function packExternal(tensors: TensorProto[], bytes: Uint8Array[], location: string): { parts: Uint8Array[]; offsets: number[] } {
-  const parts: Uint8Array[] = [];
+/** Offsets of parts of `lengths` bytes laid one after another at 64-byte boundaries, as optimum does, and the total size. */
+export function layoutExternal(lengths: number[]): { offsets: number[]; size: number } {
   const offsets: number[] = [];
   let offset = 0;
-  tensors.forEach((t, i) => {
-    const pad = (64 - (offset % 64)) % 64;
-    if (pad) parts.push(new Uint8Array(pad));
-    offset += pad;
-    parts.push(bytes[i]!);
+  for (const length of lengths) {
+    offset += (64 - (offset % 64)) % 64;
     offsets.push(offset);
-    setExternal(t, { location, offset, length: bytes[i]!.byteLength });
-    offset += bytes[i]!.byteLength;
+    offset += length;
+  }
+  return { offsets, size: offset };
+}
+
+/**
+ * Lays `bytes` (the bytes of `tensors`) out as layoutExternal does, in one external data blob named
+ * `location`, and points each tensor there. Returns the blob's parts (padding included, in order) and each
+ * tensor's offset.
+ */
+export function packExternal(tensors: TensorProto[], bytes: Uint8Array[], location: string): { parts: Uint8Array[]; offsets: number[] } {
+  const { offsets } = layoutExternal(bytes.map((b) => b.byteLength));
+  const parts: Uint8Array[] = [];
+  let end = 0;
+  tensors.forEach((t, i) => {
+    if (offsets[i]! > end) parts.push(new Uint8Array(offsets[i]! - end));
+    parts.push(bytes[i]!);
+    setExternal(t, { location, offset: offsets[i]!, length: bytes[i]!.byteLength });
+    end = offsets[i]! + bytes[i]!.byteLength;
   });
   return { parts, offsets };
 }

@@ -2,14 +2,30 @@
 // ([batch, seq], never [batch, seq, vocab] logits to JavaScript), and its weights moved to two external-data
 // blobs held in memory. The maskable blob is the one working copy that masking zeroes in place; a session
 // per level is built from it with onnxruntime's `externalData` override, without re-serializing the model.
-import { readFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { createHash } from "node:crypto";
+import { realpath, type FileHandle } from "node:fs/promises";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { UserError, readingFile } from "../util/errors.js";
 import { sha256 } from "../util/fs.js";
 import { elementCount } from "../util/math.js";
-import { ONNX_FILE, opsetOf, readModelFolder, type ModelConfigJson } from "./folder.js";
+import { isInside } from "../util/paths.js";
+import { formatBytes, openRegular, readFully } from "./files.js";
+import { ONNX_FILE, opsetOf, readModelFolder, readModelJson, type ModelConfigJson, type ModelFolder } from "./folder.js";
 import { headNodes, maskableInitializers, type InventoryOptions } from "./inventory.js";
-import { DataType, GraphBuilder, encodeModel, externalRef, packExternal, type ModelProto, type TensorProto, type ValueInfoProto } from "./onnx.js";
+import {
+  DataType,
+  GraphBuilder,
+  checkInlineData,
+  encodeModel,
+  externalRef,
+  isExternal,
+  layoutExternal,
+  setExternal,
+  type ExternalDataRef,
+  type ModelProto,
+  type TensorProto,
+  type ValueInfoProto,
+} from "./onnx.js";
 
 export const MASKABLE_FILE = "dlc-maskable.bin";
 export const FIXED_FILE = "dlc-fixed.bin";
@@ -65,66 +81,160 @@ function staticDim(vi: ValueInfoProto, index: number): number | undefined {
   return dim?.value.case === "dimValue" ? Number(dim.value.value) : undefined;
 }
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.byteLength, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.byteLength;
-  }
-  return out;
+/** The folders external data may lie in: the model folder and the folder onnx/model.onnx really is in, as real paths. */
+interface Bounds {
+  dir: string;
+  onnxPath: string;
+  realDir: string;
+  realOnnxDir: string;
 }
+
+/**
+ * An external data location, opened for reading. Refused unless it is relative and its real path (symlinks
+ * followed) lies inside the model folder, or beside the file onnx/model.onnx really is (a Hugging Face cache
+ * links both into one blobs/ folder), as onnxruntime allows, and is a regular file. A shared model folder must
+ * not make dlc-prune read, hash or record any other file.
+ */
+async function openExternal(location: string, t: TensorProto, b: Bounds): Promise<{ path: string; handle: FileHandle; size: number }> {
+  if (isAbsolute(location))
+    throw new UserError(`${b.onnxPath}: initializer ${t.name}: external data location ${JSON.stringify(location)} is an absolute path; external data is named relative to onnx/ and lies in the model folder`);
+  const path = join(dirname(b.onnxPath), location);
+  const checkInside = (real: string) => {
+    if (!isInside(real, b.realDir) && !isInside(real, b.realOnnxDir))
+      throw new UserError(
+        `${b.onnxPath}: initializer ${t.name}: external data location ${JSON.stringify(location)} leads outside the model folder ${b.dir} (to ${real}); dlc-prune reads no file outside it: put the data in the folder`,
+      );
+  };
+  checkInside(await readingFile(path, () => realpath(path)));
+  const file = await openRegular(path, "external data");
+  // What was opened, where Linux's /proc says: a link swapped between the check and the open is caught too.
+  const opened = await realpath(`/proc/self/fd/${file.handle.fd}`).catch(() => undefined);
+  try {
+    if (opened !== undefined) checkInside(opened);
+  } catch (err) {
+    await file.handle.close();
+    throw err;
+  }
+  return { path, ...file };
+}
+
+/** Tensors the graph holds other than its initializers (node attributes, subgraphs, sparse initializers), with where they are. */
+function* otherTensors(graph: Graph, top = true): Generator<[TensorProto, string]> {
+  if (!top) for (const t of graph.initializer) yield [t, `initializer ${t.name} of subgraph ${graph.name}`];
+  for (const s of graph.sparseInitializer) for (const t of [s.values, s.indices]) if (t) yield [t, `sparse initializer ${t.name}`];
+  for (const n of graph.node)
+    for (const a of n.attribute) {
+      const where = `node ${n.name} attribute ${a.name}`;
+      for (const t of [a.t, ...a.tensors, a.sparseTensor?.values, a.sparseTensor?.indices, ...a.sparseTensors.flatMap((x) => [x.values, x.indices])]) if (t) yield [t, where];
+      for (const g of [a.g, ...a.graphs]) if (g) yield* otherTensors(g, false);
+    }
+}
+
+/** The values of an initializer stored in the model file (raw_data, or float_data / int32_data). */
+function inlineBytes(t: TensorProto, onnxPath: string): Uint8Array {
+  if (t.rawData.byteLength) return t.rawData;
+  if (t.dataType === DataType.FLOAT) return new Uint8Array(Float32Array.from(t.floatData).buffer);
+  if (t.dataType === DataType.FLOAT16) return new Uint8Array(Uint16Array.from(t.int32Data).buffer);
+  throw new UserError(`${onnxPath}: initializer ${t.name} keeps its values in a field dlc-prune does not read; re-export the model (raw data or external data)`);
+}
+
+const READ_CHUNK = 16 * 2 ** 20;
 
 /**
  * Moves the maskable weights into one blob (the working copy masking zeroes) and the other large weights
  * into another, so the graph stays small to serialize and under protobuf's 2 GiB whatever the model's size.
- * Hashes the ONNX file and every external data file it reads.
+ * Every size is checked against the bytes present before anything is allocated; each external data file is
+ * read once, in chunks (no 2 GiB limit of fs.readFile, no second copy of the file), hashed as it is read,
+ * and its ranges copied straight into the blobs. Hashes the ONNX file and every external data file it reads.
  */
-async function moveWeights(graph: Graph, names: string[], onnxPath: string, onnxBytes: Uint8Array) {
-  const files = new Map<string, Promise<Uint8Array>>();
-  const hashes: Record<string, string> = { [ONNX_FILE]: sha256(onnxBytes) };
-  const external = (location: string) => {
-    if (!files.has(location)) {
-      const path = join(dirname(onnxPath), location);
-      files.set(
-        location,
-        readingFile(path, () => readFile(path)).then((data) => {
-          hashes[`onnx/${location}`] = sha256(data);
-          return data;
-        }),
-      );
-    }
-    return files.get(location)!;
-  };
-  /** The bytes of an initializer, wherever they live (raw_data, external file, float_data / int32_data). */
-  const bytesOf = async (t: TensorProto): Promise<Uint8Array> => {
-    const ref = externalRef(t, onnxPath);
-    if (ref) return (await external(ref.location)).subarray(ref.offset, ref.offset + ref.length);
-    if (t.rawData.byteLength) return t.rawData;
-    if (t.dataType === DataType.FLOAT) return new Uint8Array(Float32Array.from(t.floatData).buffer);
-    if (t.dataType === DataType.FLOAT16) return new Uint8Array(Uint16Array.from(t.int32Data).buffer);
-    throw new UserError(`${onnxPath}: initializer ${t.name} keeps its values in a field dlc-prune does not read; re-export the model (raw data or external data)`);
-  };
-  const pack = async (tensors: TensorProto[], location: string) => {
-    const { parts, offsets } = packExternal(tensors, await Promise.all(tensors.map(bytesOf)), location);
-    return { blob: concatBytes(parts), offsets };
-  };
+async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
+  const { dir, onnxPath, onnxBytes } = folder;
+  for (const t of graph.initializer) checkInlineData(t, onnxPath);
+  for (const [t, where] of otherTensors(graph))
+    if (isExternal(t))
+      throw new UserError(`${onnxPath}: ${where} (${t.name}) keeps its values in external data, which dlc-prune reads for the graph's initializers only; re-export the model with them inline`);
   const byName = new Map(graph.initializer.map((t) => [t.name, t]));
-  const maskTensors = names.map((n) => byName.get(n)!);
-  const maskShapes = maskTensors.map((t) => ({ dims: t.dims.map(Number), fp32: t.dataType === DataType.FLOAT }));
-  const { blob: maskableBlob, offsets } = await pack(maskTensors, MASKABLE_FILE);
   const maskSet = new Set(names);
-  const { blob: fixedBlob } = await pack(
-    graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t, onnxPath) || t.rawData.byteLength >= 1024)),
-    FIXED_FILE,
-  );
-  const maskable = names.map((name, i): MaskableWeight => {
-    const { dims, fp32 } = maskShapes[i]!;
-    const at = maskableBlob.byteOffset + offsets[i]!;
-    const data = fp32 ? new Float32Array(maskableBlob.buffer, at, elementCount(dims)) : new Uint16Array(maskableBlob.buffer, at, elementCount(dims));
-    return { name, dims, data };
-  });
-  return { maskable, maskableBlob, fixedBlob, sha256: hashes };
+  const maskTensors = names.map((n) => byName.get(n)!);
+  const fixedTensors = graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t, onnxPath) || t.rawData.byteLength >= 1024));
+  const maskShapes = maskTensors.map((t) => ({ dims: t.dims.map(Number), fp32: t.dataType === DataType.FLOAT }));
+
+  const hashes: Record<string, string> = { [ONNX_FILE]: sha256(onnxBytes) };
+  const bounds: Bounds = { dir, onnxPath, realDir: await realpath(dir), realOnnxDir: dirname(await realpath(onnxPath)) };
+  const files = new Map<string, { path: string; handle: FileHandle; size: number }>();
+  try {
+    // Every source, checked, before a byte of a blob is allocated.
+    const sources = new Map<TensorProto, { ref: ExternalDataRef } | { bytes: Uint8Array }>();
+    let available = onnxBytes.byteLength;
+    for (const t of [...maskTensors, ...fixedTensors]) {
+      const ref = externalRef(t, onnxPath);
+      if (!ref) {
+        sources.set(t, { bytes: inlineBytes(t, onnxPath) });
+        continue;
+      }
+      if (!files.has(ref.location)) {
+        const file = await openExternal(ref.location, t, bounds);
+        files.set(ref.location, file);
+        hashes[`onnx/${ref.location}`] = ""; // keeps the record's key order: the order files are first used
+        available += file.size;
+      }
+      const file = files.get(ref.location)!;
+      if (ref.offset + ref.length > file.size)
+        throw new UserError(`${onnxPath}: initializer ${t.name}: its external data (offset ${ref.offset}, length ${ref.length}) runs past the end of ${file.path} (${file.size} bytes); the data file is truncated or belongs to another export`);
+      sources.set(t, { ref });
+    }
+    const lengthOf = (t: TensorProto) => {
+      const s = sources.get(t)!;
+      return "ref" in s ? s.ref.length : s.bytes.byteLength;
+    };
+    // Ranges of one file can overlap: bounded by the bytes present, however many initializers point there.
+    const claimed = [...sources.keys()].reduce((a, t) => a + lengthOf(t), 0);
+    if (claimed > available)
+      throw new UserError(`${onnxPath}: the initializers claim ${formatBytes(claimed)}, more than the model's files hold (${formatBytes(available)}): their external data ranges overlap; re-export the model`);
+
+    const place = (tensors: TensorProto[]) => {
+      const { offsets, size } = layoutExternal(tensors.map(lengthOf));
+      return { blob: new Uint8Array(size), offsets };
+    };
+    const mask = place(maskTensors);
+    const fixed = place(fixedTensors);
+    const targets = new Map<string, { ref: ExternalDataRef; blob: Uint8Array; at: number }[]>();
+    const fill = (tensors: TensorProto[], { blob, offsets }: { blob: Uint8Array; offsets: number[] }) =>
+      tensors.forEach((t, i) => {
+        const s = sources.get(t)!;
+        if ("bytes" in s) blob.set(s.bytes, offsets[i]);
+        else targets.set(s.ref.location, [...(targets.get(s.ref.location) ?? []), { ref: s.ref, blob, at: offsets[i]! }]);
+      });
+    fill(maskTensors, mask);
+    fill(fixedTensors, fixed);
+    for (const [location, file] of files) {
+      const hash = createHash("sha256");
+      const chunk = new Uint8Array(Math.min(READ_CHUNK, file.size));
+      for (let pos = 0; pos < file.size; pos += chunk.byteLength) {
+        const view = chunk.subarray(0, Math.min(chunk.byteLength, file.size - pos));
+        await readFully(file.handle, file.path, view, pos);
+        hash.update(view);
+        for (const { ref, blob, at } of targets.get(location) ?? []) {
+          const from = Math.max(ref.offset, pos);
+          const to = Math.min(ref.offset + ref.length, pos + view.byteLength);
+          if (from < to) blob.set(view.subarray(from - pos, to - pos), at + from - ref.offset);
+        }
+      }
+      hashes[`onnx/${location}`] = hash.digest("hex");
+    }
+    maskTensors.forEach((t, i) => setExternal(t, { location: MASKABLE_FILE, offset: mask.offsets[i]!, length: lengthOf(t) }));
+    fixedTensors.forEach((t, i) => setExternal(t, { location: FIXED_FILE, offset: fixed.offsets[i]!, length: lengthOf(t) }));
+
+    const maskable = names.map((name, i): MaskableWeight => {
+      const { dims, fp32 } = maskShapes[i]!;
+      const at = mask.offsets[i]!;
+      const data = fp32 ? new Float32Array(mask.blob.buffer, at, elementCount(dims)) : new Uint16Array(mask.blob.buffer, at, elementCount(dims));
+      return { name, dims, data };
+    });
+    return { maskable, maskableBlob: mask.blob, fixedBlob: fixed.blob, sha256: hashes };
+  } finally {
+    for (const f of files.values()) await f.handle.close();
+  }
 }
 
 /** The inputs of a decoder-with-past export, as transformers.js feeds them; anything else is refused. */
@@ -186,15 +296,16 @@ function addLogProbHead(model: ModelProto): void {
 }
 
 export async function loadScoringModel(modelDir: string, inventory: InventoryOptions): Promise<ScoringModel> {
-  const { dir, onnxPath, onnxBytes, model, config } = await readModelFolder(resolve(modelDir));
+  const folder = await readModelFolder(resolve(modelDir));
+  const { dir, onnxPath, model, config } = folder;
   const graph = model.graph!;
   if (!graph.output.some((o) => o.name === "logits")) throw new UserError(`${onnxPath}: no "logits" output`);
   const names = maskableInitializers(model, inventory, onnxPath);
   const inputs = scorerInputs(graph, config, onnxPath);
   const vocabSize = vocabSizeOf(graph, inputs.ids, config, onnxPath);
-  const weights = await moveWeights(graph, names, onnxPath, onnxBytes);
+  const weights = await moveWeights(graph, names, folder);
   // The tokenizer is part of the model's identity too (the token ids are hashed with the scores as well).
-  for (const f of ["tokenizer.json", "tokenizer_config.json"]) weights.sha256[f] = sha256(await readFile(join(dir, f)));
+  for (const f of ["tokenizer.json", "tokenizer_config.json"]) weights.sha256[f] = sha256(await readModelJson(dir, f));
   addLogProbHead(model);
   return { dir, onnxPath, ...weights, graph: encodeModel(model), inputs, maxPositions: config.max_position_embeddings ?? config.n_positions ?? config.n_ctx ?? null, vocabSize };
 }

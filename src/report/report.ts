@@ -3,7 +3,7 @@
 // with `dlc-prune compare`, across the folders of several runs over the same data.
 import { writeFile } from "node:fs/promises";
 import { messagesOf, toSample } from "../data/formats.js";
-import { DataSource } from "../data/source.js";
+import type { DataSource } from "../data/source.js";
 import type { ScoresFile } from "../scores/file.js";
 import { atPath } from "../util/errors.js";
 import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
@@ -118,7 +118,7 @@ function groupBars(src: ReportSource, label: (sel: string) => string, scored: nu
 async function rowTexts(data: DataSource, wanted: Set<number>): Promise<Map<number, { prompt: string; response: string }>> {
   const texts = new Map<number, { prompt: string; response: string }>();
   if (!wanted.size) return texts;
-  const only = new DataSource(data.config, (row) => wanted.has(row));
+  const only = data.slice((row) => wanted.has(row));
   for await (const raw of only.rows()) {
     if (!raw.value) continue;
     const turns = messagesOf(toSample(raw, only.formatOf(raw.value)));

@@ -17,6 +17,7 @@ import { createRng, permutation } from "../util/rng.js";
 import { checkWritable } from "../write/parquet.js";
 import { outputScoreColumns } from "../write/write.js";
 import { ensureDemoModel } from "./demo-model.js";
+import { checkBeforeScoring } from "./preflight.js";
 
 /** Calibration time budget: enough batches to fit the cost of the lengths, never a large share of a run. */
 const CALIBRATION_SECONDS = 8;
@@ -94,6 +95,7 @@ async function countRows(config: Config): Promise<number> {
 
 export async function estimate(config: Config, opts: EstimateOptions = {}): Promise<Estimate> {
   const log = opts.log ?? (() => {});
+  checkBeforeScoring(config);
   const s = config.score;
   const total = opts.limit !== undefined ? await countRows(config) : undefined;
   let only: ((row: number) => boolean) | undefined;

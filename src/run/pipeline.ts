@@ -1,7 +1,7 @@
 // The stages chained: score -> select -> write -> report. Each can also run alone (CLI verbs, API).
 // Before any long work, every output location is checked: it is not an input of the run (by real path), it
 // can be written, and the output folder holds nothing dlc-prune did not write.
-import { dirname, join, relative, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import { parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
@@ -17,12 +17,13 @@ import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
-import { RunInputs, realPathOf, type RunInput } from "../util/paths.js";
-import { MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, describeOutput, keepFile, readManifest, rebaseManifest, type Manifest } from "../write/layout.js";
+import { RunInputs, isInside, realPathOf, type RunInput } from "../util/paths.js";
+import { KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, describeOutput, keepFile, readManifest, rebaseManifest, type Manifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
 import { outputScoreColumns, writeOutputs } from "../write/write.js";
 import { ensureDemoModel } from "./demo-model.js";
+import { checkBeforeScoring } from "./preflight.js";
 import { resolveShard } from "./shard.js";
 
 /** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path), and the command line. */
@@ -62,7 +63,14 @@ function selectInputs(config: Config, opts: RunOptions): RunInput[] {
 async function claimOutputFolder(dir: string, names: string[], config: Config, inputs: RunInputs): Promise<OutputFolder> {
   await inputs.check(dir, "select.out_dir");
   for (const name of names) await inputs.check(join(dir, name), "select.out_dir");
-  const scoresHere = (await realPathOf(dirname(config.score.out))) === (await realPathOf(dir));
+  const [scoresDir, outDir] = [await realPathOf(dirname(config.score.out)), await realPathOf(dir)];
+  // A selection's folder holds its kept rows alone (a data_dir for load_dataset) and goes when they go.
+  const selection = isInside(scoresDir, outDir) ? relative(outDir, scoresDir).split(sep)[0]! : "";
+  if (KEPT_FOLDER.test(selection))
+    throw new UserError(
+      `score.out ${config.score.out}: inside ${join(dir, selection)}, a selection folder of select.out_dir, which holds only the kept rows of that selection and is replaced or removed with them; set score.out outside the selection folders (e.g. ${join(dir, basename(config.score.out))})`,
+    );
+  const scoresHere = scoresDir === outDir;
   return OutputFolder.claim(dir, scoresHere ? isScoresArtifact(config.score.out) : undefined);
 }
 
@@ -155,11 +163,21 @@ interface FinishedRun {
   selections: Selection[];
 }
 
-async function readFinishedRun(dir: string): Promise<Omit<FinishedRun, "scores" | "inspection" | "selections">> {
+/**
+ * A finished select's folder. `reportAgain`: `dlc-prune report` is rewriting its report, which it may also do
+ * where an earlier `report` stopped while publishing (every other file of the folder is then as it was).
+ */
+async function readFinishedRun(dir: string, reportAgain = false): Promise<Omit<FinishedRun, "scores" | "inspection" | "selections">> {
   const manifest = await readManifest(dir);
   const path = join(dir, MANIFEST_FILE);
   if (!manifest) throw new UserError(`${dir}: no ${MANIFEST_FILE}; a folder written by dlc-prune select or run is needed`);
-  if (manifest.state !== "complete") throw new UserError(`${path}: its outputs were being published when the run stopped; rerun select or run`);
+  const reportOnly = manifest.replacing?.every((f) => REPORT_FILES.includes(f)) ?? false;
+  if (manifest.state !== "complete" && !(reportAgain && reportOnly))
+    throw new UserError(
+      reportOnly
+        ? `${path}: its report was being written when dlc-prune report stopped; rerun dlc-prune report --out-dir ${dir}`
+        : `${path}: its outputs were being published when the run stopped; rerun select or run`,
+    );
   // The manifest's paths are relative to its folder; the stages read them relative to the working directory.
   const config = parseConfig(rebaseManifest(manifest, dir, ".").config as unknown as Record<string, unknown>, path);
   return { dir, manifest, config, source: new DataSource(config.data) };
@@ -175,13 +193,13 @@ async function selectAgain(run: Omit<FinishedRun, "scores" | "inspection" | "sel
 
 /** The report's view of a finished run, its paths relative to the report's folder `to`. */
 function reportSourceOf(run: FinishedRun, label: string, to: string): ReportSource {
-  const { state: _state, files: _files, invocation: _invocation, timings: _timings, ...body } = run.manifest;
+  const { state: _state, files: _files, replacing: _replacing, invocation: _invocation, timings: _timings, ...body } = run.manifest;
   return { label, body: rebaseManifest(body, run.dir, to), scores: run.scores, selections: run.selections, inspection: run.inspection };
 }
 
 /** The report of a finished select, rewritten in its folder. */
 export async function report(outDir: string, opts: RunOptions = {}): Promise<Report> {
-  const found = await readFinishedRun(outDir);
+  const found = await readFinishedRun(outDir, true);
   const folder = await claimOutputFolder(outDir, REPORT_FILES, found.config, await RunInputs.of(selectInputs(found.config, opts)));
   await folder.lock(opts.log ?? defaultLog);
   try {
@@ -190,7 +208,7 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
     const result = await buildReport([reportSourceOf(finished, ".", outDir)], finished.source);
     const written = new Map<string, string>();
     await writeReport(folder, result, written);
-    const { state: _state, files: _files, ...body } = finished.manifest;
+    const { state: _state, files: _files, replacing: _replacing, ...body } = finished.manifest;
     await folder.publish(written, { ...body, timings: { ...body.timings, report: since(t0) } }, { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog });
     return result;
   } catch (err) {
@@ -209,7 +227,7 @@ export async function compare(dirs: string[], outDir: string, opts: RunOptions =
   const log = opts.log ?? defaultLog;
   const twice = dirs.find((d, i) => dirs.findIndex((e) => resolve(e) === resolve(d)) !== i);
   if (twice) throw new UserError(`compare: ${twice} is listed twice`);
-  const found = await Promise.all(dirs.map(readFinishedRun));
+  const found = await Promise.all(dirs.map((d) => readFinishedRun(d)));
   const first = found[0]!;
   for (const f of found.slice(1)) {
     const [a, b] = [first.manifest.run.data, f.manifest.run.data];
@@ -262,6 +280,7 @@ export interface ShardRunResult {
  */
 export async function run(config: Config, opts: RunOptions = {}): Promise<RunResult | ShardRunResult> {
   const log = opts.log ?? defaultLog;
+  checkBeforeScoring(config);
   const shards = config.score.merge.length ? await expandShardPaths(config.score.merge) : [];
   // The output folder is claimed first: a folder that cannot be used is said before the scoring stage.
   const inputs = await RunInputs.of([

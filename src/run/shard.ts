@@ -40,5 +40,7 @@ export function resolveShard(shard: string | null, shards: number | null, env: N
     if (!shards) throw new UserError(`JOB_COMPLETION_INDEX=${index} is set: set score.shards to the Indexed Job's completions`);
     return one(parseShard(`${index}/${shards}`, "JOB_COMPLETION_INDEX and score.shards"));
   }
+  // A shard count with no index would score every row while the user asked for shards.
+  if (shards && shards > 1) throw new UserError(`score.shards ${shards} is set but JOB_COMPLETION_INDEX is not: score.shards is the count of a Kubernetes Indexed Job; elsewhere give the shard as score.shard (--shard I/N)`);
   return null;
 }

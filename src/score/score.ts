@@ -123,9 +123,17 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     const stale = await removeStaleTemps(dirname(out), (target) => target === basename(out));
     if (stale.length) log(`removed ${stale.join(", ")}: left by an interrupted run`);
     const source = opts.source ?? new DataSource(config.data);
+    // Progress from the first second: what is being loaded, then the tokenizer's rows/s at most once a second.
+    log(`loading the model ${config.model.path} and tokenizing ${source.path}`);
+    let first: number | undefined;
+    let shown = -Infinity;
     const prepared = await prepare(config, config.model.path, source, (row) => {
       if (opts.signal?.aborted) throw new Interrupted();
-      if (row > 0 && row % 1000 === 0) opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((performance.now() - started) / 1000, 1e-9) });
+      const now = performance.now();
+      first ??= now;
+      if (now - shown < 1000) return;
+      shown = now;
+      opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((now - first) / 1000, 1e-9) });
     });
     const { model, tokenizer, data } = prepared;
     const prepareSeconds = (performance.now() - started) / 1000;
@@ -143,6 +151,7 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device, threads };
     if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
       log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
+      if (await Checkpoint.removeDone(out, record, shard)) log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
       return { ...result, tokensProcessed: 0, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
     }
     if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
@@ -158,8 +167,10 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
       return layoutOf(plan, active, (m) => (pass.alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1));
     };
     // Progress is per shard: a shard's checkpoint never continues another's.
-    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, data.encoded.length * columns, opts.restart ?? false);
-    if (resumed) log(`resuming ${out} at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}`);
+    const shape = { passes: passes.length, batches: plan.batches.length, rows: data.encoded.length, columns };
+    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, shape, opts.restart ?? false, log);
+    if (resumed)
+      log(`resuming ${out} ${progress.pass < passes.length ? `at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}` : "after its last pass: writing the scores"}`);
     // With refinement the levels run twice (the calibration rows', then the others'): the unmasked weights are kept to start over.
     const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed, restartable: !!refiner });
     // Known now: every pass over all rows or the calibration rows, and those a resumed run has begun or done.

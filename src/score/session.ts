@@ -21,6 +21,8 @@ function cudaProviderInstalled(): boolean {
   return existsSync(join(dirname(pkg), "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"));
 }
 
+const threadsOf = (n: number) => `${n} thread${n === 1 ? "" : "s"}`;
+
 export function threadCount(configured: number): number {
   return configured > 0 ? configured : availableParallelism();
 }
@@ -54,8 +56,9 @@ export class SessionFactory {
    */
   async resolve(model: ScoringModel): Promise<Device> {
     if (this.device) return this.device;
+    if (this.choice === "cuda" && !cudaProviderInstalled()) throw new UserError(`score.device cuda: onnxruntime's CUDA provider is not installed (see README "GPU"), or use score.device cpu or auto`);
     if (this.choice === "cpu" || (this.choice === "auto" && !cudaProviderInstalled())) {
-      this.log(`device: cpu, ${this.threads} threads${this.choice === "auto" ? " (onnxruntime's CUDA provider is not installed; see README \"GPU\")" : ""}`);
+      this.log(`device: cpu, ${threadsOf(this.threads)}${this.choice === "auto" ? " (onnxruntime's CUDA provider is not installed; see README \"GPU\")" : ""}`);
       return (this.device = "cpu");
     }
     try {
@@ -64,8 +67,8 @@ export class SessionFactory {
       return (this.device = "cuda");
     } catch (err) {
       const reason = (err as Error).message.split("\n")[0];
-      if (this.choice === "cuda") throw new UserError(`--device cuda: onnxruntime's CUDA provider did not load (${reason})`);
-      this.log(`device: cpu, ${this.threads} threads (the CUDA provider did not load: ${reason})`);
+      if (this.choice === "cuda") throw new UserError(`score.device cuda: onnxruntime's CUDA provider did not load (${reason})`);
+      this.log(`device: cpu, ${threadsOf(this.threads)} (the CUDA provider did not load: ${reason})`);
       return (this.device = "cpu");
     }
   }

@@ -30,3 +30,8 @@ export function isScoresArtifact(out: string): (name: string) => boolean {
     return file === base || (!!m && shardPath(base, { index: Number(m[1]), count: Number(m[2]) }) === file);
   };
 }
+
+/** Whether a file name looks like a scores file or one of its companions (a shard, the work folder, the lock). */
+export function looksLikeScoresFile(name: string): boolean {
+  return /\.arrow(\.(work|lock))?$/.test(name) || /\.shard-\d+-of-\d+/.test(name);
+}

@@ -4,9 +4,39 @@ import { mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile, typ
 import { basename, dirname, join } from "node:path";
 import { UserError, atPath, isSystemError, readingFile, systemErrorReason } from "./errors.js";
 
-/** A unique name beside `path`, so a later rename is atomic (same filesystem). */
-export function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
+/**
+ * The kinds of name tempSibling makes: "tmp", a file being written, to be renamed into place; "old", a file
+ * moved aside to be checked before it is removed (an output being replaced, a stale lock being taken over).
+ */
+export type TempKind = "tmp" | "old";
+
+/** A unique name beside `path`, so a later rename is atomic (same filesystem); it names this process. */
+export function tempSibling(path: string, kind: TempKind = "tmp"): string {
+  return join(dirname(path), `.${basename(path)}.${kind}-${process.pid}-${randomBytes(4).toString("hex")}`);
+}
+
+/** Whether process `pid` runs on this host (one of another user's counts: kill(0) says EPERM). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
+ * Removes the names tempSibling made beside `path` (of `kinds`) whose process is gone: what a killed writer
+ * left. A live process's are kept (it may be about to rename them). Returns their names.
+ */
+export async function removeDeadTemps(path: string, kinds: TempKind[] = ["tmp"]): Promise<string[]> {
+  const dir = dirname(path);
+  const dead = (await readdir(dir).catch(() => [] as string[])).filter((name) => {
+    const m = tempNameParts(name);
+    return m !== undefined && kinds.includes(m.kind) && m.target === basename(path) && !processAlive(m.pid);
+  });
+  for (const name of dead) await rm(join(dir, name), { force: true });
+  return dead;
 }
 
 /**
@@ -22,9 +52,16 @@ export async function removeStaleTemps(dir: string, ours: (target: string) => bo
   return stale;
 }
 
-/** The name a temporary name of tempSibling's stands for, or undefined when `name` is not one. */
-export function tempTarget(name: string): string | undefined {
-  return /^\.(.+)\.tmp-\d+-[0-9a-f]{8}$/.exec(name)?.[1];
+/** The parts of a name of tempSibling's: the name it stands for, its kind and its process. */
+function tempNameParts(name: string): { target: string; kind: TempKind; pid: number } | undefined {
+  const m = /^\.(.+)\.(tmp|old)-(\d+)-[0-9a-f]{8}$/.exec(name);
+  return m ? { target: m[1]!, kind: m[2] as TempKind, pid: Number(m[3]) } : undefined;
+}
+
+/** The name a temporary name of tempSibling's (of `kind`) stands for, or undefined when `name` is not one. */
+export function tempTarget(name: string, kind: TempKind = "tmp"): string | undefined {
+  const parts = tempNameParts(name);
+  return parts?.kind === kind ? parts.target : undefined;
 }
 
 /** The name of the empty file ensureWritableDir creates and removes: other processes may see it meanwhile. */
@@ -41,7 +78,9 @@ export async function ensureWritableDir(dir: string, key: string, path = dir): P
     if (!(await stat(dir)).isDirectory()) throw Object.assign(new Error(dir), { code: "ENOTDIR" });
     const probe = tempSibling(join(dir, WRITE_CHECK));
     await writeFile(probe, "");
-    await rm(probe);
+    await rm(probe, { force: true }); // gone already if a run on another host took it for a killed run's (below)
+    // A run killed between the two lines above left its probe.
+    await removeDeadTemps(join(dir, WRITE_CHECK));
   } catch (err) {
     if (!isSystemError(err)) throw err;
     const reason = err.code === "EEXIST" || err.code === "ENOTDIR" ? "exists and is not a folder (or a part of its path is a file)" : systemErrorReason(err);
@@ -73,6 +112,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rm(tmp, { force: true });
     throw err;
   }
+  // What a writer of `path` killed before its rename left (callers hold the lock of what they write).
+  await removeDeadTemps(path);
 }
 
 /**

@@ -63,6 +63,8 @@ export const manifestSchema = z.object({
   version: z.string(),
   /** "publishing" while files are being renamed into place: then a name may be listed with its old and new bytes. */
   state: z.enum(["complete", "publishing"]),
+  /** While publishing: the files being written (a report alone, or every output). */
+  replacing: z.array(z.string()).optional(),
   /**
    * How this folder was made: the command line (null from the library API), and the onnxruntime threads of
    * the score stage when the same process ran it (null when the scores came from elsewhere: select, merge).
@@ -122,6 +124,7 @@ export const compareManifestSchema = z.object({
   version: z.string(),
   state: z.enum(["complete", "publishing"]),
   kind: z.literal("compare"),
+  replacing: z.array(z.string()).optional(),
   invocation: z.object({ command: z.array(z.string()).nullable() }),
   /** The folders compared (relative to this one), each with the sha256 of the manifest it was read from. */
   compared: z.array(z.object({ dir: z.string(), manifest_sha256: z.string() })),

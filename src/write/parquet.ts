@@ -1,44 +1,113 @@
-// Pruned rows as Parquet (parquetjs-lite): the input's columns with their types, values unchanged, plus the
-// score columns (dlc, and the score a selection ranks by).
-// Lists use Parquet's standard 3-level LIST layout, structs nested groups, and every nullable column is
-// OPTIONAL, so DuckDB, pyarrow and Hugging Face datasets read the file as the input was.
-import parquet, { type FieldDefinition, type ParquetWriter } from "parquetjs-lite";
-import type { ColumnType, Columns } from "../data/columns.js";
-import { fieldOf } from "../data/read.js";
+// Pruned rows as Parquet (hyparquet-writer, by the author of the hyparquet reader): the input's columns with
+// their types, values unchanged, plus the score columns (dlc, and the score a selection ranks by).
+// A Parquet input's leaf columns are written with the input's own physical type and annotations (a timestamp
+// keeps its unit and time zone, a column its nullability); JSON input's with the types inferred from it
+// (an integer as INT64, a number written with a fraction as DOUBLE). Lists use Parquet's standard 3-level
+// LIST layout and structs nested groups, so DuckDB, pyarrow and Hugging Face datasets read the file as the
+// input was. (parquetjs-lite, used before, has no timestamp unit but milliseconds, no time zone and no
+// nanoseconds, and took "__proto__" field names for the prototype.)
+import { ParquetWriter, fileWriter, type SchemaElement, type Writer } from "hyparquet-writer";
+import { stringify as stringifyLossless } from "lossless-json";
+import type { ColumnType, Columns, Leaf } from "../data/columns.js";
+import { JsonText, Timestamp, fieldOf } from "../data/read.js";
 import type { ScoreName } from "../scores/file.js";
-import { UserError, atPath, isSystemError } from "../util/errors.js";
+import { UserError, atPath, displayPath, isSystemError } from "../util/errors.js";
 
 /** The score columns a kept file adds: dlc always, and the score its selection ranks by (loss0, ifd). */
 export type ScoreValues = Partial<Record<ScoreName, number | null>>;
-const COMPRESSION = "SNAPPY";
 
-function definition(t: ColumnType): FieldDefinition {
-  switch (t.kind) {
-    case "primitive":
-      return { type: t.type, optional: t.optional, compression: COMPRESSION };
-    case "json":
-      return { type: "JSON", optional: t.optional, compression: COMPRESSION };
-    case "list":
-      return { type: "LIST", optional: t.optional, fields: { list: { repeated: true, fields: { element: definition(t.element) } } } };
-    case "struct":
-      return { optional: t.optional, fields: Object.fromEntries([...t.fields].map(([k, f]) => [k, definition(f)])) };
-  }
+/** Rows per row group, and the text a row group may hold before it is written (bounds memory with long rows). */
+const GROUP_ROWS = 1000;
+const GROUP_CHARS = 64 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+const isJsonLeaf = (leaf: Leaf) => leaf.converted_type === "JSON" || (leaf.logical_type as { type?: string } | undefined)?.type === "JSON";
+
+/**
+ * An INTEGER logical type as its converted type (INTEGER(8, signed) is INT_8: the same type, by the Parquet
+ * spec): hyparquet-writer writes the logical type's bit width as a thrift i32 where readers expect an i8, and
+ * pyarrow then cannot read the footer.
+ */
+function integerAsConverted(leaf: Leaf): Leaf {
+  const logical = leaf.logical_type as { type: string; bitWidth?: number; isSigned?: boolean } | undefined;
+  if (logical?.type !== "INTEGER") return leaf;
+  const { logical_type: _l, ...rest } = leaf;
+  return { ...rest, converted_type: leaf.converted_type ?? (`${logical.isSigned ? "INT" : "UINT"}_${logical.bitWidth}` as Leaf["converted_type"]) };
 }
 
-/** A value in the shape parquetjs-lite writes for `t`; undefined for null. (Integers beyond 2^53 never get here: the reader makes their rows bad rows.) */
-function shape(v: unknown, t: ColumnType): unknown {
-  if (v === null || v === undefined) return undefined;
+/**
+ * The Parquet schema of `columns` (depth first, after the root). JSON columns are written from their text,
+ * as bytes: their annotations are set aside (`deferred`) while writing, since hyparquet-writer would
+ * serialize a JSON value again (1.0 as 1), and put back for the footer.
+ */
+function schemaOf(columns: Columns, scores: ScoreName[]): { schema: SchemaElement[]; deferred: [SchemaElement, Partial<SchemaElement>][] } {
+  const schema: SchemaElement[] = [{ name: "root", num_children: columns.size + scores.length }];
+  const deferred: [SchemaElement, Partial<SchemaElement>][] = [];
+  const add = (name: string, t: ColumnType) => {
+    const repetition_type = t.optional ? "OPTIONAL" : "REQUIRED";
+    switch (t.kind) {
+      case "primitive": {
+        const { converted_type, logical_type, ...physical } = integerAsConverted(t.leaf);
+        // (hyparquet-writer has its own copy of hyparquet's types.)
+        const e = { name, repetition_type, ...physical } as SchemaElement;
+        if (isJsonLeaf(t.leaf)) deferred.push([e, { converted_type, logical_type } as Partial<SchemaElement>]);
+        else Object.assign(e, converted_type && { converted_type }, logical_type && { logical_type });
+        schema.push(e);
+        return;
+      }
+      case "json": {
+        const e: SchemaElement = { name, repetition_type, type: "BYTE_ARRAY" };
+        deferred.push([e, { converted_type: "JSON" }]);
+        schema.push(e);
+        return;
+      }
+      case "list":
+        schema.push({ name, repetition_type, converted_type: "LIST", num_children: 1 }, { name: "list", repetition_type: "REPEATED", num_children: 1 });
+        add("element", t.element);
+        return;
+      case "struct":
+        schema.push({ name, repetition_type, num_children: t.fields.size });
+        for (const [k, f] of t.fields) add(k, f);
+    }
+  };
+  for (const [name, t] of columns) add(name, t);
+  for (const name of scores) schema.push({ name, type: "DOUBLE", repetition_type: "OPTIONAL" });
+  return { schema, deferred };
+}
+
+/**
+ * A value as hyparquet-writer takes it for `t`: null for null, lists as arrays, structs as objects without a
+ * prototype (a field may be named "constructor"), INT64 as bigint, timestamps as their stored integer, JSON
+ * as its text's bytes. `exact`: the value's lossless-json parse where the reader made one (numbers with
+ * their text, for JSON text that keeps 1.0).
+ */
+function shape(v: unknown, t: ColumnType, exact: unknown, size: { chars: number }): unknown {
+  if (v === null || v === undefined) return null;
   switch (t.kind) {
-    case "json":
-      // In a one-element array so parquetjs-lite does not take a list value for repeated values.
-      return [v];
+    case "json": {
+      const text = exact !== undefined ? stringifyLossless(exact)! : JSON.stringify(v);
+      size.chars += text.length;
+      return encoder.encode(text);
+    }
     case "list":
-      return { list: (v as unknown[]).map((e) => ({ element: shape(e, t.element) })) };
-    case "struct":
-      return Object.fromEntries([...t.fields].map(([k, f]) => [k, shape(fieldOf(v as Record<string, unknown>, k), f)]));
+      return (v as unknown[]).map((e, i) => shape(e, t.element, (exact as unknown[] | undefined)?.[i], size));
+    case "struct": {
+      const out = Object.create(null) as Record<string, unknown>;
+      for (const [k, f] of t.fields) out[k] = shape(fieldOf(v as Record<string, unknown>, k), f, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size);
+      return out;
+    }
     case "primitive":
-      if (t.type === "JSON") return [v];
-      if (v instanceof Uint8Array) return Buffer.from(v);
+      if (v instanceof Timestamp) return v.raw;
+      if (v instanceof JsonText) {
+        size.chars += v.text.length;
+        return encoder.encode(v.text);
+      }
+      if (typeof v === "string") {
+        size.chars += v.length;
+        return isJsonLeaf(t.leaf) ? encoder.encode(v) : v;
+      }
+      if (v instanceof Uint8Array) size.chars += v.byteLength;
+      if (typeof v === "number" && t.leaf.type === "INT64") return BigInt(v);
       return v;
   }
 }
@@ -47,49 +116,75 @@ function shape(v: unknown, t: ColumnType): unknown {
 export function checkWritable(columns: Columns, file: string, scores: ScoreName[]): void {
   const clash = scores.find((name) => columns.has(name));
   if (clash) throw new UserError(`${file}: already has a column "${clash}"; rename it so the score column can be added`);
-  // parquetjs-lite keeps field names as keys of plain objects, where "__proto__" is the prototype.
-  const check = (cols: Columns, prefix: string) => {
-    for (const [name, t] of cols) {
-      if (name === "__proto__") throw new UserError(`${file}: column ${prefix}__proto__ cannot be written by the Parquet writer (parquetjs-lite); rename the field`);
-      if (t.kind === "struct") check(t.fields, `${prefix}${name}.`);
-      if (t.kind === "list" && t.element.kind === "struct") check(t.element.fields, `${prefix}${name}.element.`);
-    }
+  // Rows are JavaScript objects on their way through dlc-prune (and through the readers other tools use),
+  // where "__proto__" is the prototype, not a field.
+  const check = (t: ColumnType, path: string) => {
+    if (t.kind === "list") check(t.element, `${path}.element`);
+    if (t.kind === "struct") for (const [name, f] of t.fields) visit(name, f, `${path}.`);
   };
-  check(columns, "");
+  const visit = (name: string, t: ColumnType, prefix: string) => {
+    if (name === "__proto__") throw new UserError(`${file}: column ${prefix}__proto__ cannot be written (the name is JavaScript's prototype key); rename the field`);
+    check(t, `${prefix}${name}`);
+  };
+  for (const [name, t] of columns) visit(name, t, "");
 }
 
 export class ParquetOut {
   /** Rows appended so far. */
   rows = 0;
+  private group: unknown[][];
+  private groupChars = 0;
+  private readonly names: string[];
 
   private constructor(
     private readonly writer: ParquetWriter,
+    private readonly deferred: [SchemaElement, Partial<SchemaElement>][],
     private readonly columns: Columns,
+    private readonly scores: ScoreName[],
     private readonly path: string,
-  ) {}
-
-  static async open(path: string, columns: Columns, scores: ScoreName[]): Promise<ParquetOut> {
-    const fields = Object.fromEntries([...columns].map(([k, t]) => [k, definition(t)]));
-    for (const name of scores) fields[name] = { type: "DOUBLE", optional: true, compression: COMPRESSION };
-    // Data page v1: the layout every reader supports.
-    const writer = await atPath(path, () => parquet.ParquetWriter.openFile(new parquet.ParquetSchema(fields), path, { useDataPageV2: false }));
-    return new ParquetOut(writer, columns, path);
+  ) {
+    this.names = [...columns.keys(), ...scores];
+    this.group = this.names.map(() => []);
   }
 
-  async append(row: Record<string, unknown>, scores: ScoreValues, where: string): Promise<void> {
-    const out = Object.fromEntries([...this.columns].map(([k, t]) => [k, shape(fieldOf(row, k), t)]));
-    for (const [name, value] of Object.entries(scores)) if (value !== null && !Number.isNaN(value)) out[name] = value;
+  static async open(path: string, columns: Columns, scores: ScoreName[]): Promise<ParquetOut> {
+    const { schema, deferred } = schemaOf(columns, scores);
+    const writer = await atPath(path, async () => new ParquetWriter({ writer: fileWriter(path) as Writer, schema, codec: "SNAPPY" }));
+    return new ParquetOut(writer, deferred, columns, scores, path);
+  }
+
+  /** `exact`: the row's lossless-json parse, where the reader made one. */
+  async append(row: Record<string, unknown>, exact: unknown, scores: ScoreValues, where: string): Promise<void> {
+    const size = { chars: 0 };
+    let c = 0;
+    for (const [k, t] of this.columns) this.group[c++]!.push(shape(fieldOf(row, k), t, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size));
+    for (const name of this.scores) {
+      const value = scores[name];
+      this.group[c++]!.push(value === null || value === undefined || Number.isNaN(value) ? null : value);
+    }
+    this.groupChars += size.chars;
+    if (this.group[0]!.length >= GROUP_ROWS || this.groupChars >= GROUP_CHARS) await this.flush(where);
+    this.rows++;
+  }
+
+  /** Writes the rows held as one row group. */
+  private async flush(where: string): Promise<void> {
+    const n = this.group[0]?.length ?? 0;
+    if (!n) return;
+    const columnData = this.names.map((name, i) => ({ name, data: this.group[i]! }));
+    this.group = this.names.map(() => []);
+    this.groupChars = 0;
     try {
-      await atPath(this.path, () => this.writer.appendRow(out));
-      this.rows++;
+      await atPath(this.path, async () => this.writer.write({ columnData, rowGroupSize: n }));
     } catch (err) {
       if (isSystemError(err)) throw err;
-      // parquetjs-lite throws strings for values that do not fit the column type.
-      throw new UserError(`${where}: cannot be written to Parquet (${err instanceof Error ? err.message : String(err)})`);
+      throw new UserError(`${displayPath(this.path)}: the rows up to ${where} cannot be written to Parquet (${(err as Error).message})`);
     }
   }
 
-  close(): Promise<void> {
-    return atPath(this.path, () => this.writer.close());
+  async close(): Promise<void> {
+    await this.flush("the last row");
+    for (const [e, annotations] of this.deferred) Object.assign(e, Object.fromEntries(Object.entries(annotations).filter(([, v]) => v !== undefined)));
+    await atPath(this.path, async () => this.writer.finish());
   }
 }

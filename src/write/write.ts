@@ -3,9 +3,9 @@
 // renames them into place.
 import type { Config, SelectConfig } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
-import type { DataSource } from "../data/source.js";
+import { changedData, type DataSource } from "../data/source.js";
 import type { ScoreName, ScoresFile } from "../scores/file.js";
-import { Interrupted } from "../util/errors.js";
+import { Interrupted, UserError } from "../util/errors.js";
 import { selectionsOf, type Selection, type SelectionChoice } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
@@ -52,9 +52,15 @@ export async function writeOutputs({ config, source, scores, selections, inspect
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
     for (const o of outputs) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columns, scoreColumnsOf(o.sel.choice)));
     const byStatus: Record<string, number> = {};
+    const { rows: recorded, sha256: scoredSha } = scores.meta.data;
+    let rowsRead = 0;
+    // source.rows() refuses, at the end of the pass, bytes other than its first pass's; a file that grew is
+    // refused at its first extra row, before a row without scores is written.
     for await (const raw of source.rows()) {
       if (signal?.aborted) throw new Interrupted();
       const r = raw.row;
+      rowsRead++;
+      if (r >= recorded) throw new UserError(`${source.path}: has more rows than the ${recorded} that were scored (${raw.where}): the file changed since it was scored; rerun the whole job (dlc-prune run) on the file as it is now`);
       if (Number.isNaN(cols.dlc[r]!)) {
         byStatus[cols.status[r]!] = (byStatus[cols.status[r]!] ?? 0) + 1;
         const line = JSON.stringify({ row: r, ...(cols.id ? { id: cols.id[r] } : {}), status: cols.status[r], where: raw.where, ...(raw.text !== undefined ? { text: raw.text } : {}) });
@@ -64,10 +70,14 @@ export async function writeOutputs({ config, source, scores, selections, inspect
       if (!raw.value) continue;
       for (const [i, o] of outputs.entries())
         if (o.r.keep[r]) {
-          await writers[i]!.append(raw.value, Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])), raw.where);
+          await writers[i]!.append(raw.value, raw.lossless, Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])), raw.where);
           o.statuses.push(cols.status[r]!);
         }
     }
+    // The bytes just written out are the data that was scored: the same sha256 as the run record's.
+    const readSha = await source.sha256();
+    if (readSha !== scoredSha) throw changedData(source.path, scoredSha, readSha, "since it was scored");
+    if (rowsRead !== recorded) throw new UserError(`${source.path}: has ${rowsRead} rows, but ${recorded} were scored: the file changed since it was scored; rerun the whole job on the file as it is now`);
     await unscored.close();
     unscored = undefined;
     for (const w of writers) await w.close();

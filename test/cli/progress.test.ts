@@ -1,11 +1,15 @@
 // Progress on a terminal and in logs: the bar never garbles a log line, the ETA is the whole job's with a
 // unit, levels count from 1, and stopping restores the terminal (cursor shown, line wrap on). The ETA itself
 // (src/score/levels.ts ProgressMeter) is checked with a clock the test drives.
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { formatDuration, scoreProgress } from "../../src/cli/progress.js";
 import { ProgressMeter, type LevelProgress } from "../../src/score/levels.js";
 import { passesOf, type PassLayout } from "../../src/score/plan.js";
+import { runCli } from "../helpers/cli.js";
+import { alpacaRows, tinyModel, writeJsonl } from "../helpers/fixtures.js";
+import { tempDir } from "../helpers/tmp.js";
 
 /** A stream that says it is a terminal and keeps what is written. */
 function fakeTerminal(isTTY: boolean): NodeJS.WriteStream & { text: () => string } {
@@ -107,5 +111,18 @@ describe("the ETA", () => {
     meter.passStarted(1, 0, full);
     meter.batchDone(1);
     expect(seen[0]).toMatchObject({ tokensDone: 200 + 100 + 60, tokensTotal: 600, rowsDone: 4, rowsTotal: 6 });
+  });
+});
+
+describe("progress from the first second", () => {
+  it("run says what it loads, then the tokenizer's progress, before any summary", async () => {
+    const tmp = tempDir();
+    const model = await tinyModel();
+    const data = writeJsonl(join(tmp, "d.jsonl"), alpacaRows(30));
+    const r = runCli(["run", "--config", "/dev/null", "--set", `data.path=${data}`, "--set", `model.path=${model}`, "--set", `score.out=${join(tmp, "o/s.arrow")}`, "--set", `select.out_dir=${join(tmp, "o")}`, "--set", "score.levels=1"]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stderr.split("\n");
+    expect(lines.slice(0, 2)).toEqual([`loading the model ${model} and tokenizing ${data}`, "tokenizing..."]);
+    expect(lines[2]).toMatch(/^30 rows \(alpaca/);
   });
 });

@@ -30,6 +30,23 @@ describe("config errors", () => {
     expect(r.stderr.trim()).toBe("dlc-prune: error: bad.yaml: key select.ratios: expected a list, e.g. [0.1, 0.3], got 0.3 (in bad.yaml)");
   });
 
+  it("an unknown key suggests the nearest one; a far-off name suggests nothing", () => {
+    expect(error(["--set", "select.ratio=[0.3]"])).toBe("dlc-prune: error: command line: unknown key select.ratio (from --set select.ratio=[0.3]); did you mean select.ratios?");
+    expect(error(["--set", "score.levles=3"])).toMatch(/; did you mean score\.levels\?$/);
+    writeFileSync(join(tmp, "typo.yaml"), "data: {path: x.jsonl}\nscore: {batchtokens: 4096}\n");
+    expect(runCli(["config", "show", "--config", "typo.yaml"], { cwd: tmp }).stderr.trim()).toBe("dlc-prune: error: typo.yaml: unknown key score.batchtokens (in typo.yaml); did you mean score.batch_tokens?");
+    expect(error(["--set", "select.completely_else=1"])).not.toContain("did you mean");
+  });
+
+  it("__proto__, constructor and prototype are refused as keys, in --set and in a recipe, naming the key", () => {
+    expect(error(["--set", "__proto__={score: {levels: 9}}"])).toBe("dlc-prune: error: key __proto__: __proto__ cannot be a config key (see dlc-prune config keys)");
+    expect(error(["--set", "score.constructor=1"])).toContain("key score.constructor: constructor cannot be a config key");
+    writeFileSync(join(tmp, "proto.yaml"), "data: {path: x.jsonl}\nscore:\n  levels: 2\n  __proto__: {levels: 9}\n");
+    expect(runCli(["config", "show", "--config", "proto.yaml"], { cwd: tmp }).stderr.trim()).toBe("dlc-prune: error: proto.yaml: key score.__proto__: __proto__ cannot be a config key (see dlc-prune config keys)");
+    writeFileSync(join(tmp, "proto2.yaml"), "select:\n  strategies: [{strategy: hard, prototype: 1}]\n");
+    expect(runCli(["config", "show", "--config", "proto2.yaml"], { cwd: tmp }).stderr).toContain("key select.strategies[0].prototype: prototype cannot be a config key");
+  });
+
   it("a list flag takes commas as well as repeats; a flag's bad value names the flag", () => {
     const select = (ratio: string[]) => runCli(["select", "--data", "none.jsonl", "--scores", "none.arrow", "--out-dir", "o", ...ratio.flatMap((r) => ["--ratio", r])], { cwd: tmp });
     // Valid ratios get past the config to the missing files; a bad one is named as the flag's.

@@ -1,38 +1,82 @@
-// Installing as the README says: the repository's npm calls carry no warning about unknown config, and a
-// project beside it installs the packed package offline (npm registry cache only), with onnxruntime-node's
-// CUDA download denied through allowScripts, then imports the API.
+// Installing as the README says, into a fresh project beside the repository, with npm 10 (Node.js 20's own)
+// and npm 11, offline but for the npm registry (onnxruntime-node's CUDA download must be skipped, or the
+// install fails), then running the README's library snippet in that project.
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { alpacaRows, writeJsonl } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const npm = (args: string[], cwd: string) => spawnSync("npm", args, { cwd, encoding: "utf8", env: { ...process.env, npm_config_update_notifier: "false" } });
+const readme = readFileSync(join(ROOT, "README.md"), "utf8");
+const version = (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version;
+const tmp = tempDir("dlc-prune-install-");
 
-it("npm in the repository warns about no unknown project config", () => {
-  const r = npm(["--version"], ROOT);
-  expect(r.status, r.stderr).toBe(0);
-  expect(r.stderr).not.toContain("Unknown project config");
+/** The environment without what an npm that started this test passes on (its config, e.g. the repository's .npmrc keys). */
+const cleanEnv = (path: string): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) && k !== "ONNXRUNTIME_NODE_INSTALL")),
+  PATH: path,
+  npm_config_update_notifier: "false",
 });
 
-const hasAllowScripts = npm(["help", "install-scripts"], ROOT).status === 0;
+/** npm 10, installed from the registry into a prefix of its own (the machine's npm may be 11). */
+function npm10(): { bin: string } | { why: string } {
+  const prefix = join(tmp, "npm10");
+  const r = spawnSync("npm", ["install", "--global", "--prefix", prefix, "npm@10", "--no-audit", "--no-fund"], { encoding: "utf8", env: cleanEnv(process.env.PATH!) });
+  return r.status === 0 ? { bin: join(prefix, "bin") } : { why: `npm@10 could not be installed from the registry: ${r.stderr.trim().split("\n").at(-1)}` };
+}
 
-(hasAllowScripts ? it : it.skip)(
-  `a project installs the packed package and imports it, its CUDA download denied${hasAllowScripts ? "" : " [skipped: this npm has no allowScripts (npm 11.19+)]"}`,
-  () => {
-    const dir = tempDir("dlc-prune-install-");
-    const pack = npm(["pack", "--ignore-scripts", "--pack-destination", dir], ROOT);
-    expect(pack.status, pack.stderr).toBe(0);
-    const tgz = readdirSync(dir).find((f) => f.endsWith(".tgz"))!;
-    const project = join(dir, "project");
-    mkdirSync(project);
-    writeFileSync(join(project, "package.json"), JSON.stringify({ name: "pipeline", private: true, type: "module", allowScripts: { "onnxruntime-node": false } }));
-    const install = npm(["install", join(dir, tgz), "--prefer-offline", "--no-audit", "--no-fund"], project);
-    expect(install.status, install.stderr).toBe(0);
-    const use = spawnSync(process.execPath, ["--input-type=module", "-e", 'const m = await import("dlc-prune"); console.log(typeof m.run, typeof m.loadConfig)'], { cwd: project, encoding: "utf8" });
-    expect(use.stdout.trim(), use.stderr).toBe("function function");
-  },
-  300_000,
-);
+const npms: { name: string; bin: string | null; why?: string }[] = [{ name: "the machine's npm", bin: null }];
+const ten = npm10();
+npms.push("bin" in ten ? { name: "npm 10", bin: ten.bin } : { name: "npm 10", bin: null, why: ten.why });
+
+/** The README's install block, for the tarball at `tgz`. */
+function installBlock(tgz: string): string {
+  const section = readme.slice(readme.indexOf("## Installing"), readme.indexOf("## GPU"));
+  const block = /```bash\n([\s\S]*?)```/.exec(section)?.[1];
+  expect(block).toContain("/path/to/dlc-prune-<version>.tgz");
+  return block!.replace("/path/to/dlc-prune-<version>.tgz", tgz);
+}
+
+describe("installing the packed package into another project, as the README says", () => {
+  let tgz: string;
+  it("npm pack names the tarball after package.json's version", () => {
+    const r = spawnSync("npm", ["pack", "--ignore-scripts", "--pack-destination", tmp], { cwd: ROOT, encoding: "utf8", env: cleanEnv(process.env.PATH!) });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readdirSync(tmp).filter((f) => f.endsWith(".tgz"))).toEqual([`dlc-prune-${version}.tgz`]);
+    tgz = join(tmp, `dlc-prune-${version}.tgz`);
+  });
+
+  for (const npm of npms) {
+    const skip = npm.why ? ` [skipped: ${npm.why}]` : "";
+    (npm.why ? it.skip : it)(
+      `with ${npm.name}: installs offline, the CLI and the README's library snippet run${skip}`,
+      () => {
+        const project = join(tmp, `project-${npms.indexOf(npm)}`);
+        mkdirSync(project);
+        writeFileSync(join(project, "package.json"), JSON.stringify({ name: "pipeline", private: true, type: "module" }));
+        const env = cleanEnv(npm.bin ? `${npm.bin}:${process.env.PATH}` : process.env.PATH!);
+        const which = spawnSync("npm", ["--version"], { cwd: project, encoding: "utf8", env });
+        if (npm.bin) expect(which.stdout).toMatch(/^10\./);
+        const install = spawnSync("bash", ["-euo", "pipefail", "-c", installBlock(tgz)], { cwd: project, encoding: "utf8", env });
+        expect(install.status, install.stderr).toBe(0);
+        expect(readFileSync(join(project, ".npmrc"), "utf8")).toContain("onnxruntime-node-install=skip");
+
+        // The package's CLI builds a model folder; the README's snippet scores data with it and writes the outputs.
+        const cli = spawnSync(join(project, "node_modules/.bin/dlc-prune"), ["model", "tiny", "--out", "models/my-model"], { cwd: project, encoding: "utf8", env });
+        expect(cli.status, cli.stderr).toBe(0);
+        mkdirSync(join(project, "data"));
+        writeJsonl(join(project, "data/train.jsonl"), alpacaRows(12));
+        const snippet = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.includes("loadConfig({"))!;
+        writeFileSync(join(project, "pipeline.ts"), snippet);
+        const ran = spawnSync(join(ROOT, "node_modules/.bin/tsx"), ["pipeline.ts"], { cwd: project, encoding: "utf8", env });
+        expect(ran.status, ran.stderr).toBe(0);
+        expect(ran.stdout).toMatch(/flexrand-0\.2\/train\.parquet: 2 rows.*flexrand-0\.3\/train\.parquet: 4 rows/s);
+        for (const f of ["scores.arrow", "manifest.json", "report.html", "flexrand-0.3/train.parquet"]) expect(existsSync(join(project, "out/pruned", f)), f).toBe(true);
+      },
+      300_000,
+    );
+  }
+});

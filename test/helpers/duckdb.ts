@@ -30,3 +30,17 @@ export function plain(v: unknown): unknown {
   if (v && typeof v === "object" && !(v instanceof Date)) return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
   return v;
 }
+
+/** Every value as DuckDB prints it (timestamps with every stored digit, -0.0 with its sign), and the column types. */
+export async function parquetAsText(path: string): Promise<{ types: Record<string, string>; rows: Record<string, string | null>[] }> {
+  const db = await DuckDBInstance.create(":memory:");
+  const connection = await db.connect();
+  try {
+    const types = await parquetColumnTypes(path);
+    const select = Object.keys(types).map((c) => `CAST("${c.replaceAll('"', '""')}" AS VARCHAR) AS "${c.replaceAll('"', '""')}"`).join(", ");
+    const reader = await connection.runAndReadAll(`SELECT ${select} FROM read_parquet('${path.replaceAll("'", "''")}')`);
+    return { types, rows: reader.getRowObjectsJS() as Record<string, string | null>[] };
+  } finally {
+    connection.closeSync();
+  }
+}

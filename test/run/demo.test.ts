@@ -1,7 +1,6 @@
 // The README's main job, `dlc-prune run --config configs/demo.yaml`, in a fresh folder: it builds the tiny
 // model on first use, scores DLC, loss0 and IFD, and writes every strategy's files and one report; the
 // report's numbers are recomputed here from the Parquet files and the scores file, and it opens in Chromium.
-import { createHash } from "node:crypto";
 import { cpSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -59,6 +58,10 @@ function spearmanOf(a: Float64Array, b: Float64Array): number {
 }
 
 const rowOfId = (id: string) => Number(id.slice(5)); // "demo-042" is row 42
+
+/** The demo's scores and kept rows as one machine computed them, and how close another must come. */
+const EXPECTED = fileURLToPath(new URL("./demo-expected.json", import.meta.url));
+const RTOL = 1e-5;
 
 beforeAll(() => {
   for (const d of ["configs", "datasets"]) cpSync(join(ROOT, d), join(work, d), { recursive: true });
@@ -160,23 +163,39 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(new Set(report.examples.map((e) => e.group))).toEqual(new Set(data.map((d) => d.category)));
   });
 
-  it("keeps the demo's scores of dlc-prune 0.1.0 (its columns, pinned before the restructuring) and 0.3.0's FlexRand files", () => {
-    const sha = (bytes: Uint8Array | string) => createHash("sha256").update(bytes).digest("hex");
-    // Pinned when 0.3.0 made FlexRand permute each interval in row order (0.2.0's files differ: CHANGELOG).
-    expect(Object.fromEntries(ratios.map((r) => [r, sha(readFileSync(join(dir, `flexrand-${r}/train.parquet`)))]))).toEqual({
-      "0.1": "fdc7d4b6585bed9f556e610c36d82c040775611faaf9eee4a8044bdef8051d4c",
-      "0.3": "59548b2b381ccd973752ed08dbaf010e2351cc046f0ccf9acf8256c495472d6c",
-      "0.5": "3dc4b7a39425b29f81a1729cd68f2c546fbf71a1f3e0df7479af306a5697f9f7",
+  it("scores every row as the stored copy does (within 1e-5 relative: any CPU) and keeps the same rows", async () => {
+    // The stored copy was taken from this run on one machine; another CPU rounds onnxruntime's kernels
+    // differently in the last bits, so values are compared with a tolerance and kept rows by id, never bytes.
+    const cols = scoreColumns(join(dir, "scores.arrow"));
+    const status = [...cols.table.getChild("status")!] as string[];
+    const rows = cols.id.map((id, r) => ({ id, status: status[r]!, tokens: cols.tokens[r]!, dlc: cols.dlc[r]!, loss0: cols.loss0[r]!, ifd: cols.ifd[r]!, losses: cols.losses[r] }));
+    const kept: Record<string, string[]> = {};
+    for (const s of strategies)
+      for (const r of ratios) kept[`${s}-${r}`] = (await readParquetRows(join(dir, `${s}-${r}/train.parquet`))).map((row) => row.id as string).sort();
+    if (process.env.DLC_PRUNE_WRITE_EXPECTED) {
+      writeFileSync(EXPECTED, JSON.stringify({ about: "test/run/demo.test.ts: the demo's scores and kept rows, compared within RTOL; rewrite with DLC_PRUNE_WRITE_EXPECTED=1 only after a deliberate change", rows, kept }, null, 1) + "\n");
+      console.warn(`demo.test: wrote ${EXPECTED}`);
+    }
+    const expected = JSON.parse(readFileSync(EXPECTED, "utf8")) as { rows: typeof rows; kept: typeof kept };
+    const close = (a: number | null, b: number | null, what: string) => {
+      if (a === null || b === null || Number.isNaN(a) || Number.isNaN(b)) return expect(a === null || Number.isNaN(a), what).toBe(b === null || Number.isNaN(b));
+      expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThanOrEqual(RTOL * Math.abs(b));
+    };
+    expect(rows.map((r) => [r.id, r.status, r.tokens])).toEqual(expected.rows.map((r) => [r.id, r.status, r.tokens]));
+    rows.forEach((row, r) => {
+      const want = expected.rows[r]!;
+      for (const k of ["dlc", "loss0", "ifd"] as const) close(row[k], want[k], `${row.id} ${k}`);
+      expect(row.losses === null).toBe(want.losses === null);
+      row.losses?.forEach((l, k) => close(l, want.losses![k]!, `${row.id} level ${k}`));
+      if (row.losses) expect(Math.fround(row.loss0)).toBe(row.losses[0]); // losses holds loss0 in float32
     });
-    // The columns of 0.1.0 as plain JSON (row, id, dlc, losses as float32 values, tokens, status), as read by apache-arrow.
-    const { table, loss0, losses } = scoreColumns(join(dir, "scores.arrow"));
-    const old = ["row", "id", "dlc", "losses", "tokens", "status"];
-    expect(table.schema.fields.map((f) => f.name)).toEqual([...old, "loss0", "ifd"]);
-    const columns = Object.fromEntries(
-      old.map((name) => [name, [...table.getChild(name)!].map((v) => (v === null ? null : typeof v === "bigint" ? Number(v) : typeof v === "object" ? Array.from((v as { toArray(): Float32Array }).toArray()) : v))]),
-    );
-    expect(sha(JSON.stringify(columns))).toBe("d019bf3f1fbfc0bafffbdbf48e80bf92ffd20ee4eb86cb24c0cfe9b7ff97e668");
-    losses.forEach((l, r) => (l === null ? expect(loss0[r]).toBeNaN() : expect(Math.fround(loss0[r]!)).toBe(l[0])));
+    expect(kept).toEqual(expected.kept);
+    // The pinned ids hold on any machine only if no cut falls within the tolerance of a tie: at each top-K cut
+    // and at FlexRand's split (round(N·0.5)) the two neighbours differ by more than both can move.
+    const sorted = expected.rows.map((r) => r.dlc).filter((v): v is number => v !== null && !Number.isNaN(v)).sort((a, b) => a - b);
+    const n = sorted.length;
+    for (const k of [...ratios.map((r) => Math.round(n * Number(r))), n - Math.round(n * 0.1), n - Math.round(n * 0.3), n - Math.round(n * 0.5), Math.round(n * 0.5)])
+      expect(sorted[k]! - sorted[k - 1]!, `the gap at position ${k}`).toBeGreaterThan(2 * RTOL * sorted[k]!);
   });
 
   it("a second run reuses the scores and rewrites identical outputs", () => {

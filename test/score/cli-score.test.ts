@@ -133,7 +133,7 @@ describe("dlc-prune score", () => {
     oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--set", "score.bogus=1"]), "unknown key score.bogus");
     oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--interval", "1.5"]), "key score.interval");
     oneLineError(runCli(["score", "--model", model, "--out", out]), "key data.path");
-    oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--device", "cuda"]), "--device cuda");
+    oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--device", "cuda"]), "score.device cuda");
     oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--max-tokens", "100000"]), "exceeds the model's max positions 512");
     expect(existsSync(out)).toBe(false);
   });
