@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { score, type ScoreProgress } from "../../src/score/score.js";
 import { Interrupted } from "../../src/util/errors.js";
 import { quiet, testConfig } from "../helpers/config.js";
-import { alpacaRows, tinyModel, writeJsonl } from "../helpers/fixtures.js";
+import { alpacaRows, lcg, tinyModel, writeJsonl } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const tmp = tempDir("dlc-prune-checkpoint-");
@@ -139,4 +139,42 @@ describe("a damaged or edited checkpoint is discarded, never used", () => {
     await expect(score({ ...cfg(out), score: { ...cfg(out).score, levels: 4 } }, quiet)).rejects.toThrow(/holds progress of a different run \(masking\.levels: 3 -> 4\); rerun with --restart/);
     expect(readState(`${out}.work`)).toEqual(readState(saved));
   });
+});
+
+describe("a property: any tampering of a saved checkpoint (seeded)", () => {
+  /** One random change of the kinds a disk or a careless edit makes, never resealed. */
+  const TAMPERS: ((work: string, rand: () => number) => void)[] = [
+    // Bytes of the losses flipped in place.
+    (work, rand) => {
+      const bytes = readFileSync(join(work, "losses.f64"));
+      for (let k = 1 + Math.floor(rand() * 4); k > 0; k--) bytes[Math.floor(rand() * bytes.length)] ^= 1 + Math.floor(rand() * 255);
+      writeFileSync(join(work, "losses.f64"), bytes);
+    },
+    // A field of the state set to another whole number (negative, in range or far out).
+    (work, rand) => {
+      const state = readState(work);
+      const field = rand() < 0.5 ? "pass" : "nextBatch";
+      const value = [-1, 0, 1, 2, 3, 5, 999999][Math.floor(rand() * 7)]!;
+      writeState(work, { ...state, [field]: value === state[field] ? value + 1 : value });
+    },
+    // The state or the losses cut short at a random byte.
+    (work, rand) => {
+      const file = join(work, rand() < 0.5 ? "state.json" : "losses.f64");
+      const bytes = readFileSync(file);
+      writeFileSync(file, bytes.subarray(0, Math.floor(rand() * bytes.length)));
+    },
+    // A range of the losses overwritten with random doubles of the same size.
+    (work, rand) =>
+      editLosses(work, (l) => {
+        const from = Math.floor(rand() * l.length);
+        for (let i = from; i < Math.min(l.length, from + 1 + Math.floor(rand() * 8)); i++) l[i] = rand() * 20 - 5;
+      }),
+  ];
+
+  it("is discarded with one log line, and the rerun ends with the uninterrupted run's scores", async () => {
+    for (let seed = 1; seed <= 12; seed++) {
+      const rand = lcg(seed);
+      await discarded(`seed-${seed}`, /\(.+\)/, (work) => TAMPERS[(seed - 1) % TAMPERS.length]!(work, rand));
+    }
+  }, 300_000);
 });
