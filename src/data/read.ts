@@ -16,6 +16,7 @@ import { parquetHeader } from "hyparquet/src/column.js";
 import { compressors } from "hyparquet-compressors";
 import { isInteger, isLosslessNumber, isSafeNumber, parse as parseLossless } from "lossless-json";
 import { UserError, isSystemError, readingFile } from "../util/errors.js";
+import { formatBytes } from "../util/math.js";
 
 export type RowValue = Record<string, unknown>;
 
@@ -42,8 +43,8 @@ export const MAX_DEPTH = 64;
  * (a 128k-token window is about 0.5 MB of text), and small enough that reading and tokenizing it is quick.
  */
 export const MAX_ROW_BYTES = 8 * 1024 * 1024;
-const MIB = (n: number) => `${Math.round((n / 1024 / 1024) * 10) / 10} MiB`;
-const tooLong = (n: number, what = "bytes") => `the row is ${n} ${what} long (${MIB(n)}), more than the ${MIB(MAX_ROW_BYTES)} a row may hold; shorten or remove it`;
+const ROW_LIMIT = `the ${formatBytes(MAX_ROW_BYTES)} a row may hold; shorten or remove it`;
+const tooLong = (n: number, what = "bytes") => `the row is ${n} ${what} long (${formatBytes(n)}), more than ${ROW_LIMIT}`;
 
 export function dataKind(path: string): DataKind {
   const lower = path.toLowerCase();
@@ -119,14 +120,14 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 function problemIn(v: unknown, depth: number, budget: { chars: number }): { path: string; what: string } | undefined {
   const found = (what: string) => ({ path: "", what });
   if (typeof v === "string") {
-    if ((budget.chars -= v.length) < 0) return found(`makes the row longer than the ${MIB(MAX_ROW_BYTES)} a row may hold; shorten or remove it`);
+    if ((budget.chars -= v.length) < 0) return found(`makes the row longer than ${ROW_LIMIT}`);
     return v.isWellFormed() ? undefined : found("holds a lone UTF-16 surrogate, which is not a character");
   }
   if (typeof v === "bigint") return v > MAX_SAFE || v < -MAX_SAFE ? found(`holds the integer ${v}, beyond 2^53, which the Parquet writer cannot store exactly`) : undefined;
   if (v instanceof InvalidUtf8) return found("holds bytes that are not valid UTF-8");
   if (isLosslessNumber(v)) return isInteger(v.value) && !isSafeNumber(v.value) ? found(`holds the integer ${v.value}, beyond 2^53, which the Parquet writer cannot store exactly`) : undefined;
-  if (ArrayBuffer.isView(v)) return (budget.chars -= v.byteLength) < 0 ? found(`makes the row longer than the ${MIB(MAX_ROW_BYTES)} a row may hold; shorten or remove it`) : undefined;
-  if (v instanceof JsonText) return (budget.chars -= v.text.length) < 0 ? found(`makes the row longer than the ${MIB(MAX_ROW_BYTES)} a row may hold; shorten or remove it`) : undefined;
+  if (ArrayBuffer.isView(v)) return (budget.chars -= v.byteLength) < 0 ? found(`makes the row longer than ${ROW_LIMIT}`) : undefined;
+  if (v instanceof JsonText) return (budget.chars -= v.text.length) < 0 ? found(`makes the row longer than ${ROW_LIMIT}`) : undefined;
   if (v === null || typeof v !== "object" || v instanceof Date || v instanceof Timestamp) return undefined;
   if (depth >= MAX_DEPTH) return found(`is nested deeper than ${MAX_DEPTH} levels`);
   const entries: [string, unknown][] = Array.isArray(v) ? v.map((x, i) => [`[${i}]`, x]) : Object.entries(v).map(([k, x]) => [`.${k}`, x]);

@@ -3,6 +3,7 @@
 // a byte is read or handed to onnxruntime; a size is checked before anything is allocated for it.
 import { constants, type Stats } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
+import { formatBytes } from "../util/math.js";
 import { UserError, readingFile } from "../util/errors.js";
 
 /** What a file that is not a regular file is, in words. */
@@ -12,13 +13,6 @@ function kindOf(s: Stats): string {
   if (s.isFIFO()) return "a named pipe (FIFO)";
   if (s.isSocket()) return "a socket";
   return "not a regular file";
-}
-
-/** "12.5 GiB", "300 MiB", "512 bytes" */
-export function formatBytes(n: number): string {
-  if (n >= 2 ** 30) return `${(n / 2 ** 30).toFixed(1)} GiB`;
-  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
-  return `${n} bytes`;
 }
 
 /** Fails, naming `path` and what it is, unless it is a regular file (symlinks followed). */

@@ -5,7 +5,8 @@ import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../util/errors.js";
 import { exists } from "../util/fs.js";
-import { formatBytes, readRegularFile, regularFileSize } from "./files.js";
+import { formatBytes } from "../util/math.js";
+import { readRegularFile, regularFileSize } from "./files.js";
 import { decodeModel, type ModelProto } from "./onnx.js";
 
 export const ONNX_FILE = "onnx/model.onnx";

@@ -9,7 +9,8 @@ import { UserError, readingFile } from "../util/errors.js";
 import { sha256 } from "../util/fs.js";
 import { elementCount } from "../util/math.js";
 import { isInside } from "../util/paths.js";
-import { formatBytes, openRegular, readFully } from "./files.js";
+import { formatBytes } from "../util/math.js";
+import { openRegular, readFully } from "./files.js";
 import { ONNX_FILE, opsetOf, readModelFolder, readModelJson, type ModelConfigJson, type ModelFolder } from "./folder.js";
 import { headNodes, maskableInitializers, type InventoryOptions } from "./inventory.js";
 import {

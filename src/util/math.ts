@@ -38,3 +38,11 @@ export function normalQuantile(p: number): number {
   const r = q * q;
   return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
 }
+
+/** A size for messages: "12.5 GiB", "300 MiB", "512 bytes" (at most one decimal). */
+export function formatBytes(n: number): string {
+  const tenths = (unit: number) => Math.round((n / unit) * 10) / 10;
+  if (n >= 2 ** 30) return `${tenths(2 ** 30)} GiB`;
+  if (n >= 2 ** 20) return `${tenths(2 ** 20)} MiB`;
+  return `${n} bytes`;
+}
