@@ -41,7 +41,10 @@ function set(o: Record<string, unknown>): Record<string, unknown> {
 }
 
 async function runScore(config: Record<string, unknown>): Promise<Run> {
-  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", join(HERE, "score-once.ts"), JSON.stringify(config)], { encoding: "utf8", maxBuffer: 1 << 26 });
+  const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", join(HERE, "score-once.ts"), JSON.stringify(config)], {
+    encoding: "utf8",
+    maxBuffer: 1 << 26,
+  });
   return JSON.parse(stdout.trim().split("\n").pop()!) as Run;
 }
 
@@ -53,7 +56,11 @@ function matmulGflops(): number {
 async function matmulParams(dir: string): Promise<number> {
   // Every MatMul weight the forward pass multiplies by, the LM head included (a tied head counts the embedding).
   const model = await loadScoringModel(dir, { include: ["lm_head.*"], exclude: [] });
-  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as { tie_word_embeddings: boolean; vocab_size: number; hidden_size: number };
+  const cfg = JSON.parse(readFileSync(join(dir, "config.json"), "utf8")) as {
+    tie_word_embeddings: boolean;
+    vocab_size: number;
+    hidden_size: number;
+  };
   const blocks = model.maskable.reduce((a, w) => a + w.data.length, 0);
   return blocks + (cfg.tie_word_embeddings ? cfg.vocab_size * cfg.hidden_size : 0);
 }
@@ -61,7 +68,11 @@ async function matmulParams(dir: string): Promise<number> {
 const data = writePool(SHARED, [ROWS_PER_SOURCE, ROWS_PER_SOURCE, ROWS_PER_SOURCE], join(tmp, "pool.jsonl"));
 const models: { name: string; dir: string }[] = [];
 const stories = join(tmp, "stories260K");
-await importLlama2c({ checkpoint: join(SHARED, "models/stories260K/stories260K.bin"), tokenizer: join(SHARED, "models/stories260K/tok512.bin"), out: stories });
+await importLlama2c({
+  checkpoint: join(SHARED, "models/stories260K/stories260K.bin"),
+  tokenizer: join(SHARED, "models/stories260K/tok512.bin"),
+  out: stories,
+});
 models.push({ name: "stories260K", dir: stories });
 const big = join(tmp, "tiny-25M");
 await writeTinyModel(big, { ...TINY_DEFAULTS, layers: 8, hidden: 512, heads: 8, kv_heads: 4, vocab: 4096, max_positions: 512 });
@@ -75,10 +86,25 @@ function table(rows: string[][]): void {
 const gflops = matmulGflops();
 console.log(`machine: ${cpus()[0]?.model ?? "?"}, ${availableParallelism()} cores; node ${process.version}`);
 console.log(`onnxruntime fp32 MatMul throughput (chain of 8 x 1024^3): ${gflops.toFixed(1)} GFLOP/s`);
-console.log(`data: ${data.split("/").pop()} = ${3 * ROWS_PER_SOURCE} rows (Alpaca-cleaned, CodeAlpaca, GSM8K), template alpaca, max_tokens 256\n`);
+console.log(
+  `data: ${data.split("/").pop()} = ${3 * ROWS_PER_SOURCE} rows (Alpaca-cleaned, CodeAlpaca, GSM8K), template alpaca, max_tokens 256\n`,
+);
 
 if (SECTIONS.has("scoring")) {
-  const rows: string[][] = [["model", "MatMul params", "tokens/level", "padding", "tokens/s", "1 pass (s)", "DLC wall (s)", "overhead", "roofline", "peak RSS (MiB)"]];
+  const rows: string[][] = [
+    [
+      "model",
+      "MatMul params",
+      "tokens/level",
+      "padding",
+      "tokens/s",
+      "1 pass (s)",
+      "DLC wall (s)",
+      "overhead",
+      "roofline",
+      "peak RSS (MiB)",
+    ],
+  ];
   for (const m of models) {
     const params = await matmulParams(m.dir);
     const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256 }; // default batch_tokens
@@ -119,13 +145,26 @@ if (SECTIONS.has("shards")) {
       const t = performance.now();
       const runs = await Promise.all(
         Array.from({ length: processes }, (_, i) =>
-          runScore(set({ ...base, "score.out": join(tmp, `shards-${processes}.arrow`), "score.threads": Math.max(1, Math.floor(cores / processes)), ...(processes > 1 ? { "score.shard": `${i}/${processes}` } : {}) })),
+          runScore(
+            set({
+              ...base,
+              "score.out": join(tmp, `shards-${processes}.arrow`),
+              "score.threads": Math.max(1, Math.floor(cores / processes)),
+              ...(processes > 1 ? { "score.shard": `${i}/${processes}` } : {}),
+            }),
+          ),
         ),
       );
       const wall = (performance.now() - t) / 1000;
       const rate = runs.reduce((a, r) => a + r.tokens, 0) / wall;
       if (processes === 1) single = rate;
-      shardRows.push([m.name, `${processes} x ${Math.max(1, Math.floor(cores / processes))}`, wall.toFixed(2), rate.toFixed(0), (rate / single).toFixed(3)]);
+      shardRows.push([
+        m.name,
+        `${processes} x ${Math.max(1, Math.floor(cores / processes))}`,
+        wall.toFixed(2),
+        rate.toFixed(0),
+        (rate / single).toFixed(3),
+      ]);
     }
   }
   console.log("");
@@ -136,24 +175,57 @@ if (SECTIONS.has("shards")) {
 // `estimate` against the run it predicts: stories260K on the 1,000 Alpaca-cleaned rows, the demo's 3 levels.
 if (SECTIONS.has("estimate")) {
   const alpaca1k = join(tmp, "alpaca-1k.jsonl");
-  writeFileSync(alpaca1k, (JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[]).map((r) => JSON.stringify(r)).join("\n") + "\n");
-  const recipe = ["--config", "/dev/null", "--set", `data.path=${alpaca1k}`, "--set", `model.path=${stories}`, "--set", "template=alpaca", "--set", `score.out=${join(tmp, "est/scores.arrow")}`, "--set", `select.out_dir=${join(tmp, "est")}`, "--set", "select.ratios=[0.1,0.3,0.5]"];
+  writeFileSync(
+    alpaca1k,
+    (JSON.parse(readFileSync(join(SHARED, "datasets/alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as object[])
+      .map((r) => JSON.stringify(r))
+      .join("\n") + "\n",
+  );
+  const recipe = [
+    "--config",
+    "/dev/null",
+    "--set",
+    `data.path=${alpaca1k}`,
+    "--set",
+    `model.path=${stories}`,
+    "--set",
+    "template=alpaca",
+    "--set",
+    `score.out=${join(tmp, "est/scores.arrow")}`,
+    "--set",
+    `select.out_dir=${join(tmp, "est")}`,
+    "--set",
+    "select.ratios=[0.1,0.3,0.5]",
+  ];
   const cliMain = join(HERE, "../src/cli/main.ts");
   const timed = async (args: string[]) => {
     const t = performance.now();
-    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", cliMain, ...args], { encoding: "utf8", maxBuffer: 1 << 26 });
+    const { stdout } = await promisify(execFile)(process.execPath, ["--import", "tsx", cliMain, ...args], {
+      encoding: "utf8",
+      maxBuffer: 1 << 26,
+    });
     return { stdout, seconds: (performance.now() - t) / 1000 };
   };
   const predicted = await timed(["estimate", ...recipe]);
-  const predictedSeconds = Number(/expected wall time: (?:(\d+)m)?(\d+)s/.exec(predicted.stdout)!.slice(1).reduce((a, v, i) => a + (v ? Number(v) * (i === 0 ? 60 : 1) : 0), 0));
+  const predictedSeconds = Number(
+    /expected wall time: (?:(\d+)m)?(\d+)s/
+      .exec(predicted.stdout)!
+      .slice(1)
+      .reduce((a, v, i) => a + (v ? Number(v) * (i === 0 ? 60 : 1) : 0), 0),
+  );
   const actual = await timed(["run", ...recipe]);
   console.log("");
   table([
-    ["estimate vs run (stories260K, 1000 Alpaca rows, 3 levels)", "estimate (s)", "run wall (s)", "estimate / run", "estimate's own wall (s)"],
+    [
+      "estimate vs run (stories260K, 1000 Alpaca rows, 3 levels)",
+      "estimate (s)",
+      "run wall (s)",
+      "estimate / run",
+      "estimate's own wall (s)",
+    ],
     ["", String(predictedSeconds), actual.seconds.toFixed(1), (predictedSeconds / actual.seconds).toFixed(3), predicted.seconds.toFixed(1)],
   ]);
   console.log(predicted.stdout.trim());
 }
-
 
 if (SECTIONS.has("refine")) await benchRefinement(stories, SHARED, tmp, runScore, set, table);

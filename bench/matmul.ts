@@ -18,7 +18,11 @@ const session = await ort.InferenceSession.create(encodeModel(g.toModel({ name: 
   intraOpNumThreads: threads,
   graphOptimizationLevel: "all",
 });
-const input = new ort.Tensor("float32", Float32Array.from({ length: N * N }, (_, j) => ((j % 97) - 48) / 97), [N, N]);
+const input = new ort.Tensor(
+  "float32",
+  Float32Array.from({ length: N * N }, (_, j) => ((j % 97) - 48) / 97),
+  [N, N],
+);
 await session.run({ x: input }); // warm-up
 let best = Infinity;
 for (let r = 0; r < 5; r++) {

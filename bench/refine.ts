@@ -62,20 +62,57 @@ function sameKept(a: ScoresFile, b: ScoresFile, select: Record<string, unknown>)
   return { same, of };
 }
 
-export async function benchRefinement(stories: string, shared: string, tmp: string, runScore: Runner, set: (o: Record<string, unknown>) => Record<string, unknown>, table: (rows: string[][]) => void): Promise<void> {
+export async function benchRefinement(
+  stories: string,
+  shared: string,
+  tmp: string,
+  runScore: Runner,
+  set: (o: Record<string, unknown>) => Record<string, unknown>,
+  table: (rows: string[][]) => void,
+): Promise<void> {
   const data = writePool(shared, [800, 800, 600], join(tmp, "refine-pool.jsonl"));
   const ratios = [0.1, 0.3, 0.5];
-  const rows: string[][] = [["levels", "selection refined for", "tokens run", "vs none", "wall (s)", "vs none", "exact rows", "same side of each boundary", "same kept rows (seeds 0-2)"]];
+  const rows: string[][] = [
+    [
+      "levels",
+      "selection refined for",
+      "tokens run",
+      "vs none",
+      "wall (s)",
+      "vs none",
+      "exact rows",
+      "same side of each boundary",
+      "same kept rows (seeds 0-2)",
+    ],
+  ];
   for (const [levels, interval] of [
     [3, 0.2],
     [10, 0.1],
   ] as const) {
-    const base = { "data.path": data, "model.path": stories, template: "alpaca", "score.max_tokens": 256, "score.levels": levels, "score.interval": interval, "select.ratios": ratios };
+    const base = {
+      "data.path": data,
+      "model.path": stories,
+      template: "alpaca",
+      "score.max_tokens": 256,
+      "score.levels": levels,
+      "score.interval": interval,
+      "select.ratios": ratios,
+    };
     const noneOut = join(tmp, `refine-none-${levels}.arrow`);
     const none = await runScore(set({ ...base, "score.out": noneOut }));
     const exact = await readScoresFile(noneOut);
     const n = exact.cols.dlc.filter((v) => !Number.isNaN(v)).length;
-    rows.push([String(levels), "(none: exact DLC)", String(none.tokensProcessed), "1.000", none.seconds.total.toFixed(1), "1.000", String(n), "", ""]);
+    rows.push([
+      String(levels),
+      "(none: exact DLC)",
+      String(none.tokensProcessed),
+      "1.000",
+      none.seconds.total.toFixed(1),
+      "1.000",
+      String(n),
+      "",
+      "",
+    ]);
     const selects: Record<string, unknown>[] = [0.25, 0.5, 0.75].map((split) => ({ strategy: "flexrand", split, ratios }));
     if (levels === 3) selects.push({ strategies: ["easy", "hard"], ratios });
     for (const select of selects) {
@@ -99,7 +136,11 @@ export async function benchRefinement(stories: string, shared: string, tmp: stri
       ]);
     }
   }
-  console.log(`\nrefinement: stories260K on ${data.split("/").pop()} (2,200 rows: 800 Alpaca-cleaned, 800 CodeAlpaca, 600 GSM8K), default refine_sample 0.05 and refine_confidence 0.99999`);
+  console.log(
+    `\nrefinement: stories260K on ${data.split("/").pop()} (2,200 rows: 800 Alpaca-cleaned, 800 CodeAlpaca, 600 GSM8K), default refine_sample 0.05 and refine_confidence 0.99999`,
+  );
   table(rows);
-  console.log("tokens run: non-padding tokens through the model over all passes. same side: share of scored rows on the same side of the boundary by refined and by exact DLC.");
+  console.log(
+    "tokens run: non-padding tokens through the model over all passes. same side: share of scored rows on the same side of the boundary by refined and by exact DLC.",
+  );
 }

@@ -11,7 +11,16 @@ export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "
 export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./scores/file.js";
 export type { RunRecord } from "./scores/record.js";
 export type { Shard } from "./scores/names.js";
-export { selectAndWrite as select, report, compare, run, type RunOptions, type RunResult, type ShardRunResult, type SelectResult } from "./run/pipeline.js";
+export {
+  selectAndWrite as select,
+  report,
+  compare,
+  run,
+  type RunOptions,
+  type RunResult,
+  type ShardRunResult,
+  type SelectResult,
+} from "./run/pipeline.js";
 export { estimate, type Estimate, type EstimateOptions } from "./run/estimate.js";
 export { selectRows, selectionsOf, type Selection, type SelectionChoice, type RatioSelection } from "./select/select.js";
 export { flexrandCounts, type Strategy } from "./select/strategies.js";

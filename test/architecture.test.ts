@@ -13,7 +13,9 @@ function importGraph(): Map<string, string[]> {
   return new Map(
     files.map((f) => {
       const text = readFileSync(join(SRC, f), "utf8");
-      const targets = [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.{1,2}\/[^"]+)"/gms)].map((m) => relative(SRC, resolve(dirname(join(SRC, f)), m[1]!.replace(/\.js$/, ".ts"))));
+      const targets = [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.{1,2}\/[^"]+)"/gms)].map((m) =>
+        relative(SRC, resolve(dirname(join(SRC, f)), m[1]!.replace(/\.js$/, ".ts"))),
+      );
       return [f, targets];
     }),
   );

@@ -15,7 +15,6 @@ export const configCommand: CommandModule = {
       const given = (["config", "set"] as const).find((f) => argv[f] !== undefined);
       if (given) throw new UserError(`config keys lists every key of the schema and reads no recipe: --${given} goes with config show`);
       process.stdout.write(keysMarkdown() + "\n");
-    }
-    else process.stdout.write(YAML.stringify(await configFromArgs(argv, {})));
+    } else process.stdout.write(YAML.stringify(await configFromArgs(argv, {})));
   },
 };

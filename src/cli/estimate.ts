@@ -11,20 +11,31 @@ import { formatDuration } from "./progress.js";
 export function withSliceFlags<T>(y: Argv<T>): Argv<T> {
   return y
     .option("limit", { type: "number", describe: "read only the first N rows (try a recipe on a slice)" })
-    .option("sample", { type: "boolean", default: false, describe: "with --limit: a seeded sample of N rows instead, its costs scaled to all rows" }) as Argv<T>;
+    .option("sample", {
+      type: "boolean",
+      default: false,
+      describe: "with --limit: a seeded sample of N rows instead, its costs scaled to all rows",
+    }) as Argv<T>;
 }
 
 export function describeEstimate(e: Estimate): string {
   const t = e.seconds;
   const scored = (e.by_status.ok ?? 0) + (e.by_status.truncated ?? 0);
-  const slice = e.rows.read < e.rows.total ? (e.rows.sampled ? ` (a sample of ${e.rows.read}, scaled to all rows)` : ` (the first ${e.rows.read} of ${e.rows.total})`) : "";
+  const slice =
+    e.rows.read < e.rows.total
+      ? e.rows.sampled
+        ? ` (a sample of ${e.rows.read}, scaled to all rows)`
+        : ` (the first ${e.rows.read} of ${e.rows.total})`
+      : "";
   return [
     `rows: ${e.rows.sampled ? e.rows.total : e.rows.read}${slice}: ${scored} to score, by status ${describeCounts(e.by_status)}`,
     `tokens per pass: ${e.tokens_per_pass} in ${e.batches} batches (padding ${(100 * e.padding).toFixed(1)}%), ${e.levels} levels, on ${e.device}`,
     `expected wall time: ${formatDuration(t.total)} (loading ${t.load.toFixed(1)}s, tokenizing ${t.tokenize.toFixed(1)}s, ${e.levels} x (masking and session ${t.per_level_setup.toFixed(1)}s + pass ${t.per_pass.toFixed(1)}s)${t.ifd_pass ? ` + the responses alone (IFD) ${t.ifd_pass.toFixed(1)}s` : ""}, reading and writing the data ${t.inspect_and_write.toFixed(1)}s)`,
     `peak memory: ${Math.round(e.peak_rss_mib)} MiB (while calibrating: the model, a session and a batch)`,
     ...(e.refine
-      ? ["score.refine boundary: the masked levels run only on the calibration rows and the rows near a boundary, known once level 0 has run: priced here as full levels (an upper bound; README \"Cheaper DLC\" has measured savings), and the maskable weights are held twice"]
+      ? [
+          'score.refine boundary: the masked levels run only on the calibration rows and the rows near a boundary, known once level 0 has run: priced here as full levels (an upper bound; README "Cheaper DLC" has measured savings), and the maskable weights are held twice',
+        ]
       : []),
   ].join("\n");
 }
@@ -36,7 +47,11 @@ export function checkSliceFlags(argv: Record<string, unknown>): void {
 
 export async function printEstimate(config: Config, argv: Record<string, unknown>): Promise<void> {
   checkSliceFlags(argv);
-  const e = await estimate(config, { limit: argv.limit as number | undefined, sample: argv.sample as boolean, log: (l) => process.stderr.write(`${l}\n`) });
+  const e = await estimate(config, {
+    limit: argv.limit as number | undefined,
+    sample: argv.sample as boolean,
+    log: (l) => process.stderr.write(`${l}\n`),
+  });
   process.stdout.write(describeEstimate(e) + "\n");
 }
 

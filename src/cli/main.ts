@@ -44,9 +44,13 @@ async function load<T>(what: () => Promise<T>): Promise<T> {
     return await what();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENFILE") throw new UserError("cannot load dlc-prune: too many open files in the system; close some programs, or raise the system's limit (fs.file-max), and rerun");
+    if (code === "ENFILE")
+      throw new UserError(
+        "cannot load dlc-prune: too many open files in the system; close some programs, or raise the system's limit (fs.file-max), and rerun",
+      );
     const limit = OPEN_FILES_LIMIT;
-    if (code === "EMFILE") throw new UserError(`cannot load dlc-prune: too many open files (the limit, ulimit -n, is ${limit ?? "low"}): ${RAISE_LIMIT}`);
+    if (code === "EMFILE")
+      throw new UserError(`cannot load dlc-prune: too many open files (the limit, ulimit -n, is ${limit ?? "low"}): ${RAISE_LIMIT}`);
     if (code === "ERR_MODULE_NOT_FOUND") {
       const reason = (err as Error).message.split("\n")[0];
       const low = limit !== undefined && limit !== "unlimited" && Number(limit) < 1024;
@@ -71,7 +75,10 @@ function usageError(msg: string, verb: string | undefined): UserError {
   const help = `dlc-prune ${verb ? `${verb} ` : ""}--help`;
   if (/^Not enough non-option arguments/.test(msg) && verb && NEEDS[verb]) return new UserError(`${verb}: ${NEEDS[verb]}`);
   const unknown = /^Unknown arguments?: (.*)$/.exec(msg);
-  if (unknown) return new UserError(`${verb ? `${verb}: ` : ""}unknown argument${unknown[1]!.includes(",") ? "s" : ""} ${unknown[1]}: ${help} lists the options (a flag takes one value; a list flag takes commas, e.g. --ratio 0.1,0.3)`);
+  if (unknown)
+    return new UserError(
+      `${verb ? `${verb}: ` : ""}unknown argument${unknown[1]!.includes(",") ? "s" : ""} ${unknown[1]}: ${help} lists the options (a flag takes one value; a list flag takes commas, e.g. --ratio 0.1,0.3)`,
+    );
   return new UserError(`${verb ? `${verb}: ` : ""}${msg.replace(/\n+/g, " ")}; see ${help}`);
 }
 
@@ -83,7 +90,8 @@ function fail(err: unknown): never {
   }
   if (err instanceof UserError || isSystemError(err)) {
     let message = err instanceof UserError ? err.message : systemErrorMessage(err);
-    if (isSystemError(err) && err.code === "EMFILE") message += ` (the limit of open files, ulimit -n, is ${OPEN_FILES_LIMIT ?? "low"}: ${RAISE_LIMIT})`;
+    if (isSystemError(err) && err.code === "EMFILE")
+      message += ` (the limit of open files, ulimit -n, is ${OPEN_FILES_LIMIT ?? "low"}: ${RAISE_LIMIT})`;
     process.stderr.write(`dlc-prune: error: ${message}\n`);
     process.exit(1);
   }
@@ -92,11 +100,18 @@ function fail(err: unknown): never {
 }
 
 try {
-  const [{ default: yargs }, { hideBin }, { TOOL_VERSION }] = await load(() => Promise.all([import("yargs"), import("yargs/helpers"), import("../version.js")]));
+  const [{ default: yargs }, { hideBin }, { TOOL_VERSION }] = await load(() =>
+    Promise.all([import("yargs"), import("yargs/helpers"), import("../version.js")]),
+  );
   const args = hideBin(process.argv);
   // The verb is the first word; without one (--help, or flags first) every command is loaded, --version needs none.
   const verb = args.find((a) => !a.startsWith("-"));
-  const names = verb !== undefined && Object.hasOwn(COMMANDS, verb) ? [verb] : verb === undefined && args.includes("--version") ? [] : Object.keys(COMMANDS);
+  const names =
+    verb !== undefined && Object.hasOwn(COMMANDS, verb)
+      ? [verb]
+      : verb === undefined && args.includes("--version")
+        ? []
+        : Object.keys(COMMANDS);
   const commands = await load(() => Promise.all(names.map((name) => COMMANDS[name]!())));
   let cli = yargs(args).scriptName("dlc-prune").version(TOOL_VERSION);
   for (const command of commands) cli = cli.command(command);

@@ -8,14 +8,19 @@ import type { WeightType } from "../kit/llama-graph.js";
 import { writeTinyModel } from "../kit/tiny.js";
 import { flagValues, withSchemaFlags, type FlagMap } from "./options.js";
 
-const DTYPE_OPTION = { choices: ["fp32", "fp16"], default: "fp32", describe: "floating-point type of the weights (fp16: like Optimum's fp16 export)" } as const;
+const DTYPE_OPTION = {
+  choices: ["fp32", "fp16"],
+  default: "fp32",
+  describe: "floating-point type of the weights (fp16: like Optimum's fp16 export)",
+} as const;
 
 /** The flags of `model tiny`: the keys of model.tiny in a recipe. */
 const TINY_FLAGS: FlagMap = Object.fromEntries(Object.keys(tinySchema.shape).map((k) => [k.replaceAll("_", "-"), `model.tiny.${k}`]));
 
 function describe(dir: string, cfg: LlamaConfig): string {
   const D = headDim(cfg);
-  const perLayer = cfg.hiddenSize * (cfg.numHeads * D * 2 + cfg.numKvHeads * D * 2) + 3 * cfg.hiddenSize * cfg.intermediateSize + 2 * cfg.hiddenSize;
+  const perLayer =
+    cfg.hiddenSize * (cfg.numHeads * D * 2 + cfg.numKvHeads * D * 2) + 3 * cfg.hiddenSize * cfg.intermediateSize + 2 * cfg.hiddenSize;
   const params = cfg.numLayers * perLayer + cfg.vocabSize * cfg.hiddenSize * (cfg.tieEmbeddings ? 1 : 2) + cfg.hiddenSize;
   return `wrote ${dir}: Llama, ${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads}, vocab ${cfg.vocabSize}, ${(params / 1e6).toFixed(2)}M parameters\n`;
 }
@@ -30,12 +35,19 @@ const tiny: CommandModule<object, { out: string; "external-data"?: boolean; dtyp
       .option("dtype", DTYPE_OPTION) as never,
   handler: async (a) => {
     const keys = Object.fromEntries(flagValues(a, TINY_FLAGS).map(([key, value]) => [key.slice("model.tiny.".length), value]));
-    const cfg = await writeTinyModel(a.out, { ...parseWith(tinySchema, keys, "model tiny"), externalData: a["external-data"], dtype: a.dtype });
+    const cfg = await writeTinyModel(a.out, {
+      ...parseWith(tinySchema, keys, "model tiny"),
+      externalData: a["external-data"],
+      dtype: a.dtype,
+    });
     process.stdout.write(describe(a.out, cfg));
   },
 };
 
-const importLlama2cCommand: CommandModule<object, { checkpoint: string; tokenizer: string; out: string; "external-data"?: boolean; dtype: WeightType }> = {
+const importLlama2cCommand: CommandModule<
+  object,
+  { checkpoint: string; tokenizer: string; out: string; "external-data"?: boolean; dtype: WeightType }
+> = {
   command: "import-llama2c",
   describe: "Convert a llama2.c checkpoint (.bin, legacy v0) and its tokenizer.bin",
   builder: (y: Argv) =>
@@ -46,7 +58,13 @@ const importLlama2cCommand: CommandModule<object, { checkpoint: string; tokenize
       .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data" })
       .option("dtype", DTYPE_OPTION) as never,
   handler: async (a) => {
-    const cfg = await importLlama2c({ checkpoint: a.checkpoint, tokenizer: a.tokenizer, out: a.out, externalData: a["external-data"], dtype: a.dtype });
+    const cfg = await importLlama2c({
+      checkpoint: a.checkpoint,
+      tokenizer: a.tokenizer,
+      out: a.out,
+      externalData: a["external-data"],
+      dtype: a.dtype,
+    });
     process.stdout.write(describe(a.out, cfg));
   },
 };

@@ -12,10 +12,18 @@ export function withSchemaFlags<T>(y: Argv<T>, flags: FlagMap): Argv<T> {
   let out = y;
   for (const [flag, key] of Object.entries(flags)) {
     const info = keyInfo(key);
-    const opt: Options = { describe: `${info.description} [${key}${info.default === undefined ? "" : `, default ${JSON.stringify(info.default)}`}]` };
+    const opt: Options = {
+      describe: `${info.description} [${key}${info.default === undefined ? "" : `, default ${JSON.stringify(info.default)}`}]`,
+    };
     if (info.choices) opt.choices = info.choices;
     // A list flag takes repeats and commas alike: --ratio 0.1 --ratio 0.2, or --ratio 0.1,0.2.
-    if (info.type === "array") Object.assign(opt, { type: "string", array: true, coerce: (values: unknown[]) => values.flatMap((v) => String(v).split(",")).map((v) => (v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v)) });
+    if (info.type === "array")
+      Object.assign(opt, {
+        type: "string",
+        array: true,
+        coerce: (values: unknown[]) =>
+          values.flatMap((v) => String(v).split(",")).map((v) => (v.trim() !== "" && Number.isFinite(Number(v)) ? Number(v) : v)),
+      });
     else opt.type = info.type === "number" ? "number" : info.type === "boolean" ? "boolean" : "string";
     out = out.option(flag, opt) as Argv<T>;
   }

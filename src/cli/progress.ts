@@ -34,7 +34,8 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
     stream.write(p.rowsDone ? `tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n` : "tokenizing...\n");
   };
   const passName = (p: Extract<ScoreProgress, { phase: "score" }>) => passLabel(p, p.levels);
-  const line = (p: Extract<ScoreProgress, { phase: "score" }>) => `${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
+  const line = (p: Extract<ScoreProgress, { phase: "score" }>) =>
+    `${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
 
   if (!stream.isTTY) {
     let pass = "";
@@ -54,7 +55,13 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
 
   // {eta_job} rather than cli-progress's own {eta}: that one is the bar's (one level's rows), without a unit.
   const bar = new cliProgress.SingleBar(
-    { stream, format: "{pass} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta_job}", hideCursor: true, clearOnComplete: false, gracefulExit: false },
+    {
+      stream,
+      format: "{pass} [{bar}] {value}/{total} rows | {rate} tok/s | ETA {eta_job}",
+      hideCursor: true,
+      clearOnComplete: false,
+      gracefulExit: false,
+    },
     cliProgress.Presets.shades_classic,
   );
   let active = false;

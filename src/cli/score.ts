@@ -31,14 +31,27 @@ export const SCORE_FLAGS: FlagMap = {
 export const scoreCommand: CommandModule = {
   command: "score",
   describe: "Score every row: response loss under progressively masked weights, averaged (DLC)",
-  builder: (y: Argv) => withConfigFlags(y, SCORE_FLAGS).option("restart", { type: "boolean", default: false, describe: "discard saved progress of an earlier run" }),
+  builder: (y: Argv) =>
+    withConfigFlags(y, SCORE_FLAGS).option("restart", {
+      type: "boolean",
+      default: false,
+      describe: "discard saved progress of an earlier run",
+    }),
   handler: async (argv) => {
     const config = await configFromArgs(argv, SCORE_FLAGS);
     const progress = scoreProgress();
     await ensureDemoModel(config, progress.log);
     const shard = resolveShard(config.score.shard, config.score.shards);
     await interruptible(
-      (signal) => score(config, { restart: argv.restart as boolean, onProgress: progress.update, log: progress.log, signal, configFile: argv.config as string | undefined, shard }),
+      (signal) =>
+        score(config, {
+          restart: argv.restart as boolean,
+          onProgress: progress.update,
+          log: progress.log,
+          signal,
+          configFile: argv.config as string | undefined,
+          shard,
+        }),
       progress.stop,
     );
   },

@@ -45,7 +45,13 @@ export function configKeys(): KeyInfo[] {
       return;
     }
     const type = def.type === "enum" ? "string" : (def.type as KeyInfo["type"]);
-    out.push({ key: prefix, type, choices: def.entries ? Object.values(def.entries) : undefined, default: dflt, description: description ?? "" });
+    out.push({
+      key: prefix,
+      type,
+      choices: def.entries ? Object.values(def.entries) : undefined,
+      default: dflt,
+      description: description ?? "",
+    });
   };
   walk(configSchema as AnyType, "");
   return out;

@@ -74,7 +74,14 @@ export function parseSets(sets: string[]): Override[] {
   });
 }
 
-const EXPECTED: Record<string, string> = { array: "a list, e.g. [0.1, 0.3]", int: "a whole number", number: "a number", string: "text", boolean: "true or false", object: "a mapping of keys" };
+const EXPECTED: Record<string, string> = {
+  array: "a list, e.g. [0.1, 0.3]",
+  int: "a whole number",
+  number: "a number",
+  string: "text",
+  boolean: "true or false",
+  object: "a mapping of keys",
+};
 
 function describeValue(v: unknown): string {
   const s = JSON.stringify(v) ?? String(v);
@@ -110,12 +117,21 @@ function describeIssue(issue: z.core.$ZodIssue, originOf: (path: PropertyKey[]) 
   }
   if (issue.code === "invalid_type" && issue.input === undefined) return `missing key ${key}`;
   const expected =
-    issue.code === "invalid_type" ? `expected ${EXPECTED[issue.expected] ?? issue.expected}` : issue.code === "invalid_value" ? `expected one of ${issue.values.map(String).join(", ")}` : issue.message;
+    issue.code === "invalid_type"
+      ? `expected ${EXPECTED[issue.expected] ?? issue.expected}`
+      : issue.code === "invalid_value"
+        ? `expected one of ${issue.values.map(String).join(", ")}`
+        : issue.message;
   return `key ${key || "(root)"}: ${expected}, got ${describeValue(issue.input)} (${originOf(issue.path)})`;
 }
 
 /** `raw` validated by `schema`, or a one-line error naming `source` and the key. */
-export function parseWith<T>(schema: z.ZodType<T>, raw: unknown, source: string, originOf: (path: PropertyKey[]) => string = () => source): T {
+export function parseWith<T>(
+  schema: z.ZodType<T>,
+  raw: unknown,
+  source: string,
+  originOf: (path: PropertyKey[]) => string = () => source,
+): T {
   const parsed = schema.safeParse(raw, { reportInput: true });
   if (!parsed.success) throw new UserError(`${source}: ${describeIssue(parsed.error.issues[0]!, originOf)}`);
   return parsed.data;
@@ -153,7 +169,8 @@ function fromRecipe(dir: string, path: string): string {
 }
 
 export async function loadConfig(src: ConfigSources): Promise<Config> {
-  if (src.file !== undefined && src.file.trim() === "") throw new UserError("--config: the file name is empty; name a YAML recipe (e.g. configs/alpaca.yaml)");
+  if (src.file !== undefined && src.file.trim() === "")
+    throw new UserError("--config: the file name is empty; name a YAML recipe (e.g. configs/alpaca.yaml)");
   let raw: Obj = {};
   if (src.file) {
     const text = await readingFile(src.file, () => readFile(src.file!, "utf8"));

@@ -120,14 +120,35 @@ export class ColumnInference {
 // ---- from a Parquet schema (hyparquet's schema tree) ----
 
 /** Annotations whose values hyparquet hands over so that the writer writes back the same bytes (see read.ts's parsers). */
-const EXACT_CONVERTED = new Set(["UTF8", "JSON", "ENUM", "INT_8", "INT_16", "INT_32", "INT_64", "UINT_8", "UINT_16", "UINT_32", "UINT_64", "DATE", "TIME_MILLIS", "TIME_MICROS", "TIMESTAMP_MILLIS", "TIMESTAMP_MICROS"]);
+const EXACT_CONVERTED = new Set([
+  "UTF8",
+  "JSON",
+  "ENUM",
+  "INT_8",
+  "INT_16",
+  "INT_32",
+  "INT_64",
+  "UINT_8",
+  "UINT_16",
+  "UINT_32",
+  "UINT_64",
+  "DATE",
+  "TIME_MILLIS",
+  "TIME_MICROS",
+  "TIMESTAMP_MILLIS",
+  "TIMESTAMP_MICROS",
+]);
 const EXACT_LOGICAL = new Set(["STRING", "JSON", "ENUM", "INTEGER", "DATE", "TIME", "TIMESTAMP", "UUID"]);
 const EXACT_PHYSICAL = new Set(["BOOLEAN", "INT32", "INT64", "FLOAT", "DOUBLE", "BYTE_ARRAY", "FIXED_LEN_BYTE_ARRAY"]);
 
 /** "INT64/TIMESTAMP(NANOS, UTC)": a leaf's type as a message names it. */
 export function describeLeaf(e: Leaf): string {
   const logical = e.logical_type as ({ type: string } & Record<string, unknown>) | undefined;
-  const args = logical ? Object.entries(logical).filter(([k]) => k !== "type").map(([k, v]) => `${k} ${String(v)}`) : [];
+  const args = logical
+    ? Object.entries(logical)
+        .filter(([k]) => k !== "type")
+        .map(([k, v]) => `${k} ${String(v)}`)
+    : [];
   return [e.type, e.converted_type, logical && `${logical.type}${args.length ? `(${args.join(", ")})` : ""}`].filter(Boolean).join("/");
 }
 
@@ -136,17 +157,26 @@ function fromSchema(node: SchemaTree, file: string, path: string): ColumnType {
   const optional = e.repetition_type !== "REQUIRED";
   const logical = (e.logical_type as { type?: string } | undefined)?.type;
   if (e.repetition_type === "REPEATED" && path.split(".").length === 1)
-    throw new UserError(`${file}: column ${path} is a bare repeated field; only standard LIST columns are supported (rewrite it as a list, e.g. with pyarrow)`);
+    throw new UserError(
+      `${file}: column ${path} is a bare repeated field; only standard LIST columns are supported (rewrite it as a list, e.g. with pyarrow)`,
+    );
   if (node.children.length) {
     if (e.converted_type === "LIST" || logical === "LIST") {
       const repeated = node.children[0]!;
       // Standard 3-level list (list / element); a repeated group of one field, or a repeated leaf, is a
       // 2-level legacy list whose elements are required.
-      if (repeated.children.length === 1) return { kind: "list", element: fromSchema(repeated.children[0]!, file, `${path}.element`), optional };
-      return { kind: "list", element: { ...fromSchema({ ...repeated, element: { ...repeated.element, repetition_type: "REQUIRED" } }, file, `${path}.element`) }, optional };
+      if (repeated.children.length === 1)
+        return { kind: "list", element: fromSchema(repeated.children[0]!, file, `${path}.element`), optional };
+      return {
+        kind: "list",
+        element: { ...fromSchema({ ...repeated, element: { ...repeated.element, repetition_type: "REQUIRED" } }, file, `${path}.element`) },
+        optional,
+      };
     }
     if (e.converted_type === "MAP" || e.converted_type === "MAP_KEY_VALUE" || logical === "MAP" || logical === "VARIANT")
-      throw new UserError(`${file}: column ${path} is a ${logical ?? e.converted_type}, which dlc-prune cannot write back exactly; convert the column (e.g. to a list of structs or JSON text)`);
+      throw new UserError(
+        `${file}: column ${path} is a ${logical ?? e.converted_type}, which dlc-prune cannot write back exactly; convert the column (e.g. to a list of structs or JSON text)`,
+      );
     const fields: Columns = new Map();
     for (const c of node.children) {
       if (fields.has(c.element.name)) throw new UserError(`${file}: column ${path}.${c.element.name} appears twice; rename one`);
@@ -154,10 +184,17 @@ function fromSchema(node: SchemaTree, file: string, path: string): ColumnType {
     }
     return { kind: "struct", fields, optional };
   }
-  const exact = EXACT_PHYSICAL.has(e.type ?? "") && (!e.converted_type || EXACT_CONVERTED.has(e.converted_type)) && (!logical || EXACT_LOGICAL.has(logical));
-  if (!exact) throw new UserError(`${file}: column ${path} has type ${describeLeaf(e)}, which dlc-prune cannot write back exactly; convert the column (e.g. to text or a plain number)`);
+  const exact =
+    EXACT_PHYSICAL.has(e.type ?? "") &&
+    (!e.converted_type || EXACT_CONVERTED.has(e.converted_type)) &&
+    (!logical || EXACT_LOGICAL.has(logical));
+  if (!exact)
+    throw new UserError(
+      `${file}: column ${path} has type ${describeLeaf(e)}, which dlc-prune cannot write back exactly; convert the column (e.g. to text or a plain number)`,
+    );
   const leaf: Leaf = {};
-  for (const k of ["type", "type_length", "converted_type", "logical_type", "scale", "precision"] as const) if (e[k] !== undefined) (leaf as Record<string, unknown>)[k] = e[k];
+  for (const k of ["type", "type_length", "converted_type", "logical_type", "scale", "precision"] as const)
+    if (e[k] !== undefined) (leaf as Record<string, unknown>)[k] = e[k];
   return primitive(leaf, optional);
 }
 
@@ -165,7 +202,10 @@ function fromSchema(node: SchemaTree, file: string, path: string): ColumnType {
 export function columnsFromParquet(schema: SchemaTree, file: string): Columns {
   const columns: Columns = new Map();
   for (const c of schema.children) {
-    if (columns.has(c.element.name)) throw new UserError(`${file}: two columns are named "${c.element.name}"; rename one (e.g. with pyarrow) so each column has its own name`);
+    if (columns.has(c.element.name))
+      throw new UserError(
+        `${file}: two columns are named "${c.element.name}"; rename one (e.g. with pyarrow) so each column has its own name`,
+      );
     columns.set(c.element.name, fromSchema(c, file, c.element.name));
   }
   return columns;

@@ -97,7 +97,8 @@ function turns(raw: RawRow, field: string, roleKey: string, contentKey: string, 
       return { role, content };
     }
     const key = role.toLowerCase();
-    if (!Object.hasOwn(roles, key)) throw new RowError(raw.where, `${at}.${roleKey} "${role}" is not a known role (${Object.keys(roles).join(", ")})`);
+    if (!Object.hasOwn(roles, key))
+      throw new RowError(raw.where, `${at}.${roleKey} "${role}" is not a known role (${Object.keys(roles).join(", ")})`);
     return { role: roles[key]!, content };
   });
 }
@@ -106,7 +107,12 @@ export function toSample(raw: RawRow, { format, fields }: ResolvedFormat): Sampl
   if (raw.error) throw new RowError(raw.where, raw.error);
   switch (format) {
     case "alpaca":
-      return { kind: "alpaca", instruction: text(raw, fields.instruction), input: text(raw, fields.input, true), output: text(raw, fields.output) };
+      return {
+        kind: "alpaca",
+        instruction: text(raw, fields.instruction),
+        input: text(raw, fields.input, true),
+        output: text(raw, fields.output),
+      };
     case "prompt_response":
       return { kind: "prompt_response", prompt: text(raw, fields.prompt), response: text(raw, fields.response) };
     case "sharegpt":

@@ -11,7 +11,15 @@ import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { crc32 } from "node:zlib";
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema, type AsyncBuffer, type FileMetaData, type SchemaTree } from "hyparquet";
+import {
+  asyncBufferFromFile,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  parquetSchema,
+  type AsyncBuffer,
+  type FileMetaData,
+  type SchemaTree,
+} from "hyparquet";
 import { parquetHeader } from "hyparquet/src/column.js";
 import { compressors } from "hyparquet-compressors";
 import { isInteger, isLosslessNumber, isSafeNumber, parse as parseLossless } from "lossless-json";
@@ -94,7 +102,7 @@ export class JsonText {
 
 /** Byte offset of the first invalid UTF-8 sequence, or -1 (for messages: isUtf8 says whether there is one). */
 function invalidUtf8At(bytes: Uint8Array): number {
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i]!;
     const len = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
     if (len === 0 || !isUtf8(bytes.subarray(i, i + len))) return i;
@@ -123,9 +131,15 @@ function problemIn(v: unknown, depth: number, budget: { chars: number }): { path
     if ((budget.chars -= v.length) < 0) return found(`makes the row longer than ${ROW_LIMIT}`);
     return v.isWellFormed() ? undefined : found("holds a lone UTF-16 surrogate, which is not a character");
   }
-  if (typeof v === "bigint") return v > MAX_SAFE || v < -MAX_SAFE ? found(`holds the integer ${v}, beyond 2^53, which the Parquet writer cannot store exactly`) : undefined;
+  if (typeof v === "bigint")
+    return v > MAX_SAFE || v < -MAX_SAFE
+      ? found(`holds the integer ${v}, beyond 2^53, which the Parquet writer cannot store exactly`)
+      : undefined;
   if (v instanceof InvalidUtf8) return found("holds bytes that are not valid UTF-8");
-  if (isLosslessNumber(v)) return isInteger(v.value) && !isSafeNumber(v.value) ? found(`holds the integer ${v.value}, beyond 2^53, which the Parquet writer cannot store exactly`) : undefined;
+  if (isLosslessNumber(v))
+    return isInteger(v.value) && !isSafeNumber(v.value)
+      ? found(`holds the integer ${v.value}, beyond 2^53, which the Parquet writer cannot store exactly`)
+      : undefined;
   if (ArrayBuffer.isView(v)) return (budget.chars -= v.byteLength) < 0 ? found(`makes the row longer than ${ROW_LIMIT}`) : undefined;
   if (v instanceof JsonText) return (budget.chars -= v.text.length) < 0 ? found(`makes the row longer than ${ROW_LIMIT}`) : undefined;
   if (v === null || typeof v !== "object" || v instanceof Date || v instanceof Timestamp) return undefined;
@@ -275,7 +289,9 @@ async function* readJsonl(path: string, onBytes?: OnBytes): AsyncGenerator<RawRo
       continue;
     }
     const parsed = parseRow(text, (n) => `column ${n + 1}`);
-    yield "error" in parsed ? { row: row++, where, error: parsed.error, text } : { row: row++, where, value: parsed.value, ...(parsed.lossless !== undefined ? { lossless: parsed.lossless } : {}) };
+    yield "error" in parsed
+      ? { row: row++, where, error: parsed.error, text }
+      : { row: row++, where, value: parsed.value, ...(parsed.lossless !== undefined ? { lossless: parsed.lossless } : {}) };
   }
 }
 
@@ -291,7 +307,10 @@ function skipSpace(text: string, i: number): number {
  * itself is broken.
  */
 function arrayElements(text: string, path: string): [number, number][] {
-  const fail = (at: number, what: string) => new UserError(`${path}: malformed JSON at ${lineColumn(text, at)}: ${what}; fix the file (or convert it to JSONL, where bad rows can be skipped)`);
+  const fail = (at: number, what: string) =>
+    new UserError(
+      `${path}: malformed JSON at ${lineColumn(text, at)}: ${what}; fix the file (or convert it to JSONL, where bad rows can be skipped)`,
+    );
   let i = skipSpace(text, 0);
   if (text[i] !== "[") throw new UserError(`${path}: expected a JSON array of row objects (or use .jsonl)`);
   const elements: [number, number][] = [];
@@ -335,7 +354,9 @@ async function* readJson(path: string, onBytes?: OnBytes): AsyncGenerator<RawRow
   if (bytes.subarray(0, 3).equals(BOM)) bytes = bytes.subarray(3);
   if (!isUtf8(bytes)) {
     const at = invalidUtf8At(bytes);
-    throw new UserError(`${path}: bytes that are not valid UTF-8 at ${lineColumn(bytes.subarray(0, at).toString("utf8"), at)} (byte ${at + 1}); fix the file (or convert it to JSONL, where such rows can be skipped)`);
+    throw new UserError(
+      `${path}: bytes that are not valid UTF-8 at ${lineColumn(bytes.subarray(0, at).toString("utf8"), at)} (byte ${at + 1}); fix the file (or convert it to JSONL, where such rows can be skipped)`,
+    );
   }
   const text = bytes.toString("utf8");
   for (const [i, [start, end]] of arrayElements(text, path).entries()) {
@@ -346,13 +367,16 @@ async function* readJson(path: string, onBytes?: OnBytes): AsyncGenerator<RawRow
       continue;
     }
     const parsed = parseRow(element, (n) => lineColumn(text, start + n));
-    yield "error" in parsed ? { row: i, where, error: parsed.error, text: element } : { row: i, where, value: parsed.value, ...(parsed.lossless !== undefined ? { lossless: parsed.lossless } : {}) };
+    yield "error" in parsed
+      ? { row: i, where, error: parsed.error, text: element }
+      : { row: i, where, value: parsed.value, ...(parsed.lossless !== undefined ? { lossless: parsed.lossless } : {}) };
   }
 }
 
 /** Text columns decode with a check: bytes that are not UTF-8 become a bad row, not U+FFFD; timestamps and JSON keep what is stored. */
 const decoder = new TextDecoder();
-const text = (bytes: Uint8Array | undefined) => (bytes && !isUtf8(bytes) ? new InvalidUtf8(decoder.decode(bytes)) : bytes && decoder.decode(bytes));
+const text = (bytes: Uint8Array | undefined) =>
+  bytes && !isUtf8(bytes) ? new InvalidUtf8(decoder.decode(bytes)) : bytes && decoder.decode(bytes);
 const parsers = {
   stringFromBytes: text as (bytes: Uint8Array) => string,
   jsonFromBytes: (bytes: Uint8Array) => {
@@ -368,7 +392,9 @@ const parsers = {
 function damaged(path: string, where: string, err: unknown): Error {
   if (isSystemError(err) || err instanceof UserError) return err;
   const internal = err instanceof TypeError || err instanceof RangeError;
-  return new UserError(`${path}: ${where} cannot be read: the file is damaged or truncated${internal ? "" : ` (${(err as Error).message.split("\n")[0]})`}`);
+  return new UserError(
+    `${path}: ${where} cannot be read: the file is damaged or truncated${internal ? "" : ` (${(err as Error).message.split("\n")[0]})`}`,
+  );
 }
 
 /** Names hyparquet cannot assemble rows with (object keys that are JavaScript's own), and names given twice. */
@@ -376,8 +402,12 @@ function checkNames(node: SchemaTree, path: string, prefix: string): void {
   const seen = new Set<string>();
   for (const child of node.children) {
     const name = child.element.name;
-    if (name === "__proto__") throw new UserError(`${path}: column ${prefix}__proto__ cannot be read or written (the name is JavaScript's prototype key); rename the field`);
-    if (seen.has(name)) throw new UserError(`${path}: two columns are named "${prefix}${name}"; rename one (e.g. with pyarrow) so each has its own name`);
+    if (name === "__proto__")
+      throw new UserError(
+        `${path}: column ${prefix}__proto__ cannot be read or written (the name is JavaScript's prototype key); rename the field`,
+      );
+    if (seen.has(name))
+      throw new UserError(`${path}: two columns are named "${prefix}${name}"; rename one (e.g. with pyarrow) so each has its own name`);
     seen.add(name);
     checkNames(child, path, `${prefix}${name}.`);
   }
@@ -416,7 +446,9 @@ function checkPageCrcs(chunk: Uint8Array, path: string, where: string): void {
     const end = reader.offset + header.compressed_page_size;
     if (header.compressed_page_size < 0 || end > chunk.byteLength) throw new Error("page beyond its column chunk");
     if (header.crc !== undefined && crc32(chunk.subarray(reader.offset, end)) !== header.crc >>> 0)
-      throw new UserError(`${path}: ${where}: the page at byte ${at} fails its CRC checksum: the file is damaged; restore it from its source`);
+      throw new UserError(
+        `${path}: ${where}: the page at byte ${at} fails its CRC checksum: the file is damaged; restore it from its source`,
+      );
     reader.offset = end;
   }
 }
@@ -452,7 +484,10 @@ async function* readParquet(path: string, onBytes?: OnBytes): AsyncGenerator<Raw
       await hashTo(from);
       await hashTo(to, { start: from, data });
       // The row group's bytes, read once: hyparquet's reads inside them are served from memory.
-      const cached: AsyncBuffer = { byteLength: file.byteLength, slice: (s, e = file.byteLength) => (s >= from && e <= to ? data.slice(s - from, e - from).buffer : file.slice(s, e)) };
+      const cached: AsyncBuffer = {
+        byteLength: file.byteLength,
+        slice: (s, e = file.byteLength) => (s >= from && e <= to ? data.slice(s - from, e - from).buffer : file.slice(s, e)),
+      };
       // utf8: false keeps un-annotated binary columns as their bytes; text columns go through `parsers`.
       rows = await parquetReadObjects({ file: cached, metadata: meta, rowStart: start, rowEnd: end, compressors, utf8: false, parsers });
     } catch (err) {
@@ -461,7 +496,9 @@ async function* readParquet(path: string, onBytes?: OnBytes): AsyncGenerator<Raw
     for (let i = 0; i < rows.length; i++) {
       const where = `${path} row ${start + i}`;
       const problem = rowProblem(rows[i]);
-      yield problem ? { row: start + i, where, error: problem, text: rowText(rows[i]) } : { row: start + i, where, value: rows[i] as RowValue };
+      yield problem
+        ? { row: start + i, where, error: problem, text: rowText(rows[i]) }
+        : { row: start + i, where, value: rows[i] as RowValue };
     }
     start = end;
   }

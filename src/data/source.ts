@@ -46,7 +46,10 @@ export class DataSource {
     const sha = hash.digest("hex");
     if (this.sha === undefined) this.sha = sha;
     else if (sha !== this.sha) throw changedData(this.path, this.sha, sha, "while dlc-prune was reading it");
-    if (rows && !readable) throw new UserError(`${this.path}: no row could be read: all ${rows} rows are bad (the first, ${firstBad!.where}: ${firstBad!.error}); fix the file or check data.path`);
+    if (rows && !readable)
+      throw new UserError(
+        `${this.path}: no row could be read: all ${rows} rows are bad (the first, ${firstBad!.where}: ${firstBad!.error}); fix the file or check data.path`,
+      );
   }
 
   /** The same file, read for the rows `only` accepts; its passes must read the bytes this source's first pass read. */

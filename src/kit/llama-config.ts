@@ -21,7 +21,15 @@ export function headDim(cfg: LlamaConfig): number {
 
 /** Checks the shape constraints of the architecture; returns a problem or undefined. */
 export function llamaConfigProblem(cfg: LlamaConfig): string | undefined {
-  const positive: (keyof LlamaConfig)[] = ["hiddenSize", "intermediateSize", "numLayers", "numHeads", "numKvHeads", "vocabSize", "maxPositions"];
+  const positive: (keyof LlamaConfig)[] = [
+    "hiddenSize",
+    "intermediateSize",
+    "numLayers",
+    "numHeads",
+    "numKvHeads",
+    "vocabSize",
+    "maxPositions",
+  ];
   for (const k of positive) {
     const v = cfg[k] as number;
     if (!Number.isInteger(v) || v <= 0) return `${k} must be a positive integer, got ${v}`;

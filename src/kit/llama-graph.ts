@@ -157,9 +157,7 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
   }
 
   const final = rmsNorm(h, weight("model.norm.weight", [H], w.norm));
-  const head = w.lmHead
-    ? weight("lm_head.MatMul.weight", [H, cfg.vocabSize], w.lmHead)
-    : g.op1("Transpose", [embed], { perm: [1, 0] });
+  const head = w.lmHead ? weight("lm_head.MatMul.weight", [H, cfg.vocabSize], w.lmHead) : g.op1("Transpose", [embed], { perm: [1, 0] });
   g.op1("MatMul", [final, head], {}, "logits");
   g.output("logits", F, ["batch_size", "sequence_length", cfg.vocabSize]);
   g.outputs.unshift(g.outputs.pop()!); // Optimum lists logits before the present tensors

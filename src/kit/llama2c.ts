@@ -22,9 +22,12 @@ export interface Llama2cCheckpoint {
 
 /** Reads run.c's `Config` header and weights; every size is checked against the file length. */
 export function parseLlama2cCheckpoint(buf: Uint8Array, file: string): Llama2cCheckpoint {
-  if (buf.byteLength < HEADER_BYTES) throw new UserError(`${file}: truncated checkpoint (${buf.byteLength} bytes, header needs ${HEADER_BYTES})`);
+  if (buf.byteLength < HEADER_BYTES)
+    throw new UserError(`${file}: truncated checkpoint (${buf.byteLength} bytes, header needs ${HEADER_BYTES})`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = Array.from({ length: 7 }, (_, i) => view.getInt32(4 * i, true)) as number[];
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = Array.from({ length: 7 }, (_, i) =>
+    view.getInt32(4 * i, true),
+  ) as number[];
   const config: LlamaConfig = {
     hiddenSize: dim!,
     intermediateSize: hiddenDim!,
@@ -48,7 +51,8 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file: string): Llama2cCh
   const V = config.vocabSize;
   const D = H / config.numHeads;
   const kv = config.numKvHeads * D;
-  const floats = V * H + L * (H + H * H + 2 * kv * H + H * H + H + 3 * H * I) + H + config.maxPositions * D + (config.tieEmbeddings ? 0 : V * H);
+  const floats =
+    V * H + L * (H + H * H + 2 * kv * H + H * H + H + 3 * H * I) + H + config.maxPositions * D + (config.tieEmbeddings ? 0 : V * H);
   const expected = HEADER_BYTES + 4 * floats;
   if (buf.byteLength !== expected)
     throw new UserError(
@@ -146,11 +150,19 @@ export function parseLlama2cTokenizer(buf: Uint8Array, vocabSize: number, file: 
     pieces.push(id === 1 ? "<s>" : id === 2 ? "</s>" : piece.replaceAll(" ", SPACE));
   }
   if (at !== buf.byteLength)
-    throw new UserError(`${file}: tokenizer has more than ${vocabSize} tokens, the checkpoint's vocab size (${buf.byteLength - at} bytes left over)`);
+    throw new UserError(
+      `${file}: tokenizer has more than ${vocabSize} tokens, the checkpoint's vocab size (${buf.byteLength - at} bytes left over)`,
+    );
   return { pieces, scores, special: [0, 1, 2], unk: 0, bos: 1, eos: 2 };
 }
 
-export async function importLlama2c(opts: { checkpoint: string; tokenizer: string; out: string; externalData?: boolean; dtype?: WeightType }): Promise<LlamaConfig> {
+export async function importLlama2c(opts: {
+  checkpoint: string;
+  tokenizer: string;
+  out: string;
+  externalData?: boolean;
+  dtype?: WeightType;
+}): Promise<LlamaConfig> {
   const ckptBytes = await readingFile(opts.checkpoint, () => readFile(opts.checkpoint));
   const tokBytes = await readingFile(opts.tokenizer, () => readFile(opts.tokenizer));
   const { config, weights } = parseLlama2cCheckpoint(ckptBytes, opts.checkpoint);

@@ -49,15 +49,17 @@ export function mergesFromScores(vocab: SentencePieceVocab): [string, string][] 
 
 export function buildTokenizerFiles(vocab: SentencePieceVocab, opts: { chatTemplate: string; modelMaxLength: number }): TokenizerFiles {
   const special = new Set(vocab.special);
-  const addedTokens = [...special].sort((a, b) => a - b).map((id) => ({
-    id,
-    content: vocab.pieces[id],
-    single_word: false,
-    lstrip: false,
-    rstrip: false,
-    normalized: false,
-    special: true,
-  }));
+  const addedTokens = [...special]
+    .sort((a, b) => a - b)
+    .map((id) => ({
+      id,
+      content: vocab.pieces[id],
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    }));
   const vocabMap: Record<string, number> = {};
   vocab.pieces.forEach((p, i) => {
     if (!(p in vocabMap)) vocabMap[p] = i;

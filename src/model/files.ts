@@ -50,7 +50,8 @@ export async function readFully(handle: FileHandle, path: string, into: Uint8Arr
   let done = 0;
   while (done < into.byteLength) {
     const { bytesRead } = await readingFile(path, () => handle.read(into, done, into.byteLength - done, position + done));
-    if (bytesRead === 0) throw new UserError(`${path}: the file got shorter while it was read; was it being replaced? rerun when it is complete`);
+    if (bytesRead === 0)
+      throw new UserError(`${path}: the file got shorter while it was read; was it being replaced? rerun when it is complete`);
     done += bytesRead;
   }
 }

@@ -36,31 +36,46 @@ export interface ModelFolder {
  */
 export async function checkModelFolder(dir: string): Promise<void> {
   if (!(await exists(dir))) throw new UserError(`${dir}: model folder not found`);
-  if (!(await stat(dir)).isDirectory()) throw new UserError(`${dir}: is a file; model.path names a model folder (${REQUIRED_FILES.join(", ")})`);
+  if (!(await stat(dir)).isDirectory())
+    throw new UserError(`${dir}: is a file; model.path names a model folder (${REQUIRED_FILES.join(", ")})`);
   for (const f of REQUIRED_FILES) if (!(await exists(join(dir, f)))) throw new UserError(`${dir}: incomplete model folder: missing ${f}`);
   for (const f of REQUIRED_FILES) {
     const size = await regularFileSize(join(dir, f), `a model folder's ${f}`);
-    if (JSON_FILES.includes(f) && size > MAX_JSON_BYTES) throw new UserError(`${join(dir, f)}: ${formatBytes(size)} is more than the ${formatBytes(MAX_JSON_BYTES)} a model folder's ${f} may have`);
+    if (JSON_FILES.includes(f) && size > MAX_JSON_BYTES)
+      throw new UserError(
+        `${join(dir, f)}: ${formatBytes(size)} is more than the ${formatBytes(MAX_JSON_BYTES)} a model folder's ${f} may have`,
+      );
   }
 }
 
 /** A model folder's JSON file (config.json, tokenizer.json...), as bytes, checked as checkModelFolder does. */
 export function readModelJson(dir: string, file: string): Promise<Uint8Array> {
-  return readRegularFile(join(dir, file), `a model folder's ${file}`, MAX_JSON_BYTES, `the ${formatBytes(MAX_JSON_BYTES)} a model folder's ${file} may have`);
+  return readRegularFile(
+    join(dir, file),
+    `a model folder's ${file}`,
+    MAX_JSON_BYTES,
+    `the ${formatBytes(MAX_JSON_BYTES)} a model folder's ${file} may have`,
+  );
 }
 
 /** The folder's ONNX graph (opset 13 or newer) and config.json. */
 export async function readModelFolder(dir: string): Promise<ModelFolder> {
   await checkModelFolder(dir);
   const onnxPath = join(dir, ONNX_FILE);
-  const onnxBytes = await readRegularFile(onnxPath, "onnx/model.onnx", MAX_ONNX_BYTES, "an ONNX file can hold (2 GiB, protobuf's limit): export the weights as external data (onnx/model.onnx_data)");
+  const onnxBytes = await readRegularFile(
+    onnxPath,
+    "onnx/model.onnx",
+    MAX_ONNX_BYTES,
+    "an ONNX file can hold (2 GiB, protobuf's limit): export the weights as external data (onnx/model.onnx_data)",
+  );
   let model: ModelProto;
   try {
     model = decodeModel(onnxBytes);
   } catch (err) {
     throw new UserError(`${onnxPath}: not a readable ONNX model (${(err as Error).message})`);
   }
-  if (!model.graph || model.graph.node.length === 0) throw new UserError(`${onnxPath}: not an ONNX model (${onnxBytes.byteLength ? "no graph" : "an empty file"})`);
+  if (!model.graph || model.graph.node.length === 0)
+    throw new UserError(`${onnxPath}: not an ONNX model (${onnxBytes.byteLength ? "no graph" : "an empty file"})`);
   const opset = opsetOf(model);
   if (opset < 13) throw new UserError(`${onnxPath}: opset ${opset} is older than 13; re-export with a newer opset`);
   let config: ModelConfigJson;
@@ -70,7 +85,8 @@ export async function readModelFolder(dir: string): Promise<ModelFolder> {
   } catch (err) {
     throw new UserError(`${join(dir, "config.json")}: not valid JSON (${(err as Error).message})`);
   }
-  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new UserError(`${join(dir, "config.json")}: not a JSON object (the model's settings: vocab_size, max_position_embeddings...)`);
+  if (typeof config !== "object" || config === null || Array.isArray(config))
+    throw new UserError(`${join(dir, "config.json")}: not a JSON object (the model's settings: vocab_size, max_position_embeddings...)`);
   return { dir, onnxPath, onnxBytes, model, config };
 }
 

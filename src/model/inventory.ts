@@ -75,6 +75,7 @@ export function maskableInitializers(model: ModelProto, opts: InventoryOptions, 
   const names = graph.initializer
     .map((t) => t.name)
     .filter((name) => (candidates.has(name) || (included(name) && isFloatMatrix(name))) && !excluded(name));
-  if (names.length === 0) throw new UserError(`${file}: no maskable weights (2-D fp32/fp16 MatMul/Gemm initializers) after include/exclude`);
+  if (names.length === 0)
+    throw new UserError(`${file}: no maskable weights (2-D fp32/fp16 MatMul/Gemm initializers) after include/exclude`);
   return names;
 }

@@ -42,8 +42,7 @@ function attribute(name: string, value: AttrValue): AttributeProto {
   }
   if (typeof value === "string")
     return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.STRING, s: new TextEncoder().encode(value) });
-  if (Array.isArray(value))
-    return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INTS, ints: value.map(BigInt) });
+  if (Array.isArray(value)) return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.INTS, ints: value.map(BigInt) });
   return create(AttributeProtoSchema, { name, type: AttributeProto_AttributeType.TENSOR, t: value });
 }
 
@@ -104,7 +103,9 @@ export function declaredBytes(t: TensorProto, file: string): number | undefined 
   const dims = t.dims.map(Number);
   const bytes = elementCount(dims) * (BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType] ?? NaN);
   if (dims.some((d) => !Number.isSafeInteger(d) || d < 0) || (!Number.isNaN(bytes) && !Number.isSafeInteger(bytes)))
-    throw new UserError(`${file}: initializer ${t.name} has impossible dims [${t.dims.join(", ")}]; the model file is damaged or was edited: re-export it`);
+    throw new UserError(
+      `${file}: initializer ${t.name} has impossible dims [${t.dims.join(", ")}]; the model file is damaged or was edited: re-export it`,
+    );
   return Number.isNaN(bytes) ? undefined : bytes;
 }
 
@@ -129,7 +130,8 @@ export function checkInlineData(t: TensorProto, file: string): void {
   }
   const field = TYPED_FIELD[t.dataType as TensorProto_DataType];
   const held = field ? t[field].length : 0;
-  if (held * BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType]! !== declared) throw sizeMismatch(t, file, declared, `holds ${held} values`);
+  if (held * BYTES_PER_ELEMENT[t.dataType as TensorProto_DataType]! !== declared)
+    throw sizeMismatch(t, file, declared, `holds ${held} values`);
 }
 
 function valueInfo(name: string, elemType: TensorProto_DataType, dims: Dim[]): ValueInfoProto {
@@ -158,7 +160,8 @@ export class GraphBuilder {
   /** Adds a node and returns its output names (fresh ones unless given). */
   op(opType: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs: number | string[] = 1): string[] {
     const id = this.counter++;
-    const names = typeof outputs === "number" ? Array.from({ length: outputs }, (_, i) => `${this.prefix}/${opType}_${id}/out${i}`) : outputs;
+    const names =
+      typeof outputs === "number" ? Array.from({ length: outputs }, (_, i) => `${this.prefix}/${opType}_${id}/out${i}`) : outputs;
     this.nodes.push(
       create(NodeProtoSchema, {
         name: `${this.prefix}/${opType}_${id}`,
@@ -183,7 +186,12 @@ export class GraphBuilder {
 
   /** An int64 constant (shape vectors, axes, indices). */
   int64(values: number[], dims: number[] = [values.length]): string {
-    return this.initializer(`${this.prefix}/const_${this.counter++}`, TensorProto_DataType.INT64, dims, BigInt64Array.from(values.map(BigInt)));
+    return this.initializer(
+      `${this.prefix}/const_${this.counter++}`,
+      TensorProto_DataType.INT64,
+      dims,
+      BigInt64Array.from(values.map(BigInt)),
+    );
   }
 
   /** A floating-point constant of `dataType` (FLOAT or FLOAT16). */
@@ -235,8 +243,10 @@ export function toFloat16Bits(values: Float32Array): Uint16Array {
     const mant = x & 0x7fffff;
     const e = exp - 127 + 15;
     let h: number;
-    if (exp === 0xff) h = 0x7c00 | (mant ? 0x200 : 0); // inf, nan
-    else if (e >= 0x1f) h = 0x7c00; // overflow to inf
+    if (exp === 0xff)
+      h = 0x7c00 | (mant ? 0x200 : 0); // inf, nan
+    else if (e >= 0x1f)
+      h = 0x7c00; // overflow to inf
     else if (e <= 0) {
       // subnormal half (or zero): shift the implicit-1 mantissa into place, rounding half to even
       if (e < -10) h = 0;
@@ -292,7 +302,10 @@ export function externalRef(t: TensorProto, file: string): ExternalDataRef | und
     const value = kv.get(key);
     if (value === undefined) return undefined;
     const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
-    if (!Number.isSafeInteger(n)) throw new UserError(`${file}: initializer ${t.name} has an external data ${key} of ${JSON.stringify(value)}, not a byte count; re-export the model`);
+    if (!Number.isSafeInteger(n))
+      throw new UserError(
+        `${file}: initializer ${t.name} has an external data ${key} of ${JSON.stringify(value)}, not a byte count; re-export the model`,
+      );
     return n;
   };
   const offset = number("offset") ?? 0;

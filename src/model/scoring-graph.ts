@@ -98,7 +98,9 @@ interface Bounds {
  */
 async function openExternal(location: string, t: TensorProto, b: Bounds): Promise<{ path: string; handle: FileHandle; size: number }> {
   if (isAbsolute(location))
-    throw new UserError(`${b.onnxPath}: initializer ${t.name}: external data location ${JSON.stringify(location)} is an absolute path; external data is named relative to onnx/ and lies in the model folder`);
+    throw new UserError(
+      `${b.onnxPath}: initializer ${t.name}: external data location ${JSON.stringify(location)} is an absolute path; external data is named relative to onnx/ and lies in the model folder`,
+    );
   const path = join(dirname(b.onnxPath), location);
   const checkInside = (real: string) => {
     if (!isInside(real, b.realDir) && !isInside(real, b.realOnnxDir))
@@ -126,7 +128,14 @@ function* otherTensors(graph: Graph, top = true): Generator<[TensorProto, string
   for (const n of graph.node)
     for (const a of n.attribute) {
       const where = `node ${n.name} attribute ${a.name}`;
-      for (const t of [a.t, ...a.tensors, a.sparseTensor?.values, a.sparseTensor?.indices, ...a.sparseTensors.flatMap((x) => [x.values, x.indices])]) if (t) yield [t, where];
+      for (const t of [
+        a.t,
+        ...a.tensors,
+        a.sparseTensor?.values,
+        a.sparseTensor?.indices,
+        ...a.sparseTensors.flatMap((x) => [x.values, x.indices]),
+      ])
+        if (t) yield [t, where];
       for (const g of [a.g, ...a.graphs]) if (g) yield* otherTensors(g, false);
     }
 }
@@ -136,7 +145,9 @@ function inlineBytes(t: TensorProto, onnxPath: string): Uint8Array {
   if (t.rawData.byteLength) return t.rawData;
   if (t.dataType === DataType.FLOAT) return new Uint8Array(Float32Array.from(t.floatData).buffer);
   if (t.dataType === DataType.FLOAT16) return new Uint8Array(Uint16Array.from(t.int32Data).buffer);
-  throw new UserError(`${onnxPath}: initializer ${t.name} keeps its values in a field dlc-prune does not read; re-export the model (raw data or external data)`);
+  throw new UserError(
+    `${onnxPath}: initializer ${t.name} keeps its values in a field dlc-prune does not read; re-export the model (raw data or external data)`,
+  );
 }
 
 const READ_CHUNK = 16 * 2 ** 20;
@@ -153,7 +164,9 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
   for (const t of graph.initializer) checkInlineData(t, onnxPath);
   for (const [t, where] of otherTensors(graph))
     if (isExternal(t))
-      throw new UserError(`${onnxPath}: ${where} (${t.name}) keeps its values in external data, which dlc-prune reads for the graph's initializers only; re-export the model with them inline`);
+      throw new UserError(
+        `${onnxPath}: ${where} (${t.name}) keeps its values in external data, which dlc-prune reads for the graph's initializers only; re-export the model with them inline`,
+      );
   const byName = new Map(graph.initializer.map((t) => [t.name, t]));
   const maskSet = new Set(names);
   const maskTensors = names.map((n) => byName.get(n)!);
@@ -181,7 +194,9 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
       }
       const file = files.get(ref.location)!;
       if (ref.offset + ref.length > file.size)
-        throw new UserError(`${onnxPath}: initializer ${t.name}: its external data (offset ${ref.offset}, length ${ref.length}) runs past the end of ${file.path} (${file.size} bytes); the data file is truncated or belongs to another export`);
+        throw new UserError(
+          `${onnxPath}: initializer ${t.name}: its external data (offset ${ref.offset}, length ${ref.length}) runs past the end of ${file.path} (${file.size} bytes); the data file is truncated or belongs to another export`,
+        );
       sources.set(t, { ref });
     }
     const lengthOf = (t: TensorProto) => {
@@ -191,7 +206,9 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
     // Ranges of one file can overlap: bounded by the bytes present, however many initializers point there.
     const claimed = [...sources.keys()].reduce((a, t) => a + lengthOf(t), 0);
     if (claimed > available)
-      throw new UserError(`${onnxPath}: the initializers claim ${formatBytes(claimed)}, more than the model's files hold (${formatBytes(available)}): their external data ranges overlap; re-export the model`);
+      throw new UserError(
+        `${onnxPath}: the initializers claim ${formatBytes(claimed)}, more than the model's files hold (${formatBytes(available)}): their external data ranges overlap; re-export the model`,
+      );
 
     const place = (tensors: TensorProto[]) => {
       const { offsets, size } = layoutExternal(tensors.map(lengthOf));
@@ -229,7 +246,9 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
     const maskable = names.map((name, i): MaskableWeight => {
       const { dims, fp32 } = maskShapes[i]!;
       const at = mask.offsets[i]!;
-      const data = fp32 ? new Float32Array(mask.blob.buffer, at, elementCount(dims)) : new Uint16Array(mask.blob.buffer, at, elementCount(dims));
+      const data = fp32
+        ? new Float32Array(mask.blob.buffer, at, elementCount(dims))
+        : new Uint16Array(mask.blob.buffer, at, elementCount(dims));
       return { name, dims, data };
     });
     return { maskable, maskableBlob: mask.blob, fixedBlob: fixed.blob, sha256: hashes };
@@ -249,12 +268,16 @@ function scorerInputs(graph: Graph, config: ModelConfigJson, onnxPath: string): 
   const past: PastInput[] = [];
   for (const vi of graph.input.filter((i) => i.name.startsWith("past_key_values."))) {
     const kvHeads = staticDim(vi, 1) ?? config.num_key_value_heads ?? config.num_attention_heads;
-    const headDim = staticDim(vi, 3) ?? config.head_dim ?? (config.hidden_size && config.num_attention_heads ? config.hidden_size / config.num_attention_heads : undefined);
+    const headDim =
+      staticDim(vi, 3) ??
+      config.head_dim ??
+      (config.hidden_size && config.num_attention_heads ? config.hidden_size / config.num_attention_heads : undefined);
     if (!kvHeads || !headDim) throw new UserError(`${onnxPath}: cannot tell the shape of ${vi.name}`);
     past.push({ name: vi.name, dims: [kvHeads, headDim], type: tensorType(vi)?.elemType === DataType.FLOAT16 ? "float16" : "float32" });
   }
   const unknown = inputNames.filter((n) => n !== ids && n !== mask && n !== positions && !n.startsWith("past_key_values."));
-  if (unknown.length) throw new UserError(`${onnxPath}: unsupported model inputs ${unknown.join(", ")} (expected a decoder-with-past export)`);
+  if (unknown.length)
+    throw new UserError(`${onnxPath}: unsupported model inputs ${unknown.join(", ")} (expected a decoder-with-past export)`);
   return { ids, mask, positions, past };
 }
 
@@ -274,7 +297,10 @@ function vocabSizeOf(graph: Graph, ids: string, config: ModelConfigJson, onnxPat
     ["the logits' width", staticDim(logits, 2) ?? (head?.dims.length === 2 ? Number(head.dims[1]) : undefined)],
   ];
   const known = sizes.filter((e): e is [string, number] => e[1] !== undefined);
-  if (new Set(known.map(([, n]) => n)).size > 1) throw new UserError(`${onnxPath}: vocabulary sizes disagree (${known.map(([what, n]) => `${what} ${n}`).join(", ")}): the folder's files do not belong to one model`);
+  if (new Set(known.map(([, n]) => n)).size > 1)
+    throw new UserError(
+      `${onnxPath}: vocabulary sizes disagree (${known.map(([what, n]) => `${what} ${n}`).join(", ")}): the folder's files do not belong to one model`,
+    );
   return known[0]?.[1] ?? null;
 }
 
@@ -287,7 +313,10 @@ function addLogProbHead(model: ModelProto): void {
   const x = tensorType(logits)?.elemType === DataType.FLOAT16 ? g.op1("Cast", [logits.name], { to: DataType.FLOAT }) : logits.name;
   const lastAxis = g.int64([-1]);
   const picked = g.op1("GatherElements", [x, g.op1("Unsqueeze", [targets, lastAxis])], { axis: -1 });
-  const lse = opsetOf(model) >= 18 ? g.op1("ReduceLogSumExp", [x, lastAxis], { keepdims: 1 }) : g.op1("ReduceLogSumExp", [x], { axes: [-1], keepdims: 1 });
+  const lse =
+    opsetOf(model) >= 18
+      ? g.op1("ReduceLogSumExp", [x, lastAxis], { keepdims: 1 })
+      : g.op1("ReduceLogSumExp", [x], { axes: [-1], keepdims: 1 });
   g.op1("Squeeze", [g.op1("Sub", [picked, lse]), lastAxis], {}, LOGPROBS_OUTPUT);
   g.output(LOGPROBS_OUTPUT, DataType.FLOAT, ["batch_size", "sequence_length"]);
   graph.node.push(...g.nodes);
@@ -308,5 +337,13 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   // The tokenizer is part of the model's identity too (the token ids are hashed with the scores as well).
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) weights.sha256[f] = sha256(await readModelJson(dir, f));
   addLogProbHead(model);
-  return { dir, onnxPath, ...weights, graph: encodeModel(model), inputs, maxPositions: config.max_position_embeddings ?? config.n_positions ?? config.n_ctx ?? null, vocabSize };
+  return {
+    dir,
+    onnxPath,
+    ...weights,
+    graph: encodeModel(model),
+    inputs,
+    maxPositions: config.max_position_embeddings ?? config.n_positions ?? config.n_ctx ?? null,
+    vocabSize,
+  };
 }

@@ -36,20 +36,47 @@ function cdfSpec(d: Distribution): TopLevelSpec {
   const ratios = [...new Set(d.panels.flatMap((p) => p.series.map((s) => s.ratio)))].sort((a, b) => a - b);
   const domain = [ALL, ...ratios.map((r) => `keep ${r}`)];
   const color = { field: "rows", type: "nominal", title: "rows", scale: { domain, range: [GREY, ...PALETTE] } };
-  const x = { field: "x", type: "quantitative", title: METRICS[d.metric].unit, scale: { domain: [d.axis.lo, d.axis.hi], zero: false, nice: false } };
+  const x = {
+    field: "x",
+    type: "quantitative",
+    title: METRICS[d.metric].unit,
+    scale: { domain: [d.axis.lo, d.axis.hi], zero: false, nice: false },
+  };
   const y = { field: "cdf", type: "quantitative", title: "share of rows ≤ x", scale: { domain: [0, 1] }, axis: { format: "%" } };
   return {
     $schema: SCHEMA,
-    title: { text: `${METRICS[d.metric].title}: kept rows vs all scored rows (cumulative share)${d.panels.length > 1 ? `, one panel per selection` : ""}`, subtitle: clipNote(d), anchor: "start" },
+    title: {
+      text: `${METRICS[d.metric].title}: kept rows vs all scored rows (cumulative share)${d.panels.length > 1 ? `, one panel per selection` : ""}`,
+      subtitle: clipNote(d),
+      anchor: "start",
+    },
     vconcat: d.panels.map((p) => {
-      const values = d.axis.x.flatMap((xv, i) => [{ x: xv, cdf: d.all[i], rows: ALL }, ...p.series.map((s) => ({ x: xv, cdf: s.cdf[i], rows: `keep ${s.ratio}` }))]);
-      const layer: unknown[] = [{ data: { values }, mark: { type: "line", clip: true, interpolate: "step-after" }, encoding: { x, y, color } }];
+      const values = d.axis.x.flatMap((xv, i) => [
+        { x: xv, cdf: d.all[i], rows: ALL },
+        ...p.series.map((s) => ({ x: xv, cdf: s.cdf[i], rows: `keep ${s.ratio}` })),
+      ]);
+      const layer: unknown[] = [
+        { data: { values }, mark: { type: "line", clip: true, interpolate: "step-after" }, encoding: { x, y, color } },
+      ];
       if (p.boundary !== null)
         layer.push(
-          { data: { values: [{ b: p.boundary }] }, mark: { type: "rule", color: "#c0392b", strokeDash: [4, 3] }, encoding: { x: { field: "b", type: "quantitative" } } },
-          { data: { values: [{ b: p.boundary, t: "easy | hard (FlexRand's split)" }] }, mark: { type: "text", align: "left", baseline: "top", dx: 4, dy: 2, color: "#c0392b", fontSize: 10 }, encoding: { x: { field: "b", type: "quantitative" }, y: { datum: 1, type: "quantitative" }, text: { field: "t" } } },
+          {
+            data: { values: [{ b: p.boundary }] },
+            mark: { type: "rule", color: "#c0392b", strokeDash: [4, 3] },
+            encoding: { x: { field: "b", type: "quantitative" } },
+          },
+          {
+            data: { values: [{ b: p.boundary, t: "easy | hard (FlexRand's split)" }] },
+            mark: { type: "text", align: "left", baseline: "top", dx: 4, dy: 2, color: "#c0392b", fontSize: 10 },
+            encoding: { x: { field: "b", type: "quantitative" }, y: { datum: 1, type: "quantitative" }, text: { field: "t" } },
+          },
         );
-      return { title: { text: `${p.label} (${p.strategy}, ranked by ${p.by})`, fontSize: 12, anchor: "start" }, width: WIDTH, height: 150, layer };
+      return {
+        title: { text: `${p.label} (${p.strategy}, ranked by ${p.by})`, fontSize: 12, anchor: "start" },
+        width: WIDTH,
+        height: 150,
+        layer,
+      };
     }),
     ...CONFIG,
   } as TopLevelSpec;
@@ -92,18 +119,34 @@ function scatterSpec(s: Report["scatter"][number], rho: number | null, many: boo
 
 /** Mean response loss per masking level; the level's sparsity is part of its axis label. */
 function maskingSpec(runs: Report["runs"]): TopLevelSpec {
-  const values = runs.flatMap((r) => r.masking.mean_loss.map((loss, level) => ({ run: r.label, level: `${level} · ${(100 * r.masking.sparsities[level]!).toFixed(1)}%`, order: level, loss })));
+  const values = runs.flatMap((r) =>
+    r.masking.mean_loss.map((loss, level) => ({
+      run: r.label,
+      level: `${level} · ${(100 * r.masking.sparsities[level]!).toFixed(1)}%`,
+      order: level,
+      loss,
+    })),
+  );
   const levels = Math.max(...runs.map((r) => r.masking.levels));
   const m = runs[0]!.masking;
   return {
     $schema: SCHEMA,
-    title: runs.length > 1 ? "Masking path: mean response loss per level" : `Masking path: mean response loss per level (${m.method}, ${m.scope} scope, interval ${m.interval})`,
+    title:
+      runs.length > 1
+        ? "Masking path: mean response loss per level"
+        : `Masking path: mean response loss per level (${m.method}, ${m.scope} scope, interval ${m.interval})`,
     data: { values },
     mark: { type: "line", point: true },
     width: WIDTH - 120,
     height: 220,
     encoding: {
-      x: { field: "level", type: "ordinal", sort: { field: "order" }, title: "level · share of maskable weights zeroed", axis: { labelAngle: levels > 6 ? -35 : 0 } },
+      x: {
+        field: "level",
+        type: "ordinal",
+        sort: { field: "order" },
+        title: "level · share of maskable weights zeroed",
+        axis: { labelAngle: levels > 6 ? -35 : 0 },
+      },
       y: { field: "loss", type: "quantitative", scale: { zero: false }, title: "mean NLL (nats)" },
       color: { field: "run", type: "nominal", title: "run", legend: runs.length > 1 ? {} : null },
     },
@@ -124,7 +167,17 @@ const table = (head: string[], rows: (string | number)[][], cls = "") =>
 function outputsTable(report: Report): string {
   const many = report.runs.length > 1;
   return table(
-    [...(many ? ["run"] : []), "selection", "keep ratio", "rows kept", "response tokens kept", "easy / hard drawn", "truncated kept", "unscored", "mean DLC kept"],
+    [
+      ...(many ? ["run"] : []),
+      "selection",
+      "keep ratio",
+      "rows kept",
+      "response tokens kept",
+      "easy / hard drawn",
+      "truncated kept",
+      "unscored",
+      "mean DLC kept",
+    ],
     report.outputs.map((o) => [
       ...(many ? [escape(o.run)] : []),
       escape(o.selection),
@@ -146,8 +199,13 @@ function overlapTables(report: Report): string {
     .map((ratio) => {
       const pairs = report.overlaps.filter((o) => o.ratio === ratio);
       const names = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
-      const at = (a: string, b: string) => (a === b ? "1" : (pairs.find((p) => (p.a === a && p.b === b) || (p.a === b && p.b === a))?.jaccard.toFixed(3) ?? "–"));
-      return `<h3>keep ${ratio}</h3>\n${table(["", ...names.map(escape)], names.map((a) => [escape(a), ...names.map((b) => at(a, b))]), "matrix")}`;
+      const at = (a: string, b: string) =>
+        a === b ? "1" : (pairs.find((p) => (p.a === a && p.b === b) || (p.a === b && p.b === a))?.jaccard.toFixed(3) ?? "–");
+      return `<h3>keep ${ratio}</h3>\n${table(
+        ["", ...names.map(escape)],
+        names.map((a) => [escape(a), ...names.map((b) => at(a, b))]),
+        "matrix",
+      )}`;
     })
     .join("\n");
 }
@@ -155,9 +213,18 @@ function overlapTables(report: Report): string {
 function examplesTables(report: Report): string {
   const many = report.runs.length > 1;
   const rows = (title: string, list: Report["examples"][number]["easiest"]) =>
-    list.map((e, i) => [i === 0 ? title : "", e.dlc.toFixed(4), escape(e.id ?? `row ${e.row}`), `<span class="text">${escape(e.prompt)}</span>`, `<span class="text">${escape(e.response)}</span>`]);
+    list.map((e, i) => [
+      i === 0 ? title : "",
+      e.dlc.toFixed(4),
+      escape(e.id ?? `row ${e.row}`),
+      `<span class="text">${escape(e.prompt)}</span>`,
+      `<span class="text">${escape(e.response)}</span>`,
+    ]);
   return report.examples
-    .map((g) => `<h3>${many ? `${escape(g.run)}: ` : ""}${escape(g.group)}</h3>\n${table(["", "DLC", "id", "prompt", "response"], [...rows("easiest", g.easiest), ...rows("hardest", g.hardest)], "examples")}`)
+    .map(
+      (g) =>
+        `<h3>${many ? `${escape(g.run)}: ` : ""}${escape(g.group)}</h3>\n${table(["", "DLC", "id", "prompt", "response"], [...rows("easiest", g.easiest), ...rows("hardest", g.hardest)], "examples")}`,
+    )
     .join("\n");
 }
 
@@ -186,7 +253,8 @@ export async function renderHtml(report: Report): Promise<string> {
 
 async function page(report: Report): Promise<string> {
   const many = report.runs.length > 1;
-  const rhoOf = (run: string) => report.correlations.find((c) => c.a === (many ? `${run}: dlc` : "dlc") && c.b === (many ? `${run}: loss0` : "loss0"))?.rho ?? null;
+  const rhoOf = (run: string) =>
+    report.correlations.find((c) => c.a === (many ? `${run}: dlc` : "dlc") && c.b === (many ? `${run}: loss0` : "loss0"))?.rho ?? null;
   const figures = async (specs: TopLevelSpec[]) => (await Promise.all(specs.map(svg))).map((c) => `<figure>${c}</figure>`).join("\n");
   return `<!DOCTYPE html>
 <html lang="en">
@@ -219,7 +287,10 @@ ${report.groups.length ? `<h2>Mix by group</h2>\n${await figures(report.groups.m
 ${overlapTables(report)}
 <h2>Scores compared</h2>
 <p class="meta">Spearman's ρ over the rows both scores define. loss0 is the unmasked model's response NLL (perplexity filtering); ifd is loss0 divided by the loss of the response without its prompt.</p>
-${table(["score", "score", "Spearman ρ", "rows"], report.correlations.map((c) => [escape(c.a), escape(c.b), fixed(c.rho, 3), c.rows]))}
+${table(
+  ["score", "score", "Spearman ρ", "rows"],
+  report.correlations.map((c) => [escape(c.a), escape(c.b), fixed(c.rho, 3), c.rows]),
+)}
 ${await figures(report.scatter.map((s) => scatterSpec(s, rhoOf(s.run), many)))}
 <h2>Masking path</h2>
 ${await figures([maskingSpec(report.runs)])}

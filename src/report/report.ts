@@ -28,7 +28,10 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
   const { body, scores } = src;
   const { cols } = scores;
   const K = body.run.masking.levels;
-  const meanLoss = Array.from({ length: K }, (_, k) => scored.reduce((a, r) => a + cols.losses[r * K + k]!, 0) / Math.max(scored.length, 1));
+  const meanLoss = Array.from(
+    { length: K },
+    (_, k) => scored.reduce((a, r) => a + cols.losses[r * K + k]!, 0) / Math.max(scored.length, 1),
+  );
   const { split, seed, stratify, nested, unscored } = body.config.select;
   const m = body.run.masking;
   return {
@@ -110,7 +113,12 @@ function groupBars(src: ReportSource, label: (sel: string) => string, scored: nu
     for (const [group, n] of [...counts].sort(([a], [b]) => (a < b ? -1 : 1))) bars.push({ bar, group, rows: n });
   };
   count("all scored", scored);
-  for (const sel of src.selections) for (const r of sel.ratios) count(`${label(sel.choice.name)} ${r.ratio}`, scored.filter((row) => r.keep[row]));
+  for (const sel of src.selections)
+    for (const r of sel.ratios)
+      count(
+        `${label(sel.choice.name)} ${r.ratio}`,
+        scored.filter((row) => r.keep[row]),
+      );
   return { run: src.label, field, bars };
 }
 
@@ -122,7 +130,14 @@ async function rowTexts(data: DataSource, wanted: Set<number>): Promise<Map<numb
   for await (const raw of only.rows()) {
     if (!raw.value) continue;
     const turns = messagesOf(toSample(raw, only.formatOf(raw.value)));
-    const said = (assistant: boolean) => oneLine(turns.filter((t) => (t.role === "assistant") === assistant).map((t) => t.content).join(" / "), TEXT_CHARS);
+    const said = (assistant: boolean) =>
+      oneLine(
+        turns
+          .filter((t) => (t.role === "assistant") === assistant)
+          .map((t) => t.content)
+          .join(" / "),
+        TEXT_CHARS,
+      );
     texts.set(raw.row, { prompt: said(false), response: said(true) });
   }
   return texts;
@@ -138,9 +153,15 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
   const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores)]));
   const outputs = sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!));
 
-  const keeps = sources.flatMap((s) => s.selections.flatMap((sel) => sel.ratios.map((r) => ({ label: labelOf(s)(sel.choice.name), ratio: r.ratio, keep: r.keep }))));
+  const keeps = sources.flatMap((s) =>
+    s.selections.flatMap((sel) => sel.ratios.map((r) => ({ label: labelOf(s)(sel.choice.name), ratio: r.ratio, keep: r.keep }))),
+  );
   const overlaps: Report["overlaps"] = [];
-  keeps.forEach((a, i) => keeps.slice(i + 1).forEach((b) => a.ratio === b.ratio && overlaps.push({ ratio: a.ratio, a: a.label, b: b.label, ...jaccard(a.keep, b.keep) })));
+  keeps.forEach((a, i) =>
+    keeps
+      .slice(i + 1)
+      .forEach((b) => a.ratio === b.ratio && overlaps.push({ ratio: a.ratio, a: a.label, b: b.label, ...jaccard(a.keep, b.keep) })),
+  );
 
   const scoresOf = sources.flatMap((s) => {
     const name = (score: string) => (many ? `${s.label}: ${score}` : score);
@@ -152,7 +173,9 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
     ];
   });
   const correlations: Report["correlations"] = [];
-  scoresOf.forEach((a, i) => scoresOf.slice(i + 1).forEach((b) => correlations.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })));
+  scoresOf.forEach((a, i) =>
+    scoresOf.slice(i + 1).forEach((b) => correlations.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })),
+  );
 
   const picked = sources.flatMap((s) => {
     const scored = scoredOf.get(s)!;
@@ -164,7 +187,12 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
     });
   });
   const texts = await rowTexts(data, new Set(picked.flatMap((p) => [...p.lowest, ...p.highest])));
-  const example = (src: ReportSource, row: number): Example => ({ row, id: src.scores.cols.id?.[row] ?? null, dlc: src.scores.cols.dlc[row]!, ...(texts.get(row) ?? { prompt: "", response: "" }) });
+  const example = (src: ReportSource, row: number): Example => ({
+    row,
+    id: src.scores.cols.id?.[row] ?? null,
+    dlc: src.scores.cols.dlc[row]!,
+    ...(texts.get(row) ?? { prompt: "", response: "" }),
+  });
 
   const runs = sources.map((s) => runSummary(s, scoredOf.get(s)!));
   const random = runs.filter((r) => r.random_model);
@@ -178,7 +206,9 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
     data: { path: first.config.data.path, sha256: first.run.data.sha256, rows: first.rows.total },
     runs,
     outputs,
-    distributions: sources.flatMap((s) => (["dlc", "response_tokens"] as const).map((m) => distribution(s, m, labelOf(s), scoredOf.get(s)!))),
+    distributions: sources.flatMap((s) =>
+      (["dlc", "response_tokens"] as const).map((m) => distribution(s, m, labelOf(s), scoredOf.get(s)!)),
+    ),
     groups: sources.flatMap((s) => groupBars(s, labelOf(s), scoredOf.get(s)!) ?? []),
     overlaps,
     correlations,
@@ -188,7 +218,12 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
         .filter((row) => !Number.isNaN(s.scores.cols.loss0[row]!))
         .map((row) => ({ row, loss0: s.scores.cols.loss0[row]!, dlc: s.scores.cols.dlc[row]! })),
     })),
-    examples: picked.map((p) => ({ run: p.src.label, group: p.group, easiest: p.lowest.map((r) => example(p.src, r)), hardest: p.highest.map((r) => example(p.src, r)) })),
+    examples: picked.map((p) => ({
+      run: p.src.label,
+      group: p.group,
+      easiest: p.lowest.map((r) => example(p.src, r)),
+      hardest: p.highest.map((r) => example(p.src, r)),
+    })),
   };
 }
 

@@ -62,7 +62,13 @@ export interface Distribution {
   axis: Axis;
   /** Every scored row. */
   all: number[];
-  panels: { label: string; by: string; strategy: string; boundary: number | null; series: { ratio: number; rows: number; cdf: number[] }[] }[];
+  panels: {
+    label: string;
+    by: string;
+    strategy: string;
+    boundary: number | null;
+    series: { ratio: number; rows: number; cdf: number[] }[];
+  }[];
 }
 
 export interface Example {
@@ -93,4 +99,3 @@ export interface Report {
   /** The 5 easiest and 5 hardest rows by DLC per run and group, their text cut to a line. */
   examples: { run: string; group: string; easiest: Example[]; hardest: Example[] }[];
 }
-

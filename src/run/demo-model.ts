@@ -10,7 +10,9 @@ export async function ensureDemoModel(config: Config, log: (line: string) => voi
   const { path, tiny } = config.model;
   if (!path) throw new UserError("missing key model.path (the model folder to score with)");
   if (!tiny) return;
-  log(`model.tiny: ${path} is a tiny model with random weights: its DLC scores are meaningless (a demo of the pipeline, not of the method)`);
+  log(
+    `model.tiny: ${path} is a tiny model with random weights: its DLC scores are meaningless (a demo of the pipeline, not of the method)`,
+  );
   if (await exists(path)) return;
   log(`building it with the model kit (dlc-prune model tiny)`);
   await writeTinyModel(path, tiny).catch(async (err) => {

@@ -42,7 +42,15 @@ export interface Estimate {
   padding: number;
   device: Device;
   /** Expected wall seconds of a run on this machine (scaled to all rows when sampled). */
-  seconds: { load: number; tokenize: number; inspect_and_write: number; per_level_setup: number; per_pass: number; ifd_pass: number; total: number };
+  seconds: {
+    load: number;
+    tokenize: number;
+    inspect_and_write: number;
+    per_level_setup: number;
+    per_pass: number;
+    ifd_pass: number;
+    total: number;
+  };
   /** Peak resident memory while calibrating (the model, a session, a batch), MiB. */
   peak_rss_mib: number;
   /** score.refine: boundary: the masked levels run on rows known only once level 0 has run; priced in full (an upper bound). */
@@ -78,7 +86,9 @@ function fitBatchCost(samples: { batch: Batch; seconds: number }[]): (batch: Bat
   const mean = samples.reduce((s, x) => s + x.seconds / (x.batch.members.length * x.batch.length), 0) / samples.length;
   // A fit that prices some batch below zero is worse than the plain per-slot mean.
   const fitted = (b: Batch) => features(b).reduce((s, x, i) => s + x * w[i]!, 0);
-  return samples.every(({ batch }) => fitted(batch) > 0) && w.every(Number.isFinite) ? (b) => Math.max(fitted(b), 0) : (b) => mean * b.members.length * b.length;
+  return samples.every(({ batch }) => fitted(batch) > 0) && w.every(Number.isFinite)
+    ? (b) => Math.max(fitted(b), 0)
+    : (b) => mean * b.members.length * b.length;
 }
 
 /** The batches to time: spread over the plan (longest first), within the time budget. */
@@ -114,20 +124,40 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   await ensureDemoModel(config, log);
   const prepared = await prepare(config, config.model.path!, source, () => {});
   const { model, tokenizer, data } = prepared;
-  const plan = planScoring(data.encoded.map((e) => e.ids.length - 1), s.batch_tokens, null);
-  log(`${data.rows} rows read: ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%; calibrating on the model...`);
+  const plan = planScoring(
+    data.encoded.map((e) => e.ids.length - 1),
+    s.batch_tokens,
+    null,
+  );
+  log(
+    `${data.rows} rows read: ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%; calibrating on the model...`,
+  );
 
   const sessions = new SessionFactory(s.device, threadCount(s.threads), log);
   const device = await sessions.resolve(model);
   const tm = performance.now();
-  const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: s.levels, seed: s.seed });
+  const schedule = new MaskSchedule(model.maskable, {
+    file: model.onnxPath,
+    scope: s.scope,
+    method: s.method,
+    interval: s.interval,
+    levels: s.levels,
+    seed: s.seed,
+  });
   if (s.levels > 1) schedule.applyLevel(1);
   const session = await sessions.create(model);
   const setup = (performance.now() - tm) / 1000;
   const samples: { batch: Batch; seconds: number }[] = [];
   try {
     // The first run of a session warms it up, as in a run: timed, but not fitted.
-    const run = (batch: Batch) => runBatch(session, model, batch.members.map((m) => data.encoded[m]!), batch.length, tokenizer.padId);
+    const run = (batch: Batch) =>
+      runBatch(
+        session,
+        model,
+        batch.members.map((m) => data.encoded[m]!),
+        batch.length,
+        tokenizer.padId,
+      );
     await run(plan.batches.at(-1)!);
     const spent = performance.now();
     for (const b of calibrationBatches(plan.batches, 24)) {
@@ -145,7 +175,9 @@ export async function estimate(config: Config, opts: EstimateOptions = {}): Prom
   // A pass over all rows (score.refine: boundary runs the masked levels on fewer, known only once level 0
   // has run: priced in full, an upper bound).
   const price = (alone: boolean) => {
-    const layout = layoutOf(plan, null, (m) => (alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1));
+    const layout = layoutOf(plan, null, (m) =>
+      alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1,
+    );
     return layout.members.reduce((a, members, i) => a + (members.length ? cost({ members, length: layout.lengths[i]! }) : 0), 0) * scale;
   };
   const perPass = price(false);

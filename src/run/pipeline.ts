@@ -18,7 +18,17 @@ import { UserError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { RunInputs, isInside, realPathOf, type RunInput } from "../util/paths.js";
-import { KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, describeOutput, keepFile, readManifest, rebaseManifest, type Manifest } from "../write/layout.js";
+import {
+  KEPT_FOLDER,
+  MANIFEST_FILE,
+  REPORT_FILES,
+  UNSCORED_FILE,
+  describeOutput,
+  keepFile,
+  readManifest,
+  rebaseManifest,
+  type Manifest,
+} from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
 import { outputScoreColumns, writeOutputs } from "../write/write.js";
@@ -90,10 +100,15 @@ async function scoresForData(config: Config, source: DataSource): Promise<Scores
   const path = config.score.out;
   const scores = await readScoresFile(path);
   const { meta } = scores;
-  if (meta.shard) throw new UserError(`${path}: shard ${meta.shard.index}/${meta.shard.count} of a scoring run; merge the shards first (dlc-prune merge)`);
+  if (meta.shard)
+    throw new UserError(
+      `${path}: shard ${meta.shard.index}/${meta.shard.count} of a scoring run; merge the shards first (dlc-prune merge)`,
+    );
   const sha = await source.sha256();
   if (meta.data.sha256 !== sha)
-    throw new UserError(`${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${source.path} (sha256 ${sha.slice(0, 12)})`);
+    throw new UserError(
+      `${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${source.path} (sha256 ${sha.slice(0, 12)})`,
+    );
   checkRefinedFor(meta.refine?.cuts, config.select, path);
   return scores;
 }
@@ -119,18 +134,24 @@ interface Known {
  * select + write: <selection>-<ratio>/train.parquet, unscored.jsonl and manifest.json in select.out_dir (with the report
  * when `withReport`), published together.
  */
-export async function selectAndWrite(config: Config, opts: RunOptions & { withReport?: boolean } = {}, known: Known = {}): Promise<SelectResult> {
+export async function selectAndWrite(
+  config: Config,
+  opts: RunOptions & { withReport?: boolean } = {},
+  known: Known = {},
+): Promise<SelectResult> {
   const log = opts.log ?? defaultLog;
   const source = known.source ?? new DataSource(config.data);
   const dir = config.select.out_dir;
-  const folder = known.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
+  const folder =
+    known.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
   if (!known.folder) await folder.lock(log);
   try {
     const t0 = performance.now();
     const timings = { ...known.timings };
     const scores = await scoresForData(config, source);
     const inspection = known.inspection ?? (await inspectForOutput(config, source));
-    if (inspection.rows !== scores.cols.dlc.length) throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
+    if (inspection.rows !== scores.cols.dlc.length)
+      throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
     const selections = selectAll(config, scores, inspection);
     const written = await writeOutputs({ config, source, scores, selections, inspection, folder, signal: opts.signal });
     timings.select_write = since(t0);
@@ -142,7 +163,11 @@ export async function selectAndWrite(config: Config, opts: RunOptions & { withRe
       await writeReport(folder, report, written.files);
       timings.report = since(t1);
     }
-    const manifest = await folder.publish(written.files, { ...stored, invocation: { command: opts.command ?? null, threads: known.threads ?? null }, timings }, { log });
+    const manifest = await folder.publish(
+      written.files,
+      { ...stored, invocation: { command: opts.command ?? null, threads: known.threads ?? null }, timings },
+      { log },
+    );
     return { manifest, selections, scores, inspection, report };
   } catch (err) {
     await folder.discard();
@@ -186,7 +211,8 @@ async function readFinishedRun(dir: string, reportAgain = false): Promise<Omit<F
 async function selectAgain(run: Omit<FinishedRun, "scores" | "inspection" | "selections">): Promise<FinishedRun> {
   const { config, source, manifest, dir } = run;
   const scores = await scoresForData(config, source);
-  if (scores.sha256 !== manifest.scores.sha256) throw new UserError(`${config.score.out}: changed since ${join(dir, MANIFEST_FILE)} was written; rerun select`);
+  if (scores.sha256 !== manifest.scores.sha256)
+    throw new UserError(`${config.score.out}: changed since ${join(dir, MANIFEST_FILE)} was written; rerun select`);
   const inspection = await inspectData(source, config.select.stratify);
   return { ...run, scores, inspection, selections: selectAll(config, scores, inspection) };
 }
@@ -209,7 +235,11 @@ export async function report(outDir: string, opts: RunOptions = {}): Promise<Rep
     const written = new Map<string, string>();
     await writeReport(folder, result, written);
     const { state: _state, files: _files, replacing: _replacing, ...body } = finished.manifest;
-    await folder.publish(written, { ...body, timings: { ...body.timings, report: since(t0) } }, { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog });
+    await folder.publish(
+      written,
+      { ...body, timings: { ...body.timings, report: since(t0) } },
+      { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog },
+    );
     return result;
   } catch (err) {
     await folder.discard();
@@ -232,9 +262,13 @@ export async function compare(dirs: string[], outDir: string, opts: RunOptions =
   for (const f of found.slice(1)) {
     const [a, b] = [first.manifest.run.data, f.manifest.run.data];
     if (a.sha256 !== b.sha256)
-      throw new UserError(`${f.dir}: its run read other data (${f.config.data.path}, sha256 ${b.sha256.slice(0, 12)}) than ${first.dir} (${first.config.data.path}, sha256 ${a.sha256.slice(0, 12)}); compare needs folders over the same data`);
+      throw new UserError(
+        `${f.dir}: its run read other data (${f.config.data.path}, sha256 ${b.sha256.slice(0, 12)}) than ${first.dir} (${first.config.data.path}, sha256 ${a.sha256.slice(0, 12)}); compare needs folders over the same data`,
+      );
   }
-  const inputs = await RunInputs.of(found.flatMap((f) => [{ path: f.dir, role: "folder compared", folder: true }, ...selectInputs(f.config, {})]));
+  const inputs = await RunInputs.of(
+    found.flatMap((f) => [{ path: f.dir, role: "folder compared", folder: true }, ...selectInputs(f.config, {})]),
+  );
   await inputs.check(outDir, "--out");
   for (const name of [...REPORT_FILES, MANIFEST_FILE]) await inputs.check(join(outDir, name), "--out");
   const folder = await OutputFolder.claim(outDir);
@@ -249,8 +283,24 @@ export async function compare(dirs: string[], outDir: string, opts: RunOptions =
     );
     const written = new Map<string, string>();
     await writeReport(folder, result, written);
-    const compared = await Promise.all(found.map(async (f) => ({ dir: relative(resolve(outDir), resolve(f.dir)), manifest_sha256: await sha256File(join(f.dir, MANIFEST_FILE)) })));
-    await folder.publish(written, { tool: TOOL_NAME, version: TOOL_VERSION, kind: "compare" as const, invocation: { command: opts.command ?? null }, compared, timings: { report: since(t0) } }, { log });
+    const compared = await Promise.all(
+      found.map(async (f) => ({
+        dir: relative(resolve(outDir), resolve(f.dir)),
+        manifest_sha256: await sha256File(join(f.dir, MANIFEST_FILE)),
+      })),
+    );
+    await folder.publish(
+      written,
+      {
+        tool: TOOL_NAME,
+        version: TOOL_VERSION,
+        kind: "compare" as const,
+        invocation: { command: opts.command ?? null },
+        compared,
+        timings: { report: since(t0) },
+      },
+      { log },
+    );
     return result;
   } catch (err) {
     await folder.discard();
@@ -304,15 +354,27 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
       await ensureDemoModel(config, log);
       scored = await score(config, { ...opts, source, shard });
       if (scored.shard) {
-        log(`scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`);
+        log(
+          `scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`,
+        );
         return { kind: "shard", score: scored };
       }
     }
     timings[shards.length ? "merge" : "score"] = since(t1);
     const threads = "threads" in scored ? scored.threads : undefined;
-    const { manifest, report: result } = await selectAndWrite(config, { ...opts, withReport: true }, { source, inspection, folder, timings, threads });
+    const { manifest, report: result } = await selectAndWrite(
+      config,
+      { ...opts, withReport: true },
+      { source, inspection, folder, timings, threads },
+    );
     for (const o of manifest.outputs) log(describeOutput(config.select.out_dir, o, manifest.unscored.policy));
-    log(`wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir} (${Object.entries(manifest.timings).map(([stage, s]) => `${stage} ${s}s`).join(", ")})`);
+    log(
+      `wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir} (${Object.entries(
+        manifest.timings,
+      )
+        .map(([stage, s]) => `${stage} ${s}s`)
+        .join(", ")})`,
+    );
     return { kind: "selected", score: scored, manifest, report: result! };
   } finally {
     await folder.discard();

@@ -8,9 +8,15 @@ export function checkBeforeScoring(config: Config): void {
   const { score, select } = config;
   const byIfd = selectionsOf(select).filter((c) => c.by === "ifd");
   if (byIfd.length && !score.ifd)
-    throw new UserError(`select ranks by ifd (${byIfd.map((c) => c.name).join(", ")}) but score.ifd is false: set score.ifd: true, or rank by dlc or loss0`);
+    throw new UserError(
+      `select ranks by ifd (${byIfd.map((c) => c.name).join(", ")}) but score.ifd is false: set score.ifd: true, or rank by dlc or loss0`,
+    );
   if (score.refine === "boundary" && select.stratify)
-    throw new UserError(`score.refine boundary with select.stratify ${select.stratify}: refinement does not compute each group's boundaries yet; use score.refine none, or drop select.stratify`);
+    throw new UserError(
+      `score.refine boundary with select.stratify ${select.stratify}: refinement does not compute each group's boundaries yet; use score.refine none, or drop select.stratify`,
+    );
   if (score.merge.length && (score.shard || score.shards))
-    throw new UserError(`score.merge with ${score.shard ? `score.shard ${score.shard}` : `score.shards ${score.shards}`}: a run either scores one shard or merges the shards; drop one of them`);
+    throw new UserError(
+      `score.merge with ${score.shard ? `score.shard ${score.shard}` : `score.shards ${score.shards}`}: a run either scores one shard or merges the shards; drop one of them`,
+    );
 }

@@ -6,7 +6,8 @@ import { UserError } from "../util/errors.js";
 function parseShard(text: string, source: string): Shard {
   const m = /^(\d+)\/(\d+)$/.exec(text.trim());
   const shard = m ? { index: Number(m[1]), count: Number(m[2]) } : undefined;
-  if (!shard || shard.count < 1 || shard.index >= shard.count) throw new UserError(`${source}: "${text}" is not a shard I/N with 0 <= I < N`);
+  if (!shard || shard.count < 1 || shard.index >= shard.count)
+    throw new UserError(`${source}: "${text}" is not a shard I/N with 0 <= I < N`);
   return shard;
 }
 
@@ -31,7 +32,10 @@ export function resolveShard(shard: string | null, shards: number | null, env: N
     const step = envInt(env, "SLURM_ARRAY_TASK_STEP") ?? 1;
     const max = envInt(env, "SLURM_ARRAY_TASK_MAX");
     const count = envInt(env, "SLURM_ARRAY_TASK_COUNT") ?? (max !== undefined ? Math.floor((max - min) / step) + 1 : undefined);
-    if (count === undefined) throw new UserError("SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX: cannot tell the number of shards");
+    if (count === undefined)
+      throw new UserError(
+        "SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX: cannot tell the number of shards",
+      );
     if ((task - min) % step !== 0) throw new UserError(`SLURM_ARRAY_TASK_ID=${task} is not on the array's step ${step} from ${min}`);
     return one(parseShard(`${(task - min) / step}/${count}`, "the Slurm array"));
   }
@@ -41,6 +45,9 @@ export function resolveShard(shard: string | null, shards: number | null, env: N
     return one(parseShard(`${index}/${shards}`, "JOB_COMPLETION_INDEX and score.shards"));
   }
   // A shard count with no index would score every row while the user asked for shards.
-  if (shards && shards > 1) throw new UserError(`score.shards ${shards} is set but JOB_COMPLETION_INDEX is not: score.shards is the count of a Kubernetes Indexed Job; elsewhere give the shard as score.shard (--shard I/N)`);
+  if (shards && shards > 1)
+    throw new UserError(
+      `score.shards ${shards} is set but JOB_COMPLETION_INDEX is not: score.shards is the count of a Kubernetes Indexed Job; elsewhere give the shard as score.shard (--shard I/N)`,
+    );
   return null;
 }

@@ -56,10 +56,12 @@ function checksumOf(progress: Progress, fingerprint: string, losses: Uint8Array)
 
 /** Why `state` and `bytes` cannot be this run's progress, or undefined when they can. */
 function damage(state: StateFile, bytes: Uint8Array, shape: CheckpointShape): string | undefined {
-  if (bytes.byteLength !== shape.rows * shape.columns * 8) return `${LOSSES_FILE} has ${bytes.byteLength} bytes, not ${shape.rows * shape.columns * 8}`;
+  if (bytes.byteLength !== shape.rows * shape.columns * 8)
+    return `${LOSSES_FILE} has ${bytes.byteLength} bytes, not ${shape.rows * shape.columns * 8}`;
   if (checksumOf(state, state.fingerprint, bytes) !== state.checksum) return `${STATE_FILE} and ${LOSSES_FILE} do not match their checksum`;
   if (state.pass > shape.passes) return `pass ${state.pass} of ${shape.passes}`;
-  if (state.pass === shape.passes ? state.nextBatch !== 0 : state.nextBatch > shape.batches) return `batch ${state.nextBatch} of ${shape.batches} in pass ${state.pass}`;
+  if (state.pass === shape.passes ? state.nextBatch !== 0 : state.nextBatch > shape.batches)
+    return `batch ${state.nextBatch} of ${shape.batches} in pass ${state.pass}`;
   const losses = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   // A loss is an NLL (>= 0; NaN or infinite where the model gave such: the row's status says so) or NOT_RUN.
   const bad = losses.findIndex((v) => !(v >= 0 || v === NOT_RUN || Number.isNaN(v)));
@@ -83,7 +85,10 @@ async function entries(dir: string): Promise<string[]> {
     throw err;
   }
   const foreign = names.filter((n) => !isOurs(n));
-  if (foreign.length) throw new UserError(`${dir}: holds files dlc-prune did not write (${foreign.slice(0, 5).join(", ")}); dlc-prune keeps its resume state there: move them, or choose another score.out`);
+  if (foreign.length)
+    throw new UserError(
+      `${dir}: holds files dlc-prune did not write (${foreign.slice(0, 5).join(", ")}); dlc-prune keeps its resume state there: move them, or choose another score.out`,
+    );
   return names;
 }
 
@@ -121,7 +126,12 @@ export class Checkpoint {
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
     const fresh = async () => {
       await ensureWritableDir(dir, "score.out");
-      return { checkpoint, progress: { pass: 0, nextBatch: 0 }, losses: new Float64Array(shape.rows * shape.columns).fill(NOT_RUN), resumed: false };
+      return {
+        checkpoint,
+        progress: { pass: 0, nextBatch: 0 },
+        losses: new Float64Array(shape.rows * shape.columns).fill(NOT_RUN),
+        resumed: false,
+      };
     };
     if (restart) await removeWork(dir);
     // The caller holds score.out's lock: temporary files here are a killed run's.
@@ -136,7 +146,9 @@ export class Checkpoint {
     const owner = parseJson(ownerSchema, text);
     if ("why" in owner) return discard(owner.why);
     if (owner.value.fingerprint !== fingerprint)
-      throw new UserError(`${dir}: holds progress of a different run (${describeDifferences(owner.value.identity, identity) || "tool version"}); rerun with --restart to start over`);
+      throw new UserError(
+        `${dir}: holds progress of a different run (${describeDifferences(owner.value.identity, identity) || "tool version"}); rerun with --restart to start over`,
+      );
     const parsed = parseJson(stateSchema, text);
     if ("why" in parsed) return discard(parsed.why);
     const state = parsed.value;
@@ -169,7 +181,12 @@ export class Checkpoint {
 
   async save(progress: Progress, losses: Float64Array): Promise<void> {
     const bytes = new Uint8Array(losses.buffer, losses.byteOffset, losses.byteLength);
-    const state: StateFile = { ...progress, fingerprint: this.fingerprint, identity: this.identity, checksum: checksumOf(progress, this.fingerprint, bytes) };
+    const state: StateFile = {
+      ...progress,
+      fingerprint: this.fingerprint,
+      identity: this.identity,
+      checksum: checksumOf(progress, this.fingerprint, bytes),
+    };
     await writeFileAtomic(join(this.dir, LOSSES_FILE), bytes);
     await writeFileAtomic(join(this.dir, STATE_FILE), JSON.stringify(state, null, 2));
   }

@@ -73,7 +73,9 @@ export class ProgressMeter {
   ) {
     this.pass = from.pass;
     const current = layouts[from.pass] ?? full;
-    this.tokensDone = layouts.slice(0, from.pass).reduce((a, l) => a + l!.tokens, 0) + current.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
+    this.tokensDone =
+      layouts.slice(0, from.pass).reduce((a, l) => a + l!.tokens, 0) +
+      current.batchTokens.slice(0, from.nextBatch).reduce((a, b) => a + b, 0);
     this.rowsDone = current.members.slice(0, from.nextBatch).reduce((a, ms) => a + ms.length, 0);
   }
 
@@ -126,7 +128,8 @@ export class ProgressMeter {
   passDone(): void {
     // A level resumed part-way has no full curve.
     const pass = this.passes[this.pass]!;
-    if (!this.fullLevel && !pass.alone && pass.rows === "all" && this.curve.length === this.full.members.length) this.fullLevel = this.curve;
+    if (!this.fullLevel && !pass.alone && pass.rows === "all" && this.curve.length === this.full.members.length)
+      this.fullLevel = this.curve;
     this.rowsDone = 0;
   }
 
@@ -137,7 +140,11 @@ export class ProgressMeter {
     // A masking level over all rows takes as long as the first one run in full; other passes, by the token rate.
     const byCurve = (p: Pass) => !p.alone && p.rows === "all" && this.fullLevel !== null;
     const current = this.passes[this.pass]!;
-    const rest = byCurve(current) ? this.fullLevel!.at(-1)! - this.fullLevel![b]! : this.layout(this.pass).batchTokens.slice(b + 1).reduce((a, x) => a + x, 0) / rate;
+    const rest = byCurve(current)
+      ? this.fullLevel!.at(-1)! - this.fullLevel![b]!
+      : this.layout(this.pass)
+          .batchTokens.slice(b + 1)
+          .reduce((a, x) => a + x, 0) / rate;
     let later = 0;
     for (let p = this.pass + 1; p < this.passes.length; p++) {
       const pass = this.passes[p]!;
@@ -173,7 +180,10 @@ function batchFeeds(sequences: Sequence[], length: number, model: ScoringModel, 
   };
   if (model.inputs.positions) feeds[model.inputs.positions] = i64(positions, [B, L]);
   for (const p of model.inputs.past)
-    feeds[p.name] = p.type === "float16" ? new Tensor("float16", new Uint16Array(0), [B, p.dims[0], 0, p.dims[1]]) : new Tensor("float32", new Float32Array(0), [B, p.dims[0], 0, p.dims[1]]);
+    feeds[p.name] =
+      p.type === "float16"
+        ? new Tensor("float16", new Uint16Array(0), [B, p.dims[0], 0, p.dims[1]])
+        : new Tensor("float32", new Float32Array(0), [B, p.dims[0], 0, p.dims[1]]);
   return feeds;
 }
 
@@ -188,10 +198,18 @@ function batchLosses(sequences: Sequence[], length: number, logprobs: Float32Arr
 }
 
 /** Sequences through a session, right-padded to `length`: each one's loss (mean NLL of its scored tokens). */
-export async function runBatch(session: ort.InferenceSession, model: ScoringModel, sequences: Sequence[], length: number, padId: number): Promise<number[]> {
+export async function runBatch(
+  session: ort.InferenceSession,
+  model: ScoringModel,
+  sequences: Sequence[],
+  length: number,
+  padId: number,
+): Promise<number[]> {
   const result = await session.run(batchFeeds(sequences, length, model, padId)).catch((err: Error) => {
     // A model that does not fit the scorer's inputs, or a batch the device cannot hold.
-    throw new UserError(`${model.dir}: onnxruntime failed on a batch of ${sequences.length} rows x ${length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`);
+    throw new UserError(
+      `${model.dir}: onnxruntime failed on a batch of ${sequences.length} rows x ${length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`,
+    );
   });
   return batchLosses(sequences, length, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
 }
@@ -248,7 +266,13 @@ export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float
       for (let b = p === from.pass ? from.nextBatch : 0; b < plan.batches.length; b++) {
         const members = layout.members[b]!;
         if (members.length) {
-          const values = await runBatch(session!, model, members.map((m) => (pass.alone ? encoded[m]!.alone! : encoded[m]!)), layout.lengths[b]!, padId);
+          const values = await runBatch(
+            session!,
+            model,
+            members.map((m) => (pass.alone ? encoded[m]!.alone! : encoded[m]!)),
+            layout.lengths[b]!,
+            padId,
+          );
           members.forEach((m, j) => (losses[m * columns + column] = values[j]!));
         }
         meter.batchDone(b);

@@ -42,7 +42,10 @@ export function cumulativeCounts(n: number, interval: number, levels: number): n
 /** Weights zero at each level over all matrices, from the matrices' sizes alone (as MaskSchedule masks). */
 export function maskedCounts(sizes: number[], opts: Pick<MaskOptions, "scope" | "interval" | "levels">): number[] {
   const units = opts.scope === "global" ? [sizes.reduce((a, b) => a + b, 0)] : sizes;
-  return units.reduce((acc, n) => cumulativeCounts(n, opts.interval, opts.levels).map((c, k) => c + acc[k]!), new Array<number>(opts.levels).fill(0));
+  return units.reduce(
+    (acc, n) => cumulativeCounts(n, opts.interval, opts.levels).map((c, k) => c + acc[k]!),
+    new Array<number>(opts.levels).fill(0),
+  );
 }
 
 const f32 = new Float32Array(1);
@@ -133,7 +136,9 @@ export class MaskSchedule {
     });
     // inf and NaN magnitudes start at 0x7f800000: weights without a usable order.
     if (this.opts.method === "l1" && high.subarray(0x7f80).some((c) => c > 0))
-      throw new UserError(`${this.opts.file}: weights ${unit.map((m) => this.matrices[m]!.name).join(", ")} hold NaN or inf values, which cannot be ranked by magnitude`);
+      throw new UserError(
+        `${this.opts.file}: weights ${unit.map((m) => this.matrices[m]!.name).join(", ")} hold NaN or inf values, which cannot be ranked by magnitude`,
+      );
     const cumHigh = new Float64Array(65537);
     for (let b = 0; b < 65536; b++) cumHigh[b + 1] = cumHigh[b]! + high[b]!;
     const binOf = (c: number) => {

@@ -69,7 +69,13 @@ export function layoutOf(plan: ScorePlan, active: Uint8Array | null, inputLength
   const members = plan.batches.map((b) => b.members.filter((m) => (!active || active[m]) && inputLength(m) !== null));
   const lengths = members.map((ms) => Math.max(0, ...ms.map((m) => inputLength(m)!)));
   const batchTokens = members.map((ms) => ms.reduce((a, m) => a + inputLength(m)!, 0));
-  return { members, lengths, batchTokens, tokens: batchTokens.reduce((a, b) => a + b, 0), rows: members.reduce((a, ms) => a + ms.length, 0) };
+  return {
+    members,
+    lengths,
+    batchTokens,
+    tokens: batchTokens.reduce((a, b) => a + b, 0),
+    rows: members.reduce((a, ms) => a + ms.length, 0),
+  };
 }
 
 /** Longest first (an out-of-memory shows at once), ties by index; each batch fills rows x length <= budget. */
@@ -90,7 +96,13 @@ export function planScoring(lengths: number[], budget: number, shard: Shard | nu
   const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
   const passTokens = batchTokens.reduce((a, b) => a + b, 0);
   const slots = batches.reduce((a, b) => a + b.members.length * b.length, 0);
-  return { batches, batchTokens, passTokens, passRows: batches.reduce((a, b) => a + b.members.length, 0), padding: slots ? (slots - passTokens) / slots : 0 };
+  return {
+    batches,
+    batchTokens,
+    passTokens,
+    passRows: batches.reduce((a, b) => a + b.members.length, 0),
+    padding: slots ? (slots - passTokens) / slots : 0,
+  };
 }
 
 /** An unscored row (no batch) belongs to shard row mod N. */

@@ -30,7 +30,10 @@ function checkLevels(model: ScoringModel, s: Config["score"]): void {
     s,
   );
   const still = counts.findIndex((c, k) => k > 0 && c === counts[k - 1]);
-  if (still > 0) throw new UserError(`score.levels ${s.levels}: from level ${still + 1} on the mask no longer grows (interval ${s.interval} of the weights left rounds to none), so those levels would repeat level ${still}: use at most ${still} levels`);
+  if (still > 0)
+    throw new UserError(
+      `score.levels ${s.levels}: from level ${still + 1} on the mask no longer grows (interval ${s.interval} of the weights left rounds to none), so those levels would repeat level ${still}: use at most ${still} levels`,
+    );
 }
 
 export async function prepare(config: Config, modelPath: string, source: DataSource, onRow: (row: number) => void): Promise<Prepared> {
@@ -40,15 +43,20 @@ export async function prepare(config: Config, modelPath: string, source: DataSou
   checkLevels(model, s);
   const tokenizer = await loadTokenizer(modelPath);
   if (model.vocabSize !== null && tokenizer.vocabSize > model.vocabSize)
-    throw new UserError(`${modelPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1}, but the model takes ${model.vocabSize} token ids: tokenizer.json belongs to another model`);
+    throw new UserError(
+      `${modelPath}: the tokenizer has ids up to ${tokenizer.vocabSize - 1}, but the model takes ${model.vocabSize} token ids: tokenizer.json belongs to another model`,
+    );
   if (s.max_tokens !== null && model.maxPositions !== null && s.max_tokens > model.maxPositions)
     throw new UserError(`score.max_tokens ${s.max_tokens} exceeds the model's max positions ${model.maxPositions}`);
   const maxTokens = s.max_tokens ?? model.maxPositions;
-  if (maxTokens === null) throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
+  if (maxTokens === null)
+    throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
   const t1 = performance.now();
   const data = await encodeDataset(source, config.template, tokenizer, maxTokens, { truncated: s.truncated, ifd: s.ifd, onRow });
   const seconds = { load: (t1 - t0) / 1000, encode: (performance.now() - t1) / 1000 };
   if (data.encoded.length === 0)
-    throw new UserError(`${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`);
+    throw new UserError(
+      `${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`,
+    );
   return { model, tokenizer, data, maxTokens, seconds };
 }

@@ -113,7 +113,10 @@ export class Refiner {
       const size = Math.min(sorted.length, Math.max(CALIBRATION_MIN, Math.ceil(opts.sample * sorted.length)));
       for (const i of permutation(createRng(opts.seed), sorted.length).subarray(0, size)) this.calibration[sorted[i]!] = 1;
     }
-    this.calibrationTokens = members.filter((m) => this.calibration[m]).map((m) => opts.tokens(m)).sort((a, b) => a - b);
+    this.calibrationTokens = members
+      .filter((m) => this.calibration[m])
+      .map((m) => opts.tokens(m))
+      .sort((a, b) => a - b);
   }
 
   /** Whether the calibration covers responses as short as row m's (CALIBRATION_NEIGHBOURS). */
@@ -149,7 +152,11 @@ export class Refiner {
         for (let i = j + 1; i < K; i++) rest += this.loss(losses, m, i);
         return rest;
       });
-      return fitLine(x, y, rows.map((m) => this.opts.tokens(m)));
+      return fitLine(
+        x,
+        y,
+        rows.map((m) => this.opts.tokens(m)),
+      );
     });
   }
 

@@ -69,7 +69,11 @@ export interface ScoreResult {
  * Where this process writes its scores (the shard's file in a job array), checked before any work: not an
  * input, in a folder that can be written, and not a file of someone else's.
  */
-async function scoresDestination(config: Config, shard: Shard | null, configFile: string | undefined): Promise<{ out: string; existing?: { scores?: ScoresFile; otherVersion?: string } }> {
+async function scoresDestination(
+  config: Config,
+  shard: Shard | null,
+  configFile: string | undefined,
+): Promise<{ out: string; existing?: { scores?: ScoresFile; otherVersion?: string } }> {
   const out = shard ? shardPath(config.score.out, shard) : config.score.out;
   const inputs = await RunInputs.of([
     { path: config.data.path, role: "data file" },
@@ -83,12 +87,32 @@ async function scoresDestination(config: Config, shard: Shard | null, configFile
 }
 
 /** The refinement of this process's rows (src/score/refine.ts), from the record's settings and seeded by score.seed. */
-function refinerOf(refine: NonNullable<RunRecord["refine"]>, config: Config, plan: ScorePlan, encoded: Encoded[], columns: number, log: (line: string) => void): Refiner {
+function refinerOf(
+  refine: NonNullable<RunRecord["refine"]>,
+  config: Config,
+  plan: ScorePlan,
+  encoded: Encoded[],
+  columns: number,
+  log: (line: string) => void,
+): Refiner {
   if (config.select.stratify)
-    throw new UserError(`score.refine boundary: select.stratify ${config.select.stratify} needs the boundaries of every group, which refinement does not compute yet; use score.refine none`);
-  if (!refine.cuts.length) log("score.refine boundary: no selection ranks by DLC (random, or select.by loss0 / ifd): rows outside the calibration sample get estimated DLC from level 0");
+    throw new UserError(
+      `score.refine boundary: select.stratify ${config.select.stratify} needs the boundaries of every group, which refinement does not compute yet; use score.refine none`,
+    );
+  if (!refine.cuts.length)
+    log(
+      "score.refine boundary: no selection ranks by DLC (random, or select.by loss0 / ifd): rows outside the calibration sample get estimated DLC from level 0",
+    );
   const members = plan.batches.flatMap((b) => b.members);
-  return new Refiner(members, encoded.length, { levels: config.score.levels, columns, cuts: refine.cuts, confidence: refine.confidence, sample: refine.sample, seed: seedFor(config.score.seed, "refine"), tokens: (m) => encoded[m]!.tokens });
+  return new Refiner(members, encoded.length, {
+    levels: config.score.levels,
+    columns,
+    cuts: refine.cuts,
+    confidence: refine.confidence,
+    sample: refine.sample,
+    seed: seedFor(config.score.seed, "refine"),
+    tokens: (m) => encoded[m]!.tokens,
+  });
 }
 
 /** The run record (src/scores/record): what these scores depend on. */
@@ -99,10 +123,26 @@ function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha2
   return {
     tool: TOOL_NAME,
     version: TOOL_VERSION,
-    data: { path: config.data.path, sha256: dataSha256, rows: data.rows, format: data.format.format, fields: data.format.fields, on_error: config.data.on_error },
+    data: {
+      path: config.data.path,
+      sha256: dataSha256,
+      rows: data.rows,
+      format: data.format.format,
+      fields: data.format.fields,
+      on_error: config.data.on_error,
+    },
     model: { path: model.dir, sha256: model.sha256, maskable_weights: total },
     tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: encodedSha256(data) },
-    masking: { levels: s.levels, interval: s.interval, scope: s.scope, method: s.method, seed: s.seed, include: s.include, exclude: s.exclude, sparsities: maskedCounts(sizes, s).map((c) => c / total) },
+    masking: {
+      levels: s.levels,
+      interval: s.interval,
+      scope: s.scope,
+      method: s.method,
+      seed: s.seed,
+      include: s.include,
+      exclude: s.exclude,
+      sparsities: maskedCounts(sizes, s).map((c) => c / total),
+    },
     ifd: s.ifd,
     refine: s.refine === "boundary" ? { sample: s.refine_sample, confidence: s.refine_confidence, cuts: cutsOf(config.select) } : null,
     batch_tokens: s.batch_tokens,
@@ -138,7 +178,11 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     const { model, tokenizer, data } = prepared;
     const prepareSeconds = (performance.now() - started) / 1000;
     // One plan for all rows; a shard scores its share of the batches.
-    const plan = planScoring(data.encoded.map((e) => e.ids.length - 1), s.batch_tokens, shard);
+    const plan = planScoring(
+      data.encoded.map((e) => e.ids.length - 1),
+      s.batch_tokens,
+      shard,
+    );
     log(
       `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${prepared.maxTokens}): ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ` +
         `${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`,
@@ -148,13 +192,33 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     const sessions = new SessionFactory(s.device, threads, log);
     const record = recordOf(config, prepared, await source.sha256(), await sessions.resolve(model));
     const fingerprint = fingerprintOf(record);
-    const result = { out, shard, rows: data.rows, scored: plan.passRows, tokens: plan.passTokens, paddingRatio: plan.padding, dataSha256: record.data.sha256, device: record.device, threads };
+    const result = {
+      out,
+      shard,
+      rows: data.rows,
+      scored: plan.passRows,
+      tokens: plan.passTokens,
+      paddingRatio: plan.padding,
+      dataSha256: record.data.sha256,
+      device: record.device,
+      threads,
+    };
     if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
       log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
-      if (await Checkpoint.removeDone(out, record, shard)) log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
-      return { ...result, tokensProcessed: 0, resumed: false, reused: true, seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 } };
+      if (await Checkpoint.removeDone(out, record, shard))
+        log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
+      return {
+        ...result,
+        tokensProcessed: 0,
+        resumed: false,
+        reused: true,
+        seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 },
+      };
     }
-    if (existing) log(`${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`);
+    if (existing)
+      log(
+        `${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`,
+      );
 
     const K = s.levels;
     const columns = K + (s.ifd ? 1 : 0);
@@ -163,35 +227,78 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     /** The rows pass p runs: all, the calibration sample, or the rows undecided before its level (from the losses so far). */
     const layoutFor = (p: number, losses: Float64Array) => {
       const pass = passes[p]!;
-      const active = pass.rows === "all" ? null : pass.rows === "calibration" ? refiner!.calibration : refiner!.undecided(pass.level, losses);
-      return layoutOf(plan, active, (m) => (pass.alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1));
+      const active =
+        pass.rows === "all" ? null : pass.rows === "calibration" ? refiner!.calibration : refiner!.undecided(pass.level, losses);
+      return layoutOf(plan, active, (m) =>
+        pass.alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1,
+      );
     };
     // Progress is per shard: a shard's checkpoint never continues another's.
     const shape = { passes: passes.length, batches: plan.batches.length, rows: data.encoded.length, columns };
     const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, shape, opts.restart ?? false, log);
     if (resumed)
-      log(`resuming ${out} ${progress.pass < passes.length ? `at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}` : "after its last pass: writing the scores"}`);
+      log(
+        `resuming ${out} ${progress.pass < passes.length ? `at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}` : "after its last pass: writing the scores"}`,
+      );
     // With refinement the levels run twice (the calibration rows', then the others'): the unmasked weights are kept to start over.
-    const schedule = new MaskSchedule(model.maskable, { file: model.onnxPath, scope: s.scope, method: s.method, interval: s.interval, levels: K, seed: s.seed, restartable: !!refiner });
+    const schedule = new MaskSchedule(model.maskable, {
+      file: model.onnxPath,
+      scope: s.scope,
+      method: s.method,
+      interval: s.interval,
+      levels: K,
+      seed: s.seed,
+      restartable: !!refiner,
+    });
     // Known now: every pass over all rows or the calibration rows, and those a resumed run has begun or done.
     const layouts = passes.map((pass, p) => (pass.rows !== "undecided" || p <= progress.pass ? layoutFor(p, losses) : null));
-    const meter = new ProgressMeter(layouts, passes, layoutOf(plan, null, (m) => data.encoded[m]!.ids.length - 1), progress, opts.onProgress);
-    const loop = { model, padId: tokenizer.padId, encoded: data.encoded, plan, passes, layoutFor, columns, schedule, sessions, checkpoint, checkpointSeconds: s.checkpoint_seconds, meter, signal: opts.signal };
+    const meter = new ProgressMeter(
+      layouts,
+      passes,
+      layoutOf(plan, null, (m) => data.encoded[m]!.ids.length - 1),
+      progress,
+      opts.onProgress,
+    );
+    const loop = {
+      model,
+      padId: tokenizer.padId,
+      encoded: data.encoded,
+      plan,
+      passes,
+      layoutFor,
+      columns,
+      schedule,
+      sessions,
+      checkpoint,
+      checkpointSeconds: s.checkpoint_seconds,
+      meter,
+      signal: opts.signal,
+    };
     const levelSeconds = await scoreLevels(loop, progress, losses);
 
     const cols = scoreColumns(data, losses, { levels: K, ifd: s.ifd }, plan, shard, refiner?.finalEstimates(losses) ?? null);
     await writeScoresFile(out, cols, { ...record, fingerprint, shard });
     await checkpoint.remove();
     const processed = passes.reduce((a, _, p) => a + meter.tokensOf(p), 0);
-    log(`wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`);
+    log(
+      `wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`,
+    );
     if (cols.dlcExact) {
       const exact = cols.dlcExact.reduce((a, v) => a + v, 0);
       const scored = cols.dlc.filter((v) => !Number.isNaN(v)).length;
       // Without refinement: every level over all rows, and the same IFD pass (pass 1).
       const unrefined = plan.passTokens * K + (s.ifd ? meter.tokensOf(1) : 0);
-      log(`score.refine boundary: exact DLC for ${exact} of ${scored} scored rows (calibration and rows near a boundary), estimated for ${scored - exact}; ${processed} tokens run, ${(processed / unrefined).toFixed(3)} of a run without refinement`);
+      log(
+        `score.refine boundary: exact DLC for ${exact} of ${scored} scored rows (calibration and rows near a boundary), estimated for ${scored - exact}; ${processed} tokens run, ${(processed / unrefined).toFixed(3)} of a run without refinement`,
+      );
     }
-    return { ...result, tokensProcessed: processed, resumed, reused: false, seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 } };
+    return {
+      ...result,
+      tokensProcessed: processed,
+      resumed,
+      reused: false,
+      seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 },
+    };
   } finally {
     await lock.release();
   }

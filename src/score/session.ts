@@ -56,9 +56,14 @@ export class SessionFactory {
    */
   async resolve(model: ScoringModel): Promise<Device> {
     if (this.device) return this.device;
-    if (this.choice === "cuda" && !cudaProviderInstalled()) throw new UserError(`score.device cuda: onnxruntime's CUDA provider is not installed (see README "GPU"), or use score.device cpu or auto`);
+    if (this.choice === "cuda" && !cudaProviderInstalled())
+      throw new UserError(
+        `score.device cuda: onnxruntime's CUDA provider is not installed (see README "GPU"), or use score.device cpu or auto`,
+      );
     if (this.choice === "cpu" || (this.choice === "auto" && !cudaProviderInstalled())) {
-      this.log(`device: cpu, ${threadsOf(this.threads)}${this.choice === "auto" ? " (onnxruntime's CUDA provider is not installed; see README \"GPU\")" : ""}`);
+      this.log(
+        `device: cpu, ${threadsOf(this.threads)}${this.choice === "auto" ? ' (onnxruntime\'s CUDA provider is not installed; see README "GPU")' : ""}`,
+      );
       return (this.device = "cpu");
     }
     try {

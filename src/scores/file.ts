@@ -8,7 +8,25 @@
 // Its schema metadata (key "dlc_prune", JSON) is the run record (src/scores/record): which data, model,
 // tokens and masking produced it, with the run's fingerprint and the shard the file holds.
 import { lstat, readFile } from "node:fs/promises";
-import { Bool, Field, FixedSizeList, Float32, Float64, Int32, Int64, RecordBatch, Schema, Struct, Table, Utf8, makeData, tableFromIPC, tableToIPC, vectorFromArray, type Data } from "apache-arrow";
+import {
+  Bool,
+  Field,
+  FixedSizeList,
+  Float32,
+  Float64,
+  Int32,
+  Int64,
+  RecordBatch,
+  Schema,
+  Struct,
+  Table,
+  Utf8,
+  makeData,
+  tableFromIPC,
+  tableToIPC,
+  vectorFromArray,
+  type Data,
+} from "apache-arrow";
 import { z } from "zod";
 import { UserError, isSystemError, readingFile } from "../util/errors.js";
 import { sha256, writeFileAtomic } from "../util/fs.js";
@@ -68,7 +86,13 @@ export function emptyColumns(n: number, levels: number, withIds: boolean, withIf
 /** A float64 column with nulls where the values are NaN. */
 function nullableFloat64(values: Float64Array): Data {
   const { bitmap, nulls } = validity(values);
-  return makeData({ type: new Float64(), length: values.length, nullCount: nulls, nullBitmap: bitmap, data: values.map((v) => (Number.isNaN(v) ? 0 : v)) });
+  return makeData({
+    type: new Float64(),
+    length: values.length,
+    nullCount: nulls,
+    nullBitmap: bitmap,
+    data: values.map((v) => (Number.isNaN(v) ? 0 : v)),
+  });
 }
 
 /** Booleans (0/1 per row) as Arrow's bit-packed values. */
@@ -104,9 +128,21 @@ export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
   const itemNullable = skipped.nulls > 0;
   const listType = new FixedSizeList(levels, new Field("item", new Float32(), itemNullable));
   const items = itemNullable
-    ? makeData({ type: new Float32(), length: n * levels, nullCount: skipped.nulls, nullBitmap: skipped.bitmap, data: cols.losses.map((v) => (Number.isNaN(v) ? 0 : v)) })
+    ? makeData({
+        type: new Float32(),
+        length: n * levels,
+        nullCount: skipped.nulls,
+        nullBitmap: skipped.bitmap,
+        data: cols.losses.map((v) => (Number.isNaN(v) ? 0 : v)),
+      })
     : makeData({ type: new Float32(), length: n * levels, data: cols.losses });
-  fields.push(new Field("dlc", new Float64(), true), new Field("losses", listType, true), new Field("tokens", new Int32(), false), new Field("status", new Utf8(), false), new Field("loss0", new Float64(), true));
+  fields.push(
+    new Field("dlc", new Float64(), true),
+    new Field("losses", listType, true),
+    new Field("tokens", new Int32(), false),
+    new Field("status", new Utf8(), false),
+    new Field("loss0", new Float64(), true),
+  );
   data.push(
     nullableFloat64(cols.dlc),
     makeData({ type: listType, length: n, nullCount: nulls, nullBitmap: bitmap, child: items }),
@@ -121,7 +157,10 @@ export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
   if (cols.dlcExact && cols.dlcSd) {
     // Null where the row has no DLC.
     fields.push(new Field("dlc_exact", new Bool(), true), new Field("dlc_sd", new Float64(), true));
-    data.push(makeData({ type: new Bool(), length: n, nullCount: nulls, nullBitmap: bitmap, data: packBits(cols.dlcExact) }), nullableFloat64(cols.dlcSd));
+    data.push(
+      makeData({ type: new Bool(), length: n, nullCount: nulls, nullBitmap: bitmap, data: packBits(cols.dlcExact) }),
+      nullableFloat64(cols.dlcSd),
+    );
   }
   const schema = new Schema(fields, new Map([[METADATA_KEY, JSON.stringify(meta)]]));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: data }));
@@ -145,7 +184,8 @@ export async function readScoresFile(path: string): Promise<ScoresFile> {
   const bytes = await readingFile(path, () => readFile(path));
   // An Arrow IPC file starts and ends with its magic: a cut-off file is told before decoding.
   const magic = (at: number) => Buffer.from(bytes.subarray(at, at + ARROW_MAGIC.length)).toString("latin1") === ARROW_MAGIC;
-  if (bytes.byteLength < 2 * ARROW_MAGIC.length || !magic(0) || !magic(bytes.byteLength - ARROW_MAGIC.length)) throw new UserError(`${path}: truncated or not an Arrow file`);
+  if (bytes.byteLength < 2 * ARROW_MAGIC.length || !magic(0) || !magic(bytes.byteLength - ARROW_MAGIC.length))
+    throw new UserError(`${path}: truncated or not an Arrow file`);
   try {
     return decodeScores(bytes, path);
   } catch (err) {
@@ -168,12 +208,26 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const table = tableFromIPC(bytes);
   const raw = table.schema.metadata.get(METADATA_KEY);
   const version = raw === undefined ? undefined : otherVersionOf(raw);
-  if (version) throw new OtherVersionError(`${path}: scores of ${TOOL_NAME} ${version}, which this version (${TOOL_VERSION}) does not read; rescore`, version);
+  if (version)
+    throw new OtherVersionError(
+      `${path}: scores of ${TOOL_NAME} ${version}, which this version (${TOOL_VERSION}) does not read; rescore`,
+      version,
+    );
   if (raw === undefined) throw new UserError(`${path}: not a dlc-prune scores file (no "${METADATA_KEY}" metadata)`);
   const parsed = parseJson(scoresMetaSchema, raw);
-  if ("why" in parsed) throw new UserError(`${path}: not a scores file of this version of ${TOOL_NAME} (its "${METADATA_KEY}" metadata: ${parsed.why})`);
+  if ("why" in parsed)
+    throw new UserError(`${path}: not a scores file of this version of ${TOOL_NAME} (its "${METADATA_KEY}" metadata: ${parsed.why})`);
   const meta = parsed.value;
-  const missing = ["row", "dlc", "losses", "tokens", "status", "loss0", ...(meta.ifd ? ["ifd"] : []), ...(meta.refine ? ["dlc_exact", "dlc_sd"] : [])].filter((c) => !table.getChild(c));
+  const missing = [
+    "row",
+    "dlc",
+    "losses",
+    "tokens",
+    "status",
+    "loss0",
+    ...(meta.ifd ? ["ifd"] : []),
+    ...(meta.refine ? ["dlc_exact", "dlc_sd"] : []),
+  ].filter((c) => !table.getChild(c));
   if (missing.length) throw new UserError(`${path}: not a dlc-prune scores file (no column ${missing.join(", ")})`);
   const n = table.numRows;
   const float64 = (name: string) => {
@@ -229,6 +283,8 @@ export async function existingScoresFile(path: string, key: string): Promise<{ s
   } catch (err) {
     if (err instanceof OtherVersionError) return { otherVersion: err.version };
     if (!(err instanceof UserError)) throw err;
-    throw new UserError(`${key} ${path} exists and is not a dlc-prune scores file (${err.message.slice(path.length + 2)}); dlc-prune never replaces it: choose another ${key}`);
+    throw new UserError(
+      `${key} ${path} exists and is not a dlc-prune scores file (${err.message.slice(path.length + 2)}); dlc-prune never replaces it: choose another ${key}`,
+    );
   }
 }

@@ -53,14 +53,20 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
     const { meta } = scores;
     if (!meta.shard) throw new UserError(`${file}: not a shard (a complete scores file)`);
     if (meta.fingerprint !== first.scores.meta.fingerprint)
-      throw new UserError(`${file}: a shard of another run than ${first.file} (${describeDifferences(runIdentity(first.scores.meta), runIdentity(meta)) || "fingerprints differ"})`);
-    if (meta.shard.count !== count) throw new UserError(`${file}: shard ${meta.shard.index}/${meta.shard.count}, but ${first.file} is one of ${count}`);
+      throw new UserError(
+        `${file}: a shard of another run than ${first.file} (${describeDifferences(runIdentity(first.scores.meta), runIdentity(meta)) || "fingerprints differ"})`,
+      );
+    if (meta.shard.count !== count)
+      throw new UserError(`${file}: shard ${meta.shard.index}/${meta.shard.count}, but ${first.file} is one of ${count}`);
     const other = byIndex.get(meta.shard.index);
     if (other) throw new UserError(`${file}: duplicates shard ${meta.shard.index}/${count} (${other})`);
     byIndex.set(meta.shard.index, file);
   }
   const missing = Array.from({ length: count! }, (_, i) => i).filter((i) => !byIndex.has(i));
-  if (missing.length) throw new UserError(`missing shard${missing.length > 1 ? "s" : ""} ${missing.map((i) => `${i}/${count}`).join(", ")} (merging ${files.join(", ")})`);
+  if (missing.length)
+    throw new UserError(
+      `missing shard${missing.length > 1 ? "s" : ""} ${missing.map((i) => `${i}/${count}`).join(", ")} (merging ${files.join(", ")})`,
+    );
 
   const meta = first.scores.meta;
   const n = meta.data.rows;

@@ -23,7 +23,12 @@ export const runRecordSchema = z.object({
   /** The model folder: sha256 of onnx/model.onnx and of each external data file it uses. */
   model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()), maskable_weights: z.number().int() }),
   /** What the model saw: the template, the longest sequence, and a sha256 of every row's token ids and response spans. */
-  tokens: z.object({ template: z.enum(TEMPLATES).exclude(["auto"]), max_tokens: z.number().int(), truncated: z.enum(TRUNCATED), sha256: z.string() }),
+  tokens: z.object({
+    template: z.enum(TEMPLATES).exclude(["auto"]),
+    max_tokens: z.number().int(),
+    truncated: z.enum(TRUNCATED),
+    sha256: z.string(),
+  }),
   masking: z.object({
     levels: z.number().int().positive(),
     interval: z.number(),

@@ -43,7 +43,10 @@ export function boundaryValues(values: number[], cuts: Cut[]): number[] {
 /** P(a row's exact DLC is on the other side of some boundary than its estimate), under the normal model the rule uses. */
 function misplacement(dlc: number, sd: number, boundaries: number[]): number {
   if (!(sd > 0)) return 0;
-  return Math.min(1, boundaries.reduce((p, v) => p + normalCdf(-Math.abs(dlc - v) / sd), 0));
+  return Math.min(
+    1,
+    boundaries.reduce((p, v) => p + normalCdf(-Math.abs(dlc - v) / sd), 0),
+  );
 }
 
 /**
@@ -54,7 +57,10 @@ export function expectedAgreement(dlc: Float64Array, sd: Float64Array, cuts: Cut
   const scored: number[] = [];
   dlc.forEach((d, i) => !Number.isNaN(d) && scored.push(i));
   if (!scored.length) return 1;
-  const boundaries = boundaryValues(scored.map((i) => dlc[i]!), cuts);
+  const boundaries = boundaryValues(
+    scored.map((i) => dlc[i]!),
+    cuts,
+  );
   const misplaced = scored.reduce((a, i) => a + misplacement(dlc[i]!, sd[i]!, boundaries), 0);
   return 1 - misplaced / scored.length;
 }
@@ -70,7 +76,10 @@ export interface RefineSummary {
   boundaries: string[];
 }
 
-export function refineSummary(cols: { dlc: Float64Array; dlcExact: Uint8Array | null; dlcSd: Float64Array | null }, cuts: Cut[] | undefined): RefineSummary | null {
+export function refineSummary(
+  cols: { dlc: Float64Array; dlcExact: Uint8Array | null; dlcSd: Float64Array | null },
+  cuts: Cut[] | undefined,
+): RefineSummary | null {
   if (!cuts || !cols.dlcExact || !cols.dlcSd) return null;
   let exact = 0;
   let estimated = 0;
@@ -91,7 +100,12 @@ export function checkRefinedFor(cuts: Cut[] | undefined, select: SelectConfig, p
   const has = new Set(cuts.map(describeCut));
   const missing = cutsOf(select).filter((c) => !has.has(describeCut(c)));
   const fix = "rescore with this select config (run does it), or with score.refine none";
-  if (select.stratify) throw new UserError(`${path}: scores refined without groups (score.refine boundary); select.stratify ${select.stratify} needs each group's boundaries: ${fix}`);
+  if (select.stratify)
+    throw new UserError(
+      `${path}: scores refined without groups (score.refine boundary); select.stratify ${select.stratify} needs each group's boundaries: ${fix}`,
+    );
   if (missing.length)
-    throw new UserError(`${path}: DLC is exact only near ${[...has].join(", ") || "no boundary"} (score.refine boundary); this selection also needs ${missing.map(describeCut).join(", ")}: ${fix}`);
+    throw new UserError(
+      `${path}: DLC is exact only near ${[...has].join(", ") || "no boundary"} (score.refine boundary); this selection also needs ${missing.map(describeCut).join(", ")}: ${fix}`,
+    );
 }

@@ -57,13 +57,19 @@ const NULL_GROUP = "\u0000null";
 export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConfig, "strategy" | "split">, tieRank: number[]): Quota[] {
   const n = sizes.reduce((a, b) => a + b, 0);
   if (ratio === 1) return sizes.map((k) => ({ k, easy: 0, hard: 0, all: true }));
-  if (cfg.strategy !== "flexrand") return apportion(pyRound(n * ratio), sizes, sizes, tieRank).map((k) => ({ k, easy: 0, hard: 0, all: false }));
+  if (cfg.strategy !== "flexrand")
+    return apportion(pyRound(n * ratio), sizes, sizes, tieRank).map((k) => ({ k, easy: 0, hard: 0, all: false }));
   const { e, h } = flexrandShares(ratio, cfg.split);
   const easySizes = sizes.map((s) => pyRound(s * cfg.split));
   const easy = apportion(pyRound(n * e), sizes, easySizes, tieRank);
   // The hard interval breaks ties the other way round: a budget smaller than the number of groups spreads
   // over as many groups as it can.
-  const hard = apportion(pyRound(n * h), sizes, sizes.map((s, g) => s - easySizes[g]!), tieRank.map((r) => -r));
+  const hard = apportion(
+    pyRound(n * h),
+    sizes,
+    sizes.map((s, g) => s - easySizes[g]!),
+    tieRank.map((r) => -r),
+  );
   return sizes.map((_, g) => ({ k: easy[g]! + hard[g]!, easy: easy[g]!, hard: hard[g]!, all: false }));
 }
 
@@ -71,11 +77,17 @@ export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConf
  * Applies the strategy to all scored rows, or within each stratification group. Rows without a score are
  * kept in every output or in none (`unscored`). A ratio that would keep no scored row is an error.
  */
-export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (string | null)[] | null, choice: SelectionChoice = selectionsOf(cfg)[0]!): Selection {
+export function selectRows(
+  scores: ScoresFile,
+  cfg: SelectConfig,
+  stratify: (string | null)[] | null,
+  choice: SelectionChoice = selectionsOf(cfg)[0]!,
+): Selection {
   const { cols } = scores;
   const n = cols.dlc.length;
   const values = cols[choice.by];
-  if (!values) throw new UserError(`select.by ${choice.by} (${choice.name}): the scores file has no ${choice.by} column; score with score.ifd: true`);
+  if (!values)
+    throw new UserError(`select.by ${choice.by} (${choice.name}): the scores file has no ${choice.by} column; score with score.ifd: true`);
   const groups = new Map<string, Scored[]>();
   const unscored: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -99,7 +111,11 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
   const ratios: RatioSelection[] = cfg.ratios.map((ratio) => ({ ratio, keep: new Uint8Array(n), kept: 0, easy: 0, hard: 0 }));
   let boundary: number | null = null;
   keys.forEach((key, g) => {
-    const draw = drawGroup(groups.get(key)!, perRatio.map((q) => q[g]!), { strategy: choice.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key });
+    const draw = drawGroup(
+      groups.get(key)!,
+      perRatio.map((q) => q[g]!),
+      { strategy: choice.strategy, split: cfg.split, seed: cfg.seed, nested: cfg.nested, group: key },
+    );
     draw.kept.forEach((kept, i) => {
       const r = ratios[i]!;
       for (const row of kept) r.keep[row] = 1;
@@ -111,7 +127,10 @@ export function selectRows(scores: ScoresFile, cfg: SelectConfig, stratify: (str
   });
   const scored = n - unscored.length;
   for (const r of ratios)
-    if (r.kept === 0) throw new UserError(`select.ratios ${r.ratio}: ${choice.name} keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`);
+    if (r.kept === 0)
+      throw new UserError(
+        `select.ratios ${r.ratio}: ${choice.name} keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`,
+      );
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
   return { choice, ratios, scored, unscored, boundary };
 }

@@ -99,17 +99,28 @@ const STRATEGIES: Record<Strategy, Draw> = {
  * Draws every ratio's quota for one group of scored rows. With `nested`, each stream is one permutation whose
  * prefixes serve all ratios; otherwise each ratio gets its own permutations.
  */
-export function drawGroup(rows: Scored[], quotas: Quota[], opts: { strategy: Strategy; split: number; seed: number; nested: boolean; group: string }): GroupDraw {
+export function drawGroup(
+  rows: Scored[],
+  quotas: Quota[],
+  opts: { strategy: Strategy; split: number; seed: number; nested: boolean; group: string },
+): GroupDraw {
   const sorted = byScore(rows);
   const input = { byScore: sorted.map((r) => r.row), byRow: rows.map((r) => r.row).sort((x, y) => x - y), split: opts.split };
   const easySize = pyRound(rows.length * opts.split);
-  const boundary = opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length ? (sorted[easySize - 1]!.score + sorted[easySize]!.score) / 2 : null;
+  const boundary =
+    opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length
+      ? (sorted[easySize - 1]!.score + sorted[easySize]!.score) / 2
+      : null;
   const out: GroupDraw = { kept: [], easy: [], hard: [], boundary };
   quotas.forEach((quota, i) => {
     // Keep ratio 1 is the full data, whatever rounding the strategy's shares would do.
     const draw = quota.all
       ? { kept: [...input.byScore], easy: 0, hard: 0 }
-      : STRATEGIES[opts.strategy]({ ...input, quota, stream: (name, items) => shuffled(items, opts.seed, `${opts.group}\u0000${name}${opts.nested ? "" : `\u0000${i}`}`) });
+      : STRATEGIES[opts.strategy]({
+          ...input,
+          quota,
+          stream: (name, items) => shuffled(items, opts.seed, `${opts.group}\u0000${name}${opts.nested ? "" : `\u0000${i}`}`),
+        });
     out.kept.push(draw.kept);
     out.easy.push(draw.easy);
     out.hard.push(draw.hard);

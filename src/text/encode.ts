@@ -81,7 +81,12 @@ export function tokenizeParts(parts: Part[], tok: TextTokenizer, addSpecialToken
  * Cuts a sequence to `maxTokens`; position 0 is never scored (nothing predicts it). With `drop`, a row that
  * would be cut is unscored instead ("too-long").
  */
-export function truncate(ids: number[], spans: [number, number][], maxTokens: number, drop = false): (Sequence & { status: Encoded["status"] }) | string {
+export function truncate(
+  ids: number[],
+  spans: [number, number][],
+  maxTokens: number,
+  drop = false,
+): (Sequence & { status: Encoded["status"] }) | string {
   const n = Math.min(ids.length, maxTokens);
   const kept: [number, number][] = [];
   let tokens = 0;
@@ -156,8 +161,18 @@ export async function encodeDataset(
  * it can be predicted within `maxTokens`.
  */
 function responseAlone(parts: Part[], tok: TextTokenizer, maxTokens: number): Sequence | undefined {
-  const response = parts.filter((p) => p.scored).map((p) => p.text).join("");
-  const { ids, spans } = tokenizeParts([{ text: "", scored: false }, { text: response, scored: true }], tok, true);
+  const response = parts
+    .filter((p) => p.scored)
+    .map((p) => p.text)
+    .join("");
+  const { ids, spans } = tokenizeParts(
+    [
+      { text: "", scored: false },
+      { text: response, scored: true },
+    ],
+    tok,
+    true,
+  );
   const result = truncate(ids, spans, maxTokens);
   return typeof result === "string" ? undefined : { ids: result.ids, spans: result.spans, tokens: result.tokens };
 }

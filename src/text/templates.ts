@@ -50,7 +50,10 @@ function chatParts(messages: Turn[], render: ChatRenderer): Part[] | string {
     if (m.role !== "assistant") return;
     const before = render(messages.slice(0, i), true);
     const after = render(messages.slice(0, i + 1), false);
-    if (!before.startsWith(done) || !after.startsWith(before)) throw new TemplateError("the chat template does not render this conversation incrementally, so its assistant turns cannot be told apart");
+    if (!before.startsWith(done) || !after.startsWith(before))
+      throw new TemplateError(
+        "the chat template does not render this conversation incrementally, so its assistant turns cannot be told apart",
+      );
     parts.push({ text: before.slice(done.length), scored: false }, { text: after.slice(before.length), scored: true });
     done = after;
   });

@@ -31,7 +31,10 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
   const chat: ChatRenderer | undefined = tok.chat_template
     ? (messages: Turn[], addGenerationPrompt: boolean) => {
         try {
-          return tok.apply_chat_template(messages as { role: string; content: string }[], { tokenize: false, add_generation_prompt: addGenerationPrompt }) as string;
+          return tok.apply_chat_template(messages as { role: string; content: string }[], {
+            tokenize: false,
+            add_generation_prompt: addGenerationPrompt,
+          }) as string;
         } catch (err) {
           throw new TemplateError(`the chat template failed: ${(err as Error).message.split("\n")[0]}`);
         }

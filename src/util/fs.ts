@@ -83,7 +83,10 @@ export async function ensureWritableDir(dir: string, key: string, path = dir): P
     await removeDeadTemps(join(dir, WRITE_CHECK));
   } catch (err) {
     if (!isSystemError(err)) throw err;
-    const reason = err.code === "EEXIST" || err.code === "ENOTDIR" ? "exists and is not a folder (or a part of its path is a file)" : systemErrorReason(err);
+    const reason =
+      err.code === "EEXIST" || err.code === "ENOTDIR"
+        ? "exists and is not a folder (or a part of its path is a file)"
+        : systemErrorReason(err);
     throw new UserError(`${key} ${path}: cannot write ${path === dir ? "there" : `in ${dir}`}: ${reason}`);
   }
 }
@@ -202,7 +205,11 @@ export function describeDifferences(a: Record<string, unknown>, b: Record<string
   };
   return [...new Set([...Object.keys(a), ...Object.keys(b)])]
     .filter((k) => JSON.stringify(a[k]) !== JSON.stringify(b[k]))
-    .map((k) => (isObject(a[k]) && isObject(b[k]) ? describeDifferences(a[k], b[k], `${prefix}${k}.`) : `${prefix}${k}: ${short(a[k])} -> ${short(b[k])}`))
+    .map((k) =>
+      isObject(a[k]) && isObject(b[k])
+        ? describeDifferences(a[k], b[k], `${prefix}${k}.`)
+        : `${prefix}${k}: ${short(a[k])} -> ${short(b[k])}`,
+    )
     .join("; ");
 }
 

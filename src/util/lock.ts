@@ -45,9 +45,12 @@ export class Lock {
         const text = await readTextIfExists(path);
         if (text === undefined) continue; // released meanwhile
         const holder = holderOf(text);
-        if (holder === "foreign") throw new UserError(`${path}: exists and is not a lock of dlc-prune's; dlc-prune never replaces it: move it away`);
+        if (holder === "foreign")
+          throw new UserError(`${path}: exists and is not a lock of dlc-prune's; dlc-prune never replaces it: move it away`);
         if (holder.host !== me.host || processAlive(holder.pid))
-          throw new UserError(`${what}: another dlc-prune (pid ${holder.pid} on ${holder.host}, since ${holder.since}) is writing it; wait for it, or remove ${path} if that process is gone`);
+          throw new UserError(
+            `${what}: another dlc-prune (pid ${holder.pid} on ${holder.host}, since ${holder.since}) is writing it; wait for it, or remove ${path} if that process is gone`,
+          );
         await removeStale(path, text); // its process is gone
       }
       throw new UserError(`${what}: could not take the lock ${path}: other dlc-prune runs kept taking it; run one at a time`);

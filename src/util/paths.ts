@@ -44,6 +44,8 @@ export class RunInputs {
     const real = await realPathOf(output);
     for (const input of this.inputs)
       if (real === input.real || (input.folder && isInside(real, input.real)))
-        throw new UserError(`${key} ${output} ${real === input.real ? "is" : "is inside"} the ${input.role} ${input.path}: an input is never written to; choose another ${key}`);
+        throw new UserError(
+          `${key} ${output} ${real === input.real ? "is" : "is inside"} the ${input.role} ${input.path}: an input is never written to; choose another ${key}`,
+        );
   }
 }

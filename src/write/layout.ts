@@ -56,7 +56,11 @@ const outputSummary = z.object({
   drawn: z.object({ easy: z.number().int(), hard: z.number().int() }).nullable(),
 });
 
-const fileEntry = z.object({ file: z.string().regex(OUTPUT_NAME), sha256: z.string().regex(/^[0-9a-f]{64}$/), bytes: z.number().int().nonnegative() });
+const fileEntry = z.object({
+  file: z.string().regex(OUTPUT_NAME),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  bytes: z.number().int().nonnegative(),
+});
 
 export const manifestSchema = z.object({
   tool: z.literal(TOOL_NAME),
@@ -79,7 +83,9 @@ export const manifestSchema = z.object({
   rows: z.object({ total: z.number().int(), by_status: counts }),
   unscored: z.object({ file: z.literal(UNSCORED_FILE), rows: z.number().int(), policy: z.string(), by_status: counts }),
   /** score.refine: boundary: rows with exact and with estimated DLC, the expected side-agreement, the boundaries; null without refinement. */
-  refine: z.object({ exact: z.number().int(), estimated: z.number().int(), expected_agreement: z.number(), boundaries: z.array(z.string()) }).nullable(),
+  refine: z
+    .object({ exact: z.number().int(), estimated: z.number().int(), expected_agreement: z.number(), boundaries: z.array(z.string()) })
+    .nullable(),
   outputs: z.array(outputSummary),
   /** Wall seconds of each stage of the run that wrote the folder (the one part of the manifest that is not deterministic). */
   timings: z.record(z.string(), z.number()),
@@ -113,7 +119,12 @@ export function rebaseManifest<T extends WrittenBody>(body: T, from: string, to:
   const config = structuredClone(body.config);
   mapPaths(config as unknown as Record<string, unknown>, rebase);
   const { run, scores } = body;
-  return { ...body, config, run: { ...run, data: { ...run.data, path: rebase(run.data.path) }, model: { ...run.model, path: rebase(run.model.path) } }, scores: { ...scores, path: rebase(scores.path) } };
+  return {
+    ...body,
+    config,
+    run: { ...run, data: { ...run.data, path: rebase(run.data.path) }, model: { ...run.model, path: rebase(run.model.path) } },
+    scores: { ...scores, path: rebase(scores.path) },
+  };
 }
 export type OutputSummary = z.infer<typeof outputSummary>;
 export type FileEntry = z.infer<typeof fileEntry>;
@@ -144,13 +155,18 @@ export async function readFolderManifest(dir: string): Promise<Manifest | Compar
   const compare = parseJson(compareManifestSchema, text);
   if (!("why" in compare)) return compare.value;
   const other = otherVersionOf(text);
-  const by = other ? `written by ${TOOL_NAME} ${other}, whose manifest this version cannot check` : `not a manifest written by this version of ${TOOL_NAME} (${parsed.why})`;
-  throw new UserError(`${path}: ${by}; it cannot vouch for the folder's files: choose an empty select.out_dir (or remove that folder yourself)`);
+  const by = other
+    ? `written by ${TOOL_NAME} ${other}, whose manifest this version cannot check`
+    : `not a manifest written by this version of ${TOOL_NAME} (${parsed.why})`;
+  throw new UserError(
+    `${path}: ${by}; it cannot vouch for the folder's files: choose an empty select.out_dir (or remove that folder yourself)`,
+  );
 }
 
 /** The manifest of a folder select or run wrote; undefined when there is none. */
 export async function readManifest(dir: string): Promise<Manifest | undefined> {
   const manifest = await readFolderManifest(dir);
-  if (manifest && "kind" in manifest) throw new UserError(`${join(dir, MANIFEST_FILE)}: written by dlc-prune compare, not by select or run`);
+  if (manifest && "kind" in manifest)
+    throw new UserError(`${join(dir, MANIFEST_FILE)}: written by dlc-prune compare, not by select or run`);
   return manifest;
 }

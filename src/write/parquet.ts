@@ -32,7 +32,10 @@ function integerAsConverted(leaf: Leaf): Leaf {
   const logical = leaf.logical_type as { type: string; bitWidth?: number; isSigned?: boolean } | undefined;
   if (logical?.type !== "INTEGER") return leaf;
   const { logical_type: _l, ...rest } = leaf;
-  return { ...rest, converted_type: leaf.converted_type ?? (`${logical.isSigned ? "INT" : "UINT"}_${logical.bitWidth}` as Leaf["converted_type"]) };
+  return {
+    ...rest,
+    converted_type: leaf.converted_type ?? (`${logical.isSigned ? "INT" : "UINT"}_${logical.bitWidth}` as Leaf["converted_type"]),
+  };
 }
 
 /**
@@ -62,7 +65,10 @@ function schemaOf(columns: Columns, scores: ScoreName[]): { schema: SchemaElemen
         return;
       }
       case "list":
-        schema.push({ name, repetition_type, converted_type: "LIST", num_children: 1 }, { name: "list", repetition_type: "REPEATED", num_children: 1 });
+        schema.push(
+          { name, repetition_type, converted_type: "LIST", num_children: 1 },
+          { name: "list", repetition_type: "REPEATED", num_children: 1 },
+        );
         add("element", t.element);
         return;
       case "struct":
@@ -93,7 +99,13 @@ function shape(v: unknown, t: ColumnType, exact: unknown, size: { chars: number 
       return (v as unknown[]).map((e, i) => shape(e, t.element, (exact as unknown[] | undefined)?.[i], size));
     case "struct": {
       const out = Object.create(null) as Record<string, unknown>;
-      for (const [k, f] of t.fields) out[k] = shape(fieldOf(v as Record<string, unknown>, k), f, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size);
+      for (const [k, f] of t.fields)
+        out[k] = shape(
+          fieldOf(v as Record<string, unknown>, k),
+          f,
+          exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k),
+          size,
+        );
       return out;
     }
     case "primitive":
@@ -123,7 +135,10 @@ export function checkWritable(columns: Columns, file: string, scores: ScoreName[
     if (t.kind === "struct") for (const [name, f] of t.fields) visit(name, f, `${path}.`);
   };
   const visit = (name: string, t: ColumnType, prefix: string) => {
-    if (name === "__proto__") throw new UserError(`${file}: column ${prefix}__proto__ cannot be written (the name is JavaScript's prototype key); rename the field`);
+    if (name === "__proto__")
+      throw new UserError(
+        `${file}: column ${prefix}__proto__ cannot be written (the name is JavaScript's prototype key); rename the field`,
+      );
     check(t, `${prefix}${name}`);
   };
   for (const [name, t] of columns) visit(name, t, "");
@@ -157,7 +172,10 @@ export class ParquetOut {
   async append(row: Record<string, unknown>, exact: unknown, scores: ScoreValues, where: string): Promise<void> {
     const size = { chars: 0 };
     let c = 0;
-    for (const [k, t] of this.columns) this.group[c++]!.push(shape(fieldOf(row, k), t, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size));
+    for (const [k, t] of this.columns)
+      this.group[c++]!.push(
+        shape(fieldOf(row, k), t, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size),
+      );
     for (const name of this.scores) {
       const value = scores[name];
       this.group[c++]!.push(value === null || value === undefined || Number.isNaN(value) ? null : value);
@@ -184,7 +202,8 @@ export class ParquetOut {
 
   async close(): Promise<void> {
     await this.flush("the last row");
-    for (const [e, annotations] of this.deferred) Object.assign(e, Object.fromEntries(Object.entries(annotations).filter(([, v]) => v !== undefined)));
+    for (const [e, annotations] of this.deferred)
+      Object.assign(e, Object.fromEntries(Object.entries(annotations).filter(([, v]) => v !== undefined)));
     await atPath(this.path, async () => this.writer.finish());
   }
 }

@@ -18,7 +18,18 @@ import { UserError, isSystemError } from "../util/errors.js";
 import { WRITE_CHECK, ensureWritableDir, sha256File, tempSibling, tempTarget, writeFileAtomic, type TempKind } from "../util/fs.js";
 import { Lock } from "../util/lock.js";
 import { looksLikeScoresFile } from "../scores/names.js";
-import { KEPT_FOLDER, MANIFEST_FILE, REPORT_JSON, manifestSchema, readFolderManifest, type CompareManifest, type CompareManifestBody, type FileEntry, type Manifest, type ManifestBody } from "./layout.js";
+import {
+  KEPT_FOLDER,
+  MANIFEST_FILE,
+  REPORT_JSON,
+  manifestSchema,
+  readFolderManifest,
+  type CompareManifest,
+  type CompareManifestBody,
+  type FileEntry,
+  type Manifest,
+  type ManifestBody,
+} from "./layout.js";
 
 const OUTPUT_NAME = manifestSchema.shape.files.element.shape.file;
 const isOutputName = (name: string) => OUTPUT_NAME.safeParse(name).success;
@@ -30,7 +41,8 @@ const isOutputName = (name: string) => OUTPUT_NAME.safeParse(name).success;
 async function entriesOf(dir: string): Promise<string[]> {
   const names: string[] = [];
   for (const entry of await readdir(dir, { withFileTypes: true })) {
-    if (entry.isDirectory() && KEPT_FOLDER.test(entry.name)) for (const inner of await readdir(join(dir, entry.name))) names.push(`${entry.name}/${inner}`);
+    if (entry.isDirectory() && KEPT_FOLDER.test(entry.name))
+      for (const inner of await readdir(join(dir, entry.name))) names.push(`${entry.name}/${inner}`);
     else names.push(entry.name);
   }
   return names;
@@ -71,7 +83,8 @@ interface Owned {
 }
 
 /** The sha256 values the manifest lists for `file` (a publishing manifest may list two). */
-const listedShas = (manifest: Manifest | CompareManifest | undefined, file: string) => new Set((manifest?.files ?? []).filter((f) => f.file === file).map((f) => f.sha256));
+const listedShas = (manifest: Manifest | CompareManifest | undefined, file: string) =>
+  new Set((manifest?.files ?? []).filter((f) => f.file === file).map((f) => f.sha256));
 
 /** The folder's lock file (src/util/lock.ts): one run writes a folder at a time. */
 const LOCK_FILE = ".dlc-prune.lock";
@@ -117,7 +130,8 @@ export class OutputFolder {
       const aside = tempTargetPath(name, "old");
       // Our temporary files (an interrupted run's) are named after what they were to become.
       if (target !== undefined) {
-        if (!(isOutputName(target) || target === MANIFEST_FILE || target === LOCK_FILE || target === WRITE_CHECK || this.alsoOurs(target))) foreign.push(name);
+        if (!(isOutputName(target) || target === MANIFEST_FILE || target === LOCK_FILE || target === WRITE_CHECK || this.alsoOurs(target)))
+          foreign.push(name);
       } else if (aside !== undefined) {
         // A lock being taken over (src/util/lock.ts), or an output a killed publish moved aside: ours only with the bytes listed for it.
         if (aside === LOCK_FILE || this.alsoOurs(aside)) continue;
@@ -138,7 +152,9 @@ export class OutputFolder {
           ? `${scores} looks like a scores file: score.out must not point inside a selection folder (${dirname(scores)}/ holds only the kept rows); move it out of ${join(this.dir, dirname(scores))} and set score.out to a path outside the selection folders (e.g. ${join(this.dir, basename(scores))})`
           : "",
       ];
-      throw new UserError(`select.out_dir ${this.dir}: ${parts.filter(Boolean).join("; ")}; dlc-prune never replaces or deletes such files: choose an empty or new folder`);
+      throw new UserError(
+        `select.out_dir ${this.dir}: ${parts.filter(Boolean).join("; ")}; dlc-prune never replaces or deletes such files: choose an empty or new folder`,
+      );
     }
     return { manifest, entries, asides };
   }
@@ -157,7 +173,8 @@ export class OutputFolder {
     });
     for (const name of [...stale, ...asides]) await rm(join(this.dir, name), { force: true });
     const left = [...stale, ...asides];
-    if (left.length) log(`removed ${left.length} temporary file${left.length > 1 ? "s" : ""} an interrupted run left in ${this.dir} (${left.join(", ")})`);
+    if (left.length)
+      log(`removed ${left.length} temporary file${left.length > 1 ? "s" : ""} an interrupted run left in ${this.dir} (${left.join(", ")})`);
   }
 
   async release(): Promise<void> {
@@ -227,7 +244,10 @@ export class OutputFolder {
     const stale = before.filter((e) => !written.has(e.file) && !opts.keep?.(e.file));
     const accepted = (file: string) => new Set(before.filter((e) => e.file === file).map((e) => e.sha256));
     const path = join(this.dir, MANIFEST_FILE);
-    await writeFileAtomic(path, JSON.stringify({ ...clean, state: "publishing", replacing: [...written.keys()], files: [...before, ...fresh] }, null, 2) + "\n");
+    await writeFileAtomic(
+      path,
+      JSON.stringify({ ...clean, state: "publishing", replacing: [...written.keys()], files: [...before, ...fresh] }, null, 2) + "\n",
+    );
     // report.json last: its page is in place first.
     const order = [...written].sort(([a], [b]) => Number(a === REPORT_JSON) - Number(b === REPORT_JSON));
     for (const [name, temp] of order) {
@@ -244,7 +264,9 @@ export class OutputFolder {
     }
     const files = [...fresh, ...kept].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
     // The folders of outputs an interrupted publish removed, left empty.
-    const dirs = new Set((onDisk?.files ?? []).map((e) => dirname(e.file)).filter((d) => d !== "." && !files.some((f) => dirname(f.file) === d)));
+    const dirs = new Set(
+      (onDisk?.files ?? []).map((e) => dirname(e.file)).filter((d) => d !== "." && !files.some((f) => dirname(f.file) === d)),
+    );
     for (const d of dirs) await removeIfEmpty(join(this.dir, d), this.dir);
     const manifest = { ...clean, state: "complete" as const, files } as B & { state: "complete"; files: FileEntry[] };
     await writeFileAtomic(path, JSON.stringify(manifest, null, 2) + "\n");

@@ -43,7 +43,9 @@ export const outputScoreColumns = (cfg: SelectConfig) => [...new Set(selectionsO
 
 export async function writeOutputs({ config, source, scores, selections, inspection, folder, signal }: WriteInputs): Promise<Written> {
   const { cols } = scores;
-  const outputs = selections.flatMap((sel) => sel.ratios.map((r) => ({ sel, r, name: keepFile(sel.choice.name, r.ratio), statuses: [] as string[] })));
+  const outputs = selections.flatMap((sel) =>
+    sel.ratios.map((r) => ({ sel, r, name: keepFile(sel.choice.name, r.ratio), statuses: [] as string[] })),
+  );
   const files = new Map<string, string>();
   for (const name of [...outputs.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
   const writers: ParquetOut[] = [];
@@ -60,24 +62,41 @@ export async function writeOutputs({ config, source, scores, selections, inspect
       if (signal?.aborted) throw new Interrupted();
       const r = raw.row;
       rowsRead++;
-      if (r >= recorded) throw new UserError(`${source.path}: has more rows than the ${recorded} that were scored (${raw.where}): the file changed since it was scored; rerun the whole job (dlc-prune run) on the file as it is now`);
+      if (r >= recorded)
+        throw new UserError(
+          `${source.path}: has more rows than the ${recorded} that were scored (${raw.where}): the file changed since it was scored; rerun the whole job (dlc-prune run) on the file as it is now`,
+        );
       if (Number.isNaN(cols.dlc[r]!)) {
         byStatus[cols.status[r]!] = (byStatus[cols.status[r]!] ?? 0) + 1;
-        const line = JSON.stringify({ row: r, ...(cols.id ? { id: cols.id[r] } : {}), status: cols.status[r], where: raw.where, ...(raw.text !== undefined ? { text: raw.text } : {}) });
+        const line = JSON.stringify({
+          row: r,
+          ...(cols.id ? { id: cols.id[r] } : {}),
+          status: cols.status[r],
+          where: raw.where,
+          ...(raw.text !== undefined ? { text: raw.text } : {}),
+        });
         await unscored.write(line + "\n");
       }
       // A row that did not parse has no columns to write; unscored.jsonl holds its text.
       if (!raw.value) continue;
       for (const [i, o] of outputs.entries())
         if (o.r.keep[r]) {
-          await writers[i]!.append(raw.value, raw.lossless, Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])), raw.where);
+          await writers[i]!.append(
+            raw.value,
+            raw.lossless,
+            Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])),
+            raw.where,
+          );
           o.statuses.push(cols.status[r]!);
         }
     }
     // The bytes just written out are the data that was scored: the same sha256 as the run record's.
     const readSha = await source.sha256();
     if (readSha !== scoredSha) throw changedData(source.path, scoredSha, readSha, "since it was scored");
-    if (rowsRead !== recorded) throw new UserError(`${source.path}: has ${rowsRead} rows, but ${recorded} were scored: the file changed since it was scored; rerun the whole job on the file as it is now`);
+    if (rowsRead !== recorded)
+      throw new UserError(
+        `${source.path}: has ${rowsRead} rows, but ${recorded} were scored: the file changed since it was scored; rerun the whole job on the file as it is now`,
+      );
     await unscored.close();
     unscored = undefined;
     for (const w of writers) await w.close();

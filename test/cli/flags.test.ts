@@ -15,7 +15,19 @@ const tmp = tempDir("dlc-prune-flags-");
 let n = 0;
 const fresh = (name: string) => join(tmp, `${name}-${n++}`);
 
-const COMMANDS = ["run", "estimate", "score", "merge", "select", "report", "compare", "model tiny", "model import-llama2c", "config keys", "config show"];
+const COMMANDS = [
+  "run",
+  "estimate",
+  "score",
+  "merge",
+  "select",
+  "report",
+  "compare",
+  "model tiny",
+  "model import-llama2c",
+  "config keys",
+  "config show",
+];
 
 /** The options `dlc-prune <command> --help` lists, without --help and --version. */
 function listedOptions(command: string): string[] {
@@ -33,7 +45,10 @@ function ok(r: CliResult): CliResult {
 function refused(r: CliResult, flag: string): void {
   expect(r.status, r.stderr).toBe(1);
   const lines = r.stderr.trimEnd().split("\n");
-  expect(lines.filter((l) => l.startsWith("dlc-prune: error: ")), r.stderr).toHaveLength(1);
+  expect(
+    lines.filter((l) => l.startsWith("dlc-prune: error: ")),
+    r.stderr,
+  ).toHaveLength(1);
   expect(lines.at(-1)).toMatch(new RegExp(`^dlc-prune: error: .*${flag.replace(/[-.]/g, "\\$&")}`));
 }
 
@@ -57,15 +72,44 @@ const rows = Array.from({ length: 30 }, (_, i) => ({
 /** `score` of `data` (default: the shared rows) with the tiny model at 2 levels, plus `extra`. */
 const score = (extra: string[], { out = fresh("s") + ".arrow", on = "", env = {} as NodeJS.ProcessEnv } = {}) => ({
   out,
-  r: runCli(["score", "--data", on || data, "--model", model, "--out", out, ...(extra.includes("--levels") || extra.includes("--preset") ? [] : ["--levels", "2"]), ...extra], { env }),
+  r: runCli(
+    [
+      "score",
+      "--data",
+      on || data,
+      "--model",
+      model,
+      "--out",
+      out,
+      ...(extra.includes("--levels") || extra.includes("--preset") ? [] : ["--levels", "2"]),
+      ...extra,
+    ],
+    { env },
+  ),
 });
 /** `select` of the shared scores into a fresh folder, plus `extra` (ratio 0.8 unless given). */
-const select = (extra: string[], dir = fresh("sel")) => ({ dir, r: runCli(["select", "--data", data, "--scores", scores, "--out-dir", dir, ...(extra.includes("--ratio") ? [] : ["--ratio", "0.8"]), ...extra]) });
+const select = (extra: string[], dir = fresh("sel")) => ({
+  dir,
+  r: runCli([
+    "select",
+    "--data",
+    data,
+    "--scores",
+    scores,
+    "--out-dir",
+    dir,
+    ...(extra.includes("--ratio") ? [] : ["--ratio", "0.8"]),
+    ...extra,
+  ]),
+});
 /** A recipe over the data and model, writing under a fresh folder (the recipe's name without .yaml). */
 function recipe(extra = ""): { file: string; dir: string } {
   const dir = fresh("recipe");
   const file = `${dir}.yaml`;
-  writeFileSync(file, `data: {path: ${data}, fields: {id: id}}\nmodel: {path: ${model}}\nscore: {levels: 2, out: ${dir}/scores.arrow}\nselect: {ratios: [0.5], out_dir: ${dir}}\n${extra}`);
+  writeFileSync(
+    file,
+    `data: {path: ${data}, fields: {id: id}}\nmodel: {path: ${model}}\nscore: {levels: 2, out: ${dir}/scores.arrow}\nselect: {ratios: [0.5], out_dir: ${dir}}\n${extra}`,
+  );
   return { file, dir };
 }
 
@@ -101,8 +145,12 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
     options: ["run --dry-run", "run --limit", "run --sample"],
     check: () => {
       const { file, dir } = recipe();
-      expect(ok(runCli(["run", "--config", file, "--dry-run", "--limit", "5"])).stdout).toMatch(/^rows: 5 \(the first 5 of 30\).*\n.*expected wall time/s);
-      expect(ok(runCli(["run", "--config", file, "--dry-run", "--limit", "5", "--sample"])).stdout).toMatch(/^rows: 30 \(a sample of 5, scaled to all rows\)/);
+      expect(ok(runCli(["run", "--config", file, "--dry-run", "--limit", "5"])).stdout).toMatch(
+        /^rows: 5 \(the first 5 of 30\).*\n.*expected wall time/s,
+      );
+      expect(ok(runCli(["run", "--config", file, "--dry-run", "--limit", "5", "--sample"])).stdout).toMatch(
+        /^rows: 30 \(a sample of 5, scaled to all rows\)/,
+      );
       refused(runCli(["run", "--config", file, "--limit", "5"]), "--limit goes with --dry-run");
       refused(runCli(["run", "--config", file, "--sample"]), "--sample goes with --dry-run");
       refused(runCli(["run", "--config", file, "--dry-run", "--sample"]), "--sample needs --limit");
@@ -113,7 +161,9 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
     options: ["estimate --config", "estimate --set", "estimate --limit", "estimate --sample"],
     check: () => {
       const { file } = recipe();
-      expect(ok(runCli(["estimate", "--config", file, "--set", "score.levels=1", "--limit", "4", "--sample"])).stdout).toMatch(/^rows: 30 \(a sample of 4, scaled to all rows\).*, 1 levels/s);
+      expect(ok(runCli(["estimate", "--config", file, "--set", "score.levels=1", "--limit", "4", "--sample"])).stdout).toMatch(
+        /^rows: 30 \(a sample of 4, scaled to all rows\).*, 1 levels/s,
+      );
       expect(ok(runCli(["estimate", "--config", file, "--limit", "4"])).stdout).toMatch(/^rows: 4 \(the first 4 of 30\).*, 2 levels/s);
       refused(runCli(["estimate", "--config", file, "--sample"]), "--sample needs --limit");
     },
@@ -129,13 +179,57 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
     },
   },
   {
-    options: ["score --data", "score --model", "score --out", "score --format", "score --template", "score --levels", "score --interval", "score --scope", "score --method", "score --seed", "score --batch-tokens", "score --max-tokens"],
+    options: [
+      "score --data",
+      "score --model",
+      "score --out",
+      "score --format",
+      "score --template",
+      "score --levels",
+      "score --interval",
+      "score --scope",
+      "score --method",
+      "score --seed",
+      "score --batch-tokens",
+      "score --max-tokens",
+    ],
     check: async () => {
       // Rows with both alpaca and prompt/response fields (auto picks alpaca), one of them longer than 64 tokens.
-      const both = writeJsonl(fresh("both") + ".jsonl", rows.slice(0, 4).map((r, i) => ({ ...r, prompt: r.instruction, response: i === 0 ? "long ".repeat(80) : r.output })));
+      const both = writeJsonl(
+        fresh("both") + ".jsonl",
+        rows.slice(0, 4).map((r, i) => ({ ...r, prompt: r.instruction, response: i === 0 ? "long ".repeat(80) : r.output })),
+      );
       const other = await tinyModel({ seed: 3 });
       const out = fresh("all") + ".arrow";
-      ok(runCli(["score", "--data", both, "--model", other, "--out", out, "--format", "prompt_response", "--template", "none", "--levels", "3", "--interval", "0.5", "--scope", "global", "--method", "random", "--seed", "7", "--batch-tokens", "128", "--max-tokens", "64"]));
+      ok(
+        runCli([
+          "score",
+          "--data",
+          both,
+          "--model",
+          other,
+          "--out",
+          out,
+          "--format",
+          "prompt_response",
+          "--template",
+          "none",
+          "--levels",
+          "3",
+          "--interval",
+          "0.5",
+          "--scope",
+          "global",
+          "--method",
+          "random",
+          "--seed",
+          "7",
+          "--batch-tokens",
+          "128",
+          "--max-tokens",
+          "64",
+        ]),
+      );
       const meta = metaOf(out);
       expect(meta.data).toMatchObject({ rows: 4, format: "prompt_response" });
       expect(meta.model.sha256).not.toEqual(metaOf(scores).model.sha256);
@@ -143,7 +237,11 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
       expect(meta.masking).toMatchObject({ levels: 3, interval: 0.5, scope: "global", method: "random", seed: 7 });
       expect(meta.batch_tokens).toBe(128);
       expect(statusesOf(out)[0]).toBe("truncated");
-      expect([metaOf(scores).data.format, metaOf(scores).tokens.template, metaOf(scores).masking.scope]).toEqual(["alpaca", "alpaca", "layer"]);
+      expect([metaOf(scores).data.format, metaOf(scores).tokens.template, metaOf(scores).masking.scope]).toEqual([
+        "alpaca",
+        "alpaca",
+        "layer",
+      ]);
     },
   },
   {
@@ -176,7 +274,10 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
       ok(score(["--shard", "0/2"], { out: base }).r);
       ok(score(["--shards", "2"], { out: base, env: { JOB_COMPLETION_INDEX: "1" } }).r);
       const shards = [0, 1].map((i) => base.replace(/\.arrow$/, `.shard-${i}-of-2.arrow`));
-      expect(shards.map((f) => metaOf(f).shard)).toEqual([{ index: 0, count: 2 }, { index: 1, count: 2 }]);
+      expect(shards.map((f) => metaOf(f).shard)).toEqual([
+        { index: 0, count: 2 },
+        { index: 1, count: 2 },
+      ]);
       refused(score(["--shards", "2"]).r, "score.shards 2 is set but JOB_COMPLETION_INDEX is not");
       ok(runCli(["merge", "--out", base, ...shards]));
       expect(metaOf(base).shard).toBeNull();
@@ -203,18 +304,49 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
     options: ["select --data", "select --scores"],
     check: () => {
       const other = writeJsonl(fresh("other") + ".jsonl", rows.slice(0, 5));
-      refused(runCli(["select", "--data", other, "--scores", scores, "--ratio", "0.5", "--out-dir", fresh("sel")]), "scores of another data file");
-      refused(runCli(["select", "--data", data, "--scores", join(tmp, "missing.arrow"), "--ratio", "0.5", "--out-dir", fresh("sel")]), "missing.arrow");
+      refused(
+        runCli(["select", "--data", other, "--scores", scores, "--ratio", "0.5", "--out-dir", fresh("sel")]),
+        "scores of another data file",
+      );
+      refused(
+        runCli(["select", "--data", data, "--scores", join(tmp, "missing.arrow"), "--ratio", "0.5", "--out-dir", fresh("sel")]),
+        "missing.arrow",
+      );
     },
   },
   {
-    options: ["select --ratio", "select --out-dir", "select --strategies", "select --by", "select --split", "select --seed", "select --nested", "select --unscored"],
+    options: [
+      "select --ratio",
+      "select --out-dir",
+      "select --strategies",
+      "select --by",
+      "select --split",
+      "select --seed",
+      "select --nested",
+      "select --unscored",
+    ],
     check: async () => {
       const kept = (dir: string, file: string) => keptIds(join(dir, file, "train.parquet"));
-      const args = (seed: number, nested: boolean) => ["--ratio", "0.2,0.6", "--strategies", "flexrand,easy", "--by", "loss0", "--split", "0.3", "--seed", String(seed), nested ? "--nested" : "--no-nested", "--unscored", "keep"];
+      const args = (seed: number, nested: boolean) => [
+        "--ratio",
+        "0.2,0.6",
+        "--strategies",
+        "flexrand,easy",
+        "--by",
+        "loss0",
+        "--split",
+        "0.3",
+        "--seed",
+        String(seed),
+        nested ? "--nested" : "--no-nested",
+        "--unscored",
+        "keep",
+      ];
       const [a, b, c] = [select(args(2, false)), select(args(3, false)), select(args(2, true))];
       for (const x of [a, b, c]) ok(x.r);
-      expect(manifestOf(a.dir).outputs.map((o: { file: string }) => o.file)).toEqual(["flexrand-by-loss0-0.2", "flexrand-by-loss0-0.6", "easy-by-loss0-0.2", "easy-by-loss0-0.6"].map((f) => `${f}/train.parquet`));
+      expect(manifestOf(a.dir).outputs.map((o: { file: string }) => o.file)).toEqual(
+        ["flexrand-by-loss0-0.2", "flexrand-by-loss0-0.6", "easy-by-loss0-0.2", "easy-by-loss0-0.6"].map((f) => `${f}/train.parquet`),
+      );
       // 29 scored rows at 0.6 with split 0.3: the easy interval's 9 rows (round(8.7)) all, and round(29 x 0.3) = 9 hard.
       expect(manifestOf(a.dir).outputs[1].drawn).toEqual({ easy: 9, hard: 9 });
       expect(await kept(a.dir, "flexrand-by-loss0-0.6")).toContain("r29"); // the unscored row, kept
@@ -250,25 +382,85 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
     },
   },
   {
-    options: ["model tiny --out", "model tiny --layers", "model tiny --hidden", "model tiny --heads", "model tiny --kv-heads", "model tiny --vocab", "model tiny --intermediate", "model tiny --max-positions", "model tiny --tie-embeddings", "model tiny --seed", "model tiny --external-data", "model tiny --dtype"],
+    options: [
+      "model tiny --out",
+      "model tiny --layers",
+      "model tiny --hidden",
+      "model tiny --heads",
+      "model tiny --kv-heads",
+      "model tiny --vocab",
+      "model tiny --intermediate",
+      "model tiny --max-positions",
+      "model tiny --tie-embeddings",
+      "model tiny --seed",
+      "model tiny --external-data",
+      "model tiny --dtype",
+    ],
     check: () => {
-      const shape = ["--layers", "1", "--hidden", "32", "--heads", "8", "--kv-heads", "4", "--vocab", "600", "--intermediate", "96", "--max-positions", "128", "--tie-embeddings", "--external-data", "--dtype", "fp16"];
+      const shape = [
+        "--layers",
+        "1",
+        "--hidden",
+        "32",
+        "--heads",
+        "8",
+        "--kv-heads",
+        "4",
+        "--vocab",
+        "600",
+        "--intermediate",
+        "96",
+        "--max-positions",
+        "128",
+        "--tie-embeddings",
+        "--external-data",
+        "--dtype",
+        "fp16",
+      ];
       const [a, b] = [fresh("tiny"), fresh("tiny")];
       ok(runCli(["model", "tiny", "--out", a, ...shape]));
       ok(runCli(["model", "tiny", "--out", b, ...shape, "--seed", "1"]));
       expect(JSON.parse(readFileSync(join(a, "config.json"), "utf8"))).toMatchObject({
-        num_hidden_layers: 1, hidden_size: 32, num_attention_heads: 8, num_key_value_heads: 4, vocab_size: 600, intermediate_size: 96, max_position_embeddings: 128, tie_word_embeddings: true, torch_dtype: "float16",
+        num_hidden_layers: 1,
+        hidden_size: 32,
+        num_attention_heads: 8,
+        num_key_value_heads: 4,
+        vocab_size: 600,
+        intermediate_size: 96,
+        max_position_embeddings: 128,
+        tie_word_embeddings: true,
+        torch_dtype: "float16",
       });
       const weights = (d: string) => readFileSync(join(d, "onnx/model.onnx_data"));
       expect(weights(a).equals(weights(b))).toBe(false); // the seed
     },
   },
   {
-    options: ["model import-llama2c --checkpoint", "model import-llama2c --tokenizer", "model import-llama2c --out", "model import-llama2c --external-data", "model import-llama2c --dtype"],
+    options: [
+      "model import-llama2c --checkpoint",
+      "model import-llama2c --tokenizer",
+      "model import-llama2c --out",
+      "model import-llama2c --external-data",
+      "model import-llama2c --dtype",
+    ],
     needsShared: true,
     check: () => {
       const out = fresh("l2c");
-      ok(runCli(["model", "import-llama2c", "--checkpoint", STORIES_BIN, "--tokenizer", STORIES_TOK, "--out", out, "--external-data", "--dtype", "fp16"]));
+      ok(
+        runCli([
+          "model",
+          "import-llama2c",
+          "--checkpoint",
+          STORIES_BIN,
+          "--tokenizer",
+          STORIES_TOK,
+          "--out",
+          out,
+          "--external-data",
+          "--dtype",
+          "fp16",
+        ]),
+      );
       expect(existsSync(join(out, "onnx/model.onnx_data"))).toBe(true);
       expect(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).torch_dtype).toBe("float16");
       refused(runCli(["model", "import-llama2c", "--checkpoint", data, "--tokenizer", STORIES_TOK, "--out", fresh("l2c")]), "data.jsonl");

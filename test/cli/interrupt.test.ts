@@ -15,9 +15,27 @@ beforeAll(async () => {
   const model = await tinyModel();
   const data = writeJsonl(
     join(tmp, "d.jsonl"),
-    Array.from({ length: 800 }, (_, i) => ({ instruction: `Write about the city, ${i}.`, input: "", output: `The small city has water and a plan, ${i}. `.repeat(1 + (i % 4)) })),
+    Array.from({ length: 800 }, (_, i) => ({
+      instruction: `Write about the city, ${i}.`,
+      input: "",
+      output: `The small city has water and a plan, ${i}. `.repeat(1 + (i % 4)),
+    })),
   );
-  args = (out) => ["score", "--data", data, "--model", model, "--out", out, "--batch-tokens", "256", "--threads", "1", "--set", "score.checkpoint_seconds=3600"];
+  args = (out) => [
+    "score",
+    "--data",
+    data,
+    "--model",
+    model,
+    "--out",
+    out,
+    "--batch-tokens",
+    "256",
+    "--threads",
+    "1",
+    "--set",
+    "score.checkpoint_seconds=3600",
+  ];
 });
 
 it("SIGINT saves progress, says how to resume and exits 130; the rerun ends with the uninterrupted bytes", async () => {

@@ -24,7 +24,19 @@ function fakeTerminal(isTTY: boolean): NodeJS.WriteStream & { text: () => string
   return stream;
 }
 
-const at = (level: number, rowsDone: number, etaSeconds: number | null): LevelProgress => ({ phase: "score", level, levels: 3, alone: false, rows: "all", rowsDone, rowsTotal: 10, tokensDone: 0, tokensTotal: 0, rate: 1234.4, etaSeconds });
+const at = (level: number, rowsDone: number, etaSeconds: number | null): LevelProgress => ({
+  phase: "score",
+  level,
+  levels: 3,
+  alone: false,
+  rows: "all",
+  rowsDone,
+  rowsTotal: 10,
+  tokensDone: 0,
+  tokensTotal: 0,
+  rate: 1234.4,
+  etaSeconds,
+});
 
 describe("the progress display", () => {
   it("formats durations with units", () => {
@@ -78,14 +90,31 @@ describe("the progress display", () => {
 
 describe("the ETA", () => {
   /** Three batches of 100, 60 and 40 tokens, three levels over all rows. */
-  const full: PassLayout = { members: [[0, 1], [2, 3], [4, 5]], lengths: [50, 30, 20], batchTokens: [100, 60, 40], tokens: 200, rows: 6 };
+  const full: PassLayout = {
+    members: [
+      [0, 1],
+      [2, 3],
+      [4, 5],
+    ],
+    lengths: [50, 30, 20],
+    batchTokens: [100, 60, 40],
+    tokens: 200,
+    rows: 6,
+  };
   const passes = passesOf(3, false, false);
   const layouts = () => passes.map(() => full);
 
   it("is the token rate of the passes (masking and sessions apart) until a level has run, then that level's time per batch", () => {
     let t = 0;
     const seen: LevelProgress[] = [];
-    const meter = new ProgressMeter(layouts(), passes, full, { pass: 0, nextBatch: 0 }, (p) => seen.push(p as LevelProgress), () => t);
+    const meter = new ProgressMeter(
+      layouts(),
+      passes,
+      full,
+      { pass: 0, nextBatch: 0 },
+      (p) => seen.push(p as LevelProgress),
+      () => t,
+    );
     // Level 1: 2 s of masking and session, then batches of 5, 2 and 1 s.
     meter.passStarted(0, 2, full);
     for (const [b, s] of [5, 2, 1].entries()) {
@@ -107,7 +136,14 @@ describe("the ETA", () => {
 
   it("after a resume part-way through a level, counts the work done before", () => {
     const seen: LevelProgress[] = [];
-    const meter = new ProgressMeter(layouts(), passes, full, { pass: 1, nextBatch: 1 }, (p) => seen.push(p as LevelProgress), () => 0);
+    const meter = new ProgressMeter(
+      layouts(),
+      passes,
+      full,
+      { pass: 1, nextBatch: 1 },
+      (p) => seen.push(p as LevelProgress),
+      () => 0,
+    );
     meter.passStarted(1, 0, full);
     meter.batchDone(1);
     expect(seen[0]).toMatchObject({ tokensDone: 200 + 100 + 60, tokensTotal: 600, rowsDone: 4, rowsTotal: 6 });
@@ -119,7 +155,21 @@ describe("progress from the first second", () => {
     const tmp = tempDir();
     const model = await tinyModel();
     const data = writeJsonl(join(tmp, "d.jsonl"), alpacaRows(30));
-    const r = runCli(["run", "--config", "/dev/null", "--set", `data.path=${data}`, "--set", `model.path=${model}`, "--set", `score.out=${join(tmp, "o/s.arrow")}`, "--set", `select.out_dir=${join(tmp, "o")}`, "--set", "score.levels=1"]);
+    const r = runCli([
+      "run",
+      "--config",
+      "/dev/null",
+      "--set",
+      `data.path=${data}`,
+      "--set",
+      `model.path=${model}`,
+      "--set",
+      `score.out=${join(tmp, "o/s.arrow")}`,
+      "--set",
+      `select.out_dir=${join(tmp, "o")}`,
+      "--set",
+      "score.levels=1",
+    ]);
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stderr.split("\n");
     expect(lines.slice(0, 2)).toEqual([`loading the model ${model} and tokenizing ${data}`, "tokenizing..."]);

@@ -24,8 +24,13 @@ const cleanEnv = (path: string): NodeJS.ProcessEnv => ({
 /** npm 10, installed from the registry into a prefix of its own (the machine's npm may be 11). */
 function npm10(): { bin: string } | { why: string } {
   const prefix = join(tmp, "npm10");
-  const r = spawnSync("npm", ["install", "--global", "--prefix", prefix, "npm@10", "--no-audit", "--no-fund"], { encoding: "utf8", env: cleanEnv(process.env.PATH!) });
-  return r.status === 0 ? { bin: join(prefix, "bin") } : { why: `npm@10 could not be installed from the registry: ${r.stderr.trim().split("\n").at(-1)}` };
+  const r = spawnSync("npm", ["install", "--global", "--prefix", prefix, "npm@10", "--no-audit", "--no-fund"], {
+    encoding: "utf8",
+    env: cleanEnv(process.env.PATH!),
+  });
+  return r.status === 0
+    ? { bin: join(prefix, "bin") }
+    : { why: `npm@10 could not be installed from the registry: ${r.stderr.trim().split("\n").at(-1)}` };
 }
 
 const npms: { name: string; bin: string | null; why?: string }[] = [{ name: "the machine's npm", bin: null }];
@@ -43,7 +48,11 @@ function installBlock(tgz: string): string {
 describe("installing the packed package into another project, as the README says", () => {
   let tgz: string;
   it("npm pack names the tarball after package.json's version", () => {
-    const r = spawnSync("npm", ["pack", "--ignore-scripts", "--pack-destination", tmp], { cwd: ROOT, encoding: "utf8", env: cleanEnv(process.env.PATH!) });
+    const r = spawnSync("npm", ["pack", "--ignore-scripts", "--pack-destination", tmp], {
+      cwd: ROOT,
+      encoding: "utf8",
+      env: cleanEnv(process.env.PATH!),
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(tmp).filter((f) => f.endsWith(".tgz"))).toEqual([`dlc-prune-${version}.tgz`]);
     tgz = join(tmp, `dlc-prune-${version}.tgz`);
@@ -65,7 +74,11 @@ describe("installing the packed package into another project, as the README says
         expect(readFileSync(join(project, ".npmrc"), "utf8")).toContain("onnxruntime-node-install=skip");
 
         // The package's CLI builds a model folder; the README's snippet scores data with it and writes the outputs.
-        const cli = spawnSync(join(project, "node_modules/.bin/dlc-prune"), ["model", "tiny", "--out", "models/my-model"], { cwd: project, encoding: "utf8", env });
+        const cli = spawnSync(join(project, "node_modules/.bin/dlc-prune"), ["model", "tiny", "--out", "models/my-model"], {
+          cwd: project,
+          encoding: "utf8",
+          env,
+        });
         expect(cli.status, cli.stderr).toBe(0);
         mkdirSync(join(project, "data"));
         writeJsonl(join(project, "data/train.jsonl"), alpacaRows(12));
@@ -74,7 +87,8 @@ describe("installing the packed package into another project, as the README says
         const ran = spawnSync(join(ROOT, "node_modules/.bin/tsx"), ["pipeline.ts"], { cwd: project, encoding: "utf8", env });
         expect(ran.status, ran.stderr).toBe(0);
         expect(ran.stdout).toMatch(/flexrand-0\.2\/train\.parquet: 2 rows.*flexrand-0\.3\/train\.parquet: 4 rows/s);
-        for (const f of ["scores.arrow", "manifest.json", "report.html", "flexrand-0.3/train.parquet"]) expect(existsSync(join(project, "out/pruned", f)), f).toBe(true);
+        for (const f of ["scores.arrow", "manifest.json", "report.html", "flexrand-0.3/train.parquet"])
+          expect(existsSync(join(project, "out/pruned", f)), f).toBe(true);
       },
       300_000,
     );

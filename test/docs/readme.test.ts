@@ -25,7 +25,18 @@ it("the quick start's two commands are the demo run and npm test", () => {
 });
 
 it("every command the README lists answers --help", () => {
-  for (const cmd of [["run"], ["estimate"], ["score"], ["select"], ["report"], ["compare"], ["merge"], ["model", "tiny"], ["model", "import-llama2c"], ["config", "keys"]]) {
+  for (const cmd of [
+    ["run"],
+    ["estimate"],
+    ["score"],
+    ["select"],
+    ["report"],
+    ["compare"],
+    ["merge"],
+    ["model", "tiny"],
+    ["model", "import-llama2c"],
+    ["config", "keys"],
+  ]) {
     const r = runCli([...cmd, "--help"]);
     expect(r.status, `${cmd.join(" ")}: ${r.stderr}`).toBe(0);
     expect(readme).toContain(`dlc-prune ${cmd[0]}`);
@@ -55,6 +66,8 @@ it("every TypeScript block of the README type-checks against the package's types
     types: ["node"],
     typeRoots: [join(ROOT, "node_modules/@types")],
   });
-  const errors = ts.getPreEmitDiagnostics(program).map((d) => `${d.file ? `${d.file.fileName.replace(dir, "README")}: ` : ""}${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
+  const errors = ts
+    .getPreEmitDiagnostics(program)
+    .map((d) => `${d.file ? `${d.file.fileName.replace(dir, "README")}: ` : ""}${ts.flattenDiagnosticMessageText(d.messageText, "\n")}`);
   expect(errors).toEqual([]);
 });

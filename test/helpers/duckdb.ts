@@ -37,7 +37,9 @@ export async function parquetAsText(path: string): Promise<{ types: Record<strin
   const connection = await db.connect();
   try {
     const types = await parquetColumnTypes(path);
-    const select = Object.keys(types).map((c) => `CAST("${c.replaceAll('"', '""')}" AS VARCHAR) AS "${c.replaceAll('"', '""')}"`).join(", ");
+    const select = Object.keys(types)
+      .map((c) => `CAST("${c.replaceAll('"', '""')}" AS VARCHAR) AS "${c.replaceAll('"', '""')}"`)
+      .join(", ");
     const reader = await connection.runAndReadAll(`SELECT ${select} FROM read_parquet('${path.replaceAll("'", "''")}')`);
     return { types, rows: reader.getRowObjectsJS() as Record<string, string | null>[] };
   } finally {

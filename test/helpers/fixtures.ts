@@ -14,7 +14,10 @@ const modelsDir = tempDir("dlc-prune-models-");
 function once(name: string, build: (dir: string) => Promise<unknown>): Promise<string> {
   if (!models.has(name)) {
     const dir = join(modelsDir, `m${models.size}`);
-    models.set(name, build(dir).then(() => dir));
+    models.set(
+      name,
+      build(dir).then(() => dir),
+    );
   }
   return models.get(name)!;
 }

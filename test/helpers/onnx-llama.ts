@@ -31,7 +31,8 @@ export function emptyPast(cfg: FolderConfig, batch: number, type: "float32" | "f
   const dims = [batch, cfg.num_key_value_heads, 0, cfg.head_dim];
   for (let i = 0; i < cfg.num_hidden_layers; i++)
     for (const kv of ["key", "value"])
-      feeds[`past_key_values.${i}.${kv}`] = type === "float16" ? new ort.Tensor("float16", new Uint16Array(0), dims) : new ort.Tensor("float32", new Float32Array(0), dims);
+      feeds[`past_key_values.${i}.${kv}`] =
+        type === "float16" ? new ort.Tensor("float16", new Uint16Array(0), dims) : new ort.Tensor("float32", new Float32Array(0), dims);
   return feeds;
 }
 
@@ -51,7 +52,12 @@ export function positionsFromMask(mask: number[][]): number[][] {
 }
 
 /** The feeds of a padded batch in one forward pass. */
-export function batchFeeds(cfg: FolderConfig, ids: number[][], mask: number[][], pastType: "float32" | "float16" = "float32"): Record<string, ort.Tensor> {
+export function batchFeeds(
+  cfg: FolderConfig,
+  ids: number[][],
+  mask: number[][],
+  pastType: "float32" | "float16" = "float32",
+): Record<string, ort.Tensor> {
   const B = ids.length;
   const S = ids[0]!.length;
   return {
@@ -63,7 +69,12 @@ export function batchFeeds(cfg: FolderConfig, ids: number[][], mask: number[][],
 }
 
 /** Logits [batch][position][vocab] of a padded batch in one forward pass. */
-export async function batchLogits(session: ort.InferenceSession, cfg: FolderConfig, ids: number[][], mask: number[][]): Promise<Float32Array[][]> {
+export async function batchLogits(
+  session: ort.InferenceSession,
+  cfg: FolderConfig,
+  ids: number[][],
+  mask: number[][],
+): Promise<Float32Array[][]> {
   const out = await session.run(batchFeeds(cfg, ids, mask));
   return splitLogits(out.logits as ort.Tensor, ids.length, ids[0]!.length, cfg.vocab_size);
 }

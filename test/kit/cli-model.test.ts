@@ -12,7 +12,10 @@ const tmp = tempDir();
 /** Asserts a one-line user error mentioning every `mention`, exit 1, and no output folder or temp left over. */
 function expectUserError(r: ReturnType<typeof runCli>, mentions: string[], out?: string): void {
   expect(r.status, r.stderr).toBe(1);
-  const lines = r.stderr.trim().split("\n").filter((l) => !l.startsWith("npm warn"));
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => !l.startsWith("npm warn"));
   expect(lines, r.stderr).toHaveLength(1);
   expect(lines[0]).toMatch(/^dlc-prune: error: /);
   for (const m of mentions) expect(lines[0]).toContain(m);
@@ -23,13 +26,41 @@ function expectUserError(r: ReturnType<typeof runCli>, mentions: string[], out?:
 describe("dlc-prune model tiny", () => {
   it("writes the Hugging Face / Optimum layout", () => {
     const out = join(tmp, "tiny");
-    const r = runCli(["model", "tiny", "--out", out, "--layers", "1", "--hidden", "32", "--heads", "4", "--kv-heads", "1", "--tie-embeddings"]);
+    const r = runCli([
+      "model",
+      "tiny",
+      "--out",
+      out,
+      "--layers",
+      "1",
+      "--hidden",
+      "32",
+      "--heads",
+      "4",
+      "--kv-heads",
+      "1",
+      "--tie-embeddings",
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("1 layers, hidden 32, heads 4/1, vocab 512");
-    for (const f of ["config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "onnx/model.onnx"])
+    for (const f of [
+      "config.json",
+      "generation_config.json",
+      "tokenizer.json",
+      "tokenizer_config.json",
+      "special_tokens_map.json",
+      "onnx/model.onnx",
+    ])
       expect(existsSync(join(out, f)), f).toBe(true);
     const cfg = JSON.parse(readFileSync(join(out, "config.json"), "utf8"));
-    expect(cfg).toMatchObject({ model_type: "llama", num_hidden_layers: 1, hidden_size: 32, num_key_value_heads: 1, tie_word_embeddings: true, vocab_size: 512 });
+    expect(cfg).toMatchObject({
+      model_type: "llama",
+      num_hidden_layers: 1,
+      hidden_size: 32,
+      num_key_value_heads: 1,
+      tie_word_embeddings: true,
+      vocab_size: 512,
+    });
   });
 
   it("is deterministic for a seed", () => {
@@ -74,21 +105,33 @@ describeWithShared("dlc-prune model import-llama2c", () => {
     const bad = join(tmp, "truncated.bin");
     writeFileSync(bad, ckpt.subarray(0, ckpt.length - 100));
     const out = join(tmp, "out-truncated");
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]), [bad, "truncated checkpoint"], out);
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]),
+      [bad, "truncated checkpoint"],
+      out,
+    );
   });
 
   it("rejects a checkpoint with extra bytes", () => {
     const bad = join(tmp, "long.bin");
     writeFileSync(bad, Buffer.concat([ckpt, Buffer.alloc(8)]));
     const out = join(tmp, "out-long");
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]), [bad, "wrong-size checkpoint"], out);
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]),
+      [bad, "wrong-size checkpoint"],
+      out,
+    );
   });
 
   it("rejects a header too short to read", () => {
     const bad = join(tmp, "tiny.bin");
     writeFileSync(bad, ckpt.subarray(0, 10));
     const out = join(tmp, "out-tiny");
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]), [bad, "truncated checkpoint"], out);
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]),
+      [bad, "truncated checkpoint"],
+      out,
+    );
   });
 
   it("rejects a tokenizer whose vocab size differs from the checkpoint's", () => {
@@ -100,18 +143,34 @@ describeWithShared("dlc-prune model import-llama2c", () => {
     const bad = join(tmp, "vocab500.bin");
     writeFileSync(bad, Buffer.concat([Buffer.from(header.buffer), Buffer.alloc(500 * dim * 4), body]));
     const out = join(tmp, "out-vocab");
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]), [STORIES_TOK, "more than 500 tokens"], out);
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", bad, "--tokenizer", STORIES_TOK, "--out", out]),
+      [STORIES_TOK, "more than 500 tokens"],
+      out,
+    );
 
     const shortTok = join(tmp, "short-tok.bin");
     writeFileSync(shortTok, readFileSync(STORIES_TOK).subarray(0, 2000));
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", STORIES_BIN, "--tokenizer", shortTok, "--out", out]), [shortTok, "vocab size is 512"], out);
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", STORIES_BIN, "--tokenizer", shortTok, "--out", out]),
+      [shortTok, "vocab size is 512"],
+      out,
+    );
   });
 
   it("names a missing file", () => {
     const out = join(tmp, "out-missing");
     const missing = join(tmp, "nope.bin");
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", missing, "--tokenizer", STORIES_TOK, "--out", out]), [missing, "not found"], out);
-    expectUserError(runCli(["model", "import-llama2c", "--checkpoint", STORIES_BIN, "--tokenizer", missing, "--out", out]), [missing, "not found"], out);
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", missing, "--tokenizer", STORIES_TOK, "--out", out]),
+      [missing, "not found"],
+      out,
+    );
+    expectUserError(
+      runCli(["model", "import-llama2c", "--checkpoint", STORIES_BIN, "--tokenizer", missing, "--out", out]),
+      [missing, "not found"],
+      out,
+    );
   });
 
   it("a missing required flag is a one-line usage error", () => {

@@ -7,7 +7,17 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { importLlama2c } from "../../src/kit/llama2c.js";
 import { randomLlama2cModel, readLlama2cCheckpoint, writeLlama2cCheckpoint } from "../reference/llama2c-checkpoint.js";
 import { forwardHfLlama, forwardLlama2c } from "../reference/llama-forward.js";
-import { batchLogits, emptyPast, hfWeightsFromOnnx, i64, pastFrom, positionsFromMask, readFolderConfig, splitLogits, type FolderConfig } from "../helpers/onnx-llama.js";
+import {
+  batchLogits,
+  emptyPast,
+  hfWeightsFromOnnx,
+  i64,
+  pastFrom,
+  positionsFromMask,
+  readFolderConfig,
+  splitLogits,
+  type FolderConfig,
+} from "../helpers/onnx-llama.js";
 import { SKIP_REASON, STORIES_BIN, STORIES_TOK, hasShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
 import { storiesModel, tinyModel } from "../helpers/fixtures.js";
@@ -24,7 +34,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 function randomSequences(lengths: number[], vocab: number, seed: number): number[][] {
   let s = seed;
-  const next = () => ((s = (s * 1103515245 + 12345) % 2147483648) / 2147483648);
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
   return lengths.map((n) => Array.from({ length: n }, () => 3 + Math.floor(next() * (vocab - 3))));
 }
 
@@ -53,12 +63,20 @@ beforeAll(async () => {
     cases.push({ name: "imported stories260K (tied)", dir, reference: (t) => forwardLlama2c(ckpt, t), needsShared: true });
 
     // An untied llama2.c checkpoint (negative vocab size) with random weights, sharing tok512's vocab.
-    const untied = randomLlama2cModel({ dim: 32, hiddenDim: 72, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512, seqLen: 64, sharedClassifier: false }, 11);
+    const untied = randomLlama2cModel(
+      { dim: 32, hiddenDim: 72, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 512, seqLen: 64, sharedClassifier: false },
+      11,
+    );
     const bin = join(tmp, "untied.bin");
     writeFileSync(bin, writeLlama2cCheckpoint(untied));
     const udir = join(tmp, "untied");
     await importLlama2c({ checkpoint: bin, tokenizer: STORIES_TOK, out: udir, externalData: true });
-    cases.push({ name: "imported llama2.c (untied, external data)", dir: udir, reference: (t) => forwardLlama2c(untied, t), needsShared: true });
+    cases.push({
+      name: "imported llama2.c (untied, external data)",
+      dir: udir,
+      reference: (t) => forwardLlama2c(untied, t),
+      needsShared: true,
+    });
   }
   for (const tie of [true, false]) {
     const dir = await tinyModel({ seed: 3, layers: 2, hidden: 48, heads: 6, kv_heads: 2, vocab: 400, tie_embeddings: tie });
@@ -108,9 +126,18 @@ describe("ONNX Llama graph vs reference forward pass", () => {
       for (let t = 0; t < S; t = t === 0 ? prefix : t + 1) {
         const end = t === 0 ? prefix : t + 1;
         const out = await session.run({
-          input_ids: i64(ids.flatMap((r) => r.slice(t, end)), [B, end - t]),
-          attention_mask: i64(mask.flatMap((r) => r.slice(0, end)), [B, end]),
-          position_ids: i64(positions.flatMap((r) => r.slice(t, end)), [B, end - t]),
+          input_ids: i64(
+            ids.flatMap((r) => r.slice(t, end)),
+            [B, end - t],
+          ),
+          attention_mask: i64(
+            mask.flatMap((r) => r.slice(0, end)),
+            [B, end],
+          ),
+          position_ids: i64(
+            positions.flatMap((r) => r.slice(t, end)),
+            [B, end - t],
+          ),
           ...past,
         });
         const step = splitLogits(out.logits as ort.Tensor, B, end - t, cfg.vocab_size);

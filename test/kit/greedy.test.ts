@@ -27,8 +27,14 @@ describeWithShared("imported stories260K", () => {
       const start = ids.length - next.length;
       const out = await session.run({
         input_ids: i64(next, [1, next.length]),
-        attention_mask: i64(ids.map(() => 1), [1, ids.length]),
-        position_ids: i64(next.map((_, i) => start + i), [1, next.length]),
+        attention_mask: i64(
+          ids.map(() => 1),
+          [1, ids.length],
+        ),
+        position_ids: i64(
+          next.map((_, i) => start + i),
+          [1, next.length],
+        ),
         ...past,
       });
       const logits = (out.logits as ort.Tensor).data as Float32Array;

@@ -8,7 +8,6 @@ import { encodeLlama2c, loadLlama2cTokenizer } from "../reference/llama2c-encode
 import { STORIES_TOK, describeWithShared } from "../helpers/shared.js";
 import { storiesModel, tinyModel } from "../helpers/fixtures.js";
 
-
 async function loadFromFolder(dir: string): Promise<PreTrainedTokenizer> {
   env.allowRemoteModels = false;
   env.localModelPath = dirname(dir);
@@ -23,12 +22,47 @@ async function loadFromFolder(dir: string): Promise<PreTrainedTokenizer> {
  */
 export function variedStrings(count: number, seed: number): string[] {
   let s = seed >>> 0;
-  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296);
-  const pick = <T,>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
+  const rnd = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rnd() * a.length)]!;
   const parts = [
     () => pick(["Once", "upon", "a", "time", "the", "little", "girl", "Lily", "ball", "played", "happy", "sun", "dog", "tree", "house"]),
     () => String(Math.floor(rnd() * 10 ** (1 + Math.floor(rnd() * 7)))),
-    () => pick([".", ",", "!", "?", ";", ":", "'", '"', "(", ")", "-", "--", "...", "/", "\\", "#", "$", "%", "&", "*", "+", "=", "@", "[", "]", "{", "}", "|", "~", "^", "`", "<", ">"]),
+    () =>
+      pick([
+        ".",
+        ",",
+        "!",
+        "?",
+        ";",
+        ":",
+        "'",
+        '"',
+        "(",
+        ")",
+        "-",
+        "--",
+        "...",
+        "/",
+        "\\",
+        "#",
+        "$",
+        "%",
+        "&",
+        "*",
+        "+",
+        "=",
+        "@",
+        "[",
+        "]",
+        "{",
+        "}",
+        "|",
+        "~",
+        "^",
+        "`",
+        "<",
+        ">",
+      ]),
     () => " ".repeat(1 + Math.floor(rnd() * 4)),
     () => pick(["\t", "\n", "\n\n", "\r\n", " \t ", "\u00a0", "\u3000"]),
     () => pick(["café", "naïve", "Ångström", "façade", "über", "niño", "œuvre", "Straße", "ĳ", "ǅ"]),

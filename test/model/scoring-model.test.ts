@@ -12,8 +12,17 @@ import { storiesModel, tinyModel } from "../helpers/fixtures.js";
 
 const tmp = tempDir();
 const none = { include: [], exclude: [] };
-const BLOCK = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"];
-const blockNames = (layers: number) => Array.from({ length: layers }, (_, l) => BLOCK.map((m) => `model.layers.${l}.${m}.MatMul.weight`)).flat();
+const BLOCK = [
+  "self_attn.q_proj",
+  "self_attn.k_proj",
+  "self_attn.v_proj",
+  "self_attn.o_proj",
+  "mlp.gate_proj",
+  "mlp.up_proj",
+  "mlp.down_proj",
+];
+const blockNames = (layers: number) =>
+  Array.from({ length: layers }, (_, l) => BLOCK.map((m) => `model.layers.${l}.${m}.MatMul.weight`)).flat();
 
 describe("maskable weights", () => {
   let untied: string;
@@ -36,7 +45,13 @@ describe("maskable weights", () => {
 
   it("include / exclude patterns override", async () => {
     const m = await loadScoringModel(untied, { include: ["lm_head.*"], exclude: ["*.mlp.*", "model.layers.1.*"] });
-    expect(m.maskable.map((w) => w.name)).toEqual(["model.layers.0.self_attn.q_proj.MatMul.weight", "model.layers.0.self_attn.k_proj.MatMul.weight", "model.layers.0.self_attn.v_proj.MatMul.weight", "model.layers.0.self_attn.o_proj.MatMul.weight", "lm_head.MatMul.weight"]);
+    expect(m.maskable.map((w) => w.name)).toEqual([
+      "model.layers.0.self_attn.q_proj.MatMul.weight",
+      "model.layers.0.self_attn.k_proj.MatMul.weight",
+      "model.layers.0.self_attn.v_proj.MatMul.weight",
+      "model.layers.0.self_attn.o_proj.MatMul.weight",
+      "lm_head.MatMul.weight",
+    ]);
     await expect(loadScoringModel(untied, { include: [], exclude: ["*"] })).rejects.toThrow("no maskable weights");
   });
 
@@ -50,7 +65,9 @@ describe("maskable weights", () => {
     g.op1("MatMulNBits", [x, w], {}, "logits");
     g.output("logits", DataType.FLOAT, [1, 1, 4]);
     writeFileSync(join(dir, "onnx/model.onnx"), encodeModel(g.toModel({ name: "q", opset: 17, producer: "test" })));
-    await expect(loadScoringModel(dir, none)).rejects.toThrow(/onnx\/model\.onnx: a quantized model \(MatMulNBits\).*fp32 \(onnx\/model\.onnx\) or fp16/);
+    await expect(loadScoringModel(dir, none)).rejects.toThrow(
+      /onnx\/model\.onnx: a quantized model \(MatMulNBits\).*fp32 \(onnx\/model\.onnx\) or fp16/,
+    );
   });
 
   it("an incomplete model folder names the missing file", async () => {
@@ -87,7 +104,8 @@ describeWithShared("zeroed weights per level on stories260K", () => {
       for (let k = 0; k < 6; k++) {
         schedule.applyLevel(k);
         const zeros = data.map(countZeros);
-        if (scope === "layer") data.forEach((d, i) => expect(zeros[i], `${m.maskable[i]!.name} level ${k}`).toBe(cumulativeCounts(d.length, 0.2, 6)[k]));
+        if (scope === "layer")
+          data.forEach((d, i) => expect(zeros[i], `${m.maskable[i]!.name} level ${k}`).toBe(cumulativeCounts(d.length, 0.2, 6)[k]));
         else expect(zeros.reduce((a, b) => a + b, 0)).toBe(cumulativeCounts(total, 0.2, 6)[k]);
       }
     });

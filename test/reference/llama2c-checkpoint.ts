@@ -89,12 +89,14 @@ export function readLlama2cCheckpoint(buf: Uint8Array): Llama2cModel {
   const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   const h: number[] = [];
   for (let i = 0; i < HEADER_INTS; i++) h.push(dv.getInt32(i * 4, true));
-  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = h as [
-    number, number, number, number, number, number, number,
-  ];
+  const [dim, hiddenDim, nLayers, nHeads, nKvHeads, rawVocab, seqLen] = h as [number, number, number, number, number, number, number];
   // run.c: shared_weights = vocab_size > 0; vocab_size = abs(vocab_size)
   const config: Llama2cConfig = {
-    dim, hiddenDim, nLayers, nHeads, nKvHeads,
+    dim,
+    hiddenDim,
+    nLayers,
+    nHeads,
+    nKvHeads,
     vocabSize: Math.abs(rawVocab),
     seqLen,
     sharedClassifier: rawVocab > 0,

@@ -75,7 +75,7 @@ export function encodeLlama2c(tok: Llama2cTokenizer, text: string, bos: boolean,
   if (bytes.length > 0) {
     // dummy prefix " " (sentencepiece add_dummy_prefix); run.c would push -1 unchecked, we throw
     const dummy = lookupId(new Uint8Array([0x20]));
-    if (dummy === -1) throw new Error("llama2c tokenizer reference: vocab has no \" \" piece");
+    if (dummy === -1) throw new Error('llama2c tokenizer reference: vocab has no " " piece');
     tokens.push(dummy);
   }
 

@@ -61,10 +61,7 @@ export function referenceMaskedLevels(
     return e.sort(byMagnitude);
   };
   // Groups of matrices ranked together, with their sorted entries and counts per level.
-  const groups =
-    scope === "layer"
-      ? matrices.map((_, m) => entriesOf([m]))
-      : [entriesOf(matrices.map((_, m) => m))];
+  const groups = scope === "layer" ? matrices.map((_, m) => entriesOf([m])) : [entriesOf(matrices.map((_, m) => m))];
   const countsPerGroup = groups.map((g) => cumulativeCounts(g.length, interval, levels));
 
   const out: Float32Array[][] = [];

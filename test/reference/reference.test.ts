@@ -2,18 +2,20 @@
 import { describe, it, expect } from "vitest";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import {
-  randomLlama2cModel,
-  readLlama2cCheckpoint,
-  writeLlama2cCheckpoint,
-  type Llama2cConfig,
-} from "./llama2c-checkpoint.js";
+import { randomLlama2cModel, readLlama2cCheckpoint, writeLlama2cCheckpoint, type Llama2cConfig } from "./llama2c-checkpoint.js";
 import { forwardHfLlama, forwardLlama2c, llama2cToHf } from "./llama-forward.js";
 import { decodeSequenceLlama2c, encodeLlama2c, loadLlama2cTokenizer } from "./llama2c-encoder.js";
 import { countZeros, cumulativeCounts, pyRound, referenceMaskedLevels } from "./masking.js";
 
 const small: Llama2cConfig = {
-  dim: 16, hiddenDim: 40, nLayers: 2, nHeads: 4, nKvHeads: 2, vocabSize: 32, seqLen: 16, sharedClassifier: true,
+  dim: 16,
+  hiddenDim: 40,
+  nLayers: 2,
+  nHeads: 4,
+  nKvHeads: 2,
+  vocabSize: 32,
+  seqLen: 16,
+  sharedClassifier: true,
 };
 
 function maxAbsDiff(a: Float64Array[], b: Float64Array[]): number {
@@ -110,7 +112,16 @@ describe("llama2c tokenizer reference", () => {
   itIf(`stories260K greedy decoding starts like karpathy's doc/stories260K.md${suffix}`, () => {
     const tok = loadLlama2cTokenizer(new Uint8Array(readFileSync(tokUrl)), 512);
     const m = readLlama2cCheckpoint(new Uint8Array(readFileSync(ckptUrl)));
-    expect(m.config).toEqual({ dim: 64, hiddenDim: 172, nLayers: 5, nHeads: 8, nKvHeads: 4, vocabSize: 512, seqLen: 512, sharedClassifier: true });
+    expect(m.config).toEqual({
+      dim: 64,
+      hiddenDim: 172,
+      nLayers: 5,
+      nHeads: 8,
+      nKvHeads: 4,
+      vocabSize: 512,
+      seqLen: 512,
+      sharedClassifier: true,
+    });
     const ids = [1];
     for (let step = 0; step < 12; step++) ids.push(argmax(forwardLlama2c(m, ids).at(-1)!));
     expect(decodeSequenceLlama2c(tok, ids)).toMatch(/^Once upon a time, there was a little/);

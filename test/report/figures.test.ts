@@ -17,7 +17,11 @@ describe("report figures", () => {
   });
 
   it("Jaccard of two keep masks", () => {
-    expect(jaccard(Uint8Array.from([1, 1, 0, 0, 1]), Uint8Array.from([0, 1, 1, 0, 1]))).toEqual({ jaccard: 0.5, intersection: 2, union: 4 });
+    expect(jaccard(Uint8Array.from([1, 1, 0, 0, 1]), Uint8Array.from([0, 1, 1, 0, 1]))).toEqual({
+      jaccard: 0.5,
+      intersection: 2,
+      union: 4,
+    });
     expect(jaccard(new Uint8Array(3), new Uint8Array(3)).jaccard).toBe(1);
   });
 

@@ -19,7 +19,14 @@ let clean: Buffer;
 let saved: string;
 
 const cfg = (out: string) =>
-  testConfig({ "data.path": data, "model.path": model, "score.out": out, "score.batch_tokens": 64, "score.levels": 3, "score.checkpoint_seconds": 3600 });
+  testConfig({
+    "data.path": data,
+    "model.path": model,
+    "score.out": out,
+    "score.batch_tokens": 64,
+    "score.levels": 3,
+    "score.checkpoint_seconds": 3600,
+  });
 
 interface State {
   pass: number;
@@ -98,7 +105,9 @@ describe("a damaged or edited checkpoint is discarded, never used", () => {
   });
 
   it("losses overwritten with other values of the same size", async () => {
-    await discarded("losses-edited", "state.json and losses.f64 do not match their checksum", (work) => editLosses(work, (l) => l.forEach((v, i) => v >= 0 && (l[i] = v + 0.25))));
+    await discarded("losses-edited", "state.json and losses.f64 do not match their checksum", (work) =>
+      editLosses(work, (l) => l.forEach((v, i) => v >= 0 && (l[i] = v + 0.25))),
+    );
   });
 
   it("every loss NaN", async () => {
@@ -116,7 +125,11 @@ describe("a damaged or edited checkpoint is discarded, never used", () => {
     await discarded("pass-far", "do not match their checksum", edit);
     await discarded("pass-far-resealed", "(pass 7 of 3)", (work) => (edit(work), reseal(work)));
     // Every pass done, yet a batch to run: not a state any run writes.
-    await discarded("pass-done-batch", "(batch 2 of", (work) => (writeState(work, { ...readState(work), pass: 3, nextBatch: 2 }), reseal(work)));
+    await discarded(
+      "pass-done-batch",
+      "(batch 2 of",
+      (work) => (writeState(work, { ...readState(work), pass: 3, nextBatch: 2 }), reseal(work)),
+    );
   });
 
   it("a negative loss other than 'not run yet' (resealed)", async () => {
@@ -124,19 +137,25 @@ describe("a damaged or edited checkpoint is discarded, never used", () => {
   });
 
   it("a truncated state, a state without its checksum, a missing or short losses file", async () => {
-    await discarded("state-truncated", "not valid JSON", (work) => writeFileSync(join(work, "state.json"), readFileSync(join(work, "state.json"), "utf8").slice(0, 40)));
+    await discarded("state-truncated", "not valid JSON", (work) =>
+      writeFileSync(join(work, "state.json"), readFileSync(join(work, "state.json"), "utf8").slice(0, 40)),
+    );
     await discarded("state-no-checksum", "checksum: ", (work) => {
       const { checksum: _checksum, ...rest } = readState(work);
       writeState(work, rest);
     });
     await discarded("losses-missing", "(losses.f64 is missing)", (work) => rmSync(join(work, "losses.f64")));
-    await discarded("losses-short", /\(losses\.f64 has \d+ bytes, not \d+\)/, (work) => writeFileSync(join(work, "losses.f64"), readFileSync(join(work, "losses.f64")).subarray(8)));
+    await discarded("losses-short", /\(losses\.f64 has \d+ bytes, not \d+\)/, (work) =>
+      writeFileSync(join(work, "losses.f64"), readFileSync(join(work, "losses.f64")).subarray(8)),
+    );
   });
 
   it("progress of another run is still refused, not discarded (--restart starts over)", async () => {
     const out = join(tmp, "other-run.arrow");
     cpSync(saved, `${out}.work`, { recursive: true });
-    await expect(score({ ...cfg(out), score: { ...cfg(out).score, levels: 4 } }, quiet)).rejects.toThrow(/holds progress of a different run \(masking\.levels: 3 -> 4\); rerun with --restart/);
+    await expect(score({ ...cfg(out), score: { ...cfg(out).score, levels: 4 } }, quiet)).rejects.toThrow(
+      /holds progress of a different run \(masking\.levels: 3 -> 4\); rerun with --restart/,
+    );
     expect(readState(`${out}.work`)).toEqual(readState(saved));
   });
 });

@@ -12,7 +12,11 @@ const tmp = tempDir("dlc-prune-startup-");
 
 /** The CLI with `ulimit -n` set to `limit` first. */
 function withLimit(limit: number, args: string[]) {
-  const r = spawnSync("bash", ["-c", `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, CLI, ...args], { cwd: tmp, encoding: "utf8", timeout: 60_000 });
+  const r = spawnSync("bash", ["-c", `ulimit -n ${limit} && exec "$0" "$@"`, process.execPath, CLI, ...args], {
+    cwd: tmp,
+    encoding: "utf8",
+    timeout: 60_000,
+  });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -32,15 +36,29 @@ describe.skipIf(!hasBash)("a low limit of open files (needs bash's ulimit)", () 
   });
 
   it("a limit too low to load a command is one line naming the limit and what to do, for every command", () => {
-    const commands = [["run", "--config", "r.yaml"], ["score", "--help"], ["select", "--config", "r.yaml"], ["merge", "a.arrow", "--out", "m.arrow"], ["compare", "a", "--out", "c"], ["estimate", "--config", "r.yaml"], ["--help"]];
-    for (const [limit, args] of [24, 64].flatMap((limit) => commands.map((args) => [limit, args] as const)).concat([[24, ["config", "keys"]]])) {
-        const r = withLimit(limit, args);
-        const what = `ulimit -n ${limit}; dlc-prune ${args.join(" ")}\n${r.stderr}`;
-        expect(r.signal, what).toBeNull();
-        expect(r.status, what).toBe(1);
-        expect(r.stderr, what).not.toMatch(/internal error|^\s+at .+[(:]\d+/m);
-        expect(r.stderr.trim().split("\n"), what).toHaveLength(1);
-        expect(r.stderr, what).toMatch(new RegExp(`^dlc-prune: error: cannot load dlc-prune.*(too many open files \\(the limit, ulimit -n, is ${limit}\\)|the limit of open files \\(ulimit -n\\) is ${limit}, likely too low).*: raise it \\(e\\.g\\. ulimit -n 4096\\) and rerun`));
+    const commands = [
+      ["run", "--config", "r.yaml"],
+      ["score", "--help"],
+      ["select", "--config", "r.yaml"],
+      ["merge", "a.arrow", "--out", "m.arrow"],
+      ["compare", "a", "--out", "c"],
+      ["estimate", "--config", "r.yaml"],
+      ["--help"],
+    ];
+    for (const [limit, args] of [24, 64]
+      .flatMap((limit) => commands.map((args) => [limit, args] as const))
+      .concat([[24, ["config", "keys"]]])) {
+      const r = withLimit(limit, args);
+      const what = `ulimit -n ${limit}; dlc-prune ${args.join(" ")}\n${r.stderr}`;
+      expect(r.signal, what).toBeNull();
+      expect(r.status, what).toBe(1);
+      expect(r.stderr, what).not.toMatch(/internal error|^\s+at .+[(:]\d+/m);
+      expect(r.stderr.trim().split("\n"), what).toHaveLength(1);
+      expect(r.stderr, what).toMatch(
+        new RegExp(
+          `^dlc-prune: error: cannot load dlc-prune.*(too many open files \\(the limit, ulimit -n, is ${limit}\\)|the limit of open files \\(ulimit -n\\) is ${limit}, likely too low).*: raise it \\(e\\.g\\. ulimit -n 4096\\) and rerun`,
+        ),
+      );
     }
   });
 });

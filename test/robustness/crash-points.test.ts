@@ -48,7 +48,11 @@ function countCalls(start: string, work: string, args: string[]): KillPoint[] {
   reset(start, work);
   const trace = join(tmp, "trace.txt");
   // --seccomp-bpf: stopped at the traced calls only (faster); strace 6.1 then injects no signal, so counting alone uses it.
-  const r = spawnSync("strace", ["--seccomp-bpf", "-f", "-qq", "-o", trace, "-e", `trace=${CALLS}`, process.execPath, CLI, ...args], { cwd: work, env: ENV, encoding: "utf8" });
+  const r = spawnSync("strace", ["--seccomp-bpf", "-f", "-qq", "-o", trace, "-e", `trace=${CALLS}`, process.execPath, CLI, ...args], {
+    cwd: work,
+    env: ENV,
+    encoding: "utf8",
+  });
   expect(r.status, r.stderr).toBe(0);
   const seen = new Map<string, number>();
   const lines = readFileSync(trace, "utf8").split("\n").filter(Boolean);
@@ -97,11 +101,27 @@ function killAndRerun(start: string, work: string, args: string[], points: KillP
   const failed: string[] = [];
   for (const p of points) {
     reset(start, work);
-    const killed = spawnSync("strace", ["-f", "-qq", "-o", "/dev/null", "-e", `trace=${p.call}`, "-e", `inject=${p.call}:signal=KILL:when=${p.n}`, process.execPath, CLI, ...args], {
-      cwd: work,
-      env: ENV,
-      encoding: "utf8",
-    });
+    const killed = spawnSync(
+      "strace",
+      [
+        "-f",
+        "-qq",
+        "-o",
+        "/dev/null",
+        "-e",
+        `trace=${p.call}`,
+        "-e",
+        `inject=${p.call}:signal=KILL:when=${p.n}`,
+        process.execPath,
+        CLI,
+        ...args,
+      ],
+      {
+        cwd: work,
+        env: ENV,
+        encoding: "utf8",
+      },
+    );
     const label = `${args[0]} killed at ${p.call} #${p.n} (${p.what})`;
     if (killed.signal !== "SIGKILL" && killed.status !== 137) {
       failed.push(`${label}: was not killed (exit ${killed.status}): ${firstError(killed.stderr)}`);
@@ -137,7 +157,8 @@ interface Case {
 
 const every = (points: KillPoint[]) => points;
 /** The renames of published files and manifests (a command's publishing steps), and its last call. */
-const publishing = (points: KillPoint[]) => points.filter((p, i) => (p.call.startsWith("rename") && !p.what.includes(".work/")) || i === points.length - 1);
+const publishing = (points: KillPoint[]) =>
+  points.filter((p, i) => (p.call.startsWith("rename") && !p.what.includes(".work/")) || i === points.length - 1);
 
 describe.skipIf(!strace)("kill -9 at every rename, unlink, link and rmdir, then the same command again", () => {
   let model: string;
@@ -147,7 +168,12 @@ describe.skipIf(!strace)("kill -9 at every rename, unlink, link and rmdir, then 
     model = await tinyModel();
     // A recipe per ratio: one level, a few rows; the scores in the output folder (they may live there).
     const recipe = (dir: string, ratio: number, out = "out") => {
-      const doc = { data: { path: "../d.jsonl" }, model: { path: model }, score: { out: `${out}/scores.arrow`, levels: 1, batch_tokens: 128 }, select: { ratios: [ratio], out_dir: out } };
+      const doc = {
+        data: { path: "../d.jsonl" },
+        model: { path: model },
+        score: { out: `${out}/scores.arrow`, levels: 1, batch_tokens: 128 },
+        select: { ratios: [ratio], out_dir: out },
+      };
       writeFileSync(join(dir, `r${ratio}.yaml`), YAML.stringify(doc));
     };
     // The starting folders and the one each case runs in are at the same depth, with the data beside them:
@@ -181,7 +207,12 @@ describe.skipIf(!strace)("kill -9 at every rename, unlink, link and rmdir, then 
       { name: "run", start: empty, args: ["run", "--config", "r0.5.yaml"], sample: every },
       { name: "select", start: earlier, args: ["select", "--config", "r0.5.yaml"], sample: every },
       { name: "report", start: finished, args: ["report", "--out-dir", "out"], sample: publishing },
-      { name: "merge", start: shards, args: ["merge", "--out", "merged.arrow", "out/scores.shard-0-of-2.arrow", "out/scores.shard-1-of-2.arrow"], sample: publishing },
+      {
+        name: "merge",
+        start: shards,
+        args: ["merge", "--out", "merged.arrow", "out/scores.shard-0-of-2.arrow", "out/scores.shard-1-of-2.arrow"],
+        sample: publishing,
+      },
       { name: "compare", start: two, args: ["compare", "a", "b", "--out", "c"], sample: publishing },
       // Scoring alone, with a checkpoint after every batch: the scores file's rename comes after the last one.
       // The sample: from the last checkpoint on (a state whose pass is past the last, then the scores file's rename).
@@ -189,7 +220,7 @@ describe.skipIf(!strace)("kill -9 at every rename, unlink, link and rmdir, then 
         name: "score",
         start: empty,
         args: ["score", "--config", "r0.5.yaml", "--set", "score.checkpoint_seconds=0.001", "--set", "score.levels=2"],
-        sample: (ps) => ps.slice(ps.findLastIndex((p) => p.call.startsWith("rename") && p.what.includes("/state.json\")"))),
+        sample: (ps) => ps.slice(ps.findLastIndex((p) => p.call.startsWith("rename") && p.what.includes('/state.json")'))),
       },
     );
   });

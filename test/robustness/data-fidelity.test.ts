@@ -31,7 +31,13 @@ const noModel = join(tmp, "no-model");
 /** Keeps every row of `data` (synthetic scores, ratio 1): the kept file's path. */
 async function keepAll(data: string, rows: number, name: string): Promise<string> {
   const out = join(tmp, name);
-  const config = testConfig({ "data.path": data, "model.path": noModel, "score.out": join(out, "s.arrow"), "select.out_dir": out, "select.ratios": [1] });
+  const config = testConfig({
+    "data.path": data,
+    "model.path": noModel,
+    "score.out": join(out, "s.arrow"),
+    "select.out_dir": out,
+    "select.ratios": [1],
+  });
   await writeSyntheticScores(config.score.out, data, rows);
   await selectAndWrite(config, quiet);
   return join(out, "flexrand-1/train.parquet");
@@ -81,7 +87,17 @@ describe("4: the kept Parquet holds the input's columns with the input's types",
       ].join("\n") + "\n",
     );
     const { types, rows } = await withoutDlc(await keepAll(data, 3, "out-numbers"));
-    expect(types).toEqual({ instruction: "VARCHAR", output: "VARCHAR", f: "DOUBLE", z: "DOUBLE", e: "DOUBLE", n: "BIGINT", mixed: expect.stringMatching(/^(JSON|VARCHAR)$/), nested: "STRUCT(x DOUBLE)", list: "DOUBLE[]" });
+    expect(types).toEqual({
+      instruction: "VARCHAR",
+      output: "VARCHAR",
+      f: "DOUBLE",
+      z: "DOUBLE",
+      e: "DOUBLE",
+      n: "BIGINT",
+      mixed: expect.stringMatching(/^(JSON|VARCHAR)$/),
+      nested: "STRUCT(x DOUBLE)",
+      list: "DOUBLE[]",
+    });
     expect(rows.map((r) => [r.f, r.z, r.e, r.n, r.mixed, r.nested, r.list])).toEqual([
       ["1.0", "-0.0", "2000.0", "3", '{"k":1.0}', "{'x': 1.0}", "[1.0, 2.0]"],
       ["2.0", "0.5", "1.0", "4", '"text"', "{'x': 2.5}", "[3.0]"],
@@ -112,8 +128,18 @@ describe("4: the kept Parquet holds the input's columns with the input's types",
         { name: "root", num_children: 11 },
         { name: "instruction", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "REQUIRED" },
         { name: "output", type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" },
-        { name: "ts_ns_utc", type: "INT64", logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "NANOS" }, repetition_type: "REQUIRED" },
-        { name: "ts_us_local", type: "INT64", logical_type: { type: "TIMESTAMP", isAdjustedToUTC: false, unit: "MICROS" }, repetition_type: "OPTIONAL" },
+        {
+          name: "ts_ns_utc",
+          type: "INT64",
+          logical_type: { type: "TIMESTAMP", isAdjustedToUTC: true, unit: "NANOS" },
+          repetition_type: "REQUIRED",
+        },
+        {
+          name: "ts_us_local",
+          type: "INT64",
+          logical_type: { type: "TIMESTAMP", isAdjustedToUTC: false, unit: "MICROS" },
+          repetition_type: "OPTIONAL",
+        },
         { name: "ts_ms", type: "INT64", converted_type: "TIMESTAMP_MILLIS", repetition_type: "OPTIONAL" },
         { name: "day", type: "INT32", converted_type: "DATE", repetition_type: "OPTIONAL" },
         { name: "i8", type: "INT32", converted_type: "INT_8", repetition_type: "REQUIRED" },
@@ -124,15 +150,33 @@ describe("4: the kept Parquet holds the input's columns with the input's types",
       ],
     });
     const input = await parquetAsText(data);
-    expect([input.types.ts_ns_utc, input.types.ts_us_local, input.types.ts_ms]).toEqual(["TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"].map((t) => expect.stringContaining(t.split(" ")[0]!)));
+    expect([input.types.ts_ns_utc, input.types.ts_us_local, input.types.ts_ms]).toEqual(
+      ["TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE"].map((t) => expect.stringContaining(t.split(" ")[0]!)),
+    );
     const output = await withoutDlc(await keepAll(data, n, "out-types"));
     expect(output.types).toEqual(input.types);
     expect(output.rows).toEqual(input.rows);
     // DuckDB reads nanoseconds as microseconds: the schema and the stored integers say the rest.
     const kept = join(tmp, "out-types/flexrand-1/train.parquet");
-    const leaf = async (f: string) => (await parquetMetadataAsync(await asyncBufferFromFile(f))).schema.filter((e) => e.name.startsWith("ts_")).map(({ name, type, converted_type, logical_type, repetition_type }) => ({ name, type, converted_type, logical_type, repetition_type }));
+    const leaf = async (f: string) =>
+      (await parquetMetadataAsync(await asyncBufferFromFile(f))).schema
+        .filter((e) => e.name.startsWith("ts_"))
+        .map(({ name, type, converted_type, logical_type, repetition_type }) => ({
+          name,
+          type,
+          converted_type,
+          logical_type,
+          repetition_type,
+        }));
     expect(await leaf(kept)).toEqual(await leaf(data));
-    const raw = async (f: string) => (await parquetReadObjects({ file: await asyncBufferFromFile(f), columns: ["ts_ns_utc", "ts_us_local", "ts_ms"], parsers: { timestampFromNanoseconds: String, timestampFromMicroseconds: String, timestampFromMilliseconds: String } })).map((r) => Object.values(r));
+    const raw = async (f: string) =>
+      (
+        await parquetReadObjects({
+          file: await asyncBufferFromFile(f),
+          columns: ["ts_ns_utc", "ts_us_local", "ts_ms"],
+          parsers: { timestampFromNanoseconds: String, timestampFromMicroseconds: String, timestampFromMilliseconds: String },
+        })
+      ).map((r) => Object.values(r));
     expect(await raw(kept)).toEqual(await raw(data));
     expect((await raw(kept))[0]).toEqual(["1700000000123456789", "1700000000123456", "1700000000123"]);
   });
@@ -239,7 +283,9 @@ pq.write_table(pa.table({"instruction": ["a", "b"], "output": ["x", "y"], "deep"
         dir,
       );
       await expect(allRows(join(dir, "twice.parquet"))).rejects.toThrow(`${join(dir, "twice.parquet")}: two columns are named "output"`);
-      await expect(allRows(join(dir, "proto.parquet"))).rejects.toThrow(`${join(dir, "proto.parquet")}: column deep.list.element.list.element.__proto__ cannot be read or written`);
+      await expect(allRows(join(dir, "proto.parquet"))).rejects.toThrow(
+        `${join(dir, "proto.parquet")}: column deep.list.element.list.element.__proto__ cannot be read or written`,
+      );
     });
   });
 
@@ -256,11 +302,20 @@ pq.write_table(pa.table({"instruction": ["a", "b"], "output": ["x", "y"], "deep"
         { name: "root", num_children: 3 },
         { name: "instruction", type: "BYTE_ARRAY", converted_type: "UTF8" },
         { name: "output", type: "BYTE_ARRAY", converted_type: "UTF8" },
-        { name: "price", type: "INT64", converted_type: "DECIMAL", scale: 2, precision: 18, logical_type: { type: "DECIMAL", scale: 2, precision: 18 } },
+        {
+          name: "price",
+          type: "INT64",
+          converted_type: "DECIMAL",
+          scale: 2,
+          precision: 18,
+          logical_type: { type: "DECIMAL", scale: 2, precision: 18 },
+        },
       ],
     });
     // (hyparquet reads a DECIMAL as a float: 123.45 as 123.45000000000000284...)
-    await expect(inspectData(new DataSource(testConfig({ "data.path": data }).data), null)).rejects.toThrow(`${data}: column price has type INT64/DECIMAL/DECIMAL(scale 2, precision 18), which dlc-prune cannot write back exactly`);
+    await expect(inspectData(new DataSource(testConfig({ "data.path": data }).data), null)).rejects.toThrow(
+      `${data}: column price has type INT64/DECIMAL/DECIMAL(scale 2, precision 18), which dlc-prune cannot write back exactly`,
+    );
   });
 });
 
@@ -276,33 +331,76 @@ describe("8: a row of many megabytes is a bad row within seconds, its line never
     const rows = alpacaRows(6).map((r) => JSON.stringify(r));
     rows[2] = JSON.stringify({ instruction: "Repeat.", input: "", output: "word ".repeat(3 * 1024 * 1024) }); // 15 MiB
     writeFileSync(join(dir, "d.jsonl"), rows.join("\n") + "\n");
-    const args = ["run", "--config", recipe(dir, { "data.path": "d.jsonl", "model.path": model, "score.out": "out/s.arrow", "select.out_dir": "out", "select.ratios": [1] })];
+    const args = [
+      "run",
+      "--config",
+      recipe(dir, {
+        "data.path": "d.jsonl",
+        "model.path": model,
+        "score.out": "out/s.arrow",
+        "select.out_dir": "out",
+        "select.ratios": [1],
+      }),
+    ];
     const t0 = Date.now();
     const fail = runCli(args, { cwd: dir });
     expect(fail.status, fail.stderr).toBe(1);
-    const lines = fail.stderr.trim().split("\n").filter((l) => l.startsWith("dlc-prune: error: "));
+    const lines = fail.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("dlc-prune: error: "));
     expect(lines).toHaveLength(1);
     const bytes = Buffer.byteLength(rows[2]!);
-    expect(lines[0]).toBe(`dlc-prune: error: d.jsonl:3: the row is ${bytes} bytes long (15 MiB), more than the 8 MiB a row may hold; shorten or remove it (data.on_error: skip keeps such rows unscored)`);
+    expect(lines[0]).toBe(
+      `dlc-prune: error: d.jsonl:3: the row is ${bytes} bytes long (15 MiB), more than the 8 MiB a row may hold; shorten or remove it (data.on_error: skip keeps such rows unscored)`,
+    );
     const skip = runCli([...args, "--set", "data.on_error=skip"], { cwd: dir });
     expect(skip.status, skip.stderr).toBe(0);
     expect(Date.now() - t0).toBeLessThan(60_000);
     const { cols } = await readScoresFile(join(dir, "out/s.arrow"));
-    expect(cols.status).toEqual(["ok", "ok", `bad-row: the row is ${bytes} bytes long (15 MiB), more than the 8 MiB a row may hold; shorten or remove it`, "ok", "ok", "ok"]);
-    const unscored = readFileSync(join(dir, "out/unscored.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(cols.status).toEqual([
+      "ok",
+      "ok",
+      `bad-row: the row is ${bytes} bytes long (15 MiB), more than the 8 MiB a row may hold; shorten or remove it`,
+      "ok",
+      "ok",
+      "ok",
+    ]);
+    const unscored = readFileSync(join(dir, "out/unscored.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(unscored).toEqual([{ row: 2, status: cols.status[2], where: "d.jsonl:3" }]);
   }, 120_000);
 
   it("in a .json array and in Parquet the same limit holds, by bytes of the element and characters of text", async () => {
     const json = join(tmp, "huge.json");
     const big = "x".repeat(9 * 1024 * 1024);
-    writeFileSync(json, JSON.stringify([{ instruction: "a", output: "b" }, { instruction: "c", output: big }]));
+    writeFileSync(
+      json,
+      JSON.stringify([
+        { instruction: "a", output: "b" },
+        { instruction: "c", output: big },
+      ]),
+    );
     const rows = await allRows(json);
     const bytes = Buffer.byteLength(JSON.stringify({ instruction: "c", output: big }));
-    expect(rows.map((r) => r.error)).toEqual([undefined, `the row is ${bytes} bytes long (9 MiB), more than the 8 MiB a row may hold; shorten or remove it`]);
+    expect(rows.map((r) => r.error)).toEqual([
+      undefined,
+      `the row is ${bytes} bytes long (9 MiB), more than the 8 MiB a row may hold; shorten or remove it`,
+    ]);
     const pq = join(tmp, "huge.parquet");
-    parquetWriteFile({ filename: pq, columnData: [{ name: "instruction", data: ["a", "c"], type: "STRING" }, { name: "output", data: ["b", big], type: "STRING" }] });
-    expect((await allRows(pq)).map((r) => r.error)).toEqual([undefined, "field output makes the row longer than the 8 MiB a row may hold; shorten or remove it"]);
+    parquetWriteFile({
+      filename: pq,
+      columnData: [
+        { name: "instruction", data: ["a", "c"], type: "STRING" },
+        { name: "output", data: ["b", big], type: "STRING" },
+      ],
+    });
+    expect((await allRows(pq)).map((r) => r.error)).toEqual([
+      undefined,
+      "field output makes the row longer than the 8 MiB a row may hold; shorten or remove it",
+    ]);
   });
 });
 
@@ -310,7 +408,10 @@ describe("9: nesting 10,000 deep in a .json array is a bad row, not a stack over
   it("the row is named with its reason; the others are read", async () => {
     const data = join(tmp, "deep.json");
     const deep = `{"instruction":"a","output":"b","deep":${"[".repeat(10000)}${"]".repeat(10000)}}`;
-    writeFileSync(data, `[\n${JSON.stringify({ instruction: "x", output: "y" })},\n${deep},\n${JSON.stringify({ instruction: "z", output: "w", n: 1.5 })}\n]\n`);
+    writeFileSync(
+      data,
+      `[\n${JSON.stringify({ instruction: "x", output: "y" })},\n${deep},\n${JSON.stringify({ instruction: "z", output: "w", n: 1.5 })}\n]\n`,
+    );
     const rows = await allRows(data);
     expect(rows.map((r) => [r.where, r.error])).toEqual([
       [`${data}[0] (line 2, column 1)`, undefined],
@@ -326,7 +427,11 @@ describe("11: data errors say where, in lines and columns, and why", () => {
     const jsonl = join(tmp, "bad.jsonl");
     writeFileSync(jsonl, '{"instruction":"a","output":"b"}\n{"instruction":"a","output": }\n{"instruction": "a" "output": "b"}\n');
     const rows = await allRows(jsonl);
-    expect(rows.map((r) => r.error)).toEqual([undefined, "malformed JSON (Object value expected after ':' at column 30)", "malformed JSON (Expected ',' or '}' after property value at column 21)"]);
+    expect(rows.map((r) => r.error)).toEqual([
+      undefined,
+      "malformed JSON (Object value expected after ':' at column 30)",
+      "malformed JSON (Expected ',' or '}' after property value at column 21)",
+    ]);
     const json = join(tmp, "bad.json");
     writeFileSync(json, '[\n  {"instruction":"a","output":"b"},\n  {"instruction":"a","output": }\n]\n');
     expect((await allRows(json)).map((r) => [r.where, r.error])).toEqual([
@@ -348,6 +453,8 @@ describe("11: data errors say where, in lines and columns, and why", () => {
     writeFileSync(join(dir, "bad.jsonl"), "{oops\n[1, 2]\n");
     const bad = runCli(["run", "--config", cfg, "--set", "data.path=bad.jsonl", "--set", "data.on_error=skip"], { cwd: dir });
     expect(bad.status).toBe(1);
-    expect(bad.stderr.trim()).toBe("dlc-prune: error: bad.jsonl: no row could be read: all 2 rows are bad (the first, bad.jsonl:1: malformed JSON (Expected property name or '}' at column 2)); fix the file or check data.path");
+    expect(bad.stderr.trim()).toBe(
+      "dlc-prune: error: bad.jsonl: no row could be read: all 2 rows are bad (the first, bad.jsonl:1: malformed JSON (Expected property name or '}' at column 2)); fix the file or check data.path",
+    );
   }, 60_000);
 });

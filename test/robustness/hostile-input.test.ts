@@ -3,7 +3,19 @@
 // user-caused condition is a one-line error naming the file, the row or the field — never a stack trace.
 // Add new cases here: the last test checks the CLI's stderr over all of them.
 import { spawnSync } from "node:child_process";
-import { chmodSync, cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+} from "node:fs";
 import { join, dirname } from "node:path";
 import { parquetReadObjects, asyncBufferFromFile } from "hyparquet";
 import { parquetWriteFile } from "hyparquet-writer";
@@ -36,7 +48,10 @@ function cli(args: string[], cwd: string): CliResult {
 
 function oneLineError(r: CliResult, ...mentions: string[]): string {
   expect(r.status, r.stdout + r.stderr).toBe(1);
-  const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("dlc-prune: error: "));
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("dlc-prune: error: "));
   expect(lines, r.stderr).toHaveLength(1);
   for (const m of mentions) expect(lines[0], r.stderr).toContain(m);
   return lines[0]!;
@@ -56,7 +71,14 @@ function caseDir(name: string): string {
 /** A YAML recipe in `dir` from dotted keys (paths relative to `dir`, where the CLI runs). */
 function recipe(dir: string, keys: Record<string, unknown>, name = "recipe.yaml"): string {
   const doc: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries({ "model.path": model, "score.out": "out/scores.arrow", "select.out_dir": "out", "select.ratios": [0.5], ...keys })) setPath(doc, k, v);
+  for (const [k, v] of Object.entries({
+    "model.path": model,
+    "score.out": "out/scores.arrow",
+    "select.out_dir": "out",
+    "select.ratios": [0.5],
+    ...keys,
+  }))
+    setPath(doc, k, v);
   writeFileSync(join(dir, name), YAML.stringify(doc));
   return name;
 }
@@ -67,7 +89,11 @@ const tempsIn = (dir: string) => (existsSync(dir) ? readdirSync(dir).filter((f) 
 function parquetData(path: string, rows: Record<string, unknown>[]): string {
   parquetWriteFile({
     filename: path,
-    columnData: ["instruction", "input", "output"].map((name) => ({ name, data: rows.map((r) => r[name] as string), type: "STRING" as const })),
+    columnData: ["instruction", "input", "output"].map((name) => ({
+      name,
+      data: rows.map((r) => r[name] as string),
+      type: "STRING" as const,
+    })),
   });
   return path;
 }
@@ -141,12 +167,21 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
     mkdirSync(join(dir, "o"));
     const data = writeJsonl(join(dir, "o/train.jsonl"), alpacaRows(12));
     // Crafted with this version's marker, listing paths outside the folder and the data; then as 0.1.0 wrote them.
-    const crafted = { tool: "dlc-prune", version: TOOL_VERSION, state: "complete", outputs: [{ file: "../victim.txt" }, { file: "train.jsonl" }], files: [{ file: "../victim.txt", sha256: "0".repeat(64), bytes: 4 }] };
+    const crafted = {
+      tool: "dlc-prune",
+      version: TOOL_VERSION,
+      state: "complete",
+      outputs: [{ file: "../victim.txt" }, { file: "train.jsonl" }],
+      files: [{ file: "../victim.txt", sha256: "0".repeat(64), bytes: 4 }],
+    };
     writeFileSync(join(dir, "o/manifest.json"), JSON.stringify(crafted));
     const cfg = recipe(dir, { "data.path": "o/train.jsonl", "select.out_dir": "o" });
     oneLineError(cli(["run", "--config", cfg], dir), "o/manifest.json: not a manifest written by this version of dlc-prune");
     writeFileSync(join(dir, "o/manifest.json"), JSON.stringify({ ...crafted, version: "0.1.0" }));
-    oneLineError(cli(["run", "--config", cfg], dir), "o/manifest.json: written by dlc-prune 0.1.0, whose manifest this version cannot check");
+    oneLineError(
+      cli(["run", "--config", cfg], dir),
+      "o/manifest.json: written by dlc-prune 0.1.0, whose manifest this version cannot check",
+    );
     expect(readFileSync(join(dir, "victim.txt"), "utf8")).toBe("mine");
     expect(existsSync(data)).toBe(true);
 
@@ -155,7 +190,10 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
     const cfg2 = recipe(dir, { "data.path": "train.jsonl", "select.out_dir": "out2", "select.ratios": [0.3] }, "r2.yaml");
     ok(cli(["run", "--config", cfg2], dir));
     writeFileSync(join(dir, "out2/flexrand-0.3/train.parquet"), "my own notes");
-    oneLineError(cli(["run", "--config", cfg2, "--set", "select.ratios=[0.5]"], dir), "flexrand-0.3/train.parquet changed since dlc-prune wrote it");
+    oneLineError(
+      cli(["run", "--config", cfg2, "--set", "select.ratios=[0.5]"], dir),
+      "flexrand-0.3/train.parquet changed since dlc-prune wrote it",
+    );
     expect(readFileSync(join(dir, "out2/flexrand-0.3/train.parquet"), "utf8")).toBe("my own notes");
     // ... and a file of the user's beside dlc-prune's outputs.
     rmSync(join(dir, "out2/flexrand-0.3/train.parquet"));
@@ -182,7 +220,8 @@ describe("1-4: outputs never overwrite or delete an input or a foreign file", ()
     oneLineError(cli(["merge", "--out", "mine.arrow", ...shards], dir), "--out mine.arrow exists and is not a dlc-prune scores file");
     expect(readFileSync(join(dir, "mine.arrow"), "utf8")).toBe("not scores");
     // An Arrow file with another tool's metadata is someone else's; one of dlc-prune 0.1.0 is ours to replace.
-    const arrow = (meta: object) => tableToIPC(new Table(new Schema([new Field("row", new Int32())], new Map([["dlc_prune", JSON.stringify(meta)]]))), "file");
+    const arrow = (meta: object) =>
+      tableToIPC(new Table(new Schema([new Field("row", new Int32())], new Map([["dlc_prune", JSON.stringify(meta)]]))), "file");
     writeFileSync(join(dir, "other.arrow"), arrow({ tool: "another-tool", version: "1.0" }));
     oneLineError(cli(["merge", "--out", "other.arrow", ...shards], dir), "--out other.arrow exists and is not a dlc-prune scores file");
     writeFileSync(join(dir, "old.arrow"), arrow({ tool: "dlc-prune", version: "0.1.0", levels: 3 }));
@@ -206,7 +245,10 @@ describe("5-9: every row counted, none altered silently", () => {
     expect(cols.status).toHaveLength(12);
     expect(cols.status[3]).toBe("ok");
     expect(cols.status.filter((s) => s !== "ok")).toEqual([expect.stringMatching(/^bad-row: malformed JSON/)]);
-    const unscored = readFileSync(join(dir, "out/unscored.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const unscored = readFileSync(join(dir, "out/unscored.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(unscored).toEqual([expect.objectContaining({ row: 9, where: "d.jsonl:10", text: "{ not json" })]);
   });
 
@@ -222,7 +264,9 @@ describe("5-9: every row counted, none altered silently", () => {
     expect(kept).toHaveLength(11);
     expect(kept).toEqual(Array.from({ length: 12 }, (_, i) => BigInt(9007199254740991 - i)).filter((_, i) => i !== 4)); // exact, as BIGINT
     const manifest = JSON.parse(readFileSync(join(dir, "out/manifest.json"), "utf8")) as Manifest;
-    expect(Object.keys(manifest.unscored.by_status)).toEqual(["bad-row: field big holds the integer 9007199254740993, beyond 2^53, which the Parquet writer cannot store exactly"]);
+    expect(Object.keys(manifest.unscored.by_status)).toEqual([
+      "bad-row: field big holds the integer 9007199254740993, beyond 2^53, which the Parquet writer cannot store exactly",
+    ]);
 
     // Parquet input: the same, named by row and column.
     const pq = join(dir, "d.parquet");
@@ -234,12 +278,23 @@ describe("5-9: every row counted, none altered silently", () => {
         { name: "n", data: [1n, 2n, 2n ** 60n], type: "INT64" },
       ],
     });
-    oneLineError(cli(["run", "--config", cfg, "--set", "data.path=d.parquet", "--set", "select.out_dir=out-pq", "--set", "score.out=out-pq/s.arrow"], dir), "d.parquet row 2", "field n", String(2n ** 60n));
+    oneLineError(
+      cli(
+        ["run", "--config", cfg, "--set", "data.path=d.parquet", "--set", "select.out_dir=out-pq", "--set", "score.out=out-pq/s.arrow"],
+        dir,
+      ),
+      "d.parquet row 2",
+      "field n",
+      String(2n ** 60n),
+    );
   });
 
   it("7: a column that is {} in every row is written so every reader reads it", async () => {
     const dir = caseDir("c7");
-    writeJsonl(join(dir, "d.jsonl"), alpacaRows(12).map((r) => ({ ...r, meta: {} })));
+    writeJsonl(
+      join(dir, "d.jsonl"),
+      alpacaRows(12).map((r) => ({ ...r, meta: {} })),
+    );
     ok(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl" })], dir));
     const file = join(dir, "out/flexrand-0.5/train.parquet");
     expect((await parquetColumnTypes(file)).meta).toMatch(/^(JSON|VARCHAR)$/);
@@ -270,17 +325,42 @@ describe("5-9: every row counted, none altered silently", () => {
 
   it("9: stratified selection shares one rounded total out among small groups; empty results are errors", async () => {
     const dir = caseDir("c9");
-    writeJsonl(join(dir, "d.jsonl"), alpacaRows(12).map((r, i) => ({ ...r, g: `group-${Math.floor(i / 2)}` })));
+    writeJsonl(
+      join(dir, "d.jsonl"),
+      alpacaRows(12).map((r, i) => ({ ...r, g: `group-${Math.floor(i / 2)}` })),
+    );
     for (const strategy of ["random", "flexrand", "easy"]) {
       const out = `out-${strategy}`;
-      ok(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "select.stratify": "g", "select.ratios": [0.3], "select.strategy": strategy, "select.out_dir": out, "score.out": "s.arrow" })], dir));
+      ok(
+        cli(
+          [
+            "run",
+            "--config",
+            recipe(dir, {
+              "data.path": "d.jsonl",
+              "select.stratify": "g",
+              "select.ratios": [0.3],
+              "select.strategy": strategy,
+              "select.out_dir": out,
+              "score.out": "s.arrow",
+            }),
+          ],
+          dir,
+        ),
+      );
       const kept = await readParquetRows(join(dir, out, `${strategy}-0.3/train.parquet`));
       expect(kept, strategy).toHaveLength(4); // round(12 x 0.3), not 6 x round(2 x 0.3) = 0
       expect(new Set(kept.map((r) => r.g)).size, strategy).toBe(4);
     }
     const cfg = recipe(dir, { "data.path": "d.jsonl", "score.out": "s.arrow" });
-    oneLineError(cli(["run", "--config", cfg, "--set", "score.max_tokens=8"], dir), "d.jsonl: no row can be scored (12 prompt-too-long; score.max_tokens is 8)");
-    oneLineError(cli(["run", "--config", cfg, "--set", "select.ratios=[0.01]"], dir), "select.ratios 0.01: flexrand keeps none of the 12 scored rows");
+    oneLineError(
+      cli(["run", "--config", cfg, "--set", "score.max_tokens=8"], dir),
+      "d.jsonl: no row can be scored (12 prompt-too-long; score.max_tokens is 8)",
+    );
+    oneLineError(
+      cli(["run", "--config", cfg, "--set", "select.ratios=[0.01]"], dir),
+      "select.ratios 0.01: flexrand keeps none of the 12 scored rows",
+    );
   });
 });
 
@@ -296,23 +376,66 @@ describe("10-15: one-line errors, nothing left behind", () => {
       return cli(["run", "--config", cfg], dir);
     };
     // A page header (the first column's page starts after the 4-byte magic), then the compressed bytes after it.
-    oneLineError(damage(() => 4, 12), "bad.parquet: row group 0 (rows 0-39) cannot be read: the file is damaged or truncated");
-    expect(oneLineError(damage(() => 30, 20), "bad.parquet")).toMatch(/row group 0 \(rows 0-39\) cannot be read|row \d+: field \w+ holds bytes that are not valid UTF-8/);
-    expect(oneLineError(damage(() => 40, 24), "bad.parquet")).toMatch(/row group 0 \(rows 0-39\) cannot be read|row \d+: field \w+ holds bytes that are not valid UTF-8/);
-    const footer = oneLineError(damage((n) => n - 60, 40), "bad.parquet: its footer (the Parquet metadata) cannot be read");
+    oneLineError(
+      damage(() => 4, 12),
+      "bad.parquet: row group 0 (rows 0-39) cannot be read: the file is damaged or truncated",
+    );
+    expect(
+      oneLineError(
+        damage(() => 30, 20),
+        "bad.parquet",
+      ),
+    ).toMatch(/row group 0 \(rows 0-39\) cannot be read|row \d+: field \w+ holds bytes that are not valid UTF-8/);
+    expect(
+      oneLineError(
+        damage(() => 40, 24),
+        "bad.parquet",
+      ),
+    ).toMatch(/row group 0 \(rows 0-39\) cannot be read|row \d+: field \w+ holds bytes that are not valid UTF-8/);
+    const footer = oneLineError(
+      damage((n) => n - 60, 40),
+      "bad.parquet: its footer (the Parquet metadata) cannot be read",
+    );
     expect(footer).not.toMatch(/TypeError|undefined/);
   });
 
   it("11: keys __proto__ and constructor: a clear refusal before scoring, or kept like any other column", async () => {
     const dir = caseDir("c11");
-    writeFileSync(join(dir, "proto.jsonl"), alpacaRows(4).map((r) => JSON.stringify(r).replace("{", '{"__proto__":{"x":1},"constructor":"c",')).join("\n") + "\n");
-    oneLineError(cli(["run", "--config", recipe(dir, { "data.path": "proto.jsonl" })], dir), "proto.jsonl: column __proto__ cannot be written");
+    writeFileSync(
+      join(dir, "proto.jsonl"),
+      alpacaRows(4)
+        .map((r) => JSON.stringify(r).replace("{", '{"__proto__":{"x":1},"constructor":"c",'))
+        .join("\n") + "\n",
+    );
+    oneLineError(
+      cli(["run", "--config", recipe(dir, { "data.path": "proto.jsonl" })], dir),
+      "proto.jsonl: column __proto__ cannot be written",
+    );
     expect(existsSync(join(dir, "out/scores.arrow")), "refused before scoring").toBe(false);
     expect(tempsIn(join(dir, "out"))).toEqual([]);
-    writeFileSync(join(dir, "ctor.jsonl"), alpacaRows(4).map((r, i) => JSON.stringify({ constructor: `c${i}`, toString: i, ...r })).join("\n") + "\n");
-    ok(cli(["run", "--config", recipe(dir, { "data.path": "ctor.jsonl", "select.ratios": [1], "select.out_dir": "out2", "score.out": "out2/s.arrow" })], dir));
+    writeFileSync(
+      join(dir, "ctor.jsonl"),
+      alpacaRows(4)
+        .map((r, i) => JSON.stringify({ constructor: `c${i}`, toString: i, ...r }))
+        .join("\n") + "\n",
+    );
+    ok(
+      cli(
+        [
+          "run",
+          "--config",
+          recipe(dir, { "data.path": "ctor.jsonl", "select.ratios": [1], "select.out_dir": "out2", "score.out": "out2/s.arrow" }),
+        ],
+        dir,
+      ),
+    );
     const rows = (await readParquetRows(join(dir, "out2/flexrand-1/train.parquet"))).map((r) => [r.constructor, r.toString].map(plain));
-    expect(rows).toEqual([["c0", 0], ["c1", 1], ["c2", 2], ["c3", 3]]);
+    expect(rows).toEqual([
+      ["c0", 0],
+      ["c1", 1],
+      ["c2", 2],
+      ["c3", 3],
+    ]);
   });
 
   it("12: a value nested 20,000 deep is a bad row with a clear reason, not a stack overflow", async () => {
@@ -334,52 +457,110 @@ describe("10-15: one-line errors, nothing left behind", () => {
       const m = join(dir, name);
       cpSync(model, m, { recursive: true });
       change(m);
-      return cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "model.path": name, "select.out_dir": `out-${name}`, "score.out": `out-${name}/s.arrow` })], dir);
+      return cli(
+        [
+          "run",
+          "--config",
+          recipe(dir, { "data.path": "d.jsonl", "model.path": name, "select.out_dir": `out-${name}`, "score.out": `out-${name}/s.arrow` }),
+        ],
+        dir,
+      );
     };
     const bigger = await tinyModel({ vocab: 600 });
-    oneLineError(variant("tok", (m) => cpSync(join(bigger, "tokenizer.json"), join(m, "tokenizer.json"))), "the tokenizer has ids up to 599, but the model takes 512 token ids");
     oneLineError(
-      variant("cfg", (m) => writeFileSync(join(m, "config.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(m, "config.json"), "utf8")), vocab_size: 600 }))),
+      variant("tok", (m) => cpSync(join(bigger, "tokenizer.json"), join(m, "tokenizer.json"))),
+      "the tokenizer has ids up to 599, but the model takes 512 token ids",
+    );
+    oneLineError(
+      variant("cfg", (m) =>
+        writeFileSync(
+          join(m, "config.json"),
+          JSON.stringify({ ...JSON.parse(readFileSync(join(m, "config.json"), "utf8")), vocab_size: 600 }),
+        ),
+      ),
       "vocabulary sizes disagree (config.json vocab_size 600, the token embedding's rows 512, the logits' width 512)",
     );
-    oneLineError(variant("empty", (m) => writeFileSync(join(m, "onnx/model.onnx"), "")), "onnx/model.onnx: not an ONNX model (an empty file)");
-    oneLineError(variant("shape", (m) => writeFileSync(join(m, "onnx/model.onnx"), notCausal())), `shape: `);
+    oneLineError(
+      variant("empty", (m) => writeFileSync(join(m, "onnx/model.onnx"), "")),
+      "onnx/model.onnx: not an ONNX model (an empty file)",
+    );
+    oneLineError(
+      variant("shape", (m) => writeFileSync(join(m, "onnx/model.onnx"), notCausal())),
+      `shape: `,
+    );
     writeFileSync(join(dir, "afile"), "x");
-    oneLineError(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "model.path": "afile" })], dir), "afile: is a file; model.path names a model folder");
+    oneLineError(
+      cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "model.path": "afile" })], dir),
+      "afile: is a file; model.path names a model folder",
+    );
   });
 
   it("14: output locations that cannot be written are named before scoring", () => {
     const dir = caseDir("c14");
     writeJsonl(join(dir, "d.jsonl"), alpacaRows(6));
     writeFileSync(join(dir, "afile"), "x");
-    oneLineError(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "select.out_dir": "afile" })], dir), "select.out_dir afile: cannot write there: exists and is not a folder");
-    oneLineError(cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "score.out": "afile/s.arrow" })], dir), "score.out afile/s.arrow: cannot write in afile: exists and is not a folder");
+    oneLineError(
+      cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "select.out_dir": "afile" })], dir),
+      "select.out_dir afile: cannot write there: exists and is not a folder",
+    );
+    oneLineError(
+      cli(["run", "--config", recipe(dir, { "data.path": "d.jsonl", "score.out": "afile/s.arrow" })], dir),
+      "score.out afile/s.arrow: cannot write in afile: exists and is not a folder",
+    );
     expect(readFileSync(join(dir, "afile"), "utf8")).toBe("x");
     expect(existsSync(join(dir, "out/scores.arrow"))).toBe(false);
   });
 
-  (canMount ? it : it.skip)(`14: a read-only file system, a full disk, and no permission: one line naming the path${canMount ? "" : " [skipped: needs root and `unshare -m` to mount a small tmpfs]"}`, () => {
-    const dir = caseDir("c14-fs");
-    chmodSync(tmp, 0o755);
-    chmodSync(dir, 0o755);
-    writeJsonl(join(dir, "d.jsonl"), alpacaRows(12));
-    const mnt = join(dir, "mnt");
-    mkdirSync(mnt);
-    const cfg = recipe(dir, { "data.path": "d.jsonl", "select.out_dir": "mnt/out", "score.out": "mnt/out/s.arrow", "select.ratios": [0.3, 0.5] });
-    const ro = inMount(dir, mnt, "ro", ["run", "--config", cfg]);
-    oneLineError(ro, "select.out_dir mnt/out: cannot write there: read-only file system");
-    // 64 KiB: room for the scores and the Parquet files, not for report.html. Nothing is published.
-    const full = inMount(dir, mnt, "size=64k", ["run", "--config", cfg]);
-    oneLineError(full, "mnt/out/report.html: no space left on the device");
-    expect(full.stdout.trim().split("\n").sort()).toEqual(["out", "out/s.arrow"]);
-    // Another user, without write permission on the folder.
-    mkdirSync(join(dir, "locked"), { mode: 0o555 });
-    chmodSync(join(dir, "locked"), 0o555);
-    for (const p of [model, join(model, "..")]) chmodSync(p, 0o755);
-    const denied = spawnSync("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, CLI, "run", "--config", cfg, "--set", "select.out_dir=locked/out", "--set", "score.out=s.arrow"], { cwd: dir, encoding: "utf8" });
-    calls.push({ args: ["run (as nobody)"], r: { status: denied.status, stdout: denied.stdout, stderr: denied.stderr } });
-    oneLineError({ status: denied.status, stdout: denied.stdout, stderr: denied.stderr }, "select.out_dir locked/out: cannot write there: permission denied");
-  });
+  (canMount ? it : it.skip)(
+    `14: a read-only file system, a full disk, and no permission: one line naming the path${canMount ? "" : " [skipped: needs root and `unshare -m` to mount a small tmpfs]"}`,
+    () => {
+      const dir = caseDir("c14-fs");
+      chmodSync(tmp, 0o755);
+      chmodSync(dir, 0o755);
+      writeJsonl(join(dir, "d.jsonl"), alpacaRows(12));
+      const mnt = join(dir, "mnt");
+      mkdirSync(mnt);
+      const cfg = recipe(dir, {
+        "data.path": "d.jsonl",
+        "select.out_dir": "mnt/out",
+        "score.out": "mnt/out/s.arrow",
+        "select.ratios": [0.3, 0.5],
+      });
+      const ro = inMount(dir, mnt, "ro", ["run", "--config", cfg]);
+      oneLineError(ro, "select.out_dir mnt/out: cannot write there: read-only file system");
+      // 64 KiB: room for the scores and the Parquet files, not for report.html. Nothing is published.
+      const full = inMount(dir, mnt, "size=64k", ["run", "--config", cfg]);
+      oneLineError(full, "mnt/out/report.html: no space left on the device");
+      expect(full.stdout.trim().split("\n").sort()).toEqual(["out", "out/s.arrow"]);
+      // Another user, without write permission on the folder.
+      mkdirSync(join(dir, "locked"), { mode: 0o555 });
+      chmodSync(join(dir, "locked"), 0o555);
+      for (const p of [model, join(model, "..")]) chmodSync(p, 0o755);
+      const denied = spawnSync(
+        "setpriv",
+        [
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          process.execPath,
+          CLI,
+          "run",
+          "--config",
+          cfg,
+          "--set",
+          "select.out_dir=locked/out",
+          "--set",
+          "score.out=s.arrow",
+        ],
+        { cwd: dir, encoding: "utf8" },
+      );
+      calls.push({ args: ["run (as nobody)"], r: { status: denied.status, stdout: denied.stdout, stderr: denied.stderr } });
+      oneLineError(
+        { status: denied.status, stdout: denied.stdout, stderr: denied.stderr },
+        "select.out_dir locked/out: cannot write there: permission denied",
+      );
+    },
+  );
 
   it("15: a corrupt checkpoint, a foreign work folder, a truncated shard, a symlink loop: one line each", () => {
     const dir = caseDir("c15");
@@ -390,17 +571,25 @@ describe("10-15: one-line errors, nothing left behind", () => {
     writeFileSync(join(dir, "s.arrow.work/losses.f64"), Buffer.alloc(12 * 3 * 8));
     const r15 = cli(["score", "--config", cfg], dir);
     ok(r15);
-    expect(r15.stderr).toContain("s.arrow.work/state.json: the checkpoint is damaged (not valid JSON: truncated?): discarded, scoring starts over");
+    expect(r15.stderr).toContain(
+      "s.arrow.work/state.json: the checkpoint is damaged (not valid JSON: truncated?): discarded, scoring starts over",
+    );
     ok(cli(["score", "--config", cfg, "--restart"], dir));
     expect(existsSync(join(dir, "s.arrow.work"))).toBe(false);
     mkdirSync(join(dir, "t.arrow.work"));
     writeFileSync(join(dir, "t.arrow.work/thesis.tex"), "mine");
-    oneLineError(cli(["score", "--config", cfg, "--out", "t.arrow", "--restart"], dir), "t.arrow.work: holds files dlc-prune did not write (thesis.tex)");
+    oneLineError(
+      cli(["score", "--config", cfg, "--out", "t.arrow", "--restart"], dir),
+      "t.arrow.work: holds files dlc-prune did not write (thesis.tex)",
+    );
     expect(readFileSync(join(dir, "t.arrow.work/thesis.tex"), "utf8")).toBe("mine");
 
     for (const i of [0, 1]) ok(cli(["score", "--config", cfg, "--shard", `${i}/2`], dir));
     truncateSync(join(dir, "s.shard-1-of-2.arrow"), Math.floor(statSync(join(dir, "s.shard-1-of-2.arrow")).size / 2));
-    oneLineError(cli(["merge", "--out", "m.arrow", "s.shard-0-of-2.arrow", "s.shard-1-of-2.arrow"], dir), "s.shard-1-of-2.arrow: truncated or not an Arrow file");
+    oneLineError(
+      cli(["merge", "--out", "m.arrow", "s.shard-0-of-2.arrow", "s.shard-1-of-2.arrow"], dir),
+      "s.shard-1-of-2.arrow: truncated or not an Arrow file",
+    );
 
     symlinkSync("loop-b.jsonl", join(dir, "loop-a.jsonl"));
     symlinkSync("loop-a.jsonl", join(dir, "loop-b.jsonl"));
@@ -418,13 +607,20 @@ describe("a property: every row accounted for, every kept row unchanged", () => 
       for (let i = 0; i < 24; i++) {
         const x = rand();
         const eol = rand() < 0.5 ? "\r\n" : "\n";
-        if (x < 0.1) parts.push(eol); // blank: not a row
+        if (x < 0.1)
+          parts.push(eol); // blank: not a row
         else if (x < 0.25) {
           const text = `{"instruction": "broken ${i}", "output": `;
           lines.push({ text });
           parts.push(text + eol);
         } else {
-          const value = { instruction: `Task ${i}: name ${Math.floor(rand() * 100)} things.`, input: rand() < 0.3 ? "Be brief." : "", output: `Answer ${i}:\r${"word ".repeat(1 + Math.floor(rand() * 6))}`, k: i, tags: rand() < 0.5 ? ["a", `t${i}`] : null };
+          const value = {
+            instruction: `Task ${i}: name ${Math.floor(rand() * 100)} things.`,
+            input: rand() < 0.3 ? "Be brief." : "",
+            output: `Answer ${i}:\r${"word ".repeat(1 + Math.floor(rand() * 6))}`,
+            k: i,
+            tags: rand() < 0.5 ? ["a", `t${i}`] : null,
+          };
           const text = JSON.stringify(value).replace(',"output"', rand() < 0.3 ? ',\r"output"' : ',"output"');
           lines.push({ text, value });
           parts.push(text + eol);
@@ -432,12 +628,22 @@ describe("a property: every row accounted for, every kept row unchanged", () => 
       }
       const data = join(dir, "d.jsonl");
       writeFileSync(data, parts.join(""));
-      const config = testConfig({ "data.path": data, "model.path": model, "data.on_error": "skip", "score.out": join(dir, "s.arrow"), "select.out_dir": join(dir, "out"), "select.ratios": [0.5, 1] });
+      const config = testConfig({
+        "data.path": data,
+        "model.path": model,
+        "data.on_error": "skip",
+        "score.out": join(dir, "s.arrow"),
+        "select.out_dir": join(dir, "out"),
+        "select.ratios": [0.5, 1],
+      });
       await score(config, quiet);
       const { manifest } = await selectAndWrite(config, quiet);
       const { cols } = await readScoresFile(join(dir, "s.arrow"));
       expect(cols.status, `seed ${seed}`).toHaveLength(lines.length);
-      const unscored = readFileSync(join(dir, "out/unscored.jsonl"), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { row: number; status: string });
+      const unscored = readFileSync(join(dir, "out/unscored.jsonl"), "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { row: number; status: string });
       const scored = cols.status.filter((s) => s === "ok" || s === "truncated").length;
       expect(scored + unscored.length, `seed ${seed}`).toBe(lines.length);
       expect(unscored.map((u) => u.row)).toEqual(lines.flatMap((l, i) => (l.value ? [] : [i])));

@@ -23,7 +23,15 @@ beforeAll(async () => {
 /** Runs the whole job on `data` in `dir`, calling `change` once, after `afterBatches` scored batches. */
 async function runChanging(dir: string, data: string, change: () => void, afterBatches = 2) {
   let batches = 0;
-  const config = testConfig({ "data.path": data, "model.path": model, "score.out": join(dir, "s.arrow"), "select.out_dir": join(dir, "out"), "select.ratios": [1], "score.levels": 2, "score.batch_tokens": 64 });
+  const config = testConfig({
+    "data.path": data,
+    "model.path": model,
+    "score.out": join(dir, "s.arrow"),
+    "select.out_dir": join(dir, "out"),
+    "select.ratios": [1],
+    "score.levels": 2,
+    "score.batch_tokens": 64,
+  });
   return run(config, {
     ...quiet,
     onProgress: (p) => {
@@ -49,7 +57,10 @@ async function refused(promise: Promise<unknown>): Promise<string> {
   return (err as Error).message;
 }
 
-const changed = (data: string) => new RegExp(`^${data.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: (changed (while dlc-prune was reading it|since it was scored)|has more rows than the \\d+ that were scored)`);
+const changed = (data: string) =>
+  new RegExp(
+    `^${data.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: (changed (while dlc-prune was reading it|since it was scored)|has more rows than the \\d+ that were scored)`,
+  );
 
 describe("1: a data file that changes during the run publishes nothing", () => {
   it("replaced by the same rows in reverse order", async () => {
@@ -80,7 +91,17 @@ describe("1: a data file that changes during the run publishes nothing", () => {
     const dir = join(tmp, "grown");
     const rows = alpacaRows(80);
     const data = writeJsonl(join(tmp, "grown.jsonl"), rows.slice(0, 40));
-    const message = await refused(runChanging(dir, data, () => appendFileSync(data, rows.slice(40).map((r) => JSON.stringify(r) + "\n").join(""))));
+    const message = await refused(
+      runChanging(dir, data, () =>
+        appendFileSync(
+          data,
+          rows
+            .slice(40)
+            .map((r) => JSON.stringify(r) + "\n")
+            .join(""),
+        ),
+      ),
+    );
     expect(message).toMatch(changed(data));
     nothingPublished(dir);
   }, 60_000);
@@ -88,7 +109,14 @@ describe("1: a data file that changes during the run publishes nothing", () => {
   it("a Parquet file replaced", async () => {
     const dir = join(tmp, "parquet");
     const write = (path: string, rows: Record<string, unknown>[]) =>
-      parquetWriteFile({ filename: path, columnData: ["instruction", "input", "output"].map((name) => ({ name, data: rows.map((r) => r[name] as string), type: "STRING" as const })) });
+      parquetWriteFile({
+        filename: path,
+        columnData: ["instruction", "input", "output"].map((name) => ({
+          name,
+          data: rows.map((r) => r[name] as string),
+          type: "STRING" as const,
+        })),
+      });
     const rows = alpacaRows(20);
     const data = join(tmp, "rows.parquet");
     write(data, rows);

@@ -7,7 +7,13 @@ import { createHash } from "node:crypto";
 import { cpSync, mkdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { AttributeProtoSchema, AttributeProto_AttributeType, NodeProtoSchema, StringStringEntryProtoSchema, TensorProtoSchema } from "onnx-buf";
+import {
+  AttributeProtoSchema,
+  AttributeProto_AttributeType,
+  NodeProtoSchema,
+  StringStringEntryProtoSchema,
+  TensorProtoSchema,
+} from "onnx-buf";
 import { beforeAll, describe, expect, it } from "vitest";
 import { ONNX_FILE } from "../../src/model/folder.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
@@ -36,7 +42,12 @@ interface Result {
 function score(model: string, timeout = 30_000): Result {
   const dir = join(model, "..");
   writeJsonl(join(dir, "d.jsonl"), alpacaRows(3));
-  const r = spawnSync(process.execPath, [CLI, "score", "--data", "d.jsonl", "--model", model, "--out", "s.arrow"], { cwd: dir, encoding: "utf8", timeout, killSignal: "SIGKILL" });
+  const r = spawnSync(process.execPath, [CLI, "score", "--data", "d.jsonl", "--model", model, "--out", "s.arrow"], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout,
+    killSignal: "SIGKILL",
+  });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -44,7 +55,10 @@ function oneLineError(r: Result, ...mentions: string[]): string {
   expect(r.signal, r.stderr).toBeNull();
   expect(r.status, r.stdout + r.stderr).toBe(1);
   expect(r.stderr, "no stack trace").not.toMatch(/internal error|^\s+at .+[(:]\d+/m);
-  const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("dlc-prune: error: "));
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("dlc-prune: error: "));
   expect(lines, r.stderr).toHaveLength(1);
   for (const m of mentions) expect(lines[0], r.stderr).toContain(m);
   return lines[0]!;
@@ -93,9 +107,21 @@ beforeAll(async () => {
 describe("external data stays inside the model folder", () => {
   it("a location that leads out (../, an absolute path, /etc/passwd, a symlink) is refused naming the initializer", async () => {
     const cases: [string, (m: ModelProto, dir: string) => string, string][] = [
-      ["parent", (m) => (setEntry(initializer(m, EMBED), "location", "../../victim/w.bin"), "../../victim/w.bin"), "leads outside the model folder"],
-      ["absolute", (m) => (setEntry(initializer(m, EMBED), "location", join(tmp, "absolute/victim/w.bin")), join(tmp, "absolute/victim/w.bin")), "is an absolute path"],
-      ["passwd", (m) => (setEntry(initializer(m, EMBED), "location", "../".repeat(40) + "etc/passwd"), "etc/passwd"), "leads outside the model folder"],
+      [
+        "parent",
+        (m) => (setEntry(initializer(m, EMBED), "location", "../../victim/w.bin"), "../../victim/w.bin"),
+        "leads outside the model folder",
+      ],
+      [
+        "absolute",
+        (m) => (setEntry(initializer(m, EMBED), "location", join(tmp, "absolute/victim/w.bin")), join(tmp, "absolute/victim/w.bin")),
+        "is an absolute path",
+      ],
+      [
+        "passwd",
+        (m) => (setEntry(initializer(m, EMBED), "location", "../".repeat(40) + "etc/passwd"), "etc/passwd"),
+        "leads outside the model folder",
+      ],
       [
         "link",
         (_m, dir) => {
@@ -112,7 +138,12 @@ describe("external data stays inside the model folder", () => {
       cpSync(join(external, "onnx", DATA), join(tmp, name, "victim/w.bin"));
       let location = "";
       const model = craft(name, external, (m, dir) => (location = change(m, dir)));
-      await refused(model, `${join(model, ONNX_FILE)}: initializer ${name === "link" ? Q0 : EMBED}: external data location`, problem, location);
+      await refused(
+        model,
+        `${join(model, ONNX_FILE)}: initializer ${name === "link" ? Q0 : EMBED}: external data location`,
+        problem,
+        location,
+      );
     }
   });
 
@@ -150,9 +181,24 @@ describe("only regular files are read", () => {
   it("onnx/model.onnx, config.json or tokenizer.json that is a device, a FIFO or a folder; a FIFO or a folder as external data", () => {
     const cases: [string, string, (dir: string) => void, string][] = [
       ["onnx-zero", ONNX_FILE, (dir) => (rmSync(join(dir, ONNX_FILE)), symlinkSync("/dev/zero", join(dir, ONNX_FILE))), "is a device"],
-      ["config-zero", "config.json", (dir) => (rmSync(join(dir, "config.json")), symlinkSync("/dev/zero", join(dir, "config.json"))), "is a device"],
-      ["tokenizer-fifo", "tokenizer.json", (dir) => (rmSync(join(dir, "tokenizer.json")), spawnSync("mkfifo", [join(dir, "tokenizer.json")])), "is a named pipe (FIFO)"],
-      ["data-fifo", `onnx/${DATA}`, (dir) => (rmSync(join(dir, "onnx", DATA)), spawnSync("mkfifo", [join(dir, "onnx", DATA)])), "is a named pipe (FIFO)"],
+      [
+        "config-zero",
+        "config.json",
+        (dir) => (rmSync(join(dir, "config.json")), symlinkSync("/dev/zero", join(dir, "config.json"))),
+        "is a device",
+      ],
+      [
+        "tokenizer-fifo",
+        "tokenizer.json",
+        (dir) => (rmSync(join(dir, "tokenizer.json")), spawnSync("mkfifo", [join(dir, "tokenizer.json")])),
+        "is a named pipe (FIFO)",
+      ],
+      [
+        "data-fifo",
+        `onnx/${DATA}`,
+        (dir) => (rmSync(join(dir, "onnx", DATA)), spawnSync("mkfifo", [join(dir, "onnx", DATA)])),
+        "is a named pipe (FIFO)",
+      ],
       ["data-folder", `onnx/${DATA}`, (dir) => (rmSync(join(dir, "onnx", DATA)), mkdirSync(join(dir, "onnx", DATA))), "is a folder"],
     ];
     for (const [name, file, change, what] of cases) {
@@ -163,8 +209,16 @@ describe("only regular files are read", () => {
   });
 
   it("a location reaching /dev/zero through a symlink is refused before it is opened", () => {
-    const model = craft("data-zero", external, (_m, dir) => (rmSync(join(dir, "onnx", DATA)), symlinkSync("/dev/zero", join(dir, "onnx", DATA))));
-    oneLineError(score(model, 20_000), `initializer ${Q0}: external data location "${DATA}" leads outside the model folder`, "(to /dev/zero)");
+    const model = craft(
+      "data-zero",
+      external,
+      (_m, dir) => (rmSync(join(dir, "onnx", DATA)), symlinkSync("/dev/zero", join(dir, "onnx", DATA))),
+    );
+    oneLineError(
+      score(model, 20_000),
+      `initializer ${Q0}: external data location "${DATA}" leads outside the model folder`,
+      "(to /dev/zero)",
+    );
   });
 });
 
@@ -174,15 +228,24 @@ describe("declared sizes are checked against the bytes present before anything i
       initializer(m, Q0).dims = [64n, 2n ** 30n];
     });
     // Through the CLI: this was "internal error: RangeError: Invalid typed array length".
-    oneLineError(score(model), `${join(model, ONNX_FILE)}: initializer ${Q0} declares dims [64, 1073741824] of FLOAT (274877906944 bytes) but holds 16384 bytes of raw data`);
+    oneLineError(
+      score(model),
+      `${join(model, ONNX_FILE)}: initializer ${Q0} declares dims [64, 1073741824] of FLOAT (274877906944 bytes) but holds 16384 bytes of raw data`,
+    );
   });
 
   it("external data whose length disagrees with the dims, or runs past the end of its file", async () => {
     const size = readFileSync(join(external, "onnx", DATA)).byteLength;
     const longer = craft("ext-length", external, (m) => setEntry(initializer(m, EMBED), "length", String(2 ** 40)));
-    await refused(longer, `initializer ${EMBED} declares dims [512, 64] of FLOAT (131072 bytes) but its external data is 1099511627776 bytes`);
+    await refused(
+      longer,
+      `initializer ${EMBED} declares dims [512, 64] of FLOAT (131072 bytes) but its external data is 1099511627776 bytes`,
+    );
     const past = craft("ext-past", external, (m) => setEntry(initializer(m, EMBED), "offset", String(size - 64)));
-    await refused(past, `initializer ${EMBED}: its external data (offset ${size - 64}, length 131072) runs past the end of ${join(past, "onnx", DATA)} (${size} bytes)`);
+    await refused(
+      past,
+      `initializer ${EMBED}: its external data (offset ${size - 64}, length 131072) runs past the end of ${join(past, "onnx", DATA)} (${size} bytes)`,
+    );
     const bad = craft("ext-offset", external, (m) => setEntry(initializer(m, EMBED), "offset", "-5"));
     await refused(bad, `initializer ${EMBED} has an external data offset of "-5", not a byte count`);
   });
@@ -221,5 +284,9 @@ it("external data is read in chunks: weights across a chunk's edge arrive whole,
   const [moved, ref] = await Promise.all([loadScoringModel(model, none), loadScoringModel(plain, none)]);
   expect(Buffer.from(moved.maskableBlob).equals(Buffer.from(ref.maskableBlob))).toBe(true);
   expect(Buffer.from(moved.fixedBlob).equals(Buffer.from(ref.fixedBlob))).toBe(true);
-  expect(moved.sha256[`onnx/${DATA}`]).toBe(createHash("sha256").update(readFileSync(join(model, "onnx", DATA))).digest("hex"));
+  expect(moved.sha256[`onnx/${DATA}`]).toBe(
+    createHash("sha256")
+      .update(readFileSync(join(model, "onnx", DATA)))
+      .digest("hex"),
+  );
 });

@@ -24,7 +24,12 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A recipe in `dir` (paths relative to it) scoring once and selecting `ratio` into out/. */
 function recipe(dir: string, model: string, ratio: number): string {
-  const doc = { data: { path: "d.jsonl" }, model: { path: model }, score: { out: "scores.arrow", levels: 1, batch_tokens: 128 }, select: { ratios: [ratio], out_dir: "out" } };
+  const doc = {
+    data: { path: "d.jsonl" },
+    model: { path: model },
+    score: { out: "scores.arrow", levels: 1, batch_tokens: 128 },
+    select: { ratios: [ratio], out_dir: "out" },
+  };
   writeFileSync(join(dir, `r${ratio}.yaml`), YAML.stringify(doc));
   return `r${ratio}.yaml`;
 }
@@ -48,11 +53,29 @@ describe.skipIf(!strace)("3: a file the user writes while a run publishes is nev
    * `select` at ratio 0.5 in a copy of the start, held for 3 s at its first rename or unlink of `target`
    * (a path relative to the case folder, as the run names it); 1 s into that, the user writes `mine` there.
    */
-  async function userWritesDuring(name: string, target: string, mine: string): Promise<{ status: number | null; stderr: string; dir: string }> {
+  async function userWritesDuring(
+    name: string,
+    target: string,
+    mine: string,
+  ): Promise<{ status: number | null; stderr: string; dir: string }> {
     const dir = join(tmp, name);
     cpSync(start, dir, { recursive: true });
-    const args = ["-f", "-qq", "-o", "/dev/null", "-P", target, "-e", "trace=rename,unlink", "-e", "inject=rename,unlink:delay_enter=3000000:when=1"];
-    const child = spawn("strace", [...args, process.execPath, CLI, "select", "--config", "r0.5.yaml"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+    const args = [
+      "-f",
+      "-qq",
+      "-o",
+      "/dev/null",
+      "-P",
+      target,
+      "-e",
+      "trace=rename,unlink",
+      "-e",
+      "inject=rename,unlink:delay_enter=3000000:when=1",
+    ];
+    const child = spawn("strace", [...args, process.execPath, CLI, "select", "--config", "r0.5.yaml"], {
+      cwd: dir,
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr.on("data", (chunk: Buffer) => (stderr += String(chunk)));
     const done = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
@@ -69,7 +92,9 @@ describe.skipIf(!strace)("3: a file the user writes while a run publishes is nev
     const target = "out/flexrand-0.3/train.parquet";
     const { status, stderr, dir } = await userWritesDuring("stale", target, "my own rows");
     expect(status, stderr).toBe(1);
-    expect(stderr).toContain(`dlc-prune: error: select.out_dir out: flexrand-0.3/train.parquet changed while this run published its outputs`);
+    expect(stderr).toContain(
+      `dlc-prune: error: select.out_dir out: flexrand-0.3/train.parquet changed while this run published its outputs`,
+    );
     expect(readFileSync(join(dir, target), "utf8")).toBe("my own rows");
     expect(stderr).not.toMatch(/removed out\/flexrand-0\.3/);
     // The folder is consistent: the next run refuses the changed file, and leaves it.
@@ -110,7 +135,11 @@ async function race(dir: string, rounds: number, period: number): Promise<string
     process.stdout.write(JSON.stringify(got));
   `;
   const start = Date.now() + 1500;
-  const children = [0, 1].map(() => spawn(process.execPath, ["--input-type=module", "-e", script, dir, String(rounds), String(start), String(period)], { stdio: ["ignore", "pipe", "inherit"] }));
+  const children = [0, 1].map(() =>
+    spawn(process.execPath, ["--input-type=module", "-e", script, dir, String(rounds), String(start), String(period)], {
+      stdio: ["ignore", "pipe", "inherit"],
+    }),
+  );
   return Promise.all(
     children.map(
       (child) =>
@@ -131,7 +160,8 @@ describe("6: a stale lock is taken over by one run only", () => {
     mkdirSync(dir);
     const dead = spawnSync(process.execPath, ["-e", ""]).pid!;
     const rounds = 80;
-    for (let r = 0; r < rounds; r++) writeFileSync(join(dir, `lock-${r}`), JSON.stringify({ pid: dead, host: hostname(), since: "2020-01-01T00:00:00.000Z" }));
+    for (let r = 0; r < rounds; r++)
+      writeFileSync(join(dir, `lock-${r}`), JSON.stringify({ pid: dead, host: hostname(), since: "2020-01-01T00:00:00.000Z" }));
     const [a, b] = await race(dir, rounds, 25);
     const both = [];
     for (let r = 0; r < rounds; r++) {

@@ -14,7 +14,10 @@ let model: string;
 
 function oneLineError(r: CliResult): string {
   expect(r.status, r.stdout + r.stderr).toBe(1);
-  const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("dlc-prune: error: "));
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("dlc-prune: error: "));
   expect(lines, r.stderr).toHaveLength(1);
   expect(r.stderr).not.toMatch(/internal error|^\s+at /m);
   return lines[0]!;
@@ -24,7 +27,12 @@ function caseDir(name: string, scoresOut: string): string {
   const dir = join(tmp, name);
   mkdirSync(dir);
   writeJsonl(join(dir, "d.jsonl"), alpacaRows(8));
-  const doc = { data: { path: "d.jsonl" }, model: { path: model }, score: { out: scoresOut, levels: 1 }, select: { ratios: [0.5], out_dir: "out" } };
+  const doc = {
+    data: { path: "d.jsonl" },
+    model: { path: model },
+    score: { out: scoresOut, levels: 1 },
+    select: { ratios: [0.5], out_dir: "out" },
+  };
   writeFileSync(join(dir, "r.yaml"), YAML.stringify(doc));
   return dir;
 }
@@ -41,7 +49,9 @@ it("score.out inside a selection folder of select.out_dir: refused before scorin
   );
   expect(existsSync(join(dir, "out/flexrand-0.5/scores.arrow"))).toBe(false);
   // Another selection's folder, or one of another strategy: the same.
-  expect(oneLineError(runCli(["run", "--config", "r.yaml", "--set", "score.out=out/hard-by-ifd-0.1/s.arrow"], { cwd: dir }))).toContain("score.out out/hard-by-ifd-0.1/s.arrow: inside out/hard-by-ifd-0.1, a selection folder");
+  expect(oneLineError(runCli(["run", "--config", "r.yaml", "--set", "score.out=out/hard-by-ifd-0.1/s.arrow"], { cwd: dir }))).toContain(
+    "score.out out/hard-by-ifd-0.1/s.arrow: inside out/hard-by-ifd-0.1, a selection folder",
+  );
   expect(oneLineError(runCli(["select", "--config", "r.yaml"], { cwd: dir }))).toContain("a selection folder of select.out_dir");
   // Beside the selection folders it is fine.
   const ok = runCli(["run", "--config", "r.yaml", "--set", "score.out=out/scores.arrow"], { cwd: dir });

@@ -8,7 +8,12 @@ import { tempDir } from "../helpers/tmp.js";
 it("exports a typed API through package.json exports: loadConfig, score, select, report, run", async () => {
   const dir = tempDir();
   const data = join(dir, "rows.jsonl");
-  writeFileSync(data, ["Name a color.", "Add 2 and 3.", "Say hello.", "Count to three."].map((q, i) => JSON.stringify({ prompt: q, response: `Answer ${i}: blue, five, hello, one two three.` })).join("\n") + "\n");
+  writeFileSync(
+    data,
+    ["Name a color.", "Add 2 and 3.", "Say hello.", "Count to three."]
+      .map((q, i) => JSON.stringify({ prompt: q, response: `Answer ${i}: blue, five, hello, one two three.` }))
+      .join("\n") + "\n",
+  );
   const config = await api.loadConfig({
     overrides: [
       ["data.path", data],
@@ -29,7 +34,8 @@ it("exports a typed API through package.json exports: loadConfig, score, select,
   const again = { ...config, select: { ...config.select, out_dir: join(dir, "again") } };
   await api.select(again);
   await api.report(join(dir, "again"));
-  for (const f of ["flexrand-0.5/train.parquet", "unscored.jsonl", "report.json", "report.html"]) expect(readFileSync(join(dir, "again", f)).equals(readFileSync(join(dir, "out", f))), f).toBe(true);
+  for (const f of ["flexrand-0.5/train.parquet", "unscored.jsonl", "report.json", "report.html"])
+    expect(readFileSync(join(dir, "again", f)).equals(readFileSync(join(dir, "out", f))), f).toBe(true);
   expect(api.configSchema.safeParse({ data: { path: "x" }, bogus: 1 }).success).toBe(false);
   expect(api.flexrandCounts(100, 0.3, 0.5)).toEqual({ easySize: 50, easy: 15, hard: 15 });
 });

@@ -30,7 +30,15 @@ function scoreColumns(path: string) {
   const table = tableFromIPC(readFileSync(path));
   const num = (name: string) => Float64Array.from([...table.getChild(name)!], (v) => (v === null ? NaN : Number(v)));
   const losses = [...table.getChild("losses")!].map((v) => (v === null ? null : Array.from((v as { toArray(): Float32Array }).toArray())));
-  return { table, dlc: num("dlc"), loss0: num("loss0"), ifd: num("ifd"), tokens: num("tokens"), losses, id: [...table.getChild("id")!] as string[] };
+  return {
+    table,
+    dlc: num("dlc"),
+    loss0: num("loss0"),
+    ifd: num("ifd"),
+    tokens: num("tokens"),
+    losses,
+    id: [...table.getChild("id")!] as string[],
+  };
 }
 
 /** Spearman's ρ, written out here: average ranks for ties, Pearson of the ranks, over rows both define. */
@@ -89,7 +97,8 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(report.banner).toContain("random weights");
     expect(report.runs).toHaveLength(1);
     expect(report.runs[0]).toMatchObject({ rows: 87, scored: scored.length, ifd: true });
-    for (let k = 0; k < 3; k++) expect(report.runs[0]!.masking.mean_loss[k]).toBeCloseTo(scored.reduce((a, r) => a + cols.losses[r]![k]!, 0) / scored.length, 9);
+    for (let k = 0; k < 3; k++)
+      expect(report.runs[0]!.masking.mean_loss[k]).toBeCloseTo(scored.reduce((a, r) => a + cols.losses[r]![k]!, 0) / scored.length, 9);
 
     // Rows and tokens kept, per strategy and ratio, from the files themselves.
     const keptRows = new Map<string, number[]>();
@@ -131,7 +140,9 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
 
     // The kept-vs-all CDFs, from the dlc column each Parquet file carries.
     const dlcDist = report.distributions.find((d) => d.metric === "dlc")!;
-    expect(dlcDist.axis.below + dlcDist.axis.above).toBe(scored.filter((r) => cols.dlc[r]! < dlcDist.axis.lo || cols.dlc[r]! > dlcDist.axis.hi).length);
+    expect(dlcDist.axis.below + dlcDist.axis.above).toBe(
+      scored.filter((r) => cols.dlc[r]! < dlcDist.axis.lo || cols.dlc[r]! > dlcDist.axis.hi).length,
+    );
     for (const panel of dlcDist.panels)
       for (const s of panel.series) {
         const dlc = (await readParquetRows(join(dir, `${panel.label}-${s.ratio}/train.parquet`))).map((r) => r.dlc as number);
@@ -141,7 +152,10 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(dlcDist.panels.find((p) => p.label === "flexrand")!.boundary).not.toBeNull();
 
     // Group mix: each kept file's bar counts its scored rows per category.
-    const data = readFileSync(join(work, "datasets/demo.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l) as { category: string; output: string });
+    const data = readFileSync(join(work, "datasets/demo.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { category: string; output: string });
     const bars = report.groups[0]!.bars;
     for (const [key, rows] of keptRows) {
       const counts: Record<string, number> = {};
@@ -168,17 +182,39 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     // differently in the last bits, so values are compared with a tolerance and kept rows by id, never bytes.
     const cols = scoreColumns(join(dir, "scores.arrow"));
     const status = [...cols.table.getChild("status")!] as string[];
-    const rows = cols.id.map((id, r) => ({ id, status: status[r]!, tokens: cols.tokens[r]!, dlc: cols.dlc[r]!, loss0: cols.loss0[r]!, ifd: cols.ifd[r]!, losses: cols.losses[r] }));
+    const rows = cols.id.map((id, r) => ({
+      id,
+      status: status[r]!,
+      tokens: cols.tokens[r]!,
+      dlc: cols.dlc[r]!,
+      loss0: cols.loss0[r]!,
+      ifd: cols.ifd[r]!,
+      losses: cols.losses[r],
+    }));
     const kept: Record<string, string[]> = {};
     for (const s of strategies)
-      for (const r of ratios) kept[`${s}-${r}`] = (await readParquetRows(join(dir, `${s}-${r}/train.parquet`))).map((row) => row.id as string).sort();
+      for (const r of ratios)
+        kept[`${s}-${r}`] = (await readParquetRows(join(dir, `${s}-${r}/train.parquet`))).map((row) => row.id as string).sort();
     if (process.env.DLC_PRUNE_WRITE_EXPECTED) {
-      writeFileSync(EXPECTED, JSON.stringify({ about: "test/run/demo.test.ts: the demo's scores and kept rows, compared within RTOL; rewrite with DLC_PRUNE_WRITE_EXPECTED=1 only after a deliberate change", rows, kept }, null, 1) + "\n");
+      writeFileSync(
+        EXPECTED,
+        JSON.stringify(
+          {
+            about:
+              "test/run/demo.test.ts: the demo's scores and kept rows, compared within RTOL; rewrite with DLC_PRUNE_WRITE_EXPECTED=1 only after a deliberate change",
+            rows,
+            kept,
+          },
+          null,
+          1,
+        ) + "\n",
+      );
       console.warn(`demo.test: wrote ${EXPECTED}`);
     }
     const expected = JSON.parse(readFileSync(EXPECTED, "utf8")) as { rows: typeof rows; kept: typeof kept };
     const close = (a: number | null, b: number | null, what: string) => {
-      if (a === null || b === null || Number.isNaN(a) || Number.isNaN(b)) return expect(a === null || Number.isNaN(a), what).toBe(b === null || Number.isNaN(b));
+      if (a === null || b === null || Number.isNaN(a) || Number.isNaN(b))
+        return expect(a === null || Number.isNaN(a), what).toBe(b === null || Number.isNaN(b));
       expect(Math.abs(a - b), `${what}: ${a} vs ${b}`).toBeLessThanOrEqual(RTOL * Math.abs(b));
     };
     expect(rows.map((r) => [r.id, r.status, r.tokens])).toEqual(expected.rows.map((r) => [r.id, r.status, r.tokens]));
@@ -192,9 +228,18 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(kept).toEqual(expected.kept);
     // The pinned ids hold on any machine only if no cut falls within the tolerance of a tie: at each top-K cut
     // and at FlexRand's split (round(N·0.5)) the two neighbours differ by more than both can move.
-    const sorted = expected.rows.map((r) => r.dlc).filter((v): v is number => v !== null && !Number.isNaN(v)).sort((a, b) => a - b);
+    const sorted = expected.rows
+      .map((r) => r.dlc)
+      .filter((v): v is number => v !== null && !Number.isNaN(v))
+      .sort((a, b) => a - b);
     const n = sorted.length;
-    for (const k of [...ratios.map((r) => Math.round(n * Number(r))), n - Math.round(n * 0.1), n - Math.round(n * 0.3), n - Math.round(n * 0.5), Math.round(n * 0.5)])
+    for (const k of [
+      ...ratios.map((r) => Math.round(n * Number(r))),
+      n - Math.round(n * 0.1),
+      n - Math.round(n * 0.3),
+      n - Math.round(n * 0.5),
+      Math.round(n * 0.5),
+    ])
       expect(sorted[k]! - sorted[k - 1]!, `the gap at position ${k}`).toBeGreaterThan(2 * RTOL * sorted[k]!);
   });
 
@@ -204,13 +249,17 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toContain("is up to date");
     expect(filesUnder(dir)).toEqual(Object.keys(before));
-    for (const [f, bytes] of Object.entries(before)) if (f !== "manifest.json") expect(readFileSync(join(dir, f)).equals(bytes), f).toBe(true);
+    for (const [f, bytes] of Object.entries(before))
+      if (f !== "manifest.json") expect(readFileSync(join(dir, f)).equals(bytes), f).toBe(true);
     const { timings: _timings, ...manifestBefore } = JSON.parse(before["manifest.json"]!.toString("utf8")) as Record<string, unknown>;
     expect(manifestWithoutTimings(join(dir, "manifest.json"))).toEqual(manifestBefore);
   });
 
   it("select.by ifd with strategy hard keeps exactly the top-K rows by IFD", async () => {
-    const r = runCli(["run", "--config", "configs/demo.yaml", "--set", "select.strategies=[{strategy: hard, by: ifd}]", "--set", "select.out_dir=out/ifd"], { cwd: work });
+    const r = runCli(
+      ["run", "--config", "configs/demo.yaml", "--set", "select.strategies=[{strategy: hard, by: ifd}]", "--set", "select.out_dir=out/ifd"],
+      { cwd: work },
+    );
     expect(r.status, r.stderr).toBe(0);
     const { ifd } = scoreColumns(join(dir, "scores.arrow"));
     const ranked = [...ifd.keys()].filter((i) => !Number.isNaN(ifd[i]!)).sort((a, b) => ifd[b]! - ifd[a]!);
@@ -230,7 +279,11 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(report.runs.map((r) => r.label)).toEqual(["out/demo", "out/ifd"]);
     expect(report.outputs).toHaveLength(12 + 3);
     expect(report.overlaps.find((o) => o.a === "out/demo: hard" && o.b === "out/ifd: hard-by-ifd" && o.ratio === 0.3)).toBeDefined();
-    const manifest = JSON.parse(readFileSync(join(work, "out/compare/manifest.json"), "utf8")) as { kind: string; compared: { dir: string }[]; files: { file: string }[] };
+    const manifest = JSON.parse(readFileSync(join(work, "out/compare/manifest.json"), "utf8")) as {
+      kind: string;
+      compared: { dir: string }[];
+      files: { file: string }[];
+    };
     expect(manifest.kind).toBe("compare");
     expect(manifest.compared.map((c) => c.dir)).toEqual(["../demo", "../ifd"]);
     expect(manifest.files.map((f) => f.file)).toEqual(["report.html", "report.json"]);
@@ -238,28 +291,50 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     // A run over other data (the demo minus its last row) is refused, naming both folders.
     const lines = readFileSync(join(work, "datasets/demo.jsonl"), "utf8").trim().split("\n");
     writeFileSync(join(work, "datasets/demo-less.jsonl"), lines.slice(0, -1).join("\n") + "\n");
-    const other = runCli(["run", "--config", "configs/demo.yaml", "--set", "data.path=datasets/demo-less.jsonl", "--set", "score.out=out/less/scores.arrow", "--set", "select.out_dir=out/less"], { cwd: work });
+    const other = runCli(
+      [
+        "run",
+        "--config",
+        "configs/demo.yaml",
+        "--set",
+        "data.path=datasets/demo-less.jsonl",
+        "--set",
+        "score.out=out/less/scores.arrow",
+        "--set",
+        "select.out_dir=out/less",
+      ],
+      { cwd: work },
+    );
     expect(other.status, other.stderr).toBe(0);
     const refused = runCli(["compare", "out/demo", "out/less", "--out", "out/compare2"], { cwd: work });
     expect(refused.status).toBe(1);
-    expect(refused.stderr).toMatch(/^dlc-prune: error: out\/less: its run read other data \(.*demo-less\.jsonl, sha256 [0-9a-f]{12}\) than out\/demo .*compare needs folders over the same data\n$/);
+    expect(refused.stderr).toMatch(
+      /^dlc-prune: error: out\/less: its run read other data \(.*demo-less\.jsonl, sha256 [0-9a-f]{12}\) than out\/demo .*compare needs folders over the same data\n$/,
+    );
     expect(existsSync(join(work, "out/compare2/report.json"))).toBe(false);
   });
 
   it("any key can be overridden from the command line, and bad keys are named", () => {
-    const r = runCli(["run", "--config", "configs/demo.yaml", "--set", "select.ratios=[0.2]", "--set", "select.out_dir=out/other"], { cwd: work });
+    const r = runCli(["run", "--config", "configs/demo.yaml", "--set", "select.ratios=[0.2]", "--set", "select.out_dir=out/other"], {
+      cwd: work,
+    });
     expect(r.status, r.stderr).toBe(0);
-    expect(filesUnder(join(work, "out/other")).filter((f) => f.endsWith(".parquet"))).toEqual(strategies.map((s) => `${s}-0.2/train.parquet`));
+    expect(filesUnder(join(work, "out/other")).filter((f) => f.endsWith(".parquet"))).toEqual(
+      strategies.map((s) => `${s}-0.2/train.parquet`),
+    );
     const bad = runCli(["run", "--config", "configs/demo.yaml", "--set", "score.levles=4"], { cwd: work });
     expect(bad.status).toBe(1);
     expect(bad.stderr).toContain("configs/demo.yaml: unknown key score.levles");
   });
 
-  (hasChromium ? it : it.skip)(`the report opens in headless Chromium without errors${hasChromium ? "" : ` [skipped: no Chromium at ${CHROMIUM}; .ci/run installs Debian's chromium]`}`, async () => {
-    for (const page of [await openInChromium(join(dir, "report.html")), await openInChromium(join(work, "out/compare/report.html"))]) {
-      expect(page.errors).toEqual([]);
-      expect(page.title).toBe("dlc-prune report");
-      expect(page.svgs).toBeGreaterThanOrEqual(5); // DLC and token CDFs, mix by category, loss0 vs DLC, masking path
-    }
-  });
+  (hasChromium ? it : it.skip)(
+    `the report opens in headless Chromium without errors${hasChromium ? "" : ` [skipped: no Chromium at ${CHROMIUM}; .ci/run installs Debian's chromium]`}`,
+    async () => {
+      for (const page of [await openInChromium(join(dir, "report.html")), await openInChromium(join(work, "out/compare/report.html"))]) {
+        expect(page.errors).toEqual([]);
+        expect(page.title).toBe("dlc-prune report");
+        expect(page.svgs).toBeGreaterThanOrEqual(5); // DLC and token CDFs, mix by category, loss0 vs DLC, masking path
+      }
+    },
+  );
 });

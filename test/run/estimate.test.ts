@@ -16,7 +16,8 @@ let model: string;
 const rows = Array.from({ length: 60 }, (_, i) => ({
   instruction: `Say something about the city, number ${i}.`,
   input: "",
-  output: i % 10 === 3 ? "" : i % 7 === 0 ? "The people of the small city like the plan for water. ".repeat(6) : `The city has water, ${i}.`,
+  output:
+    i % 10 === 3 ? "" : i % 7 === 0 ? "The people of the small city like the plan for water. ".repeat(6) : `The city has water, ${i}.`,
 }));
 
 beforeAll(async () => {
@@ -24,7 +25,13 @@ beforeAll(async () => {
   writeJsonl(join(tmp, "d.jsonl"), rows);
 });
 
-const keys = () => ({ "data.path": join(tmp, "d.jsonl"), "model.path": model, "score.max_tokens": 150, "score.out": join(tmp, "out/s.arrow"), "select.out_dir": join(tmp, "out") });
+const keys = () => ({
+  "data.path": join(tmp, "d.jsonl"),
+  "model.path": model,
+  "score.max_tokens": 150,
+  "score.out": join(tmp, "out/s.arrow"),
+  "select.out_dir": join(tmp, "out"),
+});
 
 describe("estimate", () => {
   it("counts rows, tokens, batches, statuses and prices a run, writing nothing", async () => {
@@ -36,7 +43,10 @@ describe("estimate", () => {
     expect(e.levels).toBe(3);
     expect(e.tokens_per_pass).toBeGreaterThan(0);
     expect(e.padding).toBeGreaterThanOrEqual(0);
-    expect(e.seconds.total).toBeCloseTo(e.seconds.load + e.seconds.tokenize + e.seconds.inspect_and_write + 3 * (e.seconds.per_level_setup + e.seconds.per_pass), 9);
+    expect(e.seconds.total).toBeCloseTo(
+      e.seconds.load + e.seconds.tokenize + e.seconds.inspect_and_write + 3 * (e.seconds.per_level_setup + e.seconds.per_pass),
+      9,
+    );
     expect(e.seconds.per_pass).toBeGreaterThan(0);
     expect(e.peak_rss_mib).toBeGreaterThan(50);
     expect(existsSync(join(tmp, "out"))).toBe(false);
@@ -55,7 +65,9 @@ describe("estimate", () => {
 
   it("from the CLI, estimate and run --dry-run print the figures and write nothing", () => {
     for (const cmd of [["estimate"], ["run", "--dry-run"]]) {
-      const r = runCli([...cmd, "--config", "/dev/null", ...Object.entries(keys()).flatMap(([k, v]) => ["--set", `${k}=${v}`])], { cwd: tmp });
+      const r = runCli([...cmd, "--config", "/dev/null", ...Object.entries(keys()).flatMap(([k, v]) => ["--set", `${k}=${v}`])], {
+        cwd: tmp,
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^rows: 60: 54 to score, by status \d+ ok, \d+ truncated, 6 empty-response$/m);
       expect(r.stdout).toMatch(/^tokens per pass: \d+ in \d+ batches \(padding \d+\.\d%\), 3 levels, on cpu$/m);

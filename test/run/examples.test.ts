@@ -15,7 +15,10 @@ import { tempDir } from "../helpers/tmp.js";
 const EXAMPLES = fileURLToPath(new URL("../../examples/", import.meta.url));
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const slurm = (f: string) => join(EXAMPLES, "slurm", f);
-const directives = (f: string) => readFileSync(f, "utf8").split("\n").filter((l) => l.startsWith("#SBATCH"));
+const directives = (f: string) =>
+  readFileSync(f, "utf8")
+    .split("\n")
+    .filter((l) => l.startsWith("#SBATCH"));
 
 describe("Slurm examples", () => {
   it("are valid bash with well-formed #SBATCH directives", () => {
@@ -23,7 +26,8 @@ describe("Slurm examples", () => {
       const r = spawnSync("bash", ["-n", slurm(f)], { encoding: "utf8" });
       expect(r.status, `${f}: ${r.stderr}`).toBe(0);
     }
-    for (const f of ["score-array.sbatch", "merge-select.sbatch"]) for (const d of directives(slurm(f))) expect(d, f).toMatch(/^#SBATCH --[a-z-]+(=\S+)?$/);
+    for (const f of ["score-array.sbatch", "merge-select.sbatch"])
+      for (const d of directives(slurm(f))) expect(d, f).toMatch(/^#SBATCH --[a-z-]+(=\S+)?$/);
     expect(directives(slurm("score-array.sbatch"))).toEqual(expect.arrayContaining(["#SBATCH --array=0-7", "#SBATCH --gres=gpu:1"]));
     expect(directives(slurm("merge-select.sbatch")).some((d) => d.includes("gres"))).toBe(false);
     const submit = readFileSync(slurm("submit.sh"), "utf8");
@@ -44,23 +48,39 @@ describe("Slurm examples", () => {
       join(project, "job.yaml"),
       "data: { path: datasets/demo.jsonl, fields: { id: id, group: category } }\nmodel: { path: model, tiny: {} }\nscore: { out: out/scores.arrow }\nselect: { ratios: [0.3], out_dir: out }\n",
     );
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}`, DLC_PRUNE_DIR: project, CONFIG: "job.yaml", DEVICE: "cpu", SLURM_ARRAY_TASK_COUNT: "2" };
+    const env = {
+      ...process.env,
+      PATH: `${bin}:${process.env.PATH}`,
+      DLC_PRUNE_DIR: project,
+      CONFIG: "job.yaml",
+      DEVICE: "cpu",
+      SLURM_ARRAY_TASK_COUNT: "2",
+    };
     // The first task builds the tiny model; the second then finds it.
     for (const task of ["0", "1"]) {
-      const r = spawnSync("bash", [slurm("score-array.sbatch")], { env: { ...env, SLURM_ARRAY_TASK_ID: task, SLURM_CPUS_PER_TASK: "1" }, encoding: "utf8" });
+      const r = spawnSync("bash", [slurm("score-array.sbatch")], {
+        env: { ...env, SLURM_ARRAY_TASK_ID: task, SLURM_CPUS_PER_TASK: "1" },
+        encoding: "utf8",
+      });
       expect(r.status, r.stderr).toBe(0);
       expect(r.stderr).toContain(`shard ${task}/2`);
     }
     expect(readdirSync(join(project, "out")).sort()).toEqual(["scores.shard-0-of-2.arrow", "scores.shard-1-of-2.arrow"]);
-    const merge = spawnSync("bash", [slurm("merge-select.sbatch")], { env: { ...env, SHARDS: "out/scores.shard-*.arrow" }, encoding: "utf8" });
+    const merge = spawnSync("bash", [slurm("merge-select.sbatch")], {
+      env: { ...env, SHARDS: "out/scores.shard-*.arrow" },
+      encoding: "utf8",
+    });
     expect(merge.status, merge.stderr).toBe(0);
-    expect(readdirSync(join(project, "out"))).toEqual(expect.arrayContaining(["scores.arrow", "flexrand-0.3", "manifest.json", "report.html"]));
+    expect(readdirSync(join(project, "out"))).toEqual(
+      expect.arrayContaining(["scores.arrow", "flexrand-0.3", "manifest.json", "report.html"]),
+    );
   });
 });
 
 describe("Kubernetes examples", () => {
   const k8s = (f: string) => YAML.parse(readFileSync(join(EXAMPLES, "kubernetes", f), "utf8"));
-  const optionValue = (command: string[], key: string) => command.map((a) => new RegExp(`^${key}=(.*)$`).exec(a)?.[1]).find((v) => v !== undefined);
+  const optionValue = (command: string[], key: string) =>
+    command.map((a) => new RegExp(`^${key}=(.*)$`).exec(a)?.[1]).find((v) => v !== undefined);
 
   it("the scoring Job is Indexed, one GPU per index, score.shards = completions, on a shared volume", () => {
     const job = k8s("score-indexed-job.yaml");
@@ -74,7 +94,9 @@ describe("Kubernetes examples", () => {
     const shards = Number(optionValue(c.command, "score.shards"));
     expect(shards).toBe(job.spec.completions);
     expect(resolveShard(null, shards, { JOB_COMPLETION_INDEX: String(shards - 1) })).toEqual({ index: shards - 1, count: shards });
-    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(expect.arrayContaining(c.volumeMounts.map((m: { name: string }) => m.name)));
+    expect(pod.volumes.map((v: { name: string }) => v.name)).toEqual(
+      expect.arrayContaining(c.volumeMounts.map((m: { name: string }) => m.name)),
+    );
   });
 
   it("the merge Job's glob matches the shard files the scoring Job writes", () => {
@@ -85,7 +107,8 @@ describe("Kubernetes examples", () => {
     const globs = YAML.parse(optionValue(c.command, "score.merge")!) as string[];
     const isMatch = picomatch(globs[0]!);
     const completions = k8s("score-indexed-job.yaml").spec.completions;
-    for (let i = 0; i < completions; i++) expect(isMatch(shardPath("/data/out/alpaca/scores.arrow", { index: i, count: completions }))).toBe(true);
+    for (let i = 0; i < completions; i++)
+      expect(isMatch(shardPath("/data/out/alpaca/scores.arrow", { index: i, count: completions }))).toBe(true);
     expect(spawnSync("bash", ["-n", join(EXAMPLES, "kubernetes/run.sh")]).status).toBe(0);
   });
 });

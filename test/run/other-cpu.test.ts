@@ -28,10 +28,36 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
     expect(lines).toHaveLength(8);
     writeFileSync(data, lines.join("\n") + "\n");
     const out = join(tmp, "sse.arrow");
-    const r = spawnSync(QEMU, ["-cpu", "Nehalem", process.execPath, CLI, "score", "--data", data, "--model", model, "--out", out, "--template", "alpaca", "--set", "data.fields.id=id", "--set", "score.ifd=true", "--threads", "1"], { encoding: "utf8" });
+    const r = spawnSync(
+      QEMU,
+      [
+        "-cpu",
+        "Nehalem",
+        process.execPath,
+        CLI,
+        "score",
+        "--data",
+        data,
+        "--model",
+        model,
+        "--out",
+        out,
+        "--template",
+        "alpaca",
+        "--set",
+        "data.fields.id=id",
+        "--set",
+        "score.ifd=true",
+        "--threads",
+        "1",
+      ],
+      { encoding: "utf8" },
+    );
     expect(r.status, r.stderr).toBe(0);
     const table = tableFromIPC(readFileSync(out));
-    const stored = (JSON.parse(readFileSync(join(ROOT, "test/run/demo-expected.json"), "utf8")) as { rows: Record<string, number | string>[] }).rows.slice(0, 8);
+    const stored = (
+      JSON.parse(readFileSync(join(ROOT, "test/run/demo-expected.json"), "utf8")) as { rows: Record<string, number | string>[] }
+    ).rows.slice(0, 8);
     let bitwise = 0;
     for (const k of ["dlc", "loss0", "ifd"]) {
       const got = [...table.getChild(k)!].map(Number);
@@ -45,4 +71,3 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
   },
   600_000,
 );
-

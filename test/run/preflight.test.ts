@@ -13,14 +13,35 @@ let base: string[];
 beforeAll(async () => {
   const model = await tinyModel();
   const data = writeJsonl(join(tmp, "d.jsonl"), alpacaRows(8));
-  base = ["--set", `data.path=${data}`, "--set", `model.path=${model}`, "--set", `score.out=${join(tmp, "out/scores.arrow")}`, "--set", `select.out_dir=${join(tmp, "out")}`];
+  base = [
+    "--set",
+    `data.path=${data}`,
+    "--set",
+    `model.path=${model}`,
+    "--set",
+    `score.out=${join(tmp, "out/scores.arrow")}`,
+    "--set",
+    `select.out_dir=${join(tmp, "out")}`,
+  ];
 });
 
 const CASES: [string, string[], RegExp][] = [
-  ["a selection by ifd without score.ifd", ["--set", "score.ifd=false", "--set", "select.strategies=[flexrand, {strategy: hard, by: ifd}]"], /^dlc-prune: error: select ranks by ifd \(hard-by-ifd\) but score\.ifd is false: set score\.ifd: true, or rank by dlc or loss0\n$/],
+  [
+    "a selection by ifd without score.ifd",
+    ["--set", "score.ifd=false", "--set", "select.strategies=[flexrand, {strategy: hard, by: ifd}]"],
+    /^dlc-prune: error: select ranks by ifd \(hard-by-ifd\) but score\.ifd is false: set score\.ifd: true, or rank by dlc or loss0\n$/,
+  ],
   ["select.by ifd without score.ifd", ["--set", "select.by=ifd"], /select ranks by ifd \(flexrand-by-ifd\) but score\.ifd is false/],
-  ["refinement with stratified selection", ["--set", "score.refine=boundary", "--set", "select.stratify=source"], /score\.refine boundary with select\.stratify source: .*use score\.refine none, or drop select\.stratify/],
-  ["merging shards while naming one shard", ["--set", "score.merge=[x.arrow]", "--set", "score.shard=0/2"], /score\.merge with score\.shard 0\/2: a run either scores one shard or merges the shards/],
+  [
+    "refinement with stratified selection",
+    ["--set", "score.refine=boundary", "--set", "select.stratify=source"],
+    /score\.refine boundary with select\.stratify source: .*use score\.refine none, or drop select\.stratify/,
+  ],
+  [
+    "merging shards while naming one shard",
+    ["--set", "score.merge=[x.arrow]", "--set", "score.shard=0/2"],
+    /score\.merge with score\.shard 0\/2: a run either scores one shard or merges the shards/,
+  ],
 ];
 
 describe("contradictions are refused before scoring", () => {

@@ -18,8 +18,18 @@ describe("the shard of a process", () => {
     expect(resolveShard("2/5", null, {})).toEqual({ index: 2, count: 5 });
     expect(resolveShard("0/1", null, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" })).toBeNull(); // the flag wins; 1 shard = all rows
     expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" })).toEqual({ index: 3, count: 4 });
-    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "12", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "13" })).toEqual({ index: 2, count: 4 });
-    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "14", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "16", SLURM_ARRAY_TASK_STEP: "2" })).toEqual({ index: 2, count: 4 });
+    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "12", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "13" })).toEqual({
+      index: 2,
+      count: 4,
+    });
+    expect(
+      resolveShard(null, null, {
+        SLURM_ARRAY_TASK_ID: "14",
+        SLURM_ARRAY_TASK_MIN: "10",
+        SLURM_ARRAY_TASK_MAX: "16",
+        SLURM_ARRAY_TASK_STEP: "2",
+      }),
+    ).toEqual({ index: 2, count: 4 });
     expect(resolveShard(null, 6, { JOB_COMPLETION_INDEX: "5" })).toEqual({ index: 5, count: 6 });
     expect(resolveShard(null, null, {})).toBeNull();
     expect(() => resolveShard(null, null, { JOB_COMPLETION_INDEX: "1" })).toThrow("set score.shards");
@@ -34,13 +44,29 @@ describe("sharded scoring", () => {
   let data: string;
   let single: string;
   // With IFD: its pass over the responses alone is sharded like the levels.
-  const base = () => ["score", "--data", data, "--model", model, "--batch-tokens", "96", "--set", "data.fields.id=id", "--set", "score.ifd=true"];
+  const base = () => [
+    "score",
+    "--data",
+    data,
+    "--model",
+    model,
+    "--batch-tokens",
+    "96",
+    "--set",
+    "data.fields.id=id",
+    "--set",
+    "score.ifd=true",
+  ];
   const shardFiles = (prefix: string) => [0, 1, 2].map((i) => join(tmp, `${prefix}.shard-${i}-of-3.arrow`));
 
   beforeAll(async () => {
     model = await tinyModel();
     data = join(tmp, "rows.jsonl");
-    const rows = Array.from({ length: 50 }, (_, i) => ({ id: `r${i}`, prompt: `Write ${i % 7} words about ${["water", "a city", "the people"][i % 3]}.`, response: i % 11 === 5 ? "" : "The small city has water for the people. ".repeat(1 + (i % 4)) }));
+    const rows = Array.from({ length: 50 }, (_, i) => ({
+      id: `r${i}`,
+      prompt: `Write ${i % 7} words about ${["water", "a city", "the people"][i % 3]}.`,
+      response: i % 11 === 5 ? "" : "The small city has water for the people. ".repeat(1 + (i % 4)),
+    }));
     writeJsonl(data, rows);
     single = join(tmp, "single.arrow");
     const r = runCli([...base(), "--out", single]);
@@ -53,7 +79,9 @@ describe("sharded scoring", () => {
       [0, 1, 2].map(
         (i) =>
           new Promise<number>((resolve) => {
-            const child = spawn(process.execPath, [CLI, ...base(), "--out", out, "--shard", `${i}/3`, "--threads", "1"], { stdio: "ignore" });
+            const child = spawn(process.execPath, [CLI, ...base(), "--out", out, "--shard", `${i}/3`, "--threads", "1"], {
+              stdio: "ignore",
+            });
             child.on("exit", (code) => resolve(code ?? -1));
           }),
       ),
@@ -94,7 +122,10 @@ describe("sharded scoring", () => {
 
   it("run in a Slurm array task scores its shard and leaves selection to the merge", () => {
     const cfg = join(tmp, "array.yaml");
-    writeFileSync(cfg, `data: { path: ${data} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "array/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "array")} }\n`);
+    writeFileSync(
+      cfg,
+      `data: { path: ${data} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "array/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "array")} }\n`,
+    );
     const r = runCli(["run", "--config", cfg], { env: { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_COUNT: "2" } });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("scored shard 1/2");
@@ -103,7 +134,10 @@ describe("sharded scoring", () => {
 
   it("run merges shard files given in score.merge, then selects", () => {
     const cfg = join(tmp, "merge.yaml");
-    writeFileSync(cfg, `data: { path: ${data}, fields: { id: id } }\nscore: { out: ${join(tmp, "run-merged.arrow")}, merge: ["${join(tmp, "sharded.shard-*-of-3.arrow")}"] }\nselect: { ratios: [0.5], out_dir: ${join(tmp, "run-out")} }\n`);
+    writeFileSync(
+      cfg,
+      `data: { path: ${data}, fields: { id: id } }\nscore: { out: ${join(tmp, "run-merged.arrow")}, merge: ["${join(tmp, "sharded.shard-*-of-3.arrow")}"] }\nselect: { ratios: [0.5], out_dir: ${join(tmp, "run-out")} }\n`,
+    );
     const r = runCli(["run", "--config", cfg]);
     expect(r.status, r.stderr).toBe(0);
     expect(readFileSync(join(tmp, "run-merged.arrow")).equals(readFileSync(single))).toBe(true);

@@ -28,7 +28,10 @@ beforeAll(async () => {
 
 function oneLineError(r: ReturnType<typeof runCli>, ...mentions: string[]): void {
   expect(r.status, r.stdout + r.stderr).toBe(1);
-  const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("dlc-prune: error: "));
+  const lines = r.stderr
+    .trim()
+    .split("\n")
+    .filter((l) => l.startsWith("dlc-prune: error: "));
   expect(lines, r.stderr).toHaveLength(1);
   for (const m of mentions) expect(lines[0]).toContain(m);
 }
@@ -36,11 +39,42 @@ function oneLineError(r: ReturnType<typeof runCli>, ...mentions: string[]): void
 describe("dlc-prune score", () => {
   it("--format prompt_response on a JSONL of exactly prompt and response", () => {
     const out = join(tmp, "pairs.arrow");
-    const r = runCli(["score", "--data", data, "--model", model, "--out", out, "--format", "prompt_response", "--levels", "4", "--interval", "0.25", "--scope", "global", "--method", "random", "--seed", "7", "--batch-tokens", "64", "--device", "cpu"]);
+    const r = runCli([
+      "score",
+      "--data",
+      data,
+      "--model",
+      model,
+      "--out",
+      out,
+      "--format",
+      "prompt_response",
+      "--levels",
+      "4",
+      "--interval",
+      "0.25",
+      "--scope",
+      "global",
+      "--method",
+      "random",
+      "--seed",
+      "7",
+      "--batch-tokens",
+      "64",
+      "--device",
+      "cpu",
+    ]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("device: cpu");
     const table = tableFromIPC(readFileSync(out));
-    expect(table.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual(["row:Int64", "dlc:Float64", "losses:FixedSizeList[4]<Float32>", "tokens:Int32", "status:Utf8", "loss0:Float64"]);
+    expect(table.schema.fields.map((f) => `${f.name}:${f.type}`)).toEqual([
+      "row:Int64",
+      "dlc:Float64",
+      "losses:FixedSizeList[4]<Float32>",
+      "tokens:Int32",
+      "status:Utf8",
+      "loss0:Float64",
+    ]);
     expect(table.numRows).toBe(3);
     expect(Array.from(table.getChild("row")!.toArray())).toEqual([0n, 1n, 2n]);
     expect(Array.from(table.getChild("status")!.toArray())).toEqual(["ok", "empty-response", "ok"]);
@@ -66,9 +100,13 @@ describe("dlc-prune score", () => {
 
   it("an id column when data.fields.id is set; same inputs give the same bytes", () => {
     const withIds = join(tmp, "ids.jsonl");
-    writeFileSync(withIds, ["a", "b"].map((id, i) => JSON.stringify({ id, instruction: `Task ${i}`, input: "", output: "Done." })).join("\n") + "\n");
+    writeFileSync(
+      withIds,
+      ["a", "b"].map((id, i) => JSON.stringify({ id, instruction: `Task ${i}`, input: "", output: "Done." })).join("\n") + "\n",
+    );
     const outs = [join(tmp, "ids-1.arrow"), join(tmp, "ids-2.arrow")];
-    for (const out of outs) expect(runCli(["score", "--data", withIds, "--model", model, "--out", out, "--set", "data.fields.id=id"]).status).toBe(0);
+    for (const out of outs)
+      expect(runCli(["score", "--data", withIds, "--model", model, "--out", out, "--set", "data.fields.id=id"]).status).toBe(0);
     const table = tableFromIPC(readFileSync(outs[0]!));
     expect(Array.from(table.getChild("id")!.toArray())).toEqual(["a", "b"]);
     expect(readFileSync(outs[0]!).equals(readFileSync(outs[1]!))).toBe(true);
@@ -113,7 +151,10 @@ describe("dlc-prune score", () => {
     const cfgPath = join(noMax, "config.json");
     const { max_position_embeddings: window, ...cfg } = JSON.parse(readFileSync(cfgPath, "utf8"));
     writeFileSync(cfgPath, JSON.stringify(cfg));
-    oneLineError(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow")]), "gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens");
+    oneLineError(
+      runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow")]),
+      "gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens",
+    );
     expect(runCli(["score", "--data", data, "--model", noMax, "--out", join(tmp, "nomax.arrow"), "--max-tokens", "64"]).status).toBe(0);
     for (const key of ["n_positions", "n_ctx"]) {
       writeFileSync(cfgPath, JSON.stringify({ ...cfg, [key]: window }));
@@ -134,7 +175,10 @@ describe("dlc-prune score", () => {
     oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--interval", "1.5"]), "key score.interval");
     oneLineError(runCli(["score", "--model", model, "--out", out]), "key data.path");
     oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--device", "cuda"]), "score.device cuda");
-    oneLineError(runCli(["score", "--data", data, "--model", model, "--out", out, "--max-tokens", "100000"]), "exceeds the model's max positions 512");
+    oneLineError(
+      runCli(["score", "--data", data, "--model", model, "--out", out, "--max-tokens", "100000"]),
+      "exceeds the model's max positions 512",
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -20,8 +20,27 @@ const tmp = tempDir();
 describe("toFloat16Bits", () => {
   it("rounds to the nearest fp16, ties to even, with subnormals, overflow, inf and nan", () => {
     const rnd = lcg(12345);
-    const values = Float32Array.from({ length: 20000 }, (_, i) => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 44 - 30) * (i % 7 === 0 ? 1e-3 : 1));
-    const edge = [0, -0, 65504, 65520, 65519, 1e6, -1e6, 2 ** -24, 2 ** -25, 1.5 * 2 ** -25, 2 ** -14, 1 + 2 ** -11, 1 + 3 * 2 ** -11, Infinity, -Infinity];
+    const values = Float32Array.from(
+      { length: 20000 },
+      (_, i) => (rnd() - 0.5) * 2 ** Math.floor(rnd() * 44 - 30) * (i % 7 === 0 ? 1e-3 : 1),
+    );
+    const edge = [
+      0,
+      -0,
+      65504,
+      65520,
+      65519,
+      1e6,
+      -1e6,
+      2 ** -24,
+      2 ** -25,
+      1.5 * 2 ** -25,
+      2 ** -14,
+      1 + 2 ** -11,
+      1 + 3 * 2 ** -11,
+      Infinity,
+      -Infinity,
+    ];
     const all = Float32Array.from([...values, ...edge]);
     const halves = toFloat16Bits(all);
     all.forEach((x, i) => {
@@ -49,7 +68,10 @@ describe("an fp16 export", () => {
   });
 
   it("computes the logits of its fp32 twin within fp16 precision", async () => {
-    const ids = [[1, 300, 301, 302, 303, 304, 305], [1, 310, 311, 0, 0, 0, 0]];
+    const ids = [
+      [1, 300, 301, 302, 303, 304, 305],
+      [1, 310, 311, 0, 0, 0, 0],
+    ];
     const mask = ids.map((r, b) => r.map((_, i) => (b === 1 && i >= 3 ? 0 : 1)));
     const run = async (dir: string) => {
       const session = await ort.InferenceSession.create(join(dir, "onnx/model.onnx"));
@@ -75,10 +97,16 @@ describe("an fp16 export", () => {
     const schedule = new MaskSchedule(model.maskable, { file: "test", scope: "layer", method: "l1", interval: 0.2, levels: 3, seed: 0 });
     for (let k = 0; k < 3; k++) {
       schedule.applyLevel(k);
-      for (const w of model.maskable) expect(Array.from(w.data).filter((h) => (h & 0x7fff) === 0).length).toBe(cumulativeCounts(w.data.length, 0.2, 3)[k]);
+      for (const w of model.maskable)
+        expect(Array.from(w.data).filter((h) => (h & 0x7fff) === 0).length).toBe(cumulativeCounts(w.data.length, 0.2, 3)[k]);
     }
     const data = join(tmp, "rows.jsonl");
-    writeFileSync(data, ["Write a short story.", "List three colors of the world.", "What is water?"].map((p) => JSON.stringify({ prompt: p, response: "The small city has a good plan for the people." })).join("\n"));
+    writeFileSync(
+      data,
+      ["Write a short story.", "List three colors of the world.", "What is water?"]
+        .map((p) => JSON.stringify({ prompt: p, response: "The small city has a good plan for the people." }))
+        .join("\n"),
+    );
     const losses: Float32Array[] = [];
     for (const dir of [fp32, fp16]) {
       const out = join(tmp, `${dir === fp16 ? "fp16" : "fp32"}.arrow`);

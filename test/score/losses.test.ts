@@ -46,8 +46,14 @@ function maskedModel(model: Llama2cModel, scope: "layer" | "global", level: numb
     ["w3", c.hiddenDim * c.dim],
   ];
   const parts: { name: keyof Llama2cModel["weights"]; layer: number; data: Float32Array }[] = [];
-  for (let l = 0; l < c.nLayers; l++) for (const [name, n] of sizes) parts.push({ name, layer: l, data: model.weights[name].slice(l * n, (l + 1) * n) });
-  const masked = referenceMaskedLevels(parts.map((p) => p.data), scope, 0.2, 3)[level]!;
+  for (let l = 0; l < c.nLayers; l++)
+    for (const [name, n] of sizes) parts.push({ name, layer: l, data: model.weights[name].slice(l * n, (l + 1) * n) });
+  const masked = referenceMaskedLevels(
+    parts.map((p) => p.data),
+    scope,
+    0.2,
+    3,
+  )[level]!;
   const weights = { ...model.weights };
   for (const [name] of sizes) weights[name] = weights[name].slice();
   parts.forEach((p, i) => weights[p.name].set(masked[i]!, p.layer * masked[i]!.length));
@@ -78,7 +84,18 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
 
   async function check(data: string, template: "alpaca" | "none", rows: { prompt: string; response: string }[], scope: "layer" | "global") {
     const out = join(tmp, `${scope}-${template}.arrow`);
-    await score(testConfig({ "data.path": data, "model.path": modelDir, template, "score.out": out, "score.scope": scope, "score.max_tokens": MAX_TOKENS, "score.batch_tokens": 700 }), quiet);
+    await score(
+      testConfig({
+        "data.path": data,
+        "model.path": modelDir,
+        template,
+        "score.out": out,
+        "score.scope": scope,
+        "score.max_tokens": MAX_TOKENS,
+        "score.batch_tokens": 700,
+      }),
+      quiet,
+    );
     const { cols, meta } = await readScoresFile(out);
     expect(meta.masking.levels).toBe(3);
     const models = [0, 1, 2].map((k) => maskedModel(ckpt, scope, k));
@@ -103,7 +120,11 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
   }
 
   const alpacaRows = () => {
-    const all = JSON.parse(readFileSync(join(DATASETS_DIR, "alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as { instruction: string; input: string; output: string }[];
+    const all = JSON.parse(readFileSync(join(DATASETS_DIR, "alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as {
+      instruction: string;
+      input: string;
+      output: string;
+    }[];
     // With and without input, a long response (truncated), short ones.
     return [all[6]!, all[8]!, all[0]!, all[2]!, ...all.filter((r) => r.output.length < 60).slice(0, 3)];
   };
@@ -113,7 +134,12 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
       const rows = alpacaRows();
       const data = join(tmp, `alpaca-${scope}.jsonl`);
       writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
-      const status = await check(data, "alpaca", rows.map((r) => ({ prompt: alpacaPrompt(r.instruction, r.input), response: r.output })), scope);
+      const status = await check(
+        data,
+        "alpaca",
+        rows.map((r) => ({ prompt: alpacaPrompt(r.instruction, r.input), response: r.output })),
+        scope,
+      );
       expect(status).toContain("truncated"); // a long response lost its tail and was still scored
       expect(status).toContain("ok");
     });
@@ -123,7 +149,12 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
     const rows = lines.map((l) => JSON.parse(l) as { question: string; answer: string });
     const data = join(tmp, "gsm8k.jsonl");
     writeFileSync(data, lines.join("\n") + "\n");
-    await check(data, "none", rows.map((r) => ({ prompt: r.question, response: r.answer })), "layer");
+    await check(
+      data,
+      "none",
+      rows.map((r) => ({ prompt: r.question, response: r.answer })),
+      "layer",
+    );
   });
 
   it("ifd = loss0 / loss of the response alone (BOS + response, no prompt), and loss0 = the unmasked level's loss", async () => {
@@ -131,7 +162,18 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
     const data = join(tmp, "alpaca-ifd.jsonl");
     writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
     const out = join(tmp, "ifd.arrow");
-    await score(testConfig({ "data.path": data, "model.path": modelDir, template: "alpaca", "score.out": out, "score.max_tokens": MAX_TOKENS, "score.batch_tokens": 700, "score.ifd": true }), quiet);
+    await score(
+      testConfig({
+        "data.path": data,
+        "model.path": modelDir,
+        template: "alpaca",
+        "score.out": out,
+        "score.max_tokens": MAX_TOKENS,
+        "score.batch_tokens": 700,
+        "score.ifd": true,
+      }),
+      quiet,
+    );
     const { cols } = await readScoresFile(out);
     const unmasked = maskedModel(ckpt, "layer", 0);
     rows.forEach((r, i) => {

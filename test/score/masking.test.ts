@@ -7,7 +7,6 @@ import { decodeHalf } from "../reference/fp16.js";
 import { countZeros, cumulativeCounts as refCounts, pyRound as refRound, referenceMaskedLevels } from "../reference/masking.js";
 import { lcg } from "../helpers/fixtures.js";
 
-
 /** Gaussian-ish weights; `quantize` makes many exact ties; some exact zeros and negative zeros. */
 function matrices(sizes: number[], seed: number, quantize = 0): Float32Array[] {
   const r = lcg(seed);
@@ -65,7 +64,16 @@ describe("MaskSchedule (l1) equals the sort-based reference", () => {
                 expect(countZeros(working[i]!.data as Float32Array)).toBe(Math.max(masked, countZeros(a)));
               });
             const total = original.reduce((s, a) => s + a.length, 0);
-            expect(maskedCounts(original.map((a) => a.length), { scope, interval, levels })[k]).toBe(scope === "global" ? refCounts(total, interval, levels)[k] : original.reduce((s, a) => s + refCounts(a.length, interval, levels)[k]!, 0));
+            expect(
+              maskedCounts(
+                original.map((a) => a.length),
+                { scope, interval, levels },
+              )[k],
+            ).toBe(
+              scope === "global"
+                ? refCounts(total, interval, levels)[k]
+                : original.reduce((s, a) => s + refCounts(a.length, interval, levels)[k]!, 0),
+            );
           }
         });
 });
@@ -78,7 +86,8 @@ describe("MaskSchedule counts on weights without zeros", () => {
       const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval: 0.2, levels: 5, seed: 0 });
       for (let k = 0; k < 5; k++) {
         schedule.applyLevel(k);
-        if (scope === "layer") working.forEach((m, i) => expect(countZeros(m.data as Float32Array)).toBe(refCounts(original[i]!.length, 0.2, 5)[k]));
+        if (scope === "layer")
+          working.forEach((m, i) => expect(countZeros(m.data as Float32Array)).toBe(refCounts(original[i]!.length, 0.2, 5)[k]));
         else expect(working.reduce((s, m) => s + countZeros(m.data as Float32Array), 0)).toBe(refCounts(999 + 1234 + 77, 0.2, 5)[k]);
       }
     }

@@ -21,17 +21,30 @@ const tmp = tempDir();
 
 describe("the boundaries and the normal distribution", () => {
   it("are the cuts each DLC-ranked selection needs, at their positions", () => {
-    const select = testConfig({ "data.path": "x", "select.strategies": ["flexrand", "random", "hard", { strategy: "easy", by: "ifd" }], "select.ratios": [0.1, 0.5, 1], "select.split": 0.25 }).select;
+    const select = testConfig({
+      "data.path": "x",
+      "select.strategies": ["flexrand", "random", "hard", { strategy: "easy", by: "ifd" }],
+      "select.ratios": [0.1, 0.5, 1],
+      "select.split": 0.25,
+    }).select;
     expect(cutsOf(select)).toEqual([
       { strategy: "flexrand", at: 0.25 },
       { strategy: "hard", at: 0.1 },
       { strategy: "hard", at: 0.5 },
     ]);
     // 10 rows: FlexRand's easy interval is round(10 x 0.25) = 2 rows (Python's round: halves to even), hard 0.1 keeps the last 1.
-    expect([cutRank({ strategy: "flexrand", at: 0.25 }, 10), cutRank({ strategy: "hard", at: 0.1 }, 10), cutRank({ strategy: "easy", at: 0.25 }, 10)]).toEqual([2, 9, 2]);
+    expect([
+      cutRank({ strategy: "flexrand", at: 0.25 }, 10),
+      cutRank({ strategy: "hard", at: 0.1 }, 10),
+      cutRank({ strategy: "easy", at: 0.25 }, 10),
+    ]).toEqual([2, 9, 2]);
     expect(boundaryValues([5, 1, 4, 2, 3], [{ strategy: "flexrand", at: 0.5 }])).toEqual([2.5]); // rows 1, 2 | 3, 4, 5
     // Two estimated rows 1 sd from the boundary (2.5) each: 2 x (1 - Φ(1)) expected misplaced of 5.
-    expect(expectedAgreement(Float64Array.from([1, 2, 3, 4, 5]), Float64Array.from([NaN, 0.5, 0.5, NaN, NaN]), [{ strategy: "flexrand", at: 0.5 }])).toBeCloseTo(1 - (2 * (1 - normalCdf(1))) / 5, 12);
+    expect(
+      expectedAgreement(Float64Array.from([1, 2, 3, 4, 5]), Float64Array.from([NaN, 0.5, 0.5, NaN, NaN]), [
+        { strategy: "flexrand", at: 0.5 },
+      ]),
+    ).toBeCloseTo(1 - (2 * (1 - normalCdf(1))) / 5, 12);
   });
 
   it("Φ and Φ⁻¹ match tabulated values", () => {
@@ -58,7 +71,14 @@ describeWithShared("score.refine: boundary on stories260K", () => {
   let none: ScoresFile;
   let noneTokens: number;
   const cfg = (keys: Record<string, unknown>) =>
-    testConfig({ "data.path": data, "model.path": model, template: "alpaca", "score.max_tokens": 256, "select.ratios": [0.1, 0.3, 0.5], ...keys });
+    testConfig({
+      "data.path": data,
+      "model.path": model,
+      template: "alpaca",
+      "score.max_tokens": 256,
+      "select.ratios": [0.1, 0.3, 0.5],
+      ...keys,
+    });
 
   beforeAll(async () => {
     model = await storiesModel();
@@ -77,8 +97,19 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     const all = await readScoresFile(out);
     for (const col of ["row", "dlc", "losses", "tokens", "status", "loss0"] as const) expect(all.cols[col], col).toEqual(none.cols[col]);
     expect(all.cols.dlc.every((d, i) => Number.isNaN(d) || all.cols.dlcExact![i] === 1)).toBe(true);
-    for (const [name, scores] of [["none", join(tmp, "none.arrow")], ["all", out]] as const)
-      await selectAndWrite(cfg({ "score.out": scores, "score.refine": name === "all" ? "boundary" : "none", "score.refine_confidence": 1, "select.out_dir": join(tmp, `sel-${name}`) }), quiet);
+    for (const [name, scores] of [
+      ["none", join(tmp, "none.arrow")],
+      ["all", out],
+    ] as const)
+      await selectAndWrite(
+        cfg({
+          "score.out": scores,
+          "score.refine": name === "all" ? "boundary" : "none",
+          "score.refine_confidence": 1,
+          "select.out_dir": join(tmp, `sel-${name}`),
+        }),
+        quiet,
+      );
     for (const ratio of [0.1, 0.3, 0.5]) {
       const file = `flexrand-${ratio}/train.parquet`;
       expect(readFileSync(join(tmp, "sel-all", file)).equals(readFileSync(join(tmp, "sel-none", file))), file).toBe(true);
@@ -120,7 +151,9 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     const out = join(tmp, "stopped.arrow");
     const stop = new AbortController();
     const onProgress = (p: ScoreProgress) => p.phase === "score" && p.rows === "undecided" && p.rowsDone > 0 && stop.abort();
-    await expect(score(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, signal: stop.signal, onProgress })).rejects.toBeInstanceOf(Interrupted);
+    await expect(
+      score(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, signal: stop.signal, onProgress }),
+    ).rejects.toBeInstanceOf(Interrupted);
     const lines: string[] = [];
     const r = await score(cfg({ "score.out": out, "score.refine": "boundary" }), { log: (l) => lines.push(l) });
     expect(r.resumed).toBe(true);
@@ -132,8 +165,13 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     const merged: Buffer[] = [];
     for (const attempt of [0, 1]) {
       const out = join(tmp, `sharded-${attempt}.arrow`);
-      for (const index of [0, 1]) await score(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, shard: { index, count: 2 } });
-      await mergeShards([0, 1].map((i) => join(tmp, `sharded-${attempt}.shard-${i}-of-2.arrow`)), join(tmp, `merged-${attempt}.arrow`), "score.out");
+      for (const index of [0, 1])
+        await score(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, shard: { index, count: 2 } });
+      await mergeShards(
+        [0, 1].map((i) => join(tmp, `sharded-${attempt}.shard-${i}-of-2.arrow`)),
+        join(tmp, `merged-${attempt}.arrow`),
+        "score.out",
+      );
       merged.push(readFileSync(join(tmp, `merged-${attempt}.arrow`)));
     }
     expect(merged[0]!.equals(merged[1]!)).toBe(true);
@@ -151,10 +189,17 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     await expect(selectAndWrite(cfg({ ...base, "select.split": 0.25 }), quiet)).rejects.toThrow(
       `${scores}: DLC is exact only near flexrand split 0.5 (score.refine boundary); this selection also needs flexrand split 0.25: rescore with this select config (run does it), or with score.refine none`,
     );
-    await expect(selectAndWrite(cfg({ ...base, "select.strategies": ["hard"] }), quiet)).rejects.toThrow("this selection also needs hard 0.1, hard 0.3, hard 0.5");
-    await expect(selectAndWrite(cfg({ ...base, "select.stratify": "input" }), quiet)).rejects.toThrow("select.stratify input needs each group's boundaries");
+    await expect(selectAndWrite(cfg({ ...base, "select.strategies": ["hard"] }), quiet)).rejects.toThrow(
+      "this selection also needs hard 0.1, hard 0.3, hard 0.5",
+    );
+    await expect(selectAndWrite(cfg({ ...base, "select.stratify": "input" }), quiet)).rejects.toThrow(
+      "select.stratify input needs each group's boundaries",
+    );
     // Selections that do not rank by DLC need no boundary; the manifest counts the exact and estimated rows.
-    const { manifest, scores: refined } = await selectAndWrite(cfg({ ...base, "select.strategies": ["flexrand", "random", { strategy: "hard", by: "loss0" }] }), quiet);
+    const { manifest, scores: refined } = await selectAndWrite(
+      cfg({ ...base, "select.strategies": ["flexrand", "random", { strategy: "hard", by: "loss0" }] }),
+      quiet,
+    );
     const exact = refined.cols.dlcExact!.reduce((a, v) => a + v, 0);
     const scored = refined.cols.dlc.filter((d) => !Number.isNaN(d)).length;
     expect(manifest.refine).toMatchObject({ exact, estimated: scored - exact, boundaries: ["flexrand split 0.5"] });

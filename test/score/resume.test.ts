@@ -17,8 +17,24 @@ describeWithShared("resume after kill -9", () => {
   let model: string;
   let data: string;
   const args = (out: string, extra: string[] = []) => [
-    "score", "--data", data, "--model", model, "--out", out, "--template", "alpaca", "--max-tokens", "192", "--batch-tokens", "400",
-    "--set", "score.checkpoint_seconds=0.001", "--set", "score.ifd=true", ...extra,
+    "score",
+    "--data",
+    data,
+    "--model",
+    model,
+    "--out",
+    out,
+    "--template",
+    "alpaca",
+    "--max-tokens",
+    "192",
+    "--batch-tokens",
+    "400",
+    "--set",
+    "score.checkpoint_seconds=0.001",
+    "--set",
+    "score.ifd=true",
+    ...extra,
   ];
 
   beforeAll(async () => {

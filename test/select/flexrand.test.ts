@@ -16,10 +16,13 @@ function rowsOf(dlcs: number[]) {
   return dlcs.map((dlc, i) => ({ row: i * 3 + 1, score: dlc })); // row ids unlike positions, to catch mix-ups
 }
 
-
 /** One group's draw: its quotas are the unstratified counts. */
 const draw = (rows: ReturnType<typeof rowsOf>, ratios: number[], strategy: Strategy, split = 0.5, seed = 0, nested = true) =>
-  drawGroup(rows, ratios.map((b) => groupQuotas([rows.length], b, { strategy, split }, [0])[0]!), { strategy, split, seed, nested, group: "" });
+  drawGroup(
+    rows,
+    ratios.map((b) => groupQuotas([rows.length], b, { strategy, split }, [0])[0]!),
+    { strategy, split, seed, nested, group: "" },
+  );
 
 describe("FlexRand", () => {
   const splits = [0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99];
@@ -59,7 +62,20 @@ describe("FlexRand", () => {
   });
 
   it("ratio 1 keeps every scored row, whatever the split and the rounding", () => {
-    for (const n of [1, 2, 3, 5, 10]) for (const s of [0.01, 0.5, 0.99]) expect(draw(rowsOf(Array(n).fill(0).map((_, i) => i)), [1], "flexrand", s).kept[0]!.sort((a, b) => a - b)).toEqual(rowsOf(Array(n).fill(0)).map((r) => r.row));
+    for (const n of [1, 2, 3, 5, 10])
+      for (const s of [0.01, 0.5, 0.99])
+        expect(
+          draw(
+            rowsOf(
+              Array(n)
+                .fill(0)
+                .map((_, i) => i),
+            ),
+            [1],
+            "flexrand",
+            s,
+          ).kept[0]!.sort((a, b) => a - b),
+        ).toEqual(rowsOf(Array(n).fill(0)).map((r) => r.row));
   });
 
   it("all-equal scores: intervals by row index", () => {
@@ -75,7 +91,8 @@ describe("FlexRand", () => {
     const r = rowsOf(Array.from({ length: n }, (_, i) => i));
     const hits = new Map<number, number>();
     const trials = 4000;
-    for (let seed = 0; seed < trials; seed++) for (const x of draw(r, [0.3], "flexrand", 0.5, seed).kept[0]!) hits.set(x, (hits.get(x) ?? 0) + 1);
+    for (let seed = 0; seed < trials; seed++)
+      for (const x of draw(r, [0.3], "flexrand", 0.5, seed).kept[0]!) hits.set(x, (hits.get(x) ?? 0) + 1);
     // 3 of 10 from each interval: each row is kept with probability 0.3.
     for (const x of r) expect(Math.abs(hits.get(x.row)! / trials - 0.3)).toBeLessThan(0.035);
   });
@@ -88,7 +105,10 @@ describe("FlexRand", () => {
       const d = draw(r, rs, strategy, 0.3, 11);
       for (let i = 1; i < rs.length; i++) {
         const bigger = new Set(d.kept[i]);
-        expect(d.kept[i - 1]!.every((x) => bigger.has(x)), `${strategy} ${rs[i - 1]} in ${rs[i]}`).toBe(true);
+        expect(
+          d.kept[i - 1]!.every((x) => bigger.has(x)),
+          `${strategy} ${rs[i - 1]} in ${rs[i]}`,
+        ).toBe(true);
       }
     }
     const independent = draw(r, rs, "flexrand", 0.3, 11, false);

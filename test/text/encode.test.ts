@@ -33,7 +33,8 @@ function encodeConfig(config: Config, tokenizer: TextTokenizer, maxTokens = 512)
   return encodeDataset(new DataSource(config.data), config.template, tokenizer, maxTokens);
 }
 
-const encode = (path: string, keys: Record<string, unknown> = {}, maxTokens = 512) => encodeConfig(testConfig({ "data.path": path, "model.path": model, ...keys }), tok, maxTokens);
+const encode = (path: string, keys: Record<string, unknown> = {}, maxTokens = 512) =>
+  encodeConfig(testConfig({ "data.path": path, "model.path": model, ...keys }), tok, maxTokens);
 
 const tokensOf = (ids: Int32Array, spans: [number, number][]) => spans.flatMap(([s, e]) => Array.from(ids.subarray(s, e)));
 
@@ -44,8 +45,26 @@ describe("formats", () => {
       [{ prompt: "Say hi", response: "hi" }, "prompt_response", "none"],
       [{ question: "1+1?", answer: "2" }, "prompt_response", "none"],
       [{ prompt: "Say hi", answer: "hi" }, "prompt_response", "none"],
-      [{ conversations: [{ from: "human", value: "hi" }, { from: "gpt", value: "hello" }] }, "sharegpt", "chat"],
-      [{ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }] }, "messages", "chat"],
+      [
+        {
+          conversations: [
+            { from: "human", value: "hi" },
+            { from: "gpt", value: "hello" },
+          ],
+        },
+        "sharegpt",
+        "chat",
+      ],
+      [
+        {
+          messages: [
+            { role: "user", content: "hi" },
+            { role: "assistant", content: "hello" },
+          ],
+        },
+        "messages",
+        "chat",
+      ],
     ];
     for (const [i, [row, format, template]] of cases.entries()) {
       const d = await encode(jsonl(`detect-${i}.jsonl`, [row]));
@@ -69,7 +88,11 @@ describe("formats", () => {
     const parquet = join(tmp, "rows.parquet");
     parquetWriteFile({
       filename: parquet,
-      columnData: ["instruction", "input", "output"].map((name) => ({ name, data: rows.map((r) => r[name as keyof typeof r]), type: "STRING" as const })),
+      columnData: ["instruction", "input", "output"].map((name) => ({
+        name,
+        data: rows.map((r) => r[name as keyof typeof r]),
+        type: "STRING" as const,
+      })),
     });
     const a = await encode(json);
     const b = await encode(parquet);
@@ -81,7 +104,10 @@ describe("formats", () => {
 describe("templates", () => {
   it("renders stanford_alpaca's prompts, the response directly after", () => {
     const withInput = renderParts({ kind: "alpaca", instruction: "Sum", input: "1 $& 2", output: "3" }, "alpaca") as { text: string }[];
-    expect(withInput.map((p) => p.text)).toEqual([ALPACA_PROMPT_INPUT.replace("{instruction}", "Sum").replace("{input}", () => "1 $& 2"), "3"]);
+    expect(withInput.map((p) => p.text)).toEqual([
+      ALPACA_PROMPT_INPUT.replace("{instruction}", "Sum").replace("{input}", () => "1 $& 2"),
+      "3",
+    ]);
     expect(withInput[0]!.text.endsWith("### Input:\n1 $& 2\n\n### Response:")).toBe(true);
     const noInput = renderParts({ kind: "alpaca", instruction: "Hi", input: "", output: "Hello" }, "alpaca") as { text: string }[];
     expect(noInput[0]!.text).toBe(ALPACA_PROMPT_NO_INPUT.replace("{instruction}", "Hi"));
@@ -163,7 +189,12 @@ describe("unscored rows and bad input", () => {
   });
 
   it("a malformed JSON line fails naming file:line, or is kept unscored with on_error skip", async () => {
-    const path = jsonl("malformed.jsonl", [{ prompt: "a", response: "b" }, "", '{"prompt": "a", "response": ', { prompt: "c", response: "d" }]);
+    const path = jsonl("malformed.jsonl", [
+      { prompt: "a", response: "b" },
+      "",
+      '{"prompt": "a", "response": ',
+      { prompt: "c", response: "d" },
+    ]);
     await expect(encode(path)).rejects.toThrow(`${path}:3: malformed JSON`);
     const d = await encode(path, { "data.on_error": "skip" });
     expect(d.rows).toBe(3); // the blank line is not a row
@@ -174,7 +205,10 @@ describe("unscored rows and bad input", () => {
   it("a missing or mistyped field names file:line and the field", async () => {
     const path = jsonl("missing.jsonl", [{ instruction: "a", output: "b" }, { instruction: "c" }]);
     await expect(encode(path)).rejects.toThrow(`${path}:2: missing field "output"`);
-    const typed = jsonl("typed.jsonl", [{ instruction: "a", output: "b" }, { instruction: "c", output: 5 }]);
+    const typed = jsonl("typed.jsonl", [
+      { instruction: "a", output: "b" },
+      { instruction: "c", output: 5 },
+    ]);
     await expect(encode(typed)).rejects.toThrow(`${typed}:2: field "output" is number, expected text`);
     const turns = jsonl("turns.jsonl", [{ conversations: [{ from: "robot", value: "x" }] }]);
     await expect(encode(turns)).rejects.toThrow(`${turns}:1: conversations[0].from "robot" is not a known role`);
@@ -185,15 +219,30 @@ describe("unscored rows and bad input", () => {
     await writeTinyModel(dir, { ...TINY_DEFAULTS, vocab: 700 });
     const cfgPath = join(dir, "tokenizer_config.json");
     const cfg = JSON.parse(readFileSync(cfgPath, "utf8"));
-    cfg.chat_template = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must start with user') }}{% endif %}" + cfg.chat_template;
+    cfg.chat_template =
+      "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must start with user') }}{% endif %}" +
+      cfg.chat_template;
     writeFileSync(cfgPath, JSON.stringify(cfg));
     const strict = await loadTokenizer(dir);
     const path = jsonl("strict.jsonl", [
-      { messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "hello" }] },
-      { messages: [{ role: "assistant", content: "hello" }, { role: "user", content: "hi" }, { role: "assistant", content: "bye" }] },
+      {
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "assistant", content: "hello" },
+        ],
+      },
+      {
+        messages: [
+          { role: "assistant", content: "hello" },
+          { role: "user", content: "hi" },
+          { role: "assistant", content: "bye" },
+        ],
+      },
     ]);
     const config = (onError: string) => testConfig({ "data.path": path, "model.path": dir, "data.on_error": onError });
-    await expect(encodeConfig(config("fail"), strict)).rejects.toThrow(`${path}:2: the chat template failed: Conversation roles must start with user`);
+    await expect(encodeConfig(config("fail"), strict)).rejects.toThrow(
+      `${path}:2: the chat template failed: Conversation roles must start with user`,
+    );
     const d = await encodeConfig(config("skip"), strict);
     expect(d.encoded.map((e) => e.row)).toEqual([0]);
     expect(d.unscored).toEqual([{ row: 1, status: "bad-row: the chat template failed: Conversation roles must start with user" }]);
@@ -217,7 +266,16 @@ describe("unscored rows and bad input", () => {
   });
 
   it("a template that cannot render the format is a config error", async () => {
-    const path = jsonl("conv.jsonl", [{ messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }] }]);
-    await expect(encode(path, { template: "alpaca" })).rejects.toThrow("template alpaca cannot render messages conversations; use template chat");
+    const path = jsonl("conv.jsonl", [
+      {
+        messages: [
+          { role: "user", content: "hi" },
+          { role: "assistant", content: "yo" },
+        ],
+      },
+    ]);
+    await expect(encode(path, { template: "alpaca" })).rejects.toThrow(
+      "template alpaca cannot render messages conversations; use template chat",
+    );
   });
 });

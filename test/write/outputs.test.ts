@@ -41,8 +41,21 @@ function jsonlRows(n: number): Record<string, unknown>[] {
 }
 
 /** Synthetic scores for `ids` rows (those with an empty output are unscored, as scoring says), then select. */
-async function pipeline(data: string, out: string, rows: { id: string; output: unknown }[], extra: Record<string, unknown> = {}): Promise<Manifest> {
-  const config = testConfig({ "data.path": data, "model.path": model, "data.fields.id": "id", "score.out": join(out, "scores.arrow"), "select.out_dir": out, "select.ratios": [0.2, 0.5, 1], ...extra });
+async function pipeline(
+  data: string,
+  out: string,
+  rows: { id: string; output: unknown }[],
+  extra: Record<string, unknown> = {},
+): Promise<Manifest> {
+  const config = testConfig({
+    "data.path": data,
+    "model.path": model,
+    "data.fields.id": "id",
+    "score.out": join(out, "scores.arrow"),
+    "select.out_dir": out,
+    "select.ratios": [0.2, 0.5, 1],
+    ...extra,
+  });
   const unscored = Object.fromEntries(rows.flatMap((r, i) => (r.output === "" ? [[i, "empty-response"]] : [])));
   await writeSyntheticScores(config.score.out, data, rows.length, { unscored, ids: rows.map((r) => r.id) });
   return (await selectAndWrite(config, quiet)).manifest;
@@ -62,7 +75,15 @@ describe("pruned Parquet from JSONL", () => {
   it("keeps the kept input rows column for column, in input order, with their DLC", async () => {
     const { cols } = await readScoresFile(join(out, "scores.arrow"));
     const types = await parquetColumnTypes(join(out, "flexrand-0.5/train.parquet"));
-    expect(types).toMatchObject({ id: "VARCHAR", count: "BIGINT", weight: "DOUBLE", ok: "BOOLEAN", tags: "VARCHAR[]", maybe: "BIGINT", dlc: "DOUBLE" });
+    expect(types).toMatchObject({
+      id: "VARCHAR",
+      count: "BIGINT",
+      weight: "DOUBLE",
+      ok: "BOOLEAN",
+      tags: "VARCHAR[]",
+      maybe: "BIGINT",
+      dlc: "DOUBLE",
+    });
     expect(types.meta).toBe("STRUCT(turn BIGINT, note VARCHAR, scores BIGINT[])");
     for (const o of manifest.outputs) {
       const rows = await readParquetRows(join(out, o.file));
@@ -82,7 +103,10 @@ describe("pruned Parquet from JSONL", () => {
   });
 
   it("accounts for every row: kept + pruned + unscored, unscored listed with their status", () => {
-    const unscored = readFileSync(join(out, "unscored.jsonl"), "utf8").trim().split("\n").map((l) => JSON.parse(l));
+    const unscored = readFileSync(join(out, "unscored.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
     expect(unscored).toEqual([{ row: 7, id: "r7", status: "empty-response", where: `${data}:8` }]);
     for (const o of manifest.outputs) expect(o.rows.kept + o.rows.pruned + o.rows.unscored).toBe(40);
     expect(manifest.outputs.map((o) => o.rows.kept)).toEqual([8, 20, 39]); // round(39 x ratio); ratio 1 keeps every scored row
@@ -100,7 +124,8 @@ describe("pruned Parquet from JSONL", () => {
     await pipeline(data, again, input as { id: string; output: unknown }[]);
     const files = readdirSync(out, { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name !== "manifest.json");
     expect(files.length).toBeGreaterThan(3);
-    for (const f of files.map((e) => relative(out, join(e.parentPath, e.name)))) expect(readFileSync(join(again, f)).equals(readFileSync(join(out, f))), f).toBe(true);
+    for (const f of files.map((e) => relative(out, join(e.parentPath, e.name))))
+      expect(readFileSync(join(again, f)).equals(readFileSync(join(out, f))), f).toBe(true);
     // The manifests store paths relative to their folders: they differ only by the timings.
     expect(manifestWithoutTimings(join(again, "manifest.json"))).toEqual(manifestWithoutTimings(join(out, "manifest.json")));
     const other = join(tmp, "out-jsonl-seed");
@@ -122,7 +147,10 @@ describe("pruned Parquet from JSONL", () => {
 
   it("stratify draws within each group", async () => {
     const strat = join(tmp, "out-strat");
-    const m = await pipeline(data, strat, input as { id: string; output: unknown }[], { "select.stratify": "source", "select.ratios": [0.5] });
+    const m = await pipeline(data, strat, input as { id: string; output: unknown }[], {
+      "select.stratify": "source",
+      "select.ratios": [0.5],
+    });
     const rows = await readParquetRows(join(strat, "flexrand-0.5/train.parquet"));
     const per = (s: string) => rows.filter((r) => r.source === s).length;
     // Scored rows per source: alpaca 14, dolly 12 (row 7 is unscored), gsm8k 13. FlexRand at 0.5 with split
@@ -162,9 +190,22 @@ describe("pruned Parquet from Parquet written by another writer (dictionary enco
       ],
     });
     const out = join(tmp, "out-parquet");
-    const manifest = await pipeline(data, out, columns.id.map((id, i) => ({ id, output: columns.output[i] })));
+    const manifest = await pipeline(
+      data,
+      out,
+      columns.id.map((id, i) => ({ id, output: columns.output[i] })),
+    );
     const types = await parquetColumnTypes(join(out, "flexrand-0.5/train.parquet"));
-    expect(types).toEqual({ id: "VARCHAR", instruction: "VARCHAR", output: "VARCHAR", source: "VARCHAR", tags: "VARCHAR[]", n: "BIGINT", f: "DOUBLE", dlc: "DOUBLE" });
+    expect(types).toEqual({
+      id: "VARCHAR",
+      instruction: "VARCHAR",
+      output: "VARCHAR",
+      source: "VARCHAR",
+      tags: "VARCHAR[]",
+      n: "BIGINT",
+      f: "DOUBLE",
+      dlc: "DOUBLE",
+    });
     const input = await readParquetRows(data); // the input through the same independent reader
     for (const o of manifest.outputs) {
       const rows = await readParquetRows(join(out, o.file));
@@ -187,11 +228,23 @@ describe("bad input to select", () => {
     await pipeline(data, out, jsonlRows(12) as { id: string; output: unknown }[]);
   });
 
-  const selectArgs = (dir: string, extra: string[]) => ["select", "--data", data, "--scores", join(out, "scores.arrow"), "--out-dir", dir, ...extra];
+  const selectArgs = (dir: string, extra: string[]) => [
+    "select",
+    "--data",
+    data,
+    "--scores",
+    join(out, "scores.arrow"),
+    "--out-dir",
+    dir,
+    ...extra,
+  ];
   function refused(args: string[], dir: string, ...mentions: string[]) {
     const r = runCli(args);
     expect(r.status, r.stderr).toBe(1);
-    const lines = r.stderr.trim().split("\n").filter((l) => l.startsWith("dlc-prune: error: "));
+    const lines = r.stderr
+      .trim()
+      .split("\n")
+      .filter((l) => l.startsWith("dlc-prune: error: "));
     expect(lines).toHaveLength(1);
     for (const m of mentions) expect(lines[0]).toContain(m);
     expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
@@ -202,20 +255,28 @@ describe("bad input to select", () => {
     refused(selectArgs(join(tmp, "e2"), ["--ratio", "0"]), join(tmp, "e2"), "select.ratios");
     refused(selectArgs(join(tmp, "e3"), ["--split", "1"]), join(tmp, "e3"), "select.split");
     refused(selectArgs(join(tmp, "e4"), ["--set", "select.ratio=0.3"]), join(tmp, "e4"), "unknown key select.ratio");
-    refused(selectArgs(join(tmp, "e5"), ["--stratify", "nope"]), join(tmp, "e5"), 'no row of', '"nope"');
+    refused(selectArgs(join(tmp, "e5"), ["--stratify", "nope"]), join(tmp, "e5"), "no row of", '"nope"');
   });
 
   it("scores of another data file are refused", () => {
     const other = join(tmp, "other.jsonl");
     writeJsonl(other, jsonlRows(13));
-    refused(["select", "--data", other, "--scores", join(out, "scores.arrow"), "--out-dir", join(tmp, "e6")], join(tmp, "e6"), "scores of another data file", other);
+    refused(
+      ["select", "--data", other, "--scores", join(out, "scores.arrow"), "--out-dir", join(tmp, "e6")],
+      join(tmp, "e6"),
+      "scores of another data file",
+      other,
+    );
   });
 
   it("a data column named dlc is refused by run before any scoring", () => {
     const clash = join(tmp, "clash.jsonl");
     writeFileSync(clash, JSON.stringify({ instruction: "a", output: "b", dlc: 1 }) + "\n");
     const cfg = join(tmp, "clash.yaml");
-    writeFileSync(cfg, `data: { path: ${clash} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "clash-out/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "clash-out")} }\n`);
+    writeFileSync(
+      cfg,
+      `data: { path: ${clash} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "clash-out/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "clash-out")} }\n`,
+    );
     refused(["run", "--config", cfg], join(tmp, "clash-out"), clash, 'already has a column "dlc"');
   });
 
@@ -232,6 +293,7 @@ describe("bad input to select", () => {
     const r = runCli(selectArgs(dir, ["--ratio", "0.2", "--ratio", "0.5", "--ratio", "1", "--set", "data.fields.id=id"]));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain("flexrand-0.2/train.parquet: 2 rows kept");
-    for (const f of ["flexrand-0.2/train.parquet", "flexrand-0.5/train.parquet", "flexrand-1/train.parquet", "unscored.jsonl"]) expect(readFileSync(join(dir, f)).equals(readFileSync(join(out, f))), f).toBe(true);
+    for (const f of ["flexrand-0.2/train.parquet", "flexrand-0.5/train.parquet", "flexrand-1/train.parquet", "unscored.jsonl"])
+      expect(readFileSync(join(dir, f)).equals(readFileSync(join(out, f))), f).toBe(true);
   });
 });
