@@ -3,8 +3,8 @@
 // ../shared with stories260K. Every figure of a table comes from runs of this one invocation.
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { readScoresFile, type ScoresFile } from "../src/scores/file.js";
-import { cutRank, describeCut, type Cut } from "../src/select/boundaries.js";
+import { readScoresFile, type ScoresFile } from "../src/contract/file.js";
+import { cutRank, describeCut, type Cut } from "../src/contract/cuts.js";
 import { selectRows, selectionsOf } from "../src/select/select.js";
 import { configSchema } from "../src/config/schema.js";
 import type { ScoreResult } from "../src/score/score.js";

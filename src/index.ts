@@ -8,19 +8,12 @@ export { configSchema, PRESETS, type Config, type ScoreConfig, type SelectConfig
 export { loadConfig, parseConfig, type ConfigSources, type Override } from "./config/load.js";
 export { configKeys, type KeyInfo } from "./config/keys.js";
 export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./score/score.js";
-export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./scores/file.js";
-export type { RunRecord } from "./scores/record.js";
-export type { Shard } from "./scores/names.js";
-export {
-  selectAndWrite as select,
-  report,
-  compare,
-  run,
-  type RunOptions,
-  type RunResult,
-  type ShardRunResult,
-  type SelectResult,
-} from "./run/pipeline.js";
+export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./contract/file.js";
+export type { RunRecord } from "./contract/record.js";
+export type { Shard } from "./contract/names.js";
+export { run, type RunResult, type ShardRunResult } from "./run/pipeline.js";
+export { selectAndWrite as select, type RunOptions, type SelectResult } from "./run/select.js";
+export { report, compare } from "./run/report.js";
 export { estimate, type Estimate, type EstimateOptions } from "./run/estimate.js";
 export { selectRows, selectionsOf, type Selection, type SelectionChoice, type RatioSelection } from "./select/select.js";
 export { flexrandCounts, type Strategy } from "./select/strategies.js";

@@ -1,6 +1,6 @@
 // `dlc-prune compare`: one report across the output folders of earlier runs over the same data.
 import type { Argv, CommandModule } from "yargs";
-import { compare } from "../run/pipeline.js";
+import { compare } from "../run/report.js";
 
 export const compareCommand: CommandModule<object, { dirs: string[]; out: string }> = {
   command: "compare <dirs..>",

@@ -9,13 +9,11 @@ import { formatDuration } from "./progress.js";
 
 /** --limit and --sample, for estimate and run --dry-run. */
 export function withSliceFlags<T>(y: Argv<T>): Argv<T> {
-  return y
-    .option("limit", { type: "number", describe: "read only the first N rows (try a recipe on a slice)" })
-    .option("sample", {
-      type: "boolean",
-      default: false,
-      describe: "with --limit: a seeded sample of N rows instead, its costs scaled to all rows",
-    }) as Argv<T>;
+  return y.option("limit", { type: "number", describe: "read only the first N rows (try a recipe on a slice)" }).option("sample", {
+    type: "boolean",
+    default: false,
+    describe: "with --limit: a seeded sample of N rows instead, its costs scaled to all rows",
+  }) as Argv<T>;
 }
 
 export function describeEstimate(e: Estimate): string {

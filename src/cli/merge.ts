@@ -1,6 +1,6 @@
 // `dlc-prune merge`: one scores file from the shard files of a sharded scoring run.
 import type { Argv, CommandModule } from "yargs";
-import { expandShardPaths, mergeShards } from "../scores/merge.js";
+import { expandShardPaths, mergeShards } from "../contract/merge.js";
 
 export const mergeCommand: CommandModule<object, { out: string; shards: string[] }> = {
   command: "merge <shards..>",

@@ -1,6 +1,6 @@
 // `dlc-prune report`: report.html and report.json for a finished select.
 import type { Argv, CommandModule } from "yargs";
-import { report } from "../run/pipeline.js";
+import { report } from "../run/report.js";
 
 export const reportCommand: CommandModule<object, { "out-dir": string }> = {
   command: "report",

@@ -1,6 +1,6 @@
 // `dlc-prune select`: <selection>-<ratio>/train.parquet per selection and ratio from a scores file, with a manifest.
 import type { Argv, CommandModule } from "yargs";
-import { selectAndWrite } from "../run/pipeline.js";
+import { selectAndWrite } from "../run/select.js";
 import { describeOutput } from "../write/layout.js";
 import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
 

@@ -4,7 +4,7 @@
 import { writeFile } from "node:fs/promises";
 import { messagesOf, toSample } from "../data/formats.js";
 import type { DataSource } from "../data/source.js";
-import type { ScoresFile } from "../scores/file.js";
+import { scoredRows } from "../contract/status.js";
 import { atPath } from "../util/errors.js";
 import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
 import type { OutputFolder } from "../write/publish.js";
@@ -17,12 +17,6 @@ export type { Report, ReportSource } from "./types.js";
 export const SCATTER_POINTS = 2000;
 export const EXAMPLES = 5;
 const TEXT_CHARS = 110;
-
-const scoredRows = (s: ScoresFile) => {
-  const rows: number[] = [];
-  for (let r = 0; r < s.cols.dlc.length; r++) if (!Number.isNaN(s.cols.dlc[r]!)) rows.push(r);
-  return rows;
-};
 
 function runSummary(src: ReportSource, scored: number[]): RunSummary {
   const { body, scores } = src;
@@ -150,7 +144,7 @@ async function rowTexts(data: DataSource, wanted: Set<number>): Promise<Map<numb
 export async function buildReport(sources: ReportSource[], data: DataSource): Promise<Report> {
   const many = sources.length > 1;
   const labelOf = (src: ReportSource) => (sel: string) => (many ? `${src.label}: ${sel}` : sel);
-  const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores)]));
+  const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores.cols.dlc)]));
   const outputs = sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!));
 
   const keeps = sources.flatMap((s) =>

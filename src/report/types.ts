@@ -1,9 +1,9 @@
 // report.json's shape (every number the page shows), and what the report stage reads.
 import type { DataInspection } from "../data/inspect.js";
-import type { ScoresFile } from "../scores/file.js";
+import type { ScoresFile } from "../contract/file.js";
 import type { Selection } from "../select/select.js";
 import type { WrittenBody } from "../write/layout.js";
-import type { RefineSummary } from "../select/boundaries.js";
+import type { RefineSummary } from "../contract/cuts.js";
 import type { Axis } from "./figures.js";
 
 /** One run's outputs as the report reads them. */

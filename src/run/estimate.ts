@@ -12,7 +12,7 @@ import { MaskSchedule } from "../score/masking.js";
 import { layoutOf, planScoring, type Batch } from "../score/plan.js";
 import { prepare } from "../score/prepare.js";
 import { SessionFactory, threadCount, type Device } from "../score/session.js";
-import { describeStatuses, statusCounts } from "../scores/status.js";
+import { describeStatuses, statusCounts } from "../contract/status.js";
 import { createRng, permutation } from "../util/rng.js";
 import { checkWritable } from "../write/parquet.js";
 import { outputScoreColumns } from "../write/write.js";

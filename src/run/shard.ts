@@ -1,6 +1,6 @@
 // Which part of the rows a process scores, decided by the executor: --shard I/N, a Slurm job array or a
 // Kubernetes Indexed Job. The score stage is given the shard; it never reads the environment.
-import type { Shard } from "../scores/names.js";
+import type { Shard } from "../contract/names.js";
 import { UserError } from "../util/errors.js";
 
 function parseShard(text: string, source: string): Shard {

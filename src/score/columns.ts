@@ -1,9 +1,9 @@
 // The scores file's columns from the losses: one entry per row, in row order; scored rows get their losses
 // (null past the levels they ran), DLC (their mean, or with score.refine the estimate a row settled with),
 // loss0 and (with IFD) ifd; the others their reason.
-import type { ScoreColumns } from "../scores/file.js";
-import { emptyColumns } from "../scores/file.js";
-import type { Shard } from "../scores/names.js";
+import type { ScoreColumns } from "../contract/file.js";
+import { emptyColumns } from "../contract/file.js";
+import type { Shard } from "../contract/names.js";
 import type { EncodedDataset } from "../text/encode.js";
 import { NOT_RUN } from "./checkpoint.js";
 import { ownsUnscoredRow, type ScorePlan } from "./plan.js";

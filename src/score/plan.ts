@@ -3,7 +3,7 @@
 // resumed. A shard scores the batches b with b mod N = I (longest first: shards get similar work) and its
 // share of the unscored rows. Every pass (a level, IFD's responses alone, a refinement's subset of rows) runs
 // the same batches, keeping the members it needs: shards and resume work alike, and no plan depends on sharding.
-import type { Shard } from "../scores/names.js";
+import type { Shard } from "../contract/names.js";
 
 export interface Batch {
   /** Indices into the encoded rows. */

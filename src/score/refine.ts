@@ -11,7 +11,7 @@
 //    its estimate, z = Φ⁻¹(score.refine_confidence); otherwise it settles, keeping that estimate.
 // 3. Rows still undecided after the last level have their exact DLC.
 // Every decision is a function of the seed and of the losses so far, so resume and shards repeat it exactly.
-import { boundaryValues, type Cut } from "../select/boundaries.js";
+import { boundaryValues, type Cut } from "../contract/cuts.js";
 import { NOT_RUN } from "./checkpoint.js";
 import { normalQuantile } from "../util/math.js";
 import { createRng, permutation } from "../util/rng.js";

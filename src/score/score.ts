@@ -4,10 +4,10 @@ import { basename, dirname } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/schema.js";
 import { DataSource } from "../data/source.js";
-import { existingScoresFile, writeScoresFile, type ScoresFile } from "../scores/file.js";
-import { lockPath, shardPath, type Shard } from "../scores/names.js";
-import { fingerprintOf, type RunRecord } from "../scores/record.js";
-import { describeStatuses } from "../scores/status.js";
+import { existingScoresFile, writeScoresFile, type ScoresFile } from "../contract/file.js";
+import { lockPath, shardPath, type Shard } from "../contract/names.js";
+import { fingerprintOf, type RunRecord } from "../contract/record.js";
+import { describeStatuses, scoredRows } from "../contract/status.js";
 import { encodedSha256, type Encoded } from "../text/encode.js";
 import { TRANSFORMERS_VERSION } from "../text/tokenizer.js";
 import { Interrupted, UserError } from "../util/errors.js";
@@ -21,8 +21,8 @@ import { ProgressMeter, scoreLevels, type LevelSeconds, type ScoreProgress } fro
 import { MaskSchedule, maskedCounts } from "./masking.js";
 import { describePass, layoutOf, passesOf, planScoring, type ScorePlan } from "./plan.js";
 import { Refiner } from "./refine.js";
-import { cutsOf } from "../select/boundaries.js";
-import { seedFor } from "../select/strategies.js";
+import { cutsOf } from "../select/cuts.js";
+import { seedFor } from "../util/rng.js";
 import { prepare, type Prepared } from "./prepare.js";
 import { ONNXRUNTIME_VERSION, SessionFactory, threadCount, type Device } from "./session.js";
 
@@ -115,7 +115,7 @@ function refinerOf(
   });
 }
 
-/** The run record (src/scores/record): what these scores depend on. */
+/** The run record (src/contract/record): what these scores depend on. */
 function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha256: string, device: Device): RunRecord {
   const s = config.score;
   const sizes = model.maskable.map((w) => w.data.length);
@@ -285,7 +285,7 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
     );
     if (cols.dlcExact) {
       const exact = cols.dlcExact.reduce((a, v) => a + v, 0);
-      const scored = cols.dlc.filter((v) => !Number.isNaN(v)).length;
+      const scored = scoredRows(cols.dlc).length;
       // Without refinement: every level over all rows, and the same IFD pass (pass 1).
       const unrefined = plan.passTokens * K + (s.ifd ? meter.tokensOf(1) : 0);
       log(

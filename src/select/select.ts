@@ -1,12 +1,14 @@
 // The select stage: which rows each selection (a strategy ranking by a score) keeps at each keep ratio, from
 // the scores (and the stratification field).
 import type { SelectConfig } from "../config/schema.js";
-import type { ScoreName, ScoresFile } from "../scores/file.js";
+import type { ScoreName, ScoresFile } from "../contract/file.js";
+import { easyIntervalSize } from "../contract/cuts.js";
+import { hasScore } from "../contract/status.js";
 import { pyRound } from "../util/math.js";
 import { UserError } from "../util/errors.js";
-import { createRng, permutation } from "../util/rng.js";
+import { createRng, permutation, seedFor } from "../util/rng.js";
 import { apportion } from "./apportion.js";
-import { drawGroup, flexrandShares, seedFor, type Quota, type Scored, type Strategy } from "./strategies.js";
+import { drawGroup, flexrandShares, type Quota, type Scored, type Strategy } from "./strategies.js";
 
 export interface RatioSelection {
   ratio: number;
@@ -60,7 +62,7 @@ export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConf
   if (cfg.strategy !== "flexrand")
     return apportion(pyRound(n * ratio), sizes, sizes, tieRank).map((k) => ({ k, easy: 0, hard: 0, all: false }));
   const { e, h } = flexrandShares(ratio, cfg.split);
-  const easySizes = sizes.map((s) => pyRound(s * cfg.split));
+  const easySizes = sizes.map((s) => easyIntervalSize(s, cfg.split));
   const easy = apportion(pyRound(n * e), sizes, easySizes, tieRank);
   // The hard interval breaks ties the other way round: a budget smaller than the number of groups spreads
   // over as many groups as it can.
@@ -92,7 +94,7 @@ export function selectRows(
   const unscored: number[] = [];
   for (let i = 0; i < n; i++) {
     const row = cols.row[i]!;
-    if (Number.isNaN(values[i]!)) {
+    if (!hasScore(values[i]!)) {
       unscored.push(row);
       continue;
     }

@@ -2,8 +2,9 @@
 // prefix per ratio, so with one seeded permutation per interval the subsets of smaller ratios are contained
 // in those of larger ones (nested), with the same distribution as independent draws.
 import type { SelectConfig } from "../config/schema.js";
+import { easyIntervalSize } from "../contract/cuts.js";
 import { pyRound } from "../util/math.js";
-import { createRng, permutation } from "../util/rng.js";
+import { createRng, permutation, seedFor } from "../util/rng.js";
 
 export type Strategy = SelectConfig["strategy"];
 
@@ -25,7 +26,7 @@ export function flexrandShares(b: number, s: number): { e: number; h: number } {
 
 /** FlexRand's draw sizes for N rows, keep ratio b and split s (README "What it computes"). */
 export function flexrandCounts(n: number, b: number, s: number): { easySize: number; easy: number; hard: number } {
-  const easySize = pyRound(n * s);
+  const easySize = easyIntervalSize(n, s);
   const { e, h } = flexrandShares(b, s);
   // Rounding each share separately can ask one row more than an interval holds.
   return { easySize, easy: Math.min(pyRound(n * e), easySize), hard: Math.min(pyRound(n * h), n - easySize) };
@@ -49,13 +50,6 @@ export interface GroupDraw {
 function shuffled(rows: number[], seed: number, salt: string): number[] {
   const perm = permutation(createRng(seedFor(seed, salt)), rows.length);
   return Array.from(perm, (i) => rows[i]!);
-}
-
-/** A 32-bit seed for a named stream (group, interval, ratio) of the user's seed. */
-export function seedFor(seed: number, salt: string): number {
-  let h = 0x811c9dc5 ^ seed;
-  for (let i = 0; i < salt.length; i++) h = Math.imul(h ^ salt.charCodeAt(i), 0x01000193);
-  return h | 0;
 }
 
 /** What one group keeps at one ratio: `k` rows (flexrand: `easy` + `hard` from its two intervals), or all of them. */
@@ -85,7 +79,7 @@ const STRATEGIES: Record<Strategy, Draw> = {
   hard: ({ byScore, quota }) => ({ kept: byScore.slice(byScore.length - quota.k), easy: 0, hard: 0 }),
   random: ({ byRow, quota, stream }) => ({ kept: stream("all", byRow).slice(0, quota.k), easy: 0, hard: 0 }),
   flexrand: ({ byScore, quota, split, stream }) => {
-    const easySize = pyRound(byScore.length * split);
+    const easySize = easyIntervalSize(byScore.length, split);
     // Each interval in row order before its permutation: the draw depends only on which rows are in it, not
     // on their order by score (estimated scores, score.refine, give the same kept rows when the intervals agree).
     const inRowOrder = (rows: number[]) => [...rows].sort((x, y) => x - y);
@@ -106,7 +100,7 @@ export function drawGroup(
 ): GroupDraw {
   const sorted = byScore(rows);
   const input = { byScore: sorted.map((r) => r.row), byRow: rows.map((r) => r.row).sort((x, y) => x - y), split: opts.split };
-  const easySize = pyRound(rows.length * opts.split);
+  const easySize = easyIntervalSize(rows.length, opts.split);
   const boundary =
     opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length
       ? (sorted[easySize - 1]!.score + sorted[easySize]!.score) / 2

@@ -28,3 +28,10 @@ export function permutation(rng: Rng, n: number): Uint32Array {
   }
   return p;
 }
+
+/** A 32-bit seed for a named stream (group, interval, ratio) of the user's seed. */
+export function seedFor(seed: number, salt: string): number {
+  let h = 0x811c9dc5 ^ seed;
+  for (let i = 0; i < salt.length; i++) h = Math.imul(h ^ salt.charCodeAt(i), 0x01000193);
+  return h | 0;
+}

@@ -5,7 +5,7 @@ import { join, relative, resolve } from "node:path";
 import { z } from "zod";
 import { mapPaths } from "../config/load.js";
 import { RANKED_BY, STRATEGIES, type Config } from "../config/schema.js";
-import { otherVersionOf, runRecordSchema } from "../scores/record.js";
+import { otherVersionOf, runRecordSchema } from "../contract/record.js";
 import { describeCounts } from "../util/counts.js";
 import { UserError } from "../util/errors.js";
 import { readTextIfExists } from "../util/fs.js";

@@ -10,7 +10,7 @@ import { ParquetWriter, fileWriter, type SchemaElement, type Writer } from "hypa
 import { stringify as stringifyLossless } from "lossless-json";
 import type { ColumnType, Columns, Leaf } from "../data/columns.js";
 import { JsonText, Timestamp, fieldOf } from "../data/read.js";
-import type { ScoreName } from "../scores/file.js";
+import type { ScoreName } from "../contract/file.js";
 import { UserError, atPath, displayPath, isSystemError } from "../util/errors.js";
 
 /** The score columns a kept file adds: dlc always, and the score its selection ranks by (loss0, ifd). */

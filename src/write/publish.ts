@@ -17,7 +17,7 @@ import { basename, dirname, join } from "node:path";
 import { UserError, isSystemError } from "../util/errors.js";
 import { WRITE_CHECK, ensureWritableDir, sha256File, tempSibling, tempTarget, writeFileAtomic, type TempKind } from "../util/fs.js";
 import { Lock } from "../util/lock.js";
-import { looksLikeScoresFile } from "../scores/names.js";
+import { looksLikeScoresFile } from "../contract/names.js";
 import {
   KEPT_FOLDER,
   MANIFEST_FILE,

@@ -4,13 +4,13 @@
 import type { Config, SelectConfig } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
 import { changedData, type DataSource } from "../data/source.js";
-import type { ScoreName, ScoresFile } from "../scores/file.js";
+import type { ScoreName, ScoresFile } from "../contract/file.js";
 import { Interrupted, UserError } from "../util/errors.js";
 import { selectionsOf, type Selection, type SelectionChoice } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
-import { statusCounts } from "../scores/status.js";
-import { refineSummary } from "../select/boundaries.js";
+import { hasScore, statusCounts } from "../contract/status.js";
+import { refineSummary } from "../contract/cuts.js";
 import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "./layout.js";
 import { ParquetOut } from "./parquet.js";
 import type { OutputFolder } from "./publish.js";
@@ -66,7 +66,7 @@ export async function writeOutputs({ config, source, scores, selections, inspect
         throw new UserError(
           `${source.path}: has more rows than the ${recorded} that were scored (${raw.where}): the file changed since it was scored; rerun the whole job (dlc-prune run) on the file as it is now`,
         );
-      if (Number.isNaN(cols.dlc[r]!)) {
+      if (!hasScore(cols.dlc[r]!)) {
         byStatus[cols.status[r]!] = (byStatus[cols.status[r]!] ?? 0) + 1;
         const line = JSON.stringify({
           row: r,
@@ -106,7 +106,7 @@ export async function writeOutputs({ config, source, scores, selections, inspect
       let prunedTokens = 0;
       const values = cols[sel.choice.by]!;
       for (let row = 0; row < r.keep.length; row++) {
-        if (Number.isNaN(values[row]!)) continue;
+        if (!hasScore(values[row]!)) continue;
         if (r.keep[row]) keptTokens += cols.tokens[row]!;
         else prunedTokens += cols.tokens[row]!;
       }

@@ -1,8 +1,8 @@
 // Scores files without a model run, for the stages after scoring (select, write, report): seeded DLC values
 // for the rows of a real data file, with the statuses a test names, under a run record of that data.
 import { fieldsSchema } from "../../src/config/schema.js";
-import { emptyColumns, writeScoresFile } from "../../src/scores/file.js";
-import { fingerprintOf, type RunRecord } from "../../src/scores/record.js";
+import { emptyColumns, writeScoresFile } from "../../src/contract/file.js";
+import { fingerprintOf, type RunRecord } from "../../src/contract/record.js";
 import { sha256File } from "../../src/util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../../src/version.js";
 import { lcg } from "./fixtures.js";

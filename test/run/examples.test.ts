@@ -8,7 +8,7 @@ import picomatch from "picomatch";
 import YAML from "yaml";
 import { describe, expect, it } from "vitest";
 import { resolveShard } from "../../src/run/shard.js";
-import { shardPath } from "../../src/scores/names.js";
+import { shardPath } from "../../src/contract/names.js";
 import { CLI } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 

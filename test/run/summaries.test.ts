@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFile
 import { availableParallelism, hostname } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { readScoresFile } from "../../src/scores/file.js";
+import { readScoresFile } from "../../src/contract/file.js";
 import type { Report } from "../../src/report/report.js";
 import type { Manifest } from "../../src/write/layout.js";
 import { runCli } from "../helpers/cli.js";

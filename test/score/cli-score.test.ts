@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
-import { readScoresFile } from "../../src/scores/file.js";
+import { readScoresFile } from "../../src/contract/file.js";
 import { tempDir } from "../helpers/tmp.js";
 import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
 

@@ -7,7 +7,7 @@ import { toFloat16Bits } from "../../src/model/onnx.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
 import { MaskSchedule } from "../../src/score/masking.js";
 import { score } from "../../src/score/score.js";
-import { readScoresFile } from "../../src/scores/file.js";
+import { readScoresFile } from "../../src/contract/file.js";
 import { decodeHalf } from "../reference/fp16.js";
 import { cumulativeCounts } from "../reference/masking.js";
 import { lcg, tinyModel } from "../helpers/fixtures.js";

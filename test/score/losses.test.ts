@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
 import { score } from "../../src/score/score.js";
-import { readScoresFile } from "../../src/scores/file.js";
+import { readScoresFile } from "../../src/contract/file.js";
 import { readLlama2cCheckpoint, type Llama2cModel } from "../reference/llama2c-checkpoint.js";
 import { encodeLlama2c, loadLlama2cTokenizer, type Llama2cTokenizer } from "../reference/llama2c-encoder.js";
 import { forwardLlama2c } from "../reference/llama-forward.js";

@@ -4,11 +4,12 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { selectAndWrite } from "../../src/run/pipeline.js";
+import { selectAndWrite } from "../../src/run/select.js";
 import { score, type ScoreProgress } from "../../src/score/score.js";
-import { readScoresFile, type ScoresFile } from "../../src/scores/file.js";
-import { mergeShards } from "../../src/scores/merge.js";
-import { boundaryValues, cutRank, cutsOf, expectedAgreement, type Cut } from "../../src/select/boundaries.js";
+import { readScoresFile, type ScoresFile } from "../../src/contract/file.js";
+import { mergeShards } from "../../src/contract/merge.js";
+import { boundaryValues, cutRank, expectedAgreement, type Cut } from "../../src/contract/cuts.js";
+import { cutsOf } from "../../src/select/cuts.js";
 import { selectRows } from "../../src/select/select.js";
 import { Interrupted } from "../../src/util/errors.js";
 import { normalCdf, normalQuantile } from "../../src/util/math.js";

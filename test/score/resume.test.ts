@@ -5,7 +5,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { readScoresFile } from "../../src/scores/file.js";
+import { readScoresFile } from "../../src/contract/file.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { DATASETS_DIR, describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";

@@ -16,3 +16,13 @@ export function describeStatuses(statuses: Iterable<string>): string {
   const n = Object.values(unscored).reduce((a, b) => a + b, 0);
   return `${counts.ok} ok, ${counts.truncated} truncated; ${n} unscored${n ? ` (${describeCounts(unscored)})` : ""}`;
 }
+
+/** A row has this score (NaN: it has none; its status, or a non-finite IFD, says why). */
+export const hasScore = (value: number) => !Number.isNaN(value);
+
+/** The rows with a score in `values`, ascending. */
+export function scoredRows(values: Float64Array): number[] {
+  const rows: number[] = [];
+  values.forEach((v, r) => hasScore(v) && rows.push(r));
+  return rows;
+}

@@ -1,34 +1,26 @@
-// The boundaries a selection needs DLC's order at (FlexRand's split, the top-K cuts), for score.refine:
-// boundary (src/score/refine.ts), which computes exact DLC only near them, and for what the scores file,
-// the manifest and the report say about the rows it estimated.
-import type { SelectConfig } from "../config/schema.js";
-import { UserError } from "../util/errors.js";
+// The cuts contract: where a selection needs DLC's order exact (FlexRand's split, the top-K cuts at each keep
+// ratio), their positions among the scored rows, and the expected agreement of refined scores with exact ones.
+// The executor (src/run/) asks select which cuts it needs and hands them to the score stage (score.refine:
+// boundary computes exact DLC only near them); the scores file records them, and the manifest and the report
+// say from them how far the estimates can be trusted.
+import { z } from "zod";
 import { normalCdf, pyRound } from "../util/math.js";
-import { selectionsOf } from "./select.js";
+import { hasScore, scoredRows } from "./status.js";
 
-/** A boundary the selection needs DLC's order at: FlexRand's split, or a top-K cut at a keep ratio. */
-export interface Cut {
-  strategy: "flexrand" | "easy" | "hard";
-  at: number;
-}
+/** A place the selection needs DLC's order at: FlexRand's split (`at` = select.split), or a top-K cut (`at` = a keep ratio). */
+export const cutSchema = z.object({ strategy: z.enum(["flexrand", "easy", "hard"]), at: z.number() });
+export type Cut = z.infer<typeof cutSchema>;
 
-/** The boundaries the DLC-ranked selections of `select` need (none for random, or for loss0 or ifd rankings). */
-export function cutsOf(select: SelectConfig): Cut[] {
-  const cuts: Cut[] = [];
-  for (const c of selectionsOf(select)) {
-    if (c.by !== "dlc" || c.strategy === "random") continue;
-    if (c.strategy === "flexrand") cuts.push({ strategy: "flexrand", at: select.split });
-    else for (const at of select.ratios) if (at < 1) cuts.push({ strategy: c.strategy, at });
-  }
-  const key = (c: Cut) => `${c.strategy} ${c.at}`;
-  return [...new Map(cuts.map((c) => [key(c), c])).values()].sort((a, b) => (key(a) < key(b) ? -1 : 1));
-}
+/** The easy interval's size among n rows at FlexRand's split: what FlexRand draws its easy rows from. */
+export const easyIntervalSize = (n: number, split: number) => pyRound(n * split);
 
 export const describeCut = (c: Cut) => (c.strategy === "flexrand" ? `flexrand split ${c.at}` : `${c.strategy} ${c.at}`);
 
 /** The boundary's position among n rows in ascending DLC: rows before it are FlexRand's easy interval, or easy's top K, or not hard's. */
 export function cutRank(c: Cut, n: number): number {
-  return c.strategy === "hard" ? n - pyRound(n * c.at) : pyRound(n * c.at);
+  if (c.strategy === "flexrand") return easyIntervalSize(n, c.at);
+  const k = pyRound(n * c.at);
+  return c.strategy === "hard" ? n - k : k;
 }
 
 /** Each boundary's DLC: halfway between the rows on either side of its position (none at the ends). */
@@ -54,8 +46,7 @@ function misplacement(dlc: number, sd: number, boundaries: number[]): number {
  * 1 - (expected misplaced rows) / (scored rows), over the rows with an estimate (`sd` > 0).
  */
 export function expectedAgreement(dlc: Float64Array, sd: Float64Array, cuts: Cut[]): number {
-  const scored: number[] = [];
-  dlc.forEach((d, i) => !Number.isNaN(d) && scored.push(i));
+  const scored = scoredRows(dlc);
   if (!scored.length) return 1;
   const boundaries = boundaryValues(
     scored.map((i) => dlc[i]!),
@@ -84,28 +75,9 @@ export function refineSummary(
   let exact = 0;
   let estimated = 0;
   cols.dlc.forEach((d, i) => {
-    if (Number.isNaN(d)) return;
+    if (!hasScore(d)) return;
     if (cols.dlcExact![i]) exact++;
     else estimated++;
   });
   return { exact, estimated, expected_agreement: expectedAgreement(cols.dlc, cols.dlcSd, cuts), boundaries: cuts.map(describeCut) };
-}
-
-/**
- * Refined scores serve the selections they were refined for: a DLC-ranked selection needing another
- * boundary (another split or ratio), or stratified, would rank estimates it cannot trust.
- */
-export function checkRefinedFor(cuts: Cut[] | undefined, select: SelectConfig, path: string): void {
-  if (!cuts) return;
-  const has = new Set(cuts.map(describeCut));
-  const missing = cutsOf(select).filter((c) => !has.has(describeCut(c)));
-  const fix = "rescore with this select config (run does it), or with score.refine none";
-  if (select.stratify)
-    throw new UserError(
-      `${path}: scores refined without groups (score.refine boundary); select.stratify ${select.stratify} needs each group's boundaries: ${fix}`,
-    );
-  if (missing.length)
-    throw new UserError(
-      `${path}: DLC is exact only near ${[...has].join(", ") || "no boundary"} (score.refine boundary); this selection also needs ${missing.map(describeCut).join(", ")}: ${fix}`,
-    );
 }

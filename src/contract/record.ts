@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { DEVICES, FORMATS, METHODS, ON_ERROR, SCOPES, TEMPLATES, TRUNCATED, fieldsSchema } from "../config/schema.js";
 import { sha256 } from "../util/fs.js";
+import { cutSchema } from "./cuts.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import type { Shard } from "./names.js";
@@ -47,7 +48,7 @@ export const runRecordSchema = z.object({
     .object({
       sample: z.number(),
       confidence: z.number(),
-      cuts: z.array(z.object({ strategy: z.enum(["flexrand", "easy", "hard"]), at: z.number() })),
+      cuts: z.array(cutSchema),
     })
     .nullable(),
   /** Batches are part of a row's floating-point result (its padding), and so is the device. */

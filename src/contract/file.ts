@@ -5,7 +5,7 @@
 //   ifd float64 (with score.ifd: loss0 / loss of the response alone; null: none) |
 //   dlc_exact bool, dlc_sd float64 (with score.refine: boundary: whether the row ran every level, else the
 //   sd of its estimated DLC; its losses are null past the levels it ran)
-// Its schema metadata (key "dlc_prune", JSON) is the run record (src/scores/record): which data, model,
+// Its schema metadata (key "dlc_prune", JSON) is the run record (src/contract/record): which data, model,
 // tokens and masking produced it, with the run's fingerprint and the shard the file holds.
 import { lstat, readFile } from "node:fs/promises";
 import {
@@ -38,7 +38,7 @@ export const METADATA_KEY = "dlc_prune";
 
 /** The file's metadata: the run record, its fingerprint, and which shard of the run this file holds. */
 const scoresMetaSchema = runRecordSchema.extend({
-  /** Identifies the run (src/scores/record): shards of one run share it. */
+  /** Identifies the run (src/contract/record): shards of one run share it. */
   fingerprint: z.string(),
   shard: z.object({ index: z.number().int().nonnegative(), count: z.number().int().positive() }).nullable(),
 });

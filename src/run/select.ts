@@ -1,0 +1,161 @@
+// select + write as one step of the executor: the output folder claimed (no output is an input of the run,
+// by real path; it can be written; it holds nothing dlc-prune did not write), the scores checked against the
+// data, every selection drawn, the outputs written and published together with the manifest.
+import { basename, dirname, join, relative, sep } from "node:path";
+import { performance } from "node:perf_hooks";
+import type { Config } from "../config/schema.js";
+import { inspectData, type DataInspection } from "../data/inspect.js";
+import { DataSource } from "../data/source.js";
+import { buildReport, writeReport, type Report } from "../report/report.js";
+import { type ScoreOptions } from "../score/score.js";
+import { readScoresFile, type ScoresFile } from "../contract/file.js";
+import { isScoresArtifact } from "../contract/names.js";
+import { checkRefinedFor } from "../select/cuts.js";
+import { selectRows, selectionsOf, type Selection } from "../select/select.js";
+import { UserError } from "../util/errors.js";
+import { RunInputs, isInside, realPathOf, type RunInput } from "../util/paths.js";
+import { KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, rebaseManifest, type Manifest } from "../write/layout.js";
+import { checkWritable } from "../write/parquet.js";
+import { OutputFolder } from "../write/publish.js";
+import { outputScoreColumns, writeOutputs } from "../write/write.js";
+
+/** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path), and the command line. */
+export interface RunOptions extends ScoreOptions {
+  /** The command line that runs the stage (the CLI's arguments), recorded in the manifest. */
+  command?: string[];
+}
+
+/** Seconds since `t0` (performance.now()), for the manifest's timings. */
+export const since = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
+
+export interface SelectResult {
+  manifest: Manifest;
+  /** One per selection (select.strategies), in the config's order. */
+  selections: Selection[];
+  scores: ScoresFile;
+  inspection: DataInspection;
+  /** The report, when one was written with the outputs (run). */
+  report?: Report;
+}
+
+export const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
+
+/** What select reads: the data, the scores and the recipe. */
+export function selectInputs(config: Config, opts: RunOptions): RunInput[] {
+  return [
+    { path: config.data.path, role: "data file" },
+    { path: config.score.out, role: "scores file (score.out)" },
+    ...(opts.configFile ? [{ path: opts.configFile, role: "config file" }] : []),
+  ];
+}
+
+/**
+ * The output folder, claimed: no output name in it is an input, it can be written, and it holds only
+ * dlc-prune's files (the scores file may live there too).
+ */
+export async function claimOutputFolder(dir: string, names: string[], config: Config, inputs: RunInputs): Promise<OutputFolder> {
+  await inputs.check(dir, "select.out_dir");
+  for (const name of names) await inputs.check(join(dir, name), "select.out_dir");
+  const [scoresDir, outDir] = [await realPathOf(dirname(config.score.out)), await realPathOf(dir)];
+  // A selection's folder holds its kept rows alone (a data_dir for load_dataset) and goes when they go.
+  const selection = isInside(scoresDir, outDir) ? relative(outDir, scoresDir).split(sep)[0]! : "";
+  if (KEPT_FOLDER.test(selection))
+    throw new UserError(
+      `score.out ${config.score.out}: inside ${join(dir, selection)}, a selection folder of select.out_dir, which holds only the kept rows of that selection and is replaced or removed with them; set score.out outside the selection folders (e.g. ${join(dir, basename(config.score.out))})`,
+    );
+  const scoresHere = scoresDir === outDir;
+  return OutputFolder.claim(dir, scoresHere ? isScoresArtifact(config.score.out) : undefined);
+}
+
+export const selectOutputNames = (config: Config) => [
+  ...selectionsOf(config.select).flatMap((c) => config.select.ratios.map((r) => keepFile(c.name, r))),
+  UNSCORED_FILE,
+  MANIFEST_FILE,
+  ...REPORT_FILES,
+];
+
+/** Every selection of the run, applied to the scores. */
+export const selectAll = (config: Config, scores: ScoresFile, inspection: DataInspection) =>
+  selectionsOf(config.select).map((choice) => selectRows(scores, config.select, inspection.stratify, choice));
+
+/** Loads the scores and checks they belong to the data. */
+export async function scoresForData(config: Config, source: DataSource): Promise<ScoresFile> {
+  const path = config.score.out;
+  const scores = await readScoresFile(path);
+  const { meta } = scores;
+  if (meta.shard)
+    throw new UserError(
+      `${path}: shard ${meta.shard.index}/${meta.shard.count} of a scoring run; merge the shards first (dlc-prune merge)`,
+    );
+  const sha = await source.sha256();
+  if (meta.data.sha256 !== sha)
+    throw new UserError(
+      `${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${source.path} (sha256 ${sha.slice(0, 12)})`,
+    );
+  checkRefinedFor(meta.refine?.cuts, config.select, path);
+  return scores;
+}
+
+/** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
+export async function inspectForOutput(config: Config, source: DataSource): Promise<DataInspection> {
+  const inspection = await inspectData(source, config.select.stratify);
+  checkWritable(inspection.columns, source.path, outputScoreColumns(config.select));
+  return inspection;
+}
+
+export interface Known {
+  source?: DataSource;
+  inspection?: DataInspection;
+  folder?: OutputFolder;
+  /** Seconds of the stages before this one (inspect, score). */
+  timings?: Record<string, number>;
+  /** The onnxruntime threads, when this process scored. */
+  threads?: number;
+}
+
+/**
+ * select + write: <selection>-<ratio>/train.parquet, unscored.jsonl and manifest.json in select.out_dir (with the report
+ * when `withReport`), published together.
+ */
+export async function selectAndWrite(
+  config: Config,
+  opts: RunOptions & { withReport?: boolean } = {},
+  known: Known = {},
+): Promise<SelectResult> {
+  const log = opts.log ?? defaultLog;
+  const source = known.source ?? new DataSource(config.data);
+  const dir = config.select.out_dir;
+  const folder =
+    known.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
+  if (!known.folder) await folder.lock(log);
+  try {
+    const t0 = performance.now();
+    const timings = { ...known.timings };
+    const scores = await scoresForData(config, source);
+    const inspection = known.inspection ?? (await inspectForOutput(config, source));
+    if (inspection.rows !== scores.cols.dlc.length)
+      throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
+    const selections = selectAll(config, scores, inspection);
+    const written = await writeOutputs({ config, source, scores, selections, inspection, folder, signal: opts.signal });
+    timings.select_write = since(t0);
+    const stored = rebaseManifest(written.body, ".", dir);
+    let report: Report | undefined;
+    if (opts.withReport) {
+      const t1 = performance.now();
+      report = await buildReport([{ label: ".", body: stored, scores, selections, inspection }], source);
+      await writeReport(folder, report, written.files);
+      timings.report = since(t1);
+    }
+    const manifest = await folder.publish(
+      written.files,
+      { ...stored, invocation: { command: opts.command ?? null, threads: known.threads ?? null }, timings },
+      { log },
+    );
+    return { manifest, selections, scores, inspection, report };
+  } catch (err) {
+    await folder.discard();
+    throw err;
+  } finally {
+    if (!known.folder) await folder.release();
+  }
+}
