@@ -1,8 +1,7 @@
 // One scoring run in its own process, so its peak RSS is its own: prints the ScoreResult and maxRSS as JSON.
 import { parseConfig } from "../src/config/load.js";
-import { resolveShard } from "../src/run/shard.js";
-import { score } from "../src/score/score.js";
+import { scoreOnly } from "../src/run/score.js";
 
 const config = parseConfig(JSON.parse(process.argv[2]!), "bench");
-const result = await score(config, { restart: true, log: () => {}, shard: resolveShard(config.score.shard, null) });
+const result = await scoreOnly(config, { restart: true, log: () => {} });
 process.stdout.write(JSON.stringify({ ...result, maxRssMiB: process.resourceUsage().maxRSS / 1024 }) + "\n");

@@ -7,7 +7,7 @@
 export { configSchema, PRESETS, type Config, type ScoreConfig, type SelectConfig } from "./config/schema.js";
 export { loadConfig, parseConfig, type ConfigSources, type Override } from "./config/load.js";
 export { configKeys, type KeyInfo } from "./config/keys.js";
-export { score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./score/score.js";
+export { scoreOnly as score, type ScoreOptions, type ScoreProgress, type ScoreResult } from "./run/score.js";
 export { readScoresFile, type ScoresFile, type ScoresMeta, type ScoreColumns } from "./contract/file.js";
 export type { RunRecord } from "./contract/record.js";
 export type { Shard } from "./contract/names.js";
@@ -17,7 +17,7 @@ export { report, compare } from "./run/report.js";
 export { estimate, type Estimate, type EstimateOptions } from "./run/estimate.js";
 export { selectRows, selectionsOf, type Selection, type SelectionChoice, type RatioSelection } from "./select/select.js";
 export { flexrandCounts, type Strategy } from "./select/strategies.js";
-export type { Manifest, OutputSummary } from "./write/layout.js";
+export type { Manifest, OutputSummary } from "./contract/manifest.js";
 export type { Report } from "./report/report.js";
 export { writeTinyModel, type TinyOptions } from "./kit/tiny.js";
 export { importLlama2c } from "./kit/llama2c.js";

@@ -2,8 +2,7 @@
 // plain log lines otherwise. Log lines go through `log`, which ends the bar's line first, so the two never
 // write over each other; `stop` leaves the terminal as it was (cursor shown, line wrap on).
 import cliProgress from "cli-progress";
-import type { ScoreProgress } from "../score/score.js";
-import { passLabel } from "../score/plan.js";
+import { passLabel, type ScoreProgress } from "../run/score.js";
 
 const LOG_EVERY_SECONDS = 10;
 
@@ -25,34 +24,53 @@ export interface ProgressDisplay {
 }
 
 type Clock = () => number;
+type EncodeProgress = Extract<ScoreProgress, { phase: "encode" }>;
+type PassProgress = Extract<ScoreProgress, { phase: "score" }>;
 
-export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: Clock = () => performance.now() / 1000): ProgressDisplay {
+const passName = (p: PassProgress) => passLabel(p, p.levels);
+
+type Pacer = { due: () => boolean; wrote: () => void };
+
+/** Log lines at most every LOG_EVERY_SECONDS: the tokenizer's, and off a terminal the passes'. */
+function pacer(now: Clock): Pacer {
   let lastLine = -Infinity;
-  const encoding = (p: Extract<ScoreProgress, { phase: "encode" }>) => {
-    if (now() - lastLine < LOG_EVERY_SECONDS) return;
-    lastLine = now();
-    stream.write(p.rowsDone ? `tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n` : "tokenizing...\n");
+  return {
+    due: () => now() - lastLine >= LOG_EVERY_SECONDS,
+    wrote: () => {
+      lastLine = now();
+    },
   };
-  const passName = (p: Extract<ScoreProgress, { phase: "score" }>) => passLabel(p, p.levels);
-  const line = (p: Extract<ScoreProgress, { phase: "score" }>) =>
-    `${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}`;
+}
 
-  if (!stream.isTTY) {
-    let pass = "";
-    return {
-      update: (p) => {
-        if (p.phase === "encode") return encoding(p);
-        const passDone = p.rowsDone === p.rowsTotal;
-        if (now() - lastLine < LOG_EVERY_SECONDS && !passDone && passName(p) === pass) return;
-        lastLine = now();
-        pass = passName(p);
-        stream.write(line(p) + "\n");
-      },
-      log: (l) => stream.write(l + "\n"),
-      stop: () => {},
-    };
-  }
+/** The tokenizer's rows/s, when `pace` is due. */
+const tokenizerLine = (stream: NodeJS.WriteStream, pace: Pacer) => (p: EncodeProgress) => {
+  if (!pace.due()) return;
+  pace.wrote();
+  stream.write(p.rowsDone ? `tokenizing: ${p.rowsDone} rows, ${Math.round(p.rate)} rows/s\n` : "tokenizing...\n");
+};
 
+/** Off a terminal: a line per pass every LOG_EVERY_SECONDS, and when a pass begins or ends. */
+function plainProgress(stream: NodeJS.WriteStream, now: Clock): ProgressDisplay {
+  const pace = pacer(now);
+  const encoding = tokenizerLine(stream, pace);
+  let pass = "";
+  return {
+    update: (p) => {
+      if (p.phase === "encode") return encoding(p);
+      const passDone = p.rowsDone === p.rowsTotal;
+      if (!pace.due() && !passDone && passName(p) === pass) return;
+      pace.wrote();
+      pass = passName(p);
+      stream.write(`${passName(p)}: ${p.rowsDone}/${p.rowsTotal} rows, ${Math.round(p.rate)} tok/s, ETA ${formatDuration(p.etaSeconds)}\n`);
+    },
+    log: (l) => stream.write(l + "\n"),
+    stop: () => {},
+  };
+}
+
+/** On a terminal: a bar per pass. */
+function barProgress(stream: NodeJS.WriteStream, now: Clock): ProgressDisplay {
+  const encoding = tokenizerLine(stream, pacer(now));
   // {eta_job} rather than cli-progress's own {eta}: that one is the bar's (one level's rows), without a unit.
   const bar = new cliProgress.SingleBar(
     {
@@ -89,4 +107,8 @@ export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: 
     },
     stop: end,
   };
+}
+
+export function scoreProgress(stream: NodeJS.WriteStream = process.stderr, now: Clock = () => performance.now() / 1000): ProgressDisplay {
+  return stream.isTTY ? barProgress(stream, now) : plainProgress(stream, now);
 }

@@ -1,8 +1,6 @@
 // `dlc-prune score`: DLC scores of a dataset, as an Arrow file.
 import type { Argv, CommandModule } from "yargs";
-import { ensureDemoModel } from "../run/demo-model.js";
-import { resolveShard } from "../run/shard.js";
-import { score } from "../score/score.js";
+import { scoreOnly } from "../run/score.js";
 import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
 import { interruptible } from "./interrupt.js";
 import { scoreProgress } from "./progress.js";
@@ -40,17 +38,14 @@ export const scoreCommand: CommandModule = {
   handler: async (argv) => {
     const config = await configFromArgs(argv, SCORE_FLAGS);
     const progress = scoreProgress();
-    await ensureDemoModel(config, progress.log);
-    const shard = resolveShard(config.score.shard, config.score.shards);
     await interruptible(
       (signal) =>
-        score(config, {
+        scoreOnly(config, {
           restart: argv.restart as boolean,
           onProgress: progress.update,
           log: progress.log,
           signal,
           configFile: argv.config as string | undefined,
-          shard,
         }),
       progress.stop,
     );

@@ -1,7 +1,6 @@
 // `dlc-prune select`: <selection>-<ratio>/train.parquet per selection and ratio from a scores file, with a manifest.
 import type { Argv, CommandModule } from "yargs";
-import { selectAndWrite } from "../run/select.js";
-import { describeOutput } from "../write/layout.js";
+import { describeOutputs, selectAndWrite } from "../run/select.js";
 import { configFromArgs, withConfigFlags, type FlagMap } from "./options.js";
 
 export const SELECT_FLAGS: FlagMap = {
@@ -26,6 +25,6 @@ export const selectCommand: CommandModule = {
   handler: async (argv) => {
     const config = await configFromArgs(argv, SELECT_FLAGS);
     const { manifest } = await selectAndWrite(config, { configFile: argv.config as string | undefined, command: process.argv.slice(2) });
-    for (const o of manifest.outputs) process.stdout.write(describeOutput(config.select.out_dir, o, config.select.unscored) + "\n");
+    for (const line of describeOutputs(config.select.out_dir, manifest)) process.stdout.write(line + "\n");
   },
 };

@@ -231,5 +231,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type ScoreConfig = Config["score"];
 export type SelectConfig = Config["select"];
+/** What decides the selections a run makes: the strategies, the score they rank by, the groups they draw within. */
+export type SelectionsConfig = Pick<SelectConfig, "strategy" | "strategies" | "by" | "stratify">;
 export type Fields = Config["data"]["fields"];
 export type TinyConfig = z.infer<typeof tinySchema>;

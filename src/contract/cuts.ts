@@ -16,15 +16,15 @@ export const easyIntervalSize = (n: number, split: number) => pyRound(n * split)
 
 export const describeCut = (c: Cut) => (c.strategy === "flexrand" ? `flexrand split ${c.at}` : `${c.strategy} ${c.at}`);
 
-/** The boundary's position among n rows in ascending DLC: rows before it are FlexRand's easy interval, or easy's top K, or not hard's. */
+/** The cut's position among n rows in ascending DLC: rows before it are FlexRand's easy interval, or easy's top K, or not hard's. */
 export function cutRank(c: Cut, n: number): number {
   if (c.strategy === "flexrand") return easyIntervalSize(n, c.at);
   const k = pyRound(n * c.at);
   return c.strategy === "hard" ? n - k : k;
 }
 
-/** Each boundary's DLC: halfway between the rows on either side of its position (none at the ends). */
-export function boundaryValues(values: number[], cuts: Cut[]): number[] {
+/** Each cut's DLC value: halfway between the rows on either side of its position (none at the ends). */
+export function cutValues(values: number[], cuts: Cut[]): number[] {
   const sorted = [...values].sort((a, b) => a - b);
   return cuts.flatMap((c) => {
     const r = cutRank(c, sorted.length);
@@ -32,27 +32,27 @@ export function boundaryValues(values: number[], cuts: Cut[]): number[] {
   });
 }
 
-/** P(a row's exact DLC is on the other side of some boundary than its estimate), under the normal model the rule uses. */
-function misplacement(dlc: number, sd: number, boundaries: number[]): number {
+/** P(a row's exact DLC is on the other side of some cut's value than its estimate), under the normal model the rule uses. */
+function misplacement(dlc: number, sd: number, values: number[]): number {
   if (!(sd > 0)) return 0;
   return Math.min(
     1,
-    boundaries.reduce((p, v) => p + normalCdf(-Math.abs(dlc - v) / sd), 0),
+    values.reduce((p, v) => p + normalCdf(-Math.abs(dlc - v) / sd), 0),
   );
 }
 
 /**
- * The expected share of scored rows on the same side of every boundary as their exact DLC would put them:
+ * The expected share of scored rows on the same side of every cut as their exact DLC would put them:
  * 1 - (expected misplaced rows) / (scored rows), over the rows with an estimate (`sd` > 0).
  */
 export function expectedAgreement(dlc: Float64Array, sd: Float64Array, cuts: Cut[]): number {
   const scored = scoredRows(dlc);
   if (!scored.length) return 1;
-  const boundaries = boundaryValues(
+  const values = cutValues(
     scored.map((i) => dlc[i]!),
     cuts,
   );
-  const misplaced = scored.reduce((a, i) => a + misplacement(dlc[i]!, sd[i]!, boundaries), 0);
+  const misplaced = scored.reduce((a, i) => a + misplacement(dlc[i]!, sd[i]!, values), 0);
   return 1 - misplaced / scored.length;
 }
 
@@ -61,9 +61,9 @@ export interface RefineSummary {
   /** Scored rows with exact DLC (every level ran), and with an estimate. */
   exact: number;
   estimated: number;
-  /** Expected share of scored rows on the same side of every boundary as their exact DLC would put them. */
+  /** Expected share of scored rows on the same side of every cut as their exact DLC would put them. */
   expected_agreement: number;
-  /** The boundaries refined for ("flexrand split 0.5", "hard 0.1"). */
+  /** The cuts refined for ("flexrand split 0.5", "hard 0.1"); the manifest's key keeps its name. */
   boundaries: string[];
 }
 

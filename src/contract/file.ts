@@ -206,6 +206,12 @@ export class OtherVersionError extends UserError {
 
 function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const table = tableFromIPC(bytes);
+  const meta = scoresMetaOf(table, path);
+  return { meta, sha256: sha256(bytes), cols: columnsOf(table, meta) };
+}
+
+/** The file's run record, refused unless this version wrote it and every column the record implies is there. */
+function scoresMetaOf(table: Table, path: string): ScoresMeta {
   const raw = table.schema.metadata.get(METADATA_KEY);
   const version = raw === undefined ? undefined : otherVersionOf(raw);
   if (version)
@@ -229,6 +235,11 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
     ...(meta.refine ? ["dlc_exact", "dlc_sd"] : []),
   ].filter((c) => !table.getChild(c));
   if (missing.length) throw new UserError(`${path}: not a dlc-prune scores file (no column ${missing.join(", ")})`);
+  return meta;
+}
+
+/** The columns in memory: nulls as NaN (a refined row's skipped levels too), dlc_exact as 0/1. */
+function columnsOf(table: Table, meta: ScoresMeta): ScoreColumns {
   const n = table.numRows;
   const float64 = (name: string) => {
     const vec = table.getChild(name)!;
@@ -249,20 +260,16 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   const exactVec = meta.refine ? table.getChild("dlc_exact")! : null;
   const idVec = table.getChild("id");
   return {
-    meta,
-    sha256: sha256(bytes),
-    cols: {
-      row: Float64Array.from(table.getChild("row")!.toArray() as BigInt64Array, Number),
-      id: idVec ? (Array.from(idVec.toArray()) as (string | null)[]) : null,
-      dlc: float64("dlc"),
-      losses,
-      tokens: Int32Array.from(table.getChild("tokens")!.toArray() as Int32Array),
-      status: Array.from(table.getChild("status")!.toArray()) as string[],
-      loss0: float64("loss0"),
-      ifd: meta.ifd ? float64("ifd") : null,
-      dlcExact: exactVec ? Uint8Array.from({ length: n }, (_, i) => (exactVec.get(i) ? 1 : 0)) : null,
-      dlcSd: meta.refine ? float64("dlc_sd") : null,
-    },
+    row: Float64Array.from(table.getChild("row")!.toArray() as BigInt64Array, Number),
+    id: idVec ? (Array.from(idVec.toArray()) as (string | null)[]) : null,
+    dlc: float64("dlc"),
+    losses,
+    tokens: Int32Array.from(table.getChild("tokens")!.toArray() as Int32Array),
+    status: Array.from(table.getChild("status")!.toArray()) as string[],
+    loss0: float64("loss0"),
+    ifd: meta.ifd ? float64("ifd") : null,
+    dlcExact: exactVec ? Uint8Array.from({ length: n }, (_, i) => (exactVec.get(i) ? 1 : 0)) : null,
+    dlcSd: meta.refine ? float64("dlc_sd") : null,
   };
 }
 

@@ -56,18 +56,30 @@ export function rotaryTables(cfg: LlamaConfig): { cos: Float32Array; sin: Float3
   return { cos, sin };
 }
 
+/** Adds a weight initializer in the graph's floating-point type. */
+type AddWeight = (name: string, dims: number[], data: Float32Array) => string;
+
+/** What every decoder block is built from: the graph, its float type, and the constants and ops all blocks share. */
+interface BlockParts {
+  g: GraphBuilder;
+  cfg: LlamaConfig;
+  F: DataType;
+  weight: AddWeight;
+  maskBias: string;
+  scale: string;
+  rmsNorm: (x: string, weight: string) => string;
+  rotate: (x: string) => string;
+  /** [batch, seq, n * D] -> [batch, n, seq, D] */
+  splitHeads: (x: string, n: number) => string;
+}
+
 /** `fp16` stores every floating-point tensor (weights, inputs, outputs) as float16, like Optimum's fp16 exports. */
 export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: string, dtype: WeightType = "fp32"): ModelProto {
   const g = new GraphBuilder();
   const F = dtype === "fp16" ? DataType.FLOAT16 : DataType.FLOAT;
-  const weight = (name: string, dims: number[], data: Float32Array) => g.floatInitializer(name, F, dims, data);
+  const weight: AddWeight = (name, dims, data) => g.floatInitializer(name, F, dims, data);
   const scalar = (v: number) => g.float([v], [], F);
   const H = cfg.hiddenSize;
-  const D = headDim(cfg);
-  const nH = cfg.numHeads;
-  const nKv = cfg.numKvHeads;
-  const groups = nH / nKv;
-  const I = cfg.intermediateSize;
 
   const inputIds = g.input("input_ids", DataType.INT64, ["batch_size", "sequence_length"]);
   const attentionMask = g.input("attention_mask", DataType.INT64, ["batch_size", "total_sequence_length"]);
@@ -75,16 +87,39 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
 
   const embed = weight("model.embed_tokens.weight", [cfg.vocabSize, H], w.embed);
   let h = g.op1("Gather", [embed, inputIds], { axis: 0 });
+  // Node and constant names are numbered in creation order: the parts below are built in this order.
+  const rotary = rotaryAtPositions(g, cfg, weight, positionIds);
+  const maskBias = attentionBias(g, inputIds, attentionMask, scalar, dtype === "fp16" ? MASKED_SCORE_FP16 : MASKED_SCORE);
+  const parts = blockParts(g, cfg, F, weight, scalar, rotary, maskBias);
+  for (let i = 0; i < cfg.numLayers; i++) h = decoderBlock(parts, i, w.layers[i]!, h);
 
-  // cos/sin gathered by position_ids: [batch, 1, seq, D], broadcast over heads.
+  const final = parts.rmsNorm(h, weight("model.norm.weight", [H], w.norm));
+  const head = w.lmHead ? weight("lm_head.MatMul.weight", [H, cfg.vocabSize], w.lmHead) : g.op1("Transpose", [embed], { perm: [1, 0] });
+  g.op1("MatMul", [final, head], {}, "logits");
+  g.output("logits", F, ["batch_size", "sequence_length", cfg.vocabSize]);
+  g.outputs.unshift(g.outputs.pop()!); // Optimum lists logits before the present tensors
+
+  return g.toModel({ name: "llama", opset: OPSET, producer });
+}
+
+/** cos/sin gathered by position_ids: [batch, 1, seq, D], broadcast over heads. */
+function rotaryAtPositions(g: GraphBuilder, cfg: LlamaConfig, weight: AddWeight, positionIds: string): { cos: string; sin: string } {
+  const D = headDim(cfg);
   const tables = rotaryTables(cfg);
   const cosTable = weight("model.rotary_emb.cos_cache", [cfg.maxPositions, D], tables.cos);
   const sinTable = weight("model.rotary_emb.sin_cache", [cfg.maxPositions, D], tables.sin);
   const axis1 = g.int64([1]);
   const cos = g.op1("Unsqueeze", [g.op1("Gather", [cosTable, positionIds], { axis: 0 }), axis1]);
   const sin = g.op1("Unsqueeze", [g.op1("Gather", [sinTable, positionIds], { axis: 0 }), axis1]);
+  return { cos, sin };
+}
 
-  // allowed[b, 1, 1, i, j]: query i (absolute position past + i) may see key j — causal and not padding.
+/**
+ * An additive bias [batch, 1, 1, seq, total], built once: 0 where query i (absolute position past + i) may see
+ * key j (causal and not padding), `masked` elsewhere. Adding it broadcasts far faster than a Where over every
+ * head's scores.
+ */
+function attentionBias(g: GraphBuilder, inputIds: string, attentionMask: string, scalar: (v: number) => string, masked: number): string {
   const seqLen = g.op1("Shape", [inputIds], { start: 1, end: 2 });
   const totalLen = g.op1("Shape", [attentionMask], { start: 1, end: 2 });
   const zero = g.int64([0], []);
@@ -98,11 +133,21 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
   const causal = g.op1("LessOrEqual", [g.op1("Unsqueeze", [keyPos, g.int64([0])]), g.op1("Unsqueeze", [queryPos, g.int64([1])])]);
   const notPadding = g.op1("Unsqueeze", [g.op1("Cast", [attentionMask], { to: DataType.BOOL }), g.int64([1, 2, 3])]);
   const allowed = g.op1("And", [causal, notPadding]);
-  // An additive bias [batch, 1, 1, seq, total], built once: adding it broadcasts far faster than a Where
-  // over every head's scores.
-  const maskBias = g.op1("Where", [allowed, scalar(0), scalar(dtype === "fp16" ? MASKED_SCORE_FP16 : MASKED_SCORE)]);
-  const scale = scalar(1 / Math.sqrt(D));
+  return g.op1("Where", [allowed, scalar(0), scalar(masked)]);
+}
 
+/** The constants (attention scale, norm epsilon, rotary split) and ops every decoder block shares. */
+function blockParts(
+  g: GraphBuilder,
+  cfg: LlamaConfig,
+  F: DataType,
+  weight: AddWeight,
+  scalar: (v: number) => string,
+  { cos, sin }: { cos: string; sin: string },
+  maskBias: string,
+): BlockParts {
+  const D = headDim(cfg);
+  const scale = scalar(1 / Math.sqrt(D));
   const eps = scalar(cfg.rmsNormEps);
   const rmsNorm = (x: string, weight: string): string => {
     const meanSquare = g.op1("ReduceMean", [g.op1("Mul", [x, x])], { axes: [-1], keepdims: 1 });
@@ -114,53 +159,61 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
     const rotated = g.op1("Concat", [g.op1("Neg", [x2!]), x1!], { axis: -1 });
     return g.op1("Add", [g.op1("Mul", [x, cos]), g.op1("Mul", [rotated, sin])]);
   };
-  const headsShape = (n: number) => g.int64([0, 0, n, D]);
-  const perm0213 = [0, 2, 1, 3];
-  // [batch, seq, hidden] -> [batch, n, seq, D]
-  const splitHeads = (x: string, n: number) => g.op1("Transpose", [g.op1("Reshape", [x, headsShape(n)])], { perm: perm0213 });
+  const splitHeads = (x: string, n: number) => g.op1("Transpose", [g.op1("Reshape", [x, g.int64([0, 0, n, D])])], { perm: PERM_0213 });
+  return { g, cfg, F, weight, maskBias, scale, rmsNorm, rotate, splitHeads };
+}
 
-  for (let i = 0; i < cfg.numLayers; i++) {
-    const L = w.layers[i]!;
-    const p = `model.layers.${i}`;
-    const matmul = (x: string, name: string, data: Float32Array, inDim: number, outDim: number) =>
-      g.op1("MatMul", [x, weight(`${p}.${name}.MatMul.weight`, [inDim, outDim], data)]);
+const PERM_0213 = [0, 2, 1, 3];
 
-    const x = rmsNorm(h, weight(`${p}.input_layernorm.weight`, [H], L.inputNorm));
-    const q = rotate(splitHeads(matmul(x, "self_attn.q_proj", L.q, H, nH * D), nH));
-    const k = rotate(splitHeads(matmul(x, "self_attn.k_proj", L.k, H, nKv * D), nKv));
-    const v = splitHeads(matmul(x, "self_attn.v_proj", L.v, H, nKv * D), nKv);
-    const pastKey = g.input(`past_key_values.${i}.key`, F, ["batch_size", nKv, "past_sequence_length", D]);
-    const pastValue = g.input(`past_key_values.${i}.value`, F, ["batch_size", nKv, "past_sequence_length", D]);
-    const keys = g.op1("Concat", [pastKey, k], { axis: 2 }, `present.${i}.key`);
-    const values = g.op1("Concat", [pastValue, v], { axis: 2 }, `present.${i}.value`);
-    g.output(keys, F, ["batch_size", nKv, "total_sequence_length", D]);
-    g.output(values, F, ["batch_size", nKv, "total_sequence_length", D]);
+/** Multiplies by the projection matrix `name` of a block ([inDim, outDim], named as Optimum names it). */
+type Projection = (x: string, name: string, data: Float32Array, inDim: number, outDim: number) => string;
 
-    // Grouped-query attention without copying kv heads: queries as [batch, kv, group, seq, D]
-    // against keys [batch, kv, 1, D, total] broadcast over the group (head h uses kv head h / group).
-    // Scaling q ([seq, D] per head) is cheaper than scaling the scores ([seq, total] per head).
-    const qGrouped = g.op1("Reshape", [g.op1("Mul", [q, scale]), g.int64([0, nKv, groups, -1, D])]);
-    const kT = g.op1("Unsqueeze", [g.op1("Transpose", [keys], { perm: [0, 1, 3, 2] }), g.int64([2])]);
-    const scores = g.op1("MatMul", [qGrouped, kT]);
-    const probs = g.op1("Softmax", [g.op1("Add", [scores, maskBias])], { axis: -1 });
-    const context = g.op1("MatMul", [probs, g.op1("Unsqueeze", [values, g.int64([2])])]);
-    const merged = g.op1("Reshape", [
-      g.op1("Transpose", [g.op1("Reshape", [context, g.int64([0, nH, -1, D])])], { perm: perm0213 }),
-      g.int64([0, 0, nH * D]),
-    ]);
-    h = g.op1("Add", [h, matmul(merged, "self_attn.o_proj", L.o, nH * D, H)]);
+/** Decoder block i: attention and then a SwiGLU MLP, each on the RMS-normed stream and added back to it. */
+function decoderBlock(parts: BlockParts, i: number, L: LlamaLayerWeights, h: string): string {
+  const { g, cfg, weight, rmsNorm } = parts;
+  const H = cfg.hiddenSize;
+  const I = cfg.intermediateSize;
+  const p = `model.layers.${i}`;
+  const matmul: Projection = (x, name, data, inDim, outDim) =>
+    g.op1("MatMul", [x, weight(`${p}.${name}.MatMul.weight`, [inDim, outDim], data)]);
 
-    const y = rmsNorm(h, weight(`${p}.post_attention_layernorm.weight`, [H], L.postNorm));
-    const gate = matmul(y, "mlp.gate_proj", L.gate, H, I);
-    const act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), matmul(y, "mlp.up_proj", L.up, H, I)]);
-    h = g.op1("Add", [h, matmul(act, "mlp.down_proj", L.down, I, H)]);
-  }
+  const x = rmsNorm(h, weight(`${p}.input_layernorm.weight`, [H], L.inputNorm));
+  h = g.op1("Add", [h, selfAttention(parts, i, L, x, matmul)]);
 
-  const final = rmsNorm(h, weight("model.norm.weight", [H], w.norm));
-  const head = w.lmHead ? weight("lm_head.MatMul.weight", [H, cfg.vocabSize], w.lmHead) : g.op1("Transpose", [embed], { perm: [1, 0] });
-  g.op1("MatMul", [final, head], {}, "logits");
-  g.output("logits", F, ["batch_size", "sequence_length", cfg.vocabSize]);
-  g.outputs.unshift(g.outputs.pop()!); // Optimum lists logits before the present tensors
+  const y = rmsNorm(h, weight(`${p}.post_attention_layernorm.weight`, [H], L.postNorm));
+  const gate = matmul(y, "mlp.gate_proj", L.gate, H, I);
+  const act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), matmul(y, "mlp.up_proj", L.up, H, I)]);
+  return g.op1("Add", [h, matmul(act, "mlp.down_proj", L.down, I, H)]);
+}
 
-  return g.toModel({ name: "llama", opset: OPSET, producer });
+/** Block i's attention over its past and the new tokens (output present.{i}.key|value), projected back by o_proj. */
+function selfAttention(parts: BlockParts, i: number, L: LlamaLayerWeights, x: string, matmul: Projection): string {
+  const { g, cfg, F, rotate, splitHeads } = parts;
+  const H = cfg.hiddenSize;
+  const D = headDim(cfg);
+  const nH = cfg.numHeads;
+  const nKv = cfg.numKvHeads;
+  const q = rotate(splitHeads(matmul(x, "self_attn.q_proj", L.q, H, nH * D), nH));
+  const k = rotate(splitHeads(matmul(x, "self_attn.k_proj", L.k, H, nKv * D), nKv));
+  const v = splitHeads(matmul(x, "self_attn.v_proj", L.v, H, nKv * D), nKv);
+  const pastKey = g.input(`past_key_values.${i}.key`, F, ["batch_size", nKv, "past_sequence_length", D]);
+  const pastValue = g.input(`past_key_values.${i}.value`, F, ["batch_size", nKv, "past_sequence_length", D]);
+  const keys = g.op1("Concat", [pastKey, k], { axis: 2 }, `present.${i}.key`);
+  const values = g.op1("Concat", [pastValue, v], { axis: 2 }, `present.${i}.value`);
+  g.output(keys, F, ["batch_size", nKv, "total_sequence_length", D]);
+  g.output(values, F, ["batch_size", nKv, "total_sequence_length", D]);
+
+  // Grouped-query attention without copying kv heads: queries as [batch, kv, group, seq, D]
+  // against keys [batch, kv, 1, D, total] broadcast over the group (head h uses kv head h / group).
+  // Scaling q ([seq, D] per head) is cheaper than scaling the scores ([seq, total] per head).
+  const qGrouped = g.op1("Reshape", [g.op1("Mul", [q, parts.scale]), g.int64([0, nKv, nH / nKv, -1, D])]);
+  const kT = g.op1("Unsqueeze", [g.op1("Transpose", [keys], { perm: [0, 1, 3, 2] }), g.int64([2])]);
+  const scores = g.op1("MatMul", [qGrouped, kT]);
+  const probs = g.op1("Softmax", [g.op1("Add", [scores, parts.maskBias])], { axis: -1 });
+  const context = g.op1("MatMul", [probs, g.op1("Unsqueeze", [values, g.int64([2])])]);
+  const merged = g.op1("Reshape", [
+    g.op1("Transpose", [g.op1("Reshape", [context, g.int64([0, nH, -1, D])])], { perm: PERM_0213 }),
+    g.int64([0, 0, nH * D]),
+  ]);
+  return matmul(merged, "self_attn.o_proj", L.o, nH * D, H);
 }

@@ -2,7 +2,7 @@
 // into the Hugging Face / Optimum folder layout.
 import { readFile } from "node:fs/promises";
 import { UserError, readingFile } from "../util/errors.js";
-import { llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
+import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
 import type { LlamaLayerWeights, LlamaWeights, WeightType } from "./llama-graph.js";
 import { writeModelFolder } from "./folder.js";
 import { SPACE, type SentencePieceVocab } from "./tokenizer-json.js";
@@ -22,6 +22,16 @@ export interface Llama2cCheckpoint {
 
 /** Reads run.c's `Config` header and weights; every size is checked against the file length. */
 export function parseLlama2cCheckpoint(buf: Uint8Array, file: string): Llama2cCheckpoint {
+  const { config, rawVocab } = readHeader(buf, file);
+  const floats = bodyFloats(buf, config, rawVocab, file);
+  // Float32 views need 4-byte alignment: copy the body once.
+  const body = new Float32Array(floats);
+  new Uint8Array(body.buffer).set(buf.subarray(HEADER_BYTES));
+  return { config, weights: graphWeights(body, config) };
+}
+
+/** The header's config, and its vocab size as written (for messages). */
+function readHeader(buf: Uint8Array, file: string): { config: LlamaConfig; rawVocab: number } {
   if (buf.byteLength < HEADER_BYTES)
     throw new UserError(`${file}: truncated checkpoint (${buf.byteLength} bytes, header needs ${HEADER_BYTES})`);
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
@@ -44,13 +54,18 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file: string): Llama2cCh
   };
   const problem = llamaConfigProblem(config);
   if (problem) throw new UserError(`${file}: not a llama2.c checkpoint: header says ${problem}`);
+  return { config, rawVocab: rawVocab! };
+}
 
-  const H = config.hiddenSize;
-  const I = config.intermediateSize;
-  const L = config.numLayers;
-  const V = config.vocabSize;
-  const D = H / config.numHeads;
-  const kv = config.numKvHeads * D;
+/** The sizes run.c's weights are laid out in; kv: the width of the k and v projections. */
+function sizes(config: LlamaConfig) {
+  const D = headDim(config);
+  return { H: config.hiddenSize, I: config.intermediateSize, L: config.numLayers, V: config.vocabSize, D, kv: config.numKvHeads * D };
+}
+
+/** How many floats follow the header, refused unless the file holds exactly that many. */
+function bodyFloats(buf: Uint8Array, config: LlamaConfig, rawVocab: number, file: string): number {
+  const { H, I, L, V, D, kv } = sizes(config);
   const floats =
     V * H + L * (H + H * H + 2 * kv * H + H * H + H + 3 * H * I) + H + config.maxPositions * D + (config.tieEmbeddings ? 0 : V * H);
   const expected = HEADER_BYTES + 4 * floats;
@@ -59,10 +74,12 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file: string): Llama2cCh
       `${file}: ${buf.byteLength < expected ? "truncated" : "wrong-size"} checkpoint: ${buf.byteLength} bytes, ` +
         `the header (dim ${H}, hidden ${I}, layers ${L}, heads ${config.numHeads}/${config.numKvHeads}, vocab ${rawVocab}, seq ${config.maxPositions}) needs ${expected}`,
     );
+  return floats;
+}
 
-  // Float32 views need 4-byte alignment: copy the body once.
-  const body = new Float32Array(floats);
-  new Uint8Array(body.buffer).set(buf.subarray(HEADER_BYTES));
+/** The body's tensors, in run.c's order, as the graph takes them: matrices [in, out], q/k rows in rotate_half order. */
+function graphWeights(body: Float32Array, config: LlamaConfig): LlamaWeights {
+  const { H, I, L, V, D, kv } = sizes(config);
   let at = 0;
   const take = (n: number) => body.subarray(at, (at += n));
   const embed = take(V * H);
@@ -90,13 +107,12 @@ export function parseLlama2cCheckpoint(buf: Uint8Array, file: string): Llama2cCh
     up: transposeRows(w3.subarray(i * I * H, (i + 1) * I * H), I, H),
     down: transposeRows(w2.subarray(i * H * I, (i + 1) * H * I), H, I),
   });
-  const weights: LlamaWeights = {
+  return {
     embed: embed.slice(),
     layers: Array.from({ length: L }, (_, i) => layer(i)),
     norm: rmsFinal.slice(),
     lmHead: wcls ? transposeRows(wcls, V, H) : undefined,
   };
-  return { config, weights };
 }
 
 /** [rows, cols] row-major (llama2.c's out x in) -> [cols, rows] (MatMul's in x out). */

@@ -48,22 +48,7 @@ export function mergesFromScores(vocab: SentencePieceVocab): [string, string][] 
 }
 
 export function buildTokenizerFiles(vocab: SentencePieceVocab, opts: { chatTemplate: string; modelMaxLength: number }): TokenizerFiles {
-  const special = new Set(vocab.special);
-  const addedTokens = [...special]
-    .sort((a, b) => a - b)
-    .map((id) => ({
-      id,
-      content: vocab.pieces[id],
-      single_word: false,
-      lstrip: false,
-      rstrip: false,
-      normalized: false,
-      special: true,
-    }));
-  const vocabMap: Record<string, number> = {};
-  vocab.pieces.forEach((p, i) => {
-    if (!(p in vocabMap)) vocabMap[p] = i;
-  });
+  const addedTokens = addedTokensOf(vocab);
   const bos = vocab.pieces[vocab.bos]!;
   const eos = vocab.pieces[vocab.eos]!;
   const unk = vocab.pieces[vocab.unk]!;
@@ -72,48 +57,11 @@ export function buildTokenizerFiles(vocab: SentencePieceVocab, opts: { chatTempl
     truncation: null,
     padding: null,
     added_tokens: addedTokens,
-    // Prepend + Replace rather than a Metaspace pre-tokenizer: Metaspace skips the dummy prefix when the
-    // text starts with a space, which llama2.c does not.
-    normalizer: {
-      type: "Sequence",
-      normalizers: [
-        { type: "Prepend", prepend: SPACE },
-        { type: "Replace", pattern: { String: " " }, content: SPACE },
-      ],
-    },
+    normalizer: NORMALIZER,
     pre_tokenizer: null,
-    post_processor: {
-      type: "TemplateProcessing",
-      single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-      pair: [
-        { SpecialToken: { id: bos, type_id: 0 } },
-        { Sequence: { id: "A", type_id: 0 } },
-        { SpecialToken: { id: bos, type_id: 1 } },
-        { Sequence: { id: "B", type_id: 1 } },
-      ],
-      special_tokens: { [bos]: { id: bos, ids: [vocab.bos], tokens: [bos] } },
-    },
-    decoder: {
-      type: "Sequence",
-      decoders: [
-        { type: "Replace", pattern: { String: SPACE }, content: " " },
-        { type: "ByteFallback" },
-        { type: "Fuse" },
-        { type: "Strip", content: " ", start: 1, stop: 0 },
-      ],
-    },
-    model: {
-      type: "BPE",
-      dropout: null,
-      unk_token: unk,
-      continuing_subword_prefix: null,
-      end_of_word_suffix: null,
-      fuse_unk: true,
-      byte_fallback: true,
-      ignore_merges: false,
-      vocab: vocabMap,
-      merges: mergesFromScores(vocab),
-    },
+    post_processor: bosProcessor(bos, vocab.bos),
+    decoder: DECODER,
+    model: bpeModel(vocab, unk),
   };
   const tokenizerConfig = {
     tokenizer_class: "LlamaTokenizer",
@@ -131,6 +79,76 @@ export function buildTokenizerFiles(vocab: SentencePieceVocab, opts: { chatTempl
     added_tokens_decoder: Object.fromEntries(addedTokens.map(({ id, ...rest }) => [String(id), rest])),
   };
   return { tokenizerJson, tokenizerConfig };
+}
+
+/** The special tokens, in id order, matched whole and never normalized. */
+function addedTokensOf(vocab: SentencePieceVocab) {
+  return [...new Set(vocab.special)]
+    .sort((a, b) => a - b)
+    .map((id) => ({
+      id,
+      content: vocab.pieces[id],
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+      special: true,
+    }));
+}
+
+// Prepend + Replace rather than a Metaspace pre-tokenizer: Metaspace skips the dummy prefix when the
+// text starts with a space, which llama2.c does not.
+const NORMALIZER = {
+  type: "Sequence",
+  normalizers: [
+    { type: "Prepend", prepend: SPACE },
+    { type: "Replace", pattern: { String: " " }, content: SPACE },
+  ],
+};
+
+const DECODER = {
+  type: "Sequence",
+  decoders: [
+    { type: "Replace", pattern: { String: SPACE }, content: " " },
+    { type: "ByteFallback" },
+    { type: "Fuse" },
+    { type: "Strip", content: " ", start: 1, stop: 0 },
+  ],
+};
+
+/** Puts BOS (piece `bos`, id `bosId`) before each sequence, as add_bos_token does. */
+function bosProcessor(bos: string, bosId: number) {
+  return {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: bos, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+    pair: [
+      { SpecialToken: { id: bos, type_id: 0 } },
+      { Sequence: { id: "A", type_id: 0 } },
+      { SpecialToken: { id: bos, type_id: 1 } },
+      { Sequence: { id: "B", type_id: 1 } },
+    ],
+    special_tokens: { [bos]: { id: bos, ids: [bosId], tokens: [bos] } },
+  };
+}
+
+/** The BPE model: each piece's first id, the merges from the scores, byte fallback for the rest. */
+function bpeModel(vocab: SentencePieceVocab, unk: string) {
+  const vocabMap: Record<string, number> = {};
+  vocab.pieces.forEach((p, i) => {
+    if (!(p in vocabMap)) vocabMap[p] = i;
+  });
+  return {
+    type: "BPE",
+    dropout: null,
+    unk_token: unk,
+    continuing_subword_prefix: null,
+    end_of_word_suffix: null,
+    fuse_unk: true,
+    byte_fallback: true,
+    ignore_merges: false,
+    vocab: vocabMap,
+    merges: mergesFromScores(vocab),
+  };
 }
 
 /** The byte-fallback piece of byte b: "<0x41>". */

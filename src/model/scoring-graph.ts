@@ -152,6 +152,14 @@ function inlineBytes(t: TensorProto, onnxPath: string): Uint8Array {
 
 const READ_CHUNK = 16 * 2 ** 20;
 
+type OpenFile = { path: string; handle: FileHandle; size: number };
+/** Where a tensor's bytes are: a range of an external data file, or in the model file itself. */
+type Source = { ref: ExternalDataRef } | { bytes: Uint8Array };
+/** A range of an external data file to copy into a blob at `at`. */
+type Target = { ref: ExternalDataRef; blob: Uint8Array; at: number };
+
+const sourceLength = (s: Source) => ("ref" in s ? s.ref.length : s.bytes.byteLength);
+
 /**
  * Moves the maskable weights into one blob (the working copy masking zeroes) and the other large weights
  * into another, so the graph stays small to serialize and under protobuf's 2 GiB whatever the model's size.
@@ -161,12 +169,7 @@ const READ_CHUNK = 16 * 2 ** 20;
  */
 async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
   const { dir, onnxPath, onnxBytes } = folder;
-  for (const t of graph.initializer) checkInlineData(t, onnxPath);
-  for (const [t, where] of otherTensors(graph))
-    if (isExternal(t))
-      throw new UserError(
-        `${onnxPath}: ${where} (${t.name}) keeps its values in external data, which dlc-prune reads for the graph's initializers only; re-export the model with them inline`,
-      );
+  checkWhereDataLies(graph, onnxPath);
   const byName = new Map(graph.initializer.map((t) => [t.name, t]));
   const maskSet = new Set(names);
   const maskTensors = names.map((n) => byName.get(n)!);
@@ -175,71 +178,14 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
 
   const hashes: Record<string, string> = { [ONNX_FILE]: sha256(onnxBytes) };
   const bounds: Bounds = { dir, onnxPath, realDir: await realpath(dir), realOnnxDir: dirname(await realpath(onnxPath)) };
-  const files = new Map<string, { path: string; handle: FileHandle; size: number }>();
+  const files = new Map<string, OpenFile>();
   try {
-    // Every source, checked, before a byte of a blob is allocated.
-    const sources = new Map<TensorProto, { ref: ExternalDataRef } | { bytes: Uint8Array }>();
-    let available = onnxBytes.byteLength;
-    for (const t of [...maskTensors, ...fixedTensors]) {
-      const ref = externalRef(t, onnxPath);
-      if (!ref) {
-        sources.set(t, { bytes: inlineBytes(t, onnxPath) });
-        continue;
-      }
-      if (!files.has(ref.location)) {
-        const file = await openExternal(ref.location, t, bounds);
-        files.set(ref.location, file);
-        hashes[`onnx/${ref.location}`] = ""; // keeps the record's key order: the order files are first used
-        available += file.size;
-      }
-      const file = files.get(ref.location)!;
-      if (ref.offset + ref.length > file.size)
-        throw new UserError(
-          `${onnxPath}: initializer ${t.name}: its external data (offset ${ref.offset}, length ${ref.length}) runs past the end of ${file.path} (${file.size} bytes); the data file is truncated or belongs to another export`,
-        );
-      sources.set(t, { ref });
-    }
-    const lengthOf = (t: TensorProto) => {
-      const s = sources.get(t)!;
-      return "ref" in s ? s.ref.length : s.bytes.byteLength;
-    };
-    // Ranges of one file can overlap: bounded by the bytes present, however many initializers point there.
-    const claimed = [...sources.keys()].reduce((a, t) => a + lengthOf(t), 0);
-    if (claimed > available)
-      throw new UserError(
-        `${onnxPath}: the initializers claim ${formatBytes(claimed)}, more than the model's files hold (${formatBytes(available)}): their external data ranges overlap; re-export the model`,
-      );
-
-    const place = (tensors: TensorProto[]) => {
-      const { offsets, size } = layoutExternal(tensors.map(lengthOf));
-      return { blob: new Uint8Array(size), offsets };
-    };
-    const mask = place(maskTensors);
-    const fixed = place(fixedTensors);
-    const targets = new Map<string, { ref: ExternalDataRef; blob: Uint8Array; at: number }[]>();
-    const fill = (tensors: TensorProto[], { blob, offsets }: { blob: Uint8Array; offsets: number[] }) =>
-      tensors.forEach((t, i) => {
-        const s = sources.get(t)!;
-        if ("bytes" in s) blob.set(s.bytes, offsets[i]);
-        else targets.set(s.ref.location, [...(targets.get(s.ref.location) ?? []), { ref: s.ref, blob, at: offsets[i]! }]);
-      });
-    fill(maskTensors, mask);
-    fill(fixedTensors, fixed);
-    for (const [location, file] of files) {
-      const hash = createHash("sha256");
-      const chunk = new Uint8Array(Math.min(READ_CHUNK, file.size));
-      for (let pos = 0; pos < file.size; pos += chunk.byteLength) {
-        const view = chunk.subarray(0, Math.min(chunk.byteLength, file.size - pos));
-        await readFully(file.handle, file.path, view, pos);
-        hash.update(view);
-        for (const { ref, blob, at } of targets.get(location) ?? []) {
-          const from = Math.max(ref.offset, pos);
-          const to = Math.min(ref.offset + ref.length, pos + view.byteLength);
-          if (from < to) blob.set(view.subarray(from - pos, to - pos), at + from - ref.offset);
-        }
-      }
-      hashes[`onnx/${location}`] = hash.digest("hex");
-    }
+    const sources = await checkedSources([...maskTensors, ...fixedTensors], folder, bounds, files, hashes);
+    const targets = new Map<string, Target[]>();
+    const mask = placeInBlob(maskTensors, sources, targets);
+    const fixed = placeInBlob(fixedTensors, sources, targets);
+    await copyFromFiles(files, targets, hashes);
+    const lengthOf = (t: TensorProto) => sourceLength(sources.get(t)!);
     maskTensors.forEach((t, i) => setExternal(t, { location: MASKABLE_FILE, offset: mask.offsets[i]!, length: lengthOf(t) }));
     fixedTensors.forEach((t, i) => setExternal(t, { location: FIXED_FILE, offset: fixed.offsets[i]!, length: lengthOf(t) }));
 
@@ -254,6 +200,88 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
     return { maskable, maskableBlob: mask.blob, fixedBlob: fixed.blob, sha256: hashes };
   } finally {
     for (const f of files.values()) await f.handle.close();
+  }
+}
+
+/** Inline data must fit its shape, and external data is read for the graph's initializers only. */
+function checkWhereDataLies(graph: Graph, onnxPath: string): void {
+  for (const t of graph.initializer) checkInlineData(t, onnxPath);
+  for (const [t, where] of otherTensors(graph))
+    if (isExternal(t))
+      throw new UserError(
+        `${onnxPath}: ${where} (${t.name}) keeps its values in external data, which dlc-prune reads for the graph's initializers only; re-export the model with them inline`,
+      );
+}
+
+/**
+ * Each tensor's source, checked before a byte of a blob is allocated: its external data file opened once
+ * (into `files`), its range inside the file, and all ranges together no more than the files hold.
+ */
+async function checkedSources(
+  tensors: TensorProto[],
+  { onnxPath, onnxBytes }: ModelFolder,
+  bounds: Bounds,
+  files: Map<string, OpenFile>,
+  hashes: Record<string, string>,
+): Promise<Map<TensorProto, Source>> {
+  const sources = new Map<TensorProto, Source>();
+  let available = onnxBytes.byteLength;
+  for (const t of tensors) {
+    const ref = externalRef(t, onnxPath);
+    if (!ref) {
+      sources.set(t, { bytes: inlineBytes(t, onnxPath) });
+      continue;
+    }
+    if (!files.has(ref.location)) {
+      const file = await openExternal(ref.location, t, bounds);
+      files.set(ref.location, file);
+      hashes[`onnx/${ref.location}`] = ""; // keeps the record's key order: the order files are first used
+      available += file.size;
+    }
+    const file = files.get(ref.location)!;
+    if (ref.offset + ref.length > file.size)
+      throw new UserError(
+        `${onnxPath}: initializer ${t.name}: its external data (offset ${ref.offset}, length ${ref.length}) runs past the end of ${file.path} (${file.size} bytes); the data file is truncated or belongs to another export`,
+      );
+    sources.set(t, { ref });
+  }
+  // Ranges of one file can overlap: bounded by the bytes present, however many initializers point there.
+  const claimed = [...sources.values()].reduce((a, s) => a + sourceLength(s), 0);
+  if (claimed > available)
+    throw new UserError(
+      `${onnxPath}: the initializers claim ${formatBytes(claimed)}, more than the model's files hold (${formatBytes(available)}): their external data ranges overlap; re-export the model`,
+    );
+  return sources;
+}
+
+/** Lays `tensors` out in a new blob: copies the inline ones, and adds the external ranges to `targets`, by file. */
+function placeInBlob(tensors: TensorProto[], sources: Map<TensorProto, Source>, targets: Map<string, Target[]>) {
+  const { offsets, size } = layoutExternal(tensors.map((t) => sourceLength(sources.get(t)!)));
+  const blob = new Uint8Array(size);
+  tensors.forEach((t, i) => {
+    const s = sources.get(t)!;
+    if ("bytes" in s) blob.set(s.bytes, offsets[i]);
+    else targets.set(s.ref.location, [...(targets.get(s.ref.location) ?? []), { ref: s.ref, blob, at: offsets[i]! }]);
+  });
+  return { blob, offsets };
+}
+
+/** Reads each external data file once, in chunks, hashing it and copying its ranges into their blobs. */
+async function copyFromFiles(files: Map<string, OpenFile>, targets: Map<string, Target[]>, hashes: Record<string, string>) {
+  for (const [location, file] of files) {
+    const hash = createHash("sha256");
+    const chunk = new Uint8Array(Math.min(READ_CHUNK, file.size));
+    for (let pos = 0; pos < file.size; pos += chunk.byteLength) {
+      const view = chunk.subarray(0, Math.min(chunk.byteLength, file.size - pos));
+      await readFully(file.handle, file.path, view, pos);
+      hash.update(view);
+      for (const { ref, blob, at } of targets.get(location) ?? []) {
+        const from = Math.max(ref.offset, pos);
+        const to = Math.min(ref.offset + ref.length, pos + view.byteLength);
+        if (from < to) blob.set(view.subarray(from - pos, to - pos), at + from - ref.offset);
+      }
+    }
+    hashes[`onnx/${location}`] = hash.digest("hex");
   }
 }
 

@@ -231,7 +231,18 @@ function examplesTables(report: Report): string {
 function runLine(r: Report["runs"][number]): string {
   const s = r.select;
   const m = r.masking;
-  return `<p class="meta"><b>${r.label === "." ? "This run" : escape(r.label)}</b>: model ${escape(r.model)}; ${r.rows} rows, ${r.scored} scored (${escape(describeCounts(r.by_status))}); ${m.levels} levels, ${m.method} ${m.scope} masking, interval ${m.interval}${r.ifd ? "; IFD computed" : ""}${r.refine ? `; score.refine boundary: DLC exact for ${r.refine.exact} rows, estimated for ${r.refine.estimated} (expected side agreement ${(100 * r.refine.expected_agreement).toFixed(2)}% at ${escape(r.refine.boundaries.join(", "))})` : ""}; split ${s.split}, seed ${s.seed}${s.stratify ? `, stratified by ${escape(s.stratify)}` : ""}, ${s.nested ? "nested" : "independent"} draws; unscored rows: ${escape(s.unscored)}</p>`;
+  const refine = r.refine
+    ? `; score.refine boundary: DLC exact for ${r.refine.exact} rows, estimated for ${r.refine.estimated} ` +
+      `(expected side agreement ${(100 * r.refine.expected_agreement).toFixed(2)}% at ${escape(r.refine.boundaries.join(", "))})`
+    : "";
+  const parts = [
+    `model ${escape(r.model)}`,
+    `${r.rows} rows, ${r.scored} scored (${escape(describeCounts(r.by_status))})`,
+    `${m.levels} levels, ${m.method} ${m.scope} masking, interval ${m.interval}${r.ifd ? "; IFD computed" : ""}${refine}`,
+    `split ${s.split}, seed ${s.seed}${s.stratify ? `, stratified by ${escape(s.stratify)}` : ""}, ${s.nested ? "nested" : "independent"} draws`,
+    `unscored rows: ${escape(s.unscored)}`,
+  ];
+  return `<p class="meta"><b>${r.label === "." ? "This run" : escape(r.label)}</b>: ${parts.join("; ")}</p>`;
 }
 
 /**

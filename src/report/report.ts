@@ -1,22 +1,21 @@
 // The report stage: report.json (every number the page shows) and a self-contained report.html (src/report/html)
 // comparing what each selection (strategy x score) keeps at each keep ratio, for one run's output folder or,
-// with `dlc-prune compare`, across the folders of several runs over the same data.
-import { writeFile } from "node:fs/promises";
-import { messagesOf, toSample } from "../data/formats.js";
-import type { DataSource } from "../data/source.js";
-import { scoredRows } from "../contract/status.js";
-import { atPath } from "../util/errors.js";
-import { REPORT_HTML, REPORT_JSON } from "../write/layout.js";
-import type { OutputFolder } from "../write/publish.js";
+// with `dlc-prune compare`, across the folders of several runs over the same data. Inputs in, files' text out:
+// the executor reads the texts of the rows `exampleRows` names, and publishes the files.
+import { REPORT_HTML, REPORT_JSON } from "../contract/manifest.js";
+import { hasScore, scoredRows } from "../contract/status.js";
 import { clippedAxis, cdfAt, evenSample, extremes, jaccard, oneLine, spearman } from "./figures.js";
 import { renderHtml } from "./html.js";
-import type { Distribution, Example, OutputRow, Report, ReportSource, RunSummary } from "./types.js";
+import type { Distribution, Example, ExampleText, OutputRow, Report, ReportSource, RunSummary } from "./types.js";
 
-export type { Report, ReportSource } from "./types.js";
+export type { ExampleText, Report, ReportSource } from "./types.js";
 
 export const SCATTER_POINTS = 2000;
 export const EXAMPLES = 5;
 const TEXT_CHARS = 110;
+
+/** A selection's label in the report: prefixed by its run's label across runs. */
+type Labels = (src: ReportSource) => (sel: string) => string;
 
 function runSummary(src: ReportSource, scored: number[]): RunSummary {
   const { body, scores } = src;
@@ -87,7 +86,7 @@ function distribution(src: ReportSource, metric: Distribution["metric"], label: 
       by: sel.choice.by,
       strategy: sel.choice.strategy,
       // FlexRand's easy/hard boundary is in the units of the score it ranks by.
-      boundary: metric === "dlc" && sel.choice.by === "dlc" ? sel.boundary : null,
+      boundary: metric === "dlc" && sel.choice.by === "dlc" ? sel.splitScore : null,
       series: sel.ratios.map((r) => {
         const kept = scored.filter((row) => r.keep[row]).map(value);
         return { ratio: r.ratio, rows: kept.length, cdf: cdfAt(kept, axis.x) };
@@ -98,7 +97,7 @@ function distribution(src: ReportSource, metric: Distribution["metric"], label: 
 
 function groupBars(src: ReportSource, label: (sel: string) => string, scored: number[]): Report["groups"][number] | null {
   const field = src.body.config.data.fields.group;
-  const groups = src.inspection.group;
+  const groups = src.group;
   if (!field || !groups) return null;
   const bars: Report["groups"][number]["bars"] = [];
   const count = (bar: string, rows: number[]) => {
@@ -116,47 +115,23 @@ function groupBars(src: ReportSource, label: (sel: string) => string, scored: nu
   return { run: src.label, field, bars };
 }
 
-/** Prompt and response of the given rows, each on one line. */
-async function rowTexts(data: DataSource, wanted: Set<number>): Promise<Map<number, { prompt: string; response: string }>> {
-  const texts = new Map<number, { prompt: string; response: string }>();
-  if (!wanted.size) return texts;
-  const only = data.slice((row) => wanted.has(row));
-  for await (const raw of only.rows()) {
-    if (!raw.value) continue;
-    const turns = messagesOf(toSample(raw, only.formatOf(raw.value)));
-    const said = (assistant: boolean) =>
-      oneLine(
-        turns
-          .filter((t) => (t.role === "assistant") === assistant)
-          .map((t) => t.content)
-          .join(" / "),
-        TEXT_CHARS,
-      );
-    texts.set(raw.row, { prompt: said(false), response: said(true) });
-  }
-  return texts;
-}
-
-/**
- * The report of one or more runs over the same data (`data`: the data file, readable from the working
- * directory; the caller checks every source scored it).
- */
-export async function buildReport(sources: ReportSource[], data: DataSource): Promise<Report> {
-  const many = sources.length > 1;
-  const labelOf = (src: ReportSource) => (sel: string) => (many ? `${src.label}: ${sel}` : sel);
-  const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores.cols.dlc)]));
-  const outputs = sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!));
-
+/** Jaccard of the kept rows of every two files at the same ratio. */
+function overlaps(sources: ReportSource[], labelOf: Labels): Report["overlaps"] {
   const keeps = sources.flatMap((s) =>
     s.selections.flatMap((sel) => sel.ratios.map((r) => ({ label: labelOf(s)(sel.choice.name), ratio: r.ratio, keep: r.keep }))),
   );
-  const overlaps: Report["overlaps"] = [];
+  const out: Report["overlaps"] = [];
   keeps.forEach((a, i) =>
     keeps
       .slice(i + 1)
-      .forEach((b) => a.ratio === b.ratio && overlaps.push({ ratio: a.ratio, a: a.label, b: b.label, ...jaccard(a.keep, b.keep) })),
+      .forEach((b) => a.ratio === b.ratio && out.push({ ratio: a.ratio, a: a.label, b: b.label, ...jaccard(a.keep, b.keep) })),
   );
+  return out;
+}
 
+/** Spearman's rho between every two scores of every run. */
+function correlations(sources: ReportSource[]): Report["correlations"] {
+  const many = sources.length > 1;
   const scoresOf = sources.flatMap((s) => {
     const name = (score: string) => (many ? `${s.label}: ${score}` : score);
     const { cols } = s.scores;
@@ -166,28 +141,67 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
       ...(cols.ifd ? [{ name: name("ifd"), values: cols.ifd }] : []),
     ];
   });
-  const correlations: Report["correlations"] = [];
-  scoresOf.forEach((a, i) =>
-    scoresOf.slice(i + 1).forEach((b) => correlations.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })),
-  );
+  const out: Report["correlations"] = [];
+  scoresOf.forEach((a, i) => scoresOf.slice(i + 1).forEach((b) => out.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })));
+  return out;
+}
 
-  const picked = sources.flatMap((s) => {
-    const scored = scoredOf.get(s)!;
-    const groups = s.inspection.group;
+/** The EXAMPLES easiest and hardest scored rows by DLC per run and group. */
+function examplePicks(sources: ReportSource[]) {
+  return sources.flatMap((s) => {
+    const scored = scoredRows(s.scores.cols.dlc);
+    const groups = s.group;
     const keys = groups ? [...new Set(scored.map((r) => groups[r] ?? "(none)"))].sort() : ["all"];
     return keys.map((group) => {
       const rows = groups ? scored.filter((r) => (groups[r] ?? "(none)") === group) : scored;
       return { src: s, group, ...extremes(rows, s.scores.cols.dlc, EXAMPLES) };
     });
   });
-  const texts = await rowTexts(data, new Set(picked.flatMap((p) => [...p.lowest, ...p.highest])));
-  const example = (src: ReportSource, row: number): Example => ({
-    row,
-    id: src.scores.cols.id?.[row] ?? null,
-    dlc: src.scores.cols.dlc[row]!,
-    ...(texts.get(row) ?? { prompt: "", response: "" }),
-  });
+}
 
+/** The rows whose prompt and response the report shows: the executor reads them for `buildReport`. */
+export function exampleRows(sources: ReportSource[]): Set<number> {
+  return new Set(examplePicks(sources).flatMap((p) => [...p.lowest, ...p.highest]));
+}
+
+function examples(sources: ReportSource[], texts: Map<number, ExampleText>): Report["examples"] {
+  const example = (src: ReportSource, row: number): Example => {
+    const text = texts.get(row);
+    return {
+      row,
+      id: src.scores.cols.id?.[row] ?? null,
+      dlc: src.scores.cols.dlc[row]!,
+      prompt: text ? oneLine(text.prompt, TEXT_CHARS) : "",
+      response: text ? oneLine(text.response, TEXT_CHARS) : "",
+    };
+  };
+  return examplePicks(sources).map((p) => ({
+    run: p.src.label,
+    group: p.group,
+    easiest: p.lowest.map((r) => example(p.src, r)),
+    hardest: p.highest.map((r) => example(p.src, r)),
+  }));
+}
+
+/** loss0 against DLC, at most SCATTER_POINTS rows per run. */
+function scatter(src: ReportSource, scored: number[]): Report["scatter"][number] {
+  const { loss0, dlc } = src.scores.cols;
+  return {
+    run: src.label,
+    points: evenSample(scored, SCATTER_POINTS)
+      .filter((row) => hasScore(loss0[row]!))
+      .map((row) => ({ row, loss0: loss0[row]!, dlc: dlc[row]! })),
+  };
+}
+
+/**
+ * The report of one or more runs over the same data (the caller checks every source scored it), with the
+ * texts of the rows `exampleRows` names (a row missing from `texts` shows none).
+ */
+export function buildReport(sources: ReportSource[], texts: Map<number, ExampleText>): Report {
+  const many = sources.length > 1;
+  const labelOf: Labels = (src) => (sel) => (many ? `${src.label}: ${sel}` : sel);
+  const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores.cols.dlc)]));
   const runs = sources.map((s) => runSummary(s, scoredOf.get(s)!));
   const random = runs.filter((r) => r.random_model);
   const first = sources[0]!.body;
@@ -199,37 +213,22 @@ export async function buildReport(sources: ReportSource[], data: DataSource): Pr
       : null,
     data: { path: first.config.data.path, sha256: first.run.data.sha256, rows: first.rows.total },
     runs,
-    outputs,
+    outputs: sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!)),
     distributions: sources.flatMap((s) =>
       (["dlc", "response_tokens"] as const).map((m) => distribution(s, m, labelOf(s), scoredOf.get(s)!)),
     ),
     groups: sources.flatMap((s) => groupBars(s, labelOf(s), scoredOf.get(s)!) ?? []),
-    overlaps,
-    correlations,
-    scatter: sources.map((s) => ({
-      run: s.label,
-      points: evenSample(scoredOf.get(s)!, SCATTER_POINTS)
-        .filter((row) => !Number.isNaN(s.scores.cols.loss0[row]!))
-        .map((row) => ({ row, loss0: s.scores.cols.loss0[row]!, dlc: s.scores.cols.dlc[row]! })),
-    })),
-    examples: picked.map((p) => ({
-      run: p.src.label,
-      group: p.group,
-      easiest: p.lowest.map((r) => example(p.src, r)),
-      hardest: p.highest.map((r) => example(p.src, r)),
-    })),
+    overlaps: overlaps(sources, labelOf),
+    correlations: correlations(sources),
+    scatter: sources.map((s) => scatter(s, scoredOf.get(s)!)),
+    examples: examples(sources, texts),
   };
 }
 
-/** report.json and report.html as temporary files of the output folder, added to `files` (name -> temporary path) for publishing. */
-export async function writeReport(folder: OutputFolder, report: Report, files: Map<string, string>): Promise<void> {
-  const contents: [string, string][] = [
+/** report.json and report.html: file name -> text. */
+export async function renderReportFiles(report: Report): Promise<Map<string, string>> {
+  return new Map([
     [REPORT_JSON, JSON.stringify(report, null, 2) + "\n"],
     [REPORT_HTML, await renderHtml(report)],
-  ];
-  for (const [name, text] of contents) {
-    const temp = await folder.temp(name);
-    await atPath(temp, () => writeFile(temp, text));
-    files.set(name, temp);
-  }
+  ]);
 }

@@ -1,8 +1,7 @@
 // report.json's shape (every number the page shows), and what the report stage reads.
-import type { DataInspection } from "../data/inspect.js";
 import type { ScoresFile } from "../contract/file.js";
+import type { WrittenBody } from "../contract/manifest.js";
 import type { Selection } from "../select/select.js";
-import type { WrittenBody } from "../write/layout.js";
 import type { RefineSummary } from "../contract/cuts.js";
 import type { Axis } from "./figures.js";
 
@@ -15,7 +14,14 @@ export interface ReportSource {
   scores: ScoresFile;
   /** Its selections, recomputed from the scores (they are deterministic). */
   selections: Selection[];
-  inspection: DataInspection;
+  /** data.fields.group per row, when configured. */
+  group: (string | null)[] | null;
+}
+
+/** An example row's prompt and response (its turns of each side joined), as the executor read them from the data. */
+export interface ExampleText {
+  prompt: string;
+  response: string;
 }
 
 export interface RunSummary {

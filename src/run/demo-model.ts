@@ -6,7 +6,7 @@ import { writeTinyModel } from "../kit/tiny.js";
 import { UserError } from "../util/errors.js";
 import { exists } from "../util/fs.js";
 
-export async function ensureDemoModel(config: Config, log: (line: string) => void): Promise<void> {
+export async function ensureDemoModel(config: Pick<Config, "model">, log: (line: string) => void): Promise<void> {
   const { path, tiny } = config.model;
   if (!path) throw new UserError("missing key model.path (the model folder to score with)");
   if (!tiny) return;

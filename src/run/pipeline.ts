@@ -1,26 +1,26 @@
-// The whole job: score (or merge shards) -> select -> write -> report. Each stage can also run alone (CLI
-// verbs, API: src/run/select.ts, src/run/report.ts). Before any long work, every output location is checked.
+// The whole job: score (or merge shards) -> select -> write -> report. Each step can also run alone (CLI
+// verbs, API: src/run/score.ts, merge.ts, select.ts, report.ts). Before any long work, every output location
+// is checked.
 import { performance } from "node:perf_hooks";
 import type { Config } from "../config/schema.js";
 import { DataSource } from "../data/source.js";
-import { type Report } from "../report/report.js";
-import { score, type ScoreResult } from "../score/score.js";
-import { type ScoresMeta } from "../contract/file.js";
+import type { Report } from "../report/report.js";
+import type { ScoresMeta } from "../contract/file.js";
 import { expandShardPaths, mergeShards } from "../contract/merge.js";
 import { RunInputs } from "../util/paths.js";
-import { MANIFEST_FILE, describeOutput, type Manifest } from "../write/layout.js";
+import { MANIFEST_FILE, type Manifest } from "../contract/manifest.js";
 import { ensureDemoModel } from "./demo-model.js";
 import { checkBeforeScoring } from "./preflight.js";
+import { scoreStage, type ScoreResult } from "./score.js";
 import { resolveShard } from "./shard.js";
-
+import { defaultLog, since } from "./output.js";
 import {
   claimOutputFolder,
-  defaultLog,
+  describeOutputs,
   inspectForOutput,
   selectAndWrite,
   selectInputs,
   selectOutputNames,
-  since,
   type RunOptions,
 } from "./select.js";
 
@@ -66,7 +66,7 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out");
     else {
       await ensureDemoModel(config, log);
-      scored = await score(config, { ...opts, source, shard });
+      scored = await scoreStage(config, { ...opts, source, shard });
       if (scored.shard) {
         log(
           `scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`,
@@ -81,7 +81,7 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
       { ...opts, withReport: true },
       { source, inspection, folder, timings, threads },
     );
-    for (const o of manifest.outputs) log(describeOutput(config.select.out_dir, o, manifest.unscored.policy));
+    for (const line of describeOutputs(config.select.out_dir, manifest)) log(line);
     log(
       `wrote ${manifest.files.map((f) => f.file).join(", ")} and ${MANIFEST_FILE} to ${config.select.out_dir} (${Object.entries(
         manifest.timings,

@@ -1,10 +1,13 @@
-// Contradictions between config keys that are known before any scoring: refused by run, estimate and
+// Contradictions between config keys that are known before any scoring: refused by run, score, estimate and
 // run --dry-run before the expensive stage, naming the keys, instead of after hours of scoring.
-import type { Config } from "../config/schema.js";
+import type { Config, SelectionsConfig } from "../config/schema.js";
 import { selectionsOf } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 
-export function checkBeforeScoring(config: Config): void {
+/** What the checks read: the scoring config, and the selections select will make. */
+export type PreflightConfig = Pick<Config, "score"> & { select: SelectionsConfig };
+
+export function checkBeforeScoring(config: PreflightConfig): void {
   const { score, select } = config;
   const byIfd = selectionsOf(select).filter((c) => c.by === "ifd");
   if (byIfd.length && !score.ifd)

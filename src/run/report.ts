@@ -6,17 +6,18 @@ import { parseConfig } from "../config/load.js";
 import type { Config } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
 import { DataSource } from "../data/source.js";
-import { buildReport, writeReport, type Report, type ReportSource } from "../report/report.js";
+import { type Report, type ReportSource } from "../report/report.js";
 import { type ScoresFile } from "../contract/file.js";
 import { type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 import { sha256File } from "../util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { RunInputs } from "../util/paths.js";
-import { MANIFEST_FILE, REPORT_FILES, readManifest, rebaseManifest, type Manifest } from "../write/layout.js";
+import { MANIFEST_FILE, REPORT_FILES, type Manifest } from "../contract/manifest.js";
+import { readManifest, rebaseManifest } from "../write/layout.js";
 import { OutputFolder } from "../write/publish.js";
-
-import { claimOutputFolder, defaultLog, scoresForData, selectAll, selectInputs, since, type RunOptions } from "./select.js";
+import { defaultLog, since, writeAndPublish, writeReport } from "./output.js";
+import { claimOutputFolder, scoresForData, selectAll, selectInputs, type RunOptions } from "./select.js";
 
 /** A finished select's folder, read back: its manifest, config, data and scores (checked unchanged), and its selections recomputed (they are deterministic). */
 interface FinishedRun {
@@ -61,33 +62,22 @@ async function selectAgain(run: Omit<FinishedRun, "scores" | "inspection" | "sel
 /** The report's view of a finished run, its paths relative to the report's folder `to`. */
 function reportSourceOf(run: FinishedRun, label: string, to: string): ReportSource {
   const { state: _state, files: _files, replacing: _replacing, invocation: _invocation, timings: _timings, ...body } = run.manifest;
-  return { label, body: rebaseManifest(body, run.dir, to), scores: run.scores, selections: run.selections, inspection: run.inspection };
+  return { label, body: rebaseManifest(body, run.dir, to), scores: run.scores, selections: run.selections, group: run.inspection.group };
 }
 
 /** The report of a finished select, rewritten in its folder. */
 export async function report(outDir: string, opts: RunOptions = {}): Promise<Report> {
   const found = await readFinishedRun(outDir, true);
   const folder = await claimOutputFolder(outDir, REPORT_FILES, found.config, await RunInputs.of(selectInputs(found.config, opts)));
-  await folder.lock(opts.log ?? defaultLog);
-  try {
+  const keep = (name: string) => !REPORT_FILES.includes(name);
+  const { result } = await writeAndPublish(folder, { log: opts.log ?? defaultLog, keep }, async () => {
     const t0 = performance.now();
     const finished = await selectAgain(found);
-    const result = await buildReport([reportSourceOf(finished, ".", outDir)], finished.source);
-    const written = new Map<string, string>();
-    await writeReport(folder, result, written);
+    const { report, files } = await writeReport(folder, [reportSourceOf(finished, ".", outDir)], finished.source);
     const { state: _state, files: _files, replacing: _replacing, ...body } = finished.manifest;
-    await folder.publish(
-      written,
-      { ...body, timings: { ...body.timings, report: since(t0) } },
-      { keep: (name) => !REPORT_FILES.includes(name), log: opts.log ?? defaultLog },
-    );
-    return result;
-  } catch (err) {
-    await folder.discard();
-    throw err;
-  } finally {
-    await folder.release();
-  }
+    return { files, body: { ...body, timings: { ...body.timings, report: since(t0) } }, result: report };
+  });
+  return result;
 }
 
 /**
@@ -113,40 +103,27 @@ export async function compare(dirs: string[], outDir: string, opts: RunOptions =
   await inputs.check(outDir, "--out");
   for (const name of [...REPORT_FILES, MANIFEST_FILE]) await inputs.check(join(outDir, name), "--out");
   const folder = await OutputFolder.claim(outDir);
-  await folder.lock(log);
-  try {
+  const { result } = await writeAndPublish(folder, { log }, async () => {
     const t0 = performance.now();
     const finished = [];
     for (const f of found) finished.push(await selectAgain(f));
-    const result = await buildReport(
-      finished.map((f) => reportSourceOf(f, f.dir, outDir)),
-      first.source,
-    );
-    const written = new Map<string, string>();
-    await writeReport(folder, result, written);
+    const sources = finished.map((f) => reportSourceOf(f, f.dir, outDir));
+    const { report, files } = await writeReport(folder, sources, first.source);
     const compared = await Promise.all(
       found.map(async (f) => ({
         dir: relative(resolve(outDir), resolve(f.dir)),
         manifest_sha256: await sha256File(join(f.dir, MANIFEST_FILE)),
       })),
     );
-    await folder.publish(
-      written,
-      {
-        tool: TOOL_NAME,
-        version: TOOL_VERSION,
-        kind: "compare" as const,
-        invocation: { command: opts.command ?? null },
-        compared,
-        timings: { report: since(t0) },
-      },
-      { log },
-    );
-    return result;
-  } catch (err) {
-    await folder.discard();
-    throw err;
-  } finally {
-    await folder.release();
-  }
+    const body = {
+      tool: TOOL_NAME,
+      version: TOOL_VERSION,
+      kind: "compare" as const,
+      invocation: { command: opts.command ?? null },
+      compared,
+      timings: { report: since(t0) },
+    };
+    return { files, body, result: report };
+  });
+  return result;
 }

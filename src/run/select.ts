@@ -3,10 +3,10 @@
 // data, every selection drawn, the outputs written and published together with the manifest.
 import { basename, dirname, join, relative, sep } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Config } from "../config/schema.js";
+import type { Config, SelectionsConfig } from "../config/schema.js";
 import { inspectData, type DataInspection } from "../data/inspect.js";
 import { DataSource } from "../data/source.js";
-import { buildReport, writeReport, type Report } from "../report/report.js";
+import { type Report } from "../report/report.js";
 import { type ScoreOptions } from "../score/score.js";
 import { readScoresFile, type ScoresFile } from "../contract/file.js";
 import { isScoresArtifact } from "../contract/names.js";
@@ -14,19 +14,19 @@ import { checkRefinedFor } from "../select/cuts.js";
 import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 import { RunInputs, isInside, realPathOf, type RunInput } from "../util/paths.js";
-import { KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, rebaseManifest, type Manifest } from "../write/layout.js";
+import { KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, type Manifest } from "../contract/manifest.js";
+import { TOOL_NAME, TOOL_VERSION } from "../version.js";
+import { describeOutput, rebaseManifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
 import { outputScoreColumns, writeOutputs } from "../write/write.js";
+import { defaultLog, since, writeAndPublish, writeReport } from "./output.js";
 
 /** Options of the stages run by the pipeline: those of scoring (restart, log, progress, the recipe's path), and the command line. */
 export interface RunOptions extends ScoreOptions {
   /** The command line that runs the stage (the CLI's arguments), recorded in the manifest. */
   command?: string[];
 }
-
-/** Seconds since `t0` (performance.now()), for the manifest's timings. */
-export const since = (t0: number) => Math.round((performance.now() - t0) / 10) / 100;
 
 export interface SelectResult {
   manifest: Manifest;
@@ -38,7 +38,9 @@ export interface SelectResult {
   report?: Report;
 }
 
-export const defaultLog = (line: string) => process.stderr.write(`${line}\n`);
+/** One line per output the manifest lists, its path under `dir`. */
+export const describeOutputs = (dir: string, manifest: Manifest) =>
+  manifest.outputs.map((o) => describeOutput(dir, o, manifest.unscored.policy));
 
 /** What select reads: the data, the scores and the recipe. */
 export function selectInputs(config: Config, opts: RunOptions): RunInput[] {
@@ -97,15 +99,17 @@ export async function scoresForData(config: Config, source: DataSource): Promise
 }
 
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
-export async function inspectForOutput(config: Config, source: DataSource): Promise<DataInspection> {
+export async function inspectForOutput(config: { select: SelectionsConfig }, source: DataSource): Promise<DataInspection> {
   const inspection = await inspectData(source, config.select.stratify);
   checkWritable(inspection.columns, source.path, outputScoreColumns(config.select));
   return inspection;
 }
 
-export interface Known {
+/** What the stages before select already have, when one process runs them (run). */
+export interface EarlierStages {
   source?: DataSource;
   inspection?: DataInspection;
+  /** The output folder, claimed and locked. */
   folder?: OutputFolder;
   /** Seconds of the stages before this one (inspect, score). */
   timings?: Record<string, number>;
@@ -120,42 +124,44 @@ export interface Known {
 export async function selectAndWrite(
   config: Config,
   opts: RunOptions & { withReport?: boolean } = {},
-  known: Known = {},
+  earlier: EarlierStages = {},
 ): Promise<SelectResult> {
   const log = opts.log ?? defaultLog;
-  const source = known.source ?? new DataSource(config.data);
+  const source = earlier.source ?? new DataSource(config.data);
   const dir = config.select.out_dir;
   const folder =
-    known.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
-  if (!known.folder) await folder.lock(log);
-  try {
+    earlier.folder ?? (await claimOutputFolder(dir, selectOutputNames(config), config, await RunInputs.of(selectInputs(config, opts))));
+  const { manifest, result } = await writeAndPublish(folder, { log, locked: !!earlier.folder }, async () => {
     const t0 = performance.now();
-    const timings = { ...known.timings };
+    const timings = { ...earlier.timings };
     const scores = await scoresForData(config, source);
-    const inspection = known.inspection ?? (await inspectForOutput(config, source));
+    const inspection = earlier.inspection ?? (await inspectForOutput(config, source));
     if (inspection.rows !== scores.cols.dlc.length)
       throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
     const selections = selectAll(config, scores, inspection);
-    const written = await writeOutputs({ config, source, scores, selections, inspection, folder, signal: opts.signal });
+    const written = await writeOutputs({
+      select: config.select,
+      scoresPath: config.score.out,
+      source,
+      scores,
+      selections,
+      inspection,
+      folder,
+      signal: opts.signal,
+    });
     timings.select_write = since(t0);
-    const stored = rebaseManifest(written.body, ".", dir);
+    const stored = rebaseManifest({ tool: TOOL_NAME, version: TOOL_VERSION, config, ...written.body }, ".", dir);
+    let files = written.files;
     let report: Report | undefined;
     if (opts.withReport) {
       const t1 = performance.now();
-      report = await buildReport([{ label: ".", body: stored, scores, selections, inspection }], source);
-      await writeReport(folder, report, written.files);
+      const made = await writeReport(folder, [{ label: ".", body: stored, scores, selections, group: inspection.group }], source);
+      files = new Map([...files, ...made.files]);
+      report = made.report;
       timings.report = since(t1);
     }
-    const manifest = await folder.publish(
-      written.files,
-      { ...stored, invocation: { command: opts.command ?? null, threads: known.threads ?? null }, timings },
-      { log },
-    );
-    return { manifest, selections, scores, inspection, report };
-  } catch (err) {
-    await folder.discard();
-    throw err;
-  } finally {
-    if (!known.folder) await folder.release();
-  }
+    const body = { ...stored, invocation: { command: opts.command ?? null, threads: earlier.threads ?? null }, timings };
+    return { files, body, result: { selections, scores, inspection, report } };
+  });
+  return { manifest, ...result };
 }

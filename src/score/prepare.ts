@@ -1,7 +1,7 @@
 // Before any pass: the model prepared for scoring, its tokenizer, every row encoded, and the checks that can
 // fail early (the tokenizer fits the embedding, max_tokens fits the window, some row can be scored).
 import { performance } from "node:perf_hooks";
-import type { Config } from "../config/schema.js";
+import type { ScoreConfig } from "../config/schema.js";
 import type { DataSource } from "../data/source.js";
 import { loadScoringModel, type ScoringModel } from "../model/scoring-graph.js";
 import { encodeDataset, type EncodedDataset } from "../text/encode.js";
@@ -9,6 +9,7 @@ import { loadTokenizer, type TextTokenizer } from "../text/tokenizer.js";
 import { countBy, describeCounts } from "../util/counts.js";
 import { maskedCounts } from "./masking.js";
 import { UserError } from "../util/errors.js";
+import type { ScoringConfig } from "./setup.js";
 
 export interface Prepared {
   model: ScoringModel;
@@ -24,7 +25,7 @@ export interface Prepared {
  * Levels past the point where the mask stops growing (interval x the weights left rounds to 0 in every
  * matrix) would repeat the last mask and only cost passes: refused, saying how many levels change it.
  */
-function checkLevels(model: ScoringModel, s: Config["score"]): void {
+function checkLevels(model: ScoringModel, s: ScoreConfig): void {
   const counts = maskedCounts(
     model.maskable.map((w) => w.data.length),
     s,
@@ -36,7 +37,12 @@ function checkLevels(model: ScoringModel, s: Config["score"]): void {
     );
 }
 
-export async function prepare(config: Config, modelPath: string, source: DataSource, onRow: (row: number) => void): Promise<Prepared> {
+export async function prepare(
+  config: ScoringConfig,
+  modelPath: string,
+  source: DataSource,
+  onRow: (row: number) => void,
+): Promise<Prepared> {
   const s = config.score;
   const t0 = performance.now();
   const model = await loadScoringModel(modelPath, { include: s.include, exclude: s.exclude });

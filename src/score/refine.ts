@@ -1,17 +1,17 @@
 // score.refine: boundary: exact DLC only where the selection needs it.
 //
 // FlexRand only needs each row's side of its split, and a top-K strategy each row's side of its cut (the
-// boundaries, positions in the DLC order); rows far from every boundary need no exact DLC. The rule:
+// cuts, positions in the DLC order: src/contract/cuts.ts); rows far from every cut need no exact DLC. The rule:
 // 1. Level 0 (and IFD) runs for every row, every level for a seeded calibration sample (score.refine_sample
 //    of the rows, at least CALIBRATION_MIN).
 // 2. Before level k, each row that ran level k-1 gets an estimate: the levels so far plus the rest predicted
 //    from its level k-1 loss by a least-squares line fitted on the calibration rows, with the prediction's
-//    standard error as its sd. The boundaries are taken at their positions among every row's current
-//    estimate (exact for rows with all levels). A row runs level k only if some boundary lies within z sd of
+//    standard error as its sd. The cuts' values are taken at their positions among every row's current
+//    estimate (exact for rows with all levels). A row runs level k only if some cut's value lies within z sd of
 //    its estimate, z = Φ⁻¹(score.refine_confidence); otherwise it settles, keeping that estimate.
 // 3. Rows still undecided after the last level have their exact DLC.
 // Every decision is a function of the seed and of the losses so far, so resume and shards repeat it exactly.
-import { boundaryValues, type Cut } from "../contract/cuts.js";
+import { cutValues, type Cut } from "../contract/cuts.js";
 import { NOT_RUN } from "./checkpoint.js";
 import { normalQuantile } from "../util/math.js";
 import { createRng, permutation } from "../util/rng.js";
@@ -176,11 +176,11 @@ export class Refiner {
     return { dlc: (sum + line.a * x + line.b) / K, sd: se / K };
   }
 
-  /** The rows that run level k (k >= 1) after the calibration: those that ran level k-1 and are near a boundary. */
+  /** The rows that run level k (k >= 1) after the calibration: those that ran level k-1 and are near a cut. */
   undecided(k: number, losses: Float64Array): Uint8Array {
     const lines = this.lines(losses);
     const estimates = this.members.map((m) => this.estimate(losses, m, k - 1, lines));
-    const boundaries = boundaryValues(
+    const values = cutValues(
       estimates.flatMap((e) => (e && Number.isFinite(e.dlc) ? [e.dlc] : [])),
       this.opts.cuts,
     );
@@ -189,7 +189,7 @@ export class Refiner {
       const e = estimates[i];
       if (this.calibration[m] || !e || this.through(losses, m, k - 1) !== k - 1) return;
       // An estimate without a usable line (too few calibration rows) settles nothing.
-      const near = !Number.isFinite(e.dlc) || !this.covered(m) || boundaries.some((v) => Math.abs(e.dlc - v) <= this.z * e.sd);
+      const near = !Number.isFinite(e.dlc) || !this.covered(m) || values.some((v) => Math.abs(e.dlc - v) <= this.z * e.sd);
       if (near) out[m] = 1;
     });
     return out;

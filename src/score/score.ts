@@ -2,9 +2,10 @@
 // masked weights -> DLC -> the Arrow scores file. Resumable, deterministic, every row accounted for.
 import { basename, dirname } from "node:path";
 import { performance } from "node:perf_hooks";
-import type { Config } from "../config/schema.js";
+import type { ScoreConfig } from "../config/schema.js";
 import { DataSource } from "../data/source.js";
-import { existingScoresFile, writeScoresFile, type ScoresFile } from "../contract/file.js";
+import type { Cut } from "../contract/cuts.js";
+import { existingScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile } from "../contract/file.js";
 import { lockPath, shardPath, type Shard } from "../contract/names.js";
 import { fingerprintOf, type RunRecord } from "../contract/record.js";
 import { describeStatuses, scoredRows } from "../contract/status.js";
@@ -14,17 +15,17 @@ import { Interrupted, UserError } from "../util/errors.js";
 import { ensureWritableDir, removeStaleTemps } from "../util/fs.js";
 import { Lock } from "../util/lock.js";
 import { RunInputs } from "../util/paths.js";
+import { seedFor } from "../util/rng.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { Checkpoint, workDirOf } from "./checkpoint.js";
 import { scoreColumns } from "./columns.js";
 import { ProgressMeter, scoreLevels, type LevelSeconds, type ScoreProgress } from "./levels.js";
-import { MaskSchedule, maskedCounts } from "./masking.js";
-import { describePass, layoutOf, passesOf, planScoring, type ScorePlan } from "./plan.js";
-import { Refiner } from "./refine.js";
-import { cutsOf } from "../select/cuts.js";
-import { seedFor } from "../util/rng.js";
+import { maskedCounts } from "./masking.js";
+import { describePass, layoutOf, passesOf, type Pass, type PassLayout, type ScorePlan } from "./plan.js";
 import { prepare, type Prepared } from "./prepare.js";
-import { ONNXRUNTIME_VERSION, SessionFactory, threadCount, type Device } from "./session.js";
+import { Refiner } from "./refine.js";
+import { ONNXRUNTIME_VERSION, type Device, type SessionFactory } from "./session.js";
+import { describePlan, inputLength, maskScheduleOf, planOf, type ScoringConfig } from "./setup.js";
 
 export type { ScoreProgress } from "./levels.js";
 
@@ -33,7 +34,8 @@ export interface ScoreOptions {
   restart?: boolean;
   /** The YAML recipe the config came from: an input like the data, never written to. */
   configFile?: string;
-  /** The part of the rows this process scores (decided by the executor: src/run/shard); null: all. */
+  /** The part of the rows this process scores; null: all. Decided by the executor (src/run/shard): the API's
+   * score() takes score.shard / score.shards or a job array's environment when this is left out. */
   shard?: Shard | null;
   /** The data, when a caller already reads it (its format and sha256 are then found once). */
   source?: DataSource;
@@ -41,6 +43,14 @@ export interface ScoreOptions {
   signal?: AbortSignal;
   log?: (line: string) => void;
   onProgress?: (p: ScoreProgress) => void;
+}
+
+/** What the executor (src/run/) hands the stage besides the config. */
+export interface ScoringInputs {
+  /** Where the selection needs DLC's order exact (src/contract/cuts): what score.refine boundary refines for. */
+  cuts: Cut[];
+  /** Sessions on the device and threads the executor chose; the device is settled once the model is loaded. */
+  sessions: SessionFactory;
 }
 
 export interface ScoreResult {
@@ -65,12 +75,33 @@ export interface ScoreResult {
   seconds: { prepare: number; levels: LevelSeconds[]; total: number };
 }
 
+/** What the passes and the scores file depend on, fixed before the first pass. */
+interface Scoring {
+  s: ScoreConfig;
+  prepared: Prepared;
+  plan: ScorePlan;
+  record: RunRecord;
+  fingerprint: string;
+  out: string;
+  shard: Shard | null;
+  sessions: SessionFactory;
+}
+
+/** The passes of a run, and the rows each runs. */
+interface Passes {
+  list: Pass[];
+  /** Losses per row: one column per level, then (IFD) one for the response alone. */
+  columns: number;
+  refiner: Refiner | null;
+  layoutFor: (p: number, losses: Float64Array) => PassLayout;
+}
+
 /**
  * Where this process writes its scores (the shard's file in a job array), checked before any work: not an
  * input, in a folder that can be written, and not a file of someone else's.
  */
 async function scoresDestination(
-  config: Config,
+  config: ScoringConfig,
   shard: Shard | null,
   configFile: string | undefined,
 ): Promise<{ out: string; existing?: { scores?: ScoresFile; otherVersion?: string } }> {
@@ -86,37 +117,29 @@ async function scoresDestination(
   return { out, existing: await existingScoresFile(out, "score.out") };
 }
 
-/** The refinement of this process's rows (src/score/refine.ts), from the record's settings and seeded by score.seed. */
-function refinerOf(
-  refine: NonNullable<RunRecord["refine"]>,
-  config: Config,
-  plan: ScorePlan,
-  encoded: Encoded[],
-  columns: number,
+/** The model and the encoded rows, with progress from the first second: what is loading, then the tokenizer's rows/s at most once a second. */
+async function loadAndEncode(
+  config: ScoringConfig,
+  modelPath: string,
+  source: DataSource,
+  opts: ScoreOptions,
   log: (line: string) => void,
-): Refiner {
-  if (config.select.stratify)
-    throw new UserError(
-      `score.refine boundary: select.stratify ${config.select.stratify} needs the boundaries of every group, which refinement does not compute yet; use score.refine none`,
-    );
-  if (!refine.cuts.length)
-    log(
-      "score.refine boundary: no selection ranks by DLC (random, or select.by loss0 / ifd): rows outside the calibration sample get estimated DLC from level 0",
-    );
-  const members = plan.batches.flatMap((b) => b.members);
-  return new Refiner(members, encoded.length, {
-    levels: config.score.levels,
-    columns,
-    cuts: refine.cuts,
-    confidence: refine.confidence,
-    sample: refine.sample,
-    seed: seedFor(config.score.seed, "refine"),
-    tokens: (m) => encoded[m]!.tokens,
+): Promise<Prepared> {
+  log(`loading the model ${modelPath} and tokenizing ${source.path}`);
+  let first: number | undefined;
+  let shown = -Infinity;
+  return prepare(config, modelPath, source, (row) => {
+    if (opts.signal?.aborted) throw new Interrupted();
+    const now = performance.now();
+    first ??= now;
+    if (now - shown < 1000) return;
+    shown = now;
+    opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((now - first) / 1000, 1e-9) });
   });
 }
 
 /** The run record (src/contract/record): what these scores depend on. */
-function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha256: string, device: Device): RunRecord {
+function recordOf(config: ScoringConfig, cuts: Cut[], { model, data, maxTokens }: Prepared, dataSha256: string, device: Device): RunRecord {
   const s = config.score;
   const sizes = model.maskable.map((w) => w.data.length);
   const total = sizes.reduce((a, b) => a + b, 0);
@@ -144,54 +167,173 @@ function recordOf(config: Config, { model, data, maxTokens }: Prepared, dataSha2
       sparsities: maskedCounts(sizes, s).map((c) => c / total),
     },
     ifd: s.ifd,
-    refine: s.refine === "boundary" ? { sample: s.refine_sample, confidence: s.refine_confidence, cuts: cutsOf(config.select) } : null,
+    refine: s.refine === "boundary" ? { sample: s.refine_sample, confidence: s.refine_confidence, cuts } : null,
     batch_tokens: s.batch_tokens,
     device,
     environment: { node: process.version, onnxruntime: ONNXRUNTIME_VERSION, transformers: TRANSFORMERS_VERSION },
   };
 }
 
-export async function score(config: Config, opts: ScoreOptions = {}): Promise<ScoreResult> {
+/** An up-to-date scores file is kept, and progress a run killed after writing it left beside it removed. */
+async function keepUpToDate({ out, record, shard }: Scoring, log: (line: string) => void): Promise<void> {
+  log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
+  if (await Checkpoint.removeDone(out, record, shard))
+    log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
+}
+
+/** The refinement of this process's rows (src/score/refine.ts), from the record's settings and seeded by score.seed. */
+function refinerOf(
+  refine: NonNullable<RunRecord["refine"]>,
+  s: ScoreConfig,
+  plan: ScorePlan,
+  encoded: Encoded[],
+  columns: number,
+  log: (line: string) => void,
+): Refiner {
+  if (!refine.cuts.length)
+    log(
+      "score.refine boundary: no selection ranks by DLC (random, or select.by loss0 / ifd): rows outside the calibration sample get estimated DLC from level 0",
+    );
+  const members = plan.batches.flatMap((b) => b.members);
+  return new Refiner(members, encoded.length, {
+    levels: s.levels,
+    columns,
+    cuts: refine.cuts,
+    confidence: refine.confidence,
+    sample: refine.sample,
+    seed: seedFor(s.seed, "refine"),
+    tokens: (m) => encoded[m]!.tokens,
+  });
+}
+
+/** The passes, and the rows pass p runs: all, the calibration sample, or the rows undecided before its level (from the losses so far). */
+function passesFor({ s, plan, record, prepared }: Scoring, log: (line: string) => void): Passes {
+  const encoded = prepared.data.encoded;
+  const columns = s.levels + (s.ifd ? 1 : 0);
+  const list = passesOf(s.levels, s.ifd, !!record.refine);
+  const refiner = record.refine ? refinerOf(record.refine, s, plan, encoded, columns, log) : null;
+  const layoutFor = (p: number, losses: Float64Array) => {
+    const pass = list[p]!;
+    const active = pass.rows === "all" ? null : pass.rows === "calibration" ? refiner!.calibration : refiner!.undecided(pass.level, losses);
+    return layoutOf(plan, active, inputLength(encoded, pass.alone));
+  };
+  return { list, columns, refiner, layoutFor };
+}
+
+/** Saved progress of this run, said when resumed; per shard: a shard's checkpoint never continues another's. */
+async function openProgress(
+  { out, record, shard, plan, prepared }: Scoring,
+  passes: Passes,
+  restart: boolean,
+  log: (line: string) => void,
+) {
+  const shape = { passes: passes.list.length, batches: plan.batches.length, rows: prepared.data.encoded.length, columns: passes.columns };
+  const opened = await Checkpoint.open(out, record, shard, shape, restart, log);
+  const { progress } = opened;
+  if (opened.resumed)
+    log(
+      `resuming ${out} ${progress.pass < passes.list.length ? `at ${describePass(passes.list, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}` : "after its last pass: writing the scores"}`,
+    );
+  return opened;
+}
+
+/** Every pass from where saved progress left off: the losses, each pass's seconds, and the meter that counted their tokens. */
+async function runPasses(job: Scoring, opts: ScoreOptions, log: (line: string) => void) {
+  const { model, tokenizer, data } = job.prepared;
+  const passes = passesFor(job, log);
+  const { checkpoint, progress, losses, resumed } = await openProgress(job, passes, opts.restart ?? false, log);
+  // With refinement the levels run twice (the calibration rows', then the others'): the unmasked weights are kept to start over.
+  const schedule = maskScheduleOf(model, job.s, !!passes.refiner);
+  // Known now: every pass over all rows or the calibration rows, and those a resumed run has begun or done.
+  const layouts = passes.list.map((pass, p) => (pass.rows !== "undecided" || p <= progress.pass ? passes.layoutFor(p, losses) : null));
+  const full = layoutOf(job.plan, null, inputLength(data.encoded, false));
+  const meter = new ProgressMeter(layouts, passes.list, full, progress, opts.onProgress);
+  const loop = {
+    model,
+    padId: tokenizer.padId,
+    encoded: data.encoded,
+    plan: job.plan,
+    passes: passes.list,
+    layoutFor: passes.layoutFor,
+    columns: passes.columns,
+    schedule,
+    sessions: job.sessions,
+    checkpoint,
+    checkpointSeconds: job.s.checkpoint_seconds,
+    meter,
+    signal: opts.signal,
+  };
+  const levelSeconds = await scoreLevels(loop, progress, losses);
+  return { passes, checkpoint, losses, resumed, meter, levelSeconds };
+}
+
+/** How far refinement went: rows with exact DLC, and the tokens run against a run without it. */
+function logRefinement(
+  { s, plan }: Scoring,
+  cols: ScoreColumns,
+  meter: ProgressMeter,
+  processed: number,
+  log: (line: string) => void,
+): void {
+  const exact = cols.dlcExact!.reduce((a, v) => a + v, 0);
+  const scored = scoredRows(cols.dlc).length;
+  // Without refinement: every level over all rows, and the same IFD pass (pass 1).
+  const unrefined = plan.passTokens * s.levels + (s.ifd ? meter.tokensOf(1) : 0);
+  log(
+    `score.refine boundary: exact DLC for ${exact} of ${scored} scored rows (calibration and rows near a boundary), estimated for ${scored - exact}; ${processed} tokens run, ${(processed / unrefined).toFixed(3)} of a run without refinement`,
+  );
+}
+
+/** The scores file from the passes' losses, then their saved progress removed; the tokens run over all passes. */
+async function writeScores(job: Scoring, run: Awaited<ReturnType<typeof runPasses>>, log: (line: string) => void): Promise<number> {
+  const { s, record } = job;
+  const { passes, losses, meter } = run;
+  const estimates = passes.refiner?.finalEstimates(losses) ?? null;
+  const cols = scoreColumns(job.prepared.data, losses, { levels: s.levels, ifd: s.ifd }, job.plan, job.shard, estimates);
+  await writeScoresFile(job.out, cols, { ...record, fingerprint: job.fingerprint, shard: job.shard });
+  await run.checkpoint.remove();
+  const processed = passes.list.reduce((a, _, p) => a + meter.tokensOf(p), 0);
+  log(
+    `wrote ${job.out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${s.levels} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`,
+  );
+  if (cols.dlcExact) logRefinement(job, cols, meter, processed, log);
+  return processed;
+}
+
+/**
+ * Scores the rows of `config.data` (this process's shard) to score.out, resuming saved progress, or keeps a
+ * scores file already up to date. `inputs`: what the executor settled (src/run/score.ts).
+ */
+export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: ScoreOptions = {}): Promise<ScoreResult> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const s = config.score;
   const shard = opts.shard ?? null;
   const started = performance.now();
-  if (!config.model.path) throw new UserError("missing key model.path (the model folder to score with)");
+  const modelPath = config.model.path;
+  if (!modelPath) throw new UserError("missing key model.path (the model folder to score with)");
   const { out, existing } = await scoresDestination(config, shard, opts.configFile);
   const lock = await Lock.acquire(lockPath(out), `score.out ${out}`);
   try {
     const stale = await removeStaleTemps(dirname(out), (target) => target === basename(out));
     if (stale.length) log(`removed ${stale.join(", ")}: left by an interrupted run`);
     const source = opts.source ?? new DataSource(config.data);
-    // Progress from the first second: what is being loaded, then the tokenizer's rows/s at most once a second.
-    log(`loading the model ${config.model.path} and tokenizing ${source.path}`);
-    let first: number | undefined;
-    let shown = -Infinity;
-    const prepared = await prepare(config, config.model.path, source, (row) => {
-      if (opts.signal?.aborted) throw new Interrupted();
-      const now = performance.now();
-      first ??= now;
-      if (now - shown < 1000) return;
-      shown = now;
-      opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((now - first) / 1000, 1e-9) });
-    });
-    const { model, tokenizer, data } = prepared;
+    const prepared = await loadAndEncode(config, modelPath, source, opts, log);
+    const { data, maxTokens } = prepared;
     const prepareSeconds = (performance.now() - started) / 1000;
-    // One plan for all rows; a shard scores its share of the batches.
-    const plan = planScoring(
-      data.encoded.map((e) => e.ids.length - 1),
-      s.batch_tokens,
-      shard,
-    );
+    const plan = planOf(data, config.score, shard);
     log(
-      `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${prepared.maxTokens}): ${describeStatuses([...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)])}; ` +
-        `${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`,
+      `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${maxTokens}): ${describePlan(data, plan, shard)}`,
     );
-
-    const threads = threadCount(s.threads);
-    const sessions = new SessionFactory(s.device, threads, log);
-    const record = recordOf(config, prepared, await source.sha256(), await sessions.resolve(model));
-    const fingerprint = fingerprintOf(record);
+    const record = recordOf(config, inputs.cuts, prepared, await source.sha256(), await inputs.sessions.resolve(prepared.model));
+    const job: Scoring = {
+      s: config.score,
+      prepared,
+      plan,
+      record,
+      fingerprint: fingerprintOf(record),
+      out,
+      shard,
+      sessions: inputs.sessions,
+    };
     const result = {
       out,
       shard,
@@ -201,104 +343,20 @@ export async function score(config: Config, opts: ScoreOptions = {}): Promise<Sc
       paddingRatio: plan.padding,
       dataSha256: record.data.sha256,
       device: record.device,
-      threads,
+      threads: inputs.sessions.threads,
     };
-    if (!opts.restart && existing?.scores?.meta.fingerprint === fingerprint) {
-      log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
-      if (await Checkpoint.removeDone(out, record, shard))
-        log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
-      return {
-        ...result,
-        tokensProcessed: 0,
-        resumed: false,
-        reused: true,
-        seconds: { prepare: prepareSeconds, levels: [], total: (performance.now() - started) / 1000 },
-      };
+    const seconds = (levels: LevelSeconds[]) => ({ prepare: prepareSeconds, levels, total: (performance.now() - started) / 1000 });
+    if (!opts.restart && existing?.scores?.meta.fingerprint === job.fingerprint) {
+      await keepUpToDate(job, log);
+      return { ...result, tokensProcessed: 0, resumed: false, reused: true, seconds: seconds([]) };
     }
     if (existing)
       log(
         `${out} holds the scores of ${existing.scores ? "another run (other data, model or scoring config)" : `dlc-prune ${existing.otherVersion}`}: they are replaced when scoring ends`,
       );
-
-    const K = s.levels;
-    const columns = K + (s.ifd ? 1 : 0);
-    const passes = passesOf(K, s.ifd, !!record.refine);
-    const refiner = record.refine ? refinerOf(record.refine, config, plan, data.encoded, columns, log) : null;
-    /** The rows pass p runs: all, the calibration sample, or the rows undecided before its level (from the losses so far). */
-    const layoutFor = (p: number, losses: Float64Array) => {
-      const pass = passes[p]!;
-      const active =
-        pass.rows === "all" ? null : pass.rows === "calibration" ? refiner!.calibration : refiner!.undecided(pass.level, losses);
-      return layoutOf(plan, active, (m) =>
-        pass.alone ? (data.encoded[m]!.alone ? data.encoded[m]!.alone!.ids.length - 1 : null) : data.encoded[m]!.ids.length - 1,
-      );
-    };
-    // Progress is per shard: a shard's checkpoint never continues another's.
-    const shape = { passes: passes.length, batches: plan.batches.length, rows: data.encoded.length, columns };
-    const { checkpoint, progress, losses, resumed } = await Checkpoint.open(out, record, shard, shape, opts.restart ?? false, log);
-    if (resumed)
-      log(
-        `resuming ${out} ${progress.pass < passes.length ? `at ${describePass(passes, progress.pass)}, batch ${progress.nextBatch + 1}/${plan.batches.length}` : "after its last pass: writing the scores"}`,
-      );
-    // With refinement the levels run twice (the calibration rows', then the others'): the unmasked weights are kept to start over.
-    const schedule = new MaskSchedule(model.maskable, {
-      file: model.onnxPath,
-      scope: s.scope,
-      method: s.method,
-      interval: s.interval,
-      levels: K,
-      seed: s.seed,
-      restartable: !!refiner,
-    });
-    // Known now: every pass over all rows or the calibration rows, and those a resumed run has begun or done.
-    const layouts = passes.map((pass, p) => (pass.rows !== "undecided" || p <= progress.pass ? layoutFor(p, losses) : null));
-    const meter = new ProgressMeter(
-      layouts,
-      passes,
-      layoutOf(plan, null, (m) => data.encoded[m]!.ids.length - 1),
-      progress,
-      opts.onProgress,
-    );
-    const loop = {
-      model,
-      padId: tokenizer.padId,
-      encoded: data.encoded,
-      plan,
-      passes,
-      layoutFor,
-      columns,
-      schedule,
-      sessions,
-      checkpoint,
-      checkpointSeconds: s.checkpoint_seconds,
-      meter,
-      signal: opts.signal,
-    };
-    const levelSeconds = await scoreLevels(loop, progress, losses);
-
-    const cols = scoreColumns(data, losses, { levels: K, ifd: s.ifd }, plan, shard, refiner?.finalEstimates(losses) ?? null);
-    await writeScoresFile(out, cols, { ...record, fingerprint, shard });
-    await checkpoint.remove();
-    const processed = passes.reduce((a, _, p) => a + meter.tokensOf(p), 0);
-    log(
-      `wrote ${out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${K} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`,
-    );
-    if (cols.dlcExact) {
-      const exact = cols.dlcExact.reduce((a, v) => a + v, 0);
-      const scored = scoredRows(cols.dlc).length;
-      // Without refinement: every level over all rows, and the same IFD pass (pass 1).
-      const unrefined = plan.passTokens * K + (s.ifd ? meter.tokensOf(1) : 0);
-      log(
-        `score.refine boundary: exact DLC for ${exact} of ${scored} scored rows (calibration and rows near a boundary), estimated for ${scored - exact}; ${processed} tokens run, ${(processed / unrefined).toFixed(3)} of a run without refinement`,
-      );
-    }
-    return {
-      ...result,
-      tokensProcessed: processed,
-      resumed,
-      reused: false,
-      seconds: { prepare: prepareSeconds, levels: levelSeconds, total: (performance.now() - started) / 1000 },
-    };
+    const run = await runPasses(job, opts, log);
+    const tokensProcessed = await writeScores(job, run, log);
+    return { ...result, tokensProcessed, resumed: run.resumed, reused: false, seconds: seconds(run.levelSeconds) };
   } finally {
     await lock.release();
   }

@@ -32,7 +32,8 @@ export class SessionFactory {
 
   constructor(
     private readonly choice: DeviceChoice,
-    private readonly threads: number,
+    /** onnxruntime's intra-op threads. */
+    readonly threads: number,
     private readonly log: (line: string) => void,
   ) {}
 

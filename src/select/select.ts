@@ -1,6 +1,6 @@
 // The select stage: which rows each selection (a strategy ranking by a score) keeps at each keep ratio, from
 // the scores (and the stratification field).
-import type { SelectConfig } from "../config/schema.js";
+import type { SelectConfig, SelectionsConfig } from "../config/schema.js";
 import type { ScoreName, ScoresFile } from "../contract/file.js";
 import { easyIntervalSize } from "../contract/cuts.js";
 import { hasScore } from "../contract/status.js";
@@ -34,11 +34,11 @@ export interface Selection {
   /** Rows without the score the selection ranks by, in row order. */
   unscored: number[];
   /** FlexRand without stratification: the score halfway between the easy and the hard interval. */
-  boundary: number | null;
+  splitScore: number | null;
 }
 
 /** select.strategies (or [select.strategy]), each ranking by its own `by` or select.by: named "hard", "hard-by-ifd". */
-export function selectionsOf(cfg: SelectConfig): SelectionChoice[] {
+export function selectionsOf(cfg: SelectionsConfig): SelectionChoice[] {
   const choices = (cfg.strategies ?? [cfg.strategy]).map((c) => {
     const { strategy, by = cfg.by } = typeof c === "string" ? { strategy: c } : c;
     return { name: by === "dlc" ? strategy : `${strategy}-by-${by}`, strategy, by };
@@ -58,21 +58,21 @@ const NULL_GROUP = "\u0000null";
  */
 export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConfig, "strategy" | "split">, tieRank: number[]): Quota[] {
   const n = sizes.reduce((a, b) => a + b, 0);
-  if (ratio === 1) return sizes.map((k) => ({ k, easy: 0, hard: 0, all: true }));
+  if (ratio === 1) return sizes.map((rows) => ({ rows, easy: 0, hard: 0, all: true }));
   if (cfg.strategy !== "flexrand")
-    return apportion(pyRound(n * ratio), sizes, sizes, tieRank).map((k) => ({ k, easy: 0, hard: 0, all: false }));
-  const { e, h } = flexrandShares(ratio, cfg.split);
+    return apportion(pyRound(n * ratio), sizes, sizes, tieRank).map((rows) => ({ rows, easy: 0, hard: 0, all: false }));
+  const shares = flexrandShares(ratio, cfg.split);
   const easySizes = sizes.map((s) => easyIntervalSize(s, cfg.split));
-  const easy = apportion(pyRound(n * e), sizes, easySizes, tieRank);
+  const easy = apportion(pyRound(n * shares.easy), sizes, easySizes, tieRank);
   // The hard interval breaks ties the other way round: a budget smaller than the number of groups spreads
   // over as many groups as it can.
   const hard = apportion(
-    pyRound(n * h),
+    pyRound(n * shares.hard),
     sizes,
     sizes.map((s, g) => s - easySizes[g]!),
     tieRank.map((r) => -r),
   );
-  return sizes.map((_, g) => ({ k: easy[g]! + hard[g]!, easy: easy[g]!, hard: hard[g]!, all: false }));
+  return sizes.map((_, g) => ({ rows: easy[g]! + hard[g]!, easy: easy[g]!, hard: hard[g]!, all: false }));
 }
 
 /**
@@ -111,7 +111,7 @@ export function selectRows(
   const perRatio = cfg.ratios.map((ratio) => groupQuotas(sizes, ratio, { strategy: choice.strategy, split: cfg.split }, tieRank));
   // A scores file covers rows 0..n-1 (shards are merged first).
   const ratios: RatioSelection[] = cfg.ratios.map((ratio) => ({ ratio, keep: new Uint8Array(n), kept: 0, easy: 0, hard: 0 }));
-  let boundary: number | null = null;
+  let splitScore: number | null = null;
   keys.forEach((key, g) => {
     const draw = drawGroup(
       groups.get(key)!,
@@ -125,7 +125,7 @@ export function selectRows(
       r.easy += draw.easy[i]!;
       r.hard += draw.hard[i]!;
     });
-    if (keys.length === 1) boundary = draw.boundary;
+    if (keys.length === 1) splitScore = draw.splitScore;
   });
   const scored = n - unscored.length;
   for (const r of ratios)
@@ -134,5 +134,5 @@ export function selectRows(
         `select.ratios ${r.ratio}: ${choice.name} keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`,
       );
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
-  return { choice, ratios, scored, unscored, boundary };
+  return { choice, ratios, scored, unscored, splitScore };
 }

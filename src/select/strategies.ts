@@ -14,22 +14,22 @@ export interface Scored {
   score: number;
 }
 
-/** FlexRand's shares of the rows for keep ratio b and split s: e from the easy interval, h from the hard one. */
-export function flexrandShares(b: number, s: number): { e: number; h: number } {
+/** FlexRand's shares of the rows for keep ratio b and split s: from the easy interval and from the hard one. */
+export function flexrandShares(b: number, s: number): { easy: number; hard: number } {
   if (s <= 0.5) {
-    const e = Math.min(s, b / 2);
-    return { e, h: b - e };
+    const easy = Math.min(s, b / 2);
+    return { easy, hard: b - easy };
   }
-  const h = Math.min(1 - s, b / 2);
-  return { e: b - h, h };
+  const hard = Math.min(1 - s, b / 2);
+  return { easy: b - hard, hard };
 }
 
 /** FlexRand's draw sizes for N rows, keep ratio b and split s (README "What it computes"). */
 export function flexrandCounts(n: number, b: number, s: number): { easySize: number; easy: number; hard: number } {
   const easySize = easyIntervalSize(n, s);
-  const { e, h } = flexrandShares(b, s);
+  const shares = flexrandShares(b, s);
   // Rounding each share separately can ask one row more than an interval holds.
-  return { easySize, easy: Math.min(pyRound(n * e), easySize), hard: Math.min(pyRound(n * h), n - easySize) };
+  return { easySize, easy: Math.min(pyRound(n * shares.easy), easySize), hard: Math.min(pyRound(n * shares.hard), n - easySize) };
 }
 
 /** Ascending score, ties by row index: the order FlexRand's intervals and the top-K cuts are taken from. */
@@ -44,7 +44,7 @@ export interface GroupDraw {
   easy: number[];
   hard: number[];
   /** FlexRand: the score halfway between the group's easy and hard interval (null when one is empty). */
-  boundary: number | null;
+  splitScore: number | null;
 }
 
 function shuffled(rows: number[], seed: number, salt: string): number[] {
@@ -52,9 +52,9 @@ function shuffled(rows: number[], seed: number, salt: string): number[] {
   return Array.from(perm, (i) => rows[i]!);
 }
 
-/** What one group keeps at one ratio: `k` rows (flexrand: `easy` + `hard` from its two intervals), or all of them. */
+/** What one group keeps at one ratio: `rows` rows (flexrand: `easy` + `hard` from its two intervals), or all of them. */
 export interface Quota {
-  k: number;
+  rows: number;
   easy: number;
   hard: number;
   all: boolean;
@@ -75,9 +75,9 @@ type Draw = (d: DrawInput) => { kept: number[]; easy: number; hard: number };
 
 /** The strategies, by the name select.strategy gives. */
 const STRATEGIES: Record<Strategy, Draw> = {
-  easy: ({ byScore, quota }) => ({ kept: byScore.slice(0, quota.k), easy: 0, hard: 0 }),
-  hard: ({ byScore, quota }) => ({ kept: byScore.slice(byScore.length - quota.k), easy: 0, hard: 0 }),
-  random: ({ byRow, quota, stream }) => ({ kept: stream("all", byRow).slice(0, quota.k), easy: 0, hard: 0 }),
+  easy: ({ byScore, quota }) => ({ kept: byScore.slice(0, quota.rows), easy: 0, hard: 0 }),
+  hard: ({ byScore, quota }) => ({ kept: byScore.slice(byScore.length - quota.rows), easy: 0, hard: 0 }),
+  random: ({ byRow, quota, stream }) => ({ kept: stream("all", byRow).slice(0, quota.rows), easy: 0, hard: 0 }),
   flexrand: ({ byScore, quota, split, stream }) => {
     const easySize = easyIntervalSize(byScore.length, split);
     // Each interval in row order before its permutation: the draw depends only on which rows are in it, not
@@ -101,11 +101,11 @@ export function drawGroup(
   const sorted = byScore(rows);
   const input = { byScore: sorted.map((r) => r.row), byRow: rows.map((r) => r.row).sort((x, y) => x - y), split: opts.split };
   const easySize = easyIntervalSize(rows.length, opts.split);
-  const boundary =
+  const splitScore =
     opts.strategy === "flexrand" && easySize > 0 && easySize < rows.length
       ? (sorted[easySize - 1]!.score + sorted[easySize]!.score) / 2
       : null;
-  const out: GroupDraw = { kept: [], easy: [], hard: [], boundary };
+  const out: GroupDraw = { kept: [], easy: [], hard: [], splitScore };
   quotas.forEach((quota, i) => {
     // Keep ratio 1 is the full data, whatever rounding the strategy's shares would do.
     const draw = quota.all

@@ -23,13 +23,13 @@ import {
   MANIFEST_FILE,
   REPORT_JSON,
   manifestSchema,
-  readFolderManifest,
   type CompareManifest,
   type CompareManifestBody,
   type FileEntry,
   type Manifest,
   type ManifestBody,
-} from "./layout.js";
+} from "../contract/manifest.js";
+import { readFolderManifest } from "./layout.js";
 
 const OUTPUT_NAME = manifestSchema.shape.files.element.shape.file;
 const isOutputName = (name: string) => OUTPUT_NAME.safeParse(name).success;

@@ -1,22 +1,23 @@
 // The write stage: <selection>-<ratio>/train.parquet per selection and ratio, and unscored.jsonl, in one pass
 // over the data, each under a temporary name in the output folder; the manifest's body says what they hold. Publishing (src/write/publish)
 // renames them into place.
-import type { Config, SelectConfig } from "../config/schema.js";
+import type { SelectConfig, SelectionsConfig } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
 import { changedData, type DataSource } from "../data/source.js";
-import type { ScoreName, ScoresFile } from "../contract/file.js";
+import type { ScoreColumns, ScoreName, ScoresFile } from "../contract/file.js";
 import { Interrupted, UserError } from "../util/errors.js";
-import { selectionsOf, type Selection, type SelectionChoice } from "../select/select.js";
+import { selectionsOf, type RatioSelection, type Selection, type SelectionChoice } from "../select/select.js";
 import { TextFileWriter } from "../util/fs.js";
-import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 import { hasScore, statusCounts } from "../contract/status.js";
 import { refineSummary } from "../contract/cuts.js";
-import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "./layout.js";
+import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "../contract/manifest.js";
 import { ParquetOut } from "./parquet.js";
 import type { OutputFolder } from "./publish.js";
 
 export interface WriteInputs {
-  config: Config;
+  select: SelectConfig;
+  /** The scores file's path as the manifest records it (score.out). */
+  scoresPath: string;
   source: DataSource;
   scores: ScoresFile;
   /** One per selection of the run (select.strategies). */
@@ -27,10 +28,21 @@ export interface WriteInputs {
   signal?: AbortSignal;
 }
 
+/** What the write stage says of the outputs; the executor adds the tool and the config around it. */
+export type WrittenOutputs = Omit<WrittenBody, "tool" | "version" | "config">;
+
 export interface Written {
-  body: WrittenBody;
+  body: WrittenOutputs;
   /** Output name -> its complete temporary file. */
   files: Map<string, string>;
+}
+
+/** One kept file: a selection at a ratio, and the status of each row written to it. */
+interface KeptFile {
+  sel: Selection;
+  r: RatioSelection;
+  name: string;
+  statuses: string[];
 }
 
 /** The score columns of a selection's kept files: dlc, and the score it ranks by. */
@@ -39,105 +51,34 @@ export function scoreColumnsOf(choice: SelectionChoice): ScoreName[] {
 }
 
 /** The score columns of all the run's kept files: none may clash with a data column. */
-export const outputScoreColumns = (cfg: SelectConfig) => [...new Set(selectionsOf(cfg).flatMap(scoreColumnsOf))];
+export const outputScoreColumns = (cfg: SelectionsConfig) => [...new Set(selectionsOf(cfg).flatMap(scoreColumnsOf))];
 
-export async function writeOutputs({ config, source, scores, selections, inspection, folder, signal }: WriteInputs): Promise<Written> {
+export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
+  const { select, scoresPath, scores, selections, inspection, folder } = inputs;
   const { cols } = scores;
-  const outputs = selections.flatMap((sel) =>
-    sel.ratios.map((r) => ({ sel, r, name: keepFile(sel.choice.name, r.ratio), statuses: [] as string[] })),
+  const kept = selections.flatMap((sel) =>
+    sel.ratios.map((r): KeptFile => ({ sel, r, name: keepFile(sel.choice.name, r.ratio), statuses: [] })),
   );
   const files = new Map<string, string>();
-  for (const name of [...outputs.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
+  for (const name of [...kept.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
   const writers: ParquetOut[] = [];
   let unscored: TextFileWriter | undefined;
   try {
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
-    for (const o of outputs) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columns, scoreColumnsOf(o.sel.choice)));
-    const byStatus: Record<string, number> = {};
-    const { rows: recorded, sha256: scoredSha } = scores.meta.data;
-    let rowsRead = 0;
-    // source.rows() refuses, at the end of the pass, bytes other than its first pass's; a file that grew is
-    // refused at its first extra row, before a row without scores is written.
-    for await (const raw of source.rows()) {
-      if (signal?.aborted) throw new Interrupted();
-      const r = raw.row;
-      rowsRead++;
-      if (r >= recorded)
-        throw new UserError(
-          `${source.path}: has more rows than the ${recorded} that were scored (${raw.where}): the file changed since it was scored; rerun the whole job (dlc-prune run) on the file as it is now`,
-        );
-      if (!hasScore(cols.dlc[r]!)) {
-        byStatus[cols.status[r]!] = (byStatus[cols.status[r]!] ?? 0) + 1;
-        const line = JSON.stringify({
-          row: r,
-          ...(cols.id ? { id: cols.id[r] } : {}),
-          status: cols.status[r],
-          where: raw.where,
-          ...(raw.text !== undefined ? { text: raw.text } : {}),
-        });
-        await unscored.write(line + "\n");
-      }
-      // A row that did not parse has no columns to write; unscored.jsonl holds its text.
-      if (!raw.value) continue;
-      for (const [i, o] of outputs.entries())
-        if (o.r.keep[r]) {
-          await writers[i]!.append(
-            raw.value,
-            raw.lossless,
-            Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])),
-            raw.where,
-          );
-          o.statuses.push(cols.status[r]!);
-        }
-    }
-    // The bytes just written out are the data that was scored: the same sha256 as the run record's.
-    const readSha = await source.sha256();
-    if (readSha !== scoredSha) throw changedData(source.path, scoredSha, readSha, "since it was scored");
-    if (rowsRead !== recorded)
-      throw new UserError(
-        `${source.path}: has ${rowsRead} rows, but ${recorded} were scored: the file changed since it was scored; rerun the whole job on the file as it is now`,
-      );
+    for (const o of kept) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columns, scoreColumnsOf(o.sel.choice)));
+    const byStatus = await writePass(inputs, kept, writers, unscored);
     await unscored.close();
     unscored = undefined;
     for (const w of writers) await w.close();
     const rowsWritten = writers.splice(0).map((w) => w.rows);
-    const summaries = outputs.map(({ sel, r, name, statuses }, i): OutputSummary => {
-      let keptTokens = 0;
-      let prunedTokens = 0;
-      const values = cols[sel.choice.by]!;
-      for (let row = 0; row < r.keep.length; row++) {
-        if (!hasScore(values[row]!)) continue;
-        if (r.keep[row]) keptTokens += cols.tokens[row]!;
-        else prunedTokens += cols.tokens[row]!;
-      }
-      return {
-        selection: sel.choice.name,
-        ratio: r.ratio,
-        file: name,
-        strategy: sel.choice.strategy,
-        by: sel.choice.by,
-        split: config.select.split,
-        seed: config.select.seed,
-        stratify: config.select.stratify,
-        nested: config.select.nested,
-        // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
-        rows: { kept: rowsWritten[i]!, pruned: sel.scored - r.kept, unscored: sel.unscored.length },
-        kept_by_status: statusCounts(statuses),
-        response_tokens: { kept: keptTokens, pruned: prunedTokens },
-        drawn: sel.choice.strategy === "flexrand" ? { easy: r.easy, hard: r.hard } : null,
-      };
-    });
     const { fingerprint, shard: _shard, ...run } = scores.meta;
-    const body: WrittenBody = {
-      tool: TOOL_NAME,
-      version: TOOL_VERSION,
-      config,
+    const body: WrittenOutputs = {
       run,
-      scores: { path: config.score.out, sha256: scores.sha256, fingerprint },
+      scores: { path: scoresPath, sha256: scores.sha256, fingerprint },
       rows: { total: cols.status.length, by_status: statusCounts(cols.status) },
-      unscored: { file: UNSCORED_FILE, rows: byStatusTotal(byStatus), policy: config.select.unscored, by_status: byStatus },
+      unscored: { file: UNSCORED_FILE, rows: byStatusTotal(byStatus), policy: select.unscored, by_status: byStatus },
       refine: refineSummary(cols, scores.meta.refine?.cuts),
-      outputs: summaries,
+      outputs: kept.map((o, i) => summarise(o, rowsWritten[i]!, cols, select)),
     };
     return { body, files };
   } catch (err) {
@@ -145,6 +86,92 @@ export async function writeOutputs({ config, source, scores, selections, inspect
     await Promise.all(writers.map((w) => w.close().catch(() => {})));
     throw err;
   }
+}
+
+/**
+ * The one pass over the data: each row into the kept files that keep it, each row without a score into
+ * unscored.jsonl; checked to be the data that was scored. Returns the unscored rows by status.
+ */
+async function writePass(
+  { source, scores, signal }: WriteInputs,
+  kept: KeptFile[],
+  writers: ParquetOut[],
+  unscored: TextFileWriter,
+): Promise<Record<string, number>> {
+  const { cols } = scores;
+  const byStatus: Record<string, number> = {};
+  const { rows: recorded, sha256: scoredSha } = scores.meta.data;
+  let rowsRead = 0;
+  // source.rows() refuses, at the end of the pass, bytes other than its first pass's; a file that grew is
+  // refused at its first extra row, before a row without scores is written.
+  for await (const raw of source.rows()) {
+    if (signal?.aborted) throw new Interrupted();
+    const r = raw.row;
+    rowsRead++;
+    if (r >= recorded)
+      throw new UserError(
+        `${source.path}: has more rows than the ${recorded} that were scored (${raw.where}): the file changed since it was scored; rerun the whole job (dlc-prune run) on the file as it is now`,
+      );
+    if (!hasScore(cols.dlc[r]!)) {
+      byStatus[cols.status[r]!] = (byStatus[cols.status[r]!] ?? 0) + 1;
+      const line = JSON.stringify({
+        row: r,
+        ...(cols.id ? { id: cols.id[r] } : {}),
+        status: cols.status[r],
+        where: raw.where,
+        ...(raw.text !== undefined ? { text: raw.text } : {}),
+      });
+      await unscored.write(line + "\n");
+    }
+    // A row that did not parse has no columns to write; unscored.jsonl holds its text.
+    if (!raw.value) continue;
+    for (const [i, o] of kept.entries())
+      if (o.r.keep[r]) {
+        await writers[i]!.append(
+          raw.value,
+          raw.lossless,
+          Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])),
+          raw.where,
+        );
+        o.statuses.push(cols.status[r]!);
+      }
+  }
+  // The bytes just written out are the data that was scored: the same sha256 as the run record's.
+  const readSha = await source.sha256();
+  if (readSha !== scoredSha) throw changedData(source.path, scoredSha, readSha, "since it was scored");
+  if (rowsRead !== recorded)
+    throw new UserError(
+      `${source.path}: has ${rowsRead} rows, but ${recorded} were scored: the file changed since it was scored; rerun the whole job on the file as it is now`,
+    );
+  return byStatus;
+}
+
+/** One kept file's line of the manifest, `rows` rows written to it. */
+function summarise({ sel, r, name, statuses }: KeptFile, rows: number, cols: ScoreColumns, select: SelectConfig): OutputSummary {
+  let keptTokens = 0;
+  let prunedTokens = 0;
+  const values = cols[sel.choice.by]!;
+  for (let row = 0; row < r.keep.length; row++) {
+    if (!hasScore(values[row]!)) continue;
+    if (r.keep[row]) keptTokens += cols.tokens[row]!;
+    else prunedTokens += cols.tokens[row]!;
+  }
+  return {
+    selection: sel.choice.name,
+    ratio: r.ratio,
+    file: name,
+    strategy: sel.choice.strategy,
+    by: sel.choice.by,
+    split: select.split,
+    seed: select.seed,
+    stratify: select.stratify,
+    nested: select.nested,
+    // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
+    rows: { kept: rows, pruned: sel.scored - r.kept, unscored: sel.unscored.length },
+    kept_by_status: statusCounts(statuses),
+    response_tokens: { kept: keptTokens, pruned: prunedTokens },
+    drawn: sel.choice.strategy === "flexrand" ? { easy: r.easy, hard: r.hard } : null,
+  };
 }
 
 const byStatusTotal = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);

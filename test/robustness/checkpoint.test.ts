@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
-import { score, type ScoreProgress } from "../../src/score/score.js";
+import { scoreOnly, type ScoreProgress } from "../../src/run/score.js";
 import { Interrupted } from "../../src/util/errors.js";
 import { quiet, testConfig } from "../helpers/config.js";
 import { alpacaRows, lcg, tinyModel, writeJsonl } from "../helpers/fixtures.js";
@@ -63,7 +63,7 @@ async function resumeFrom(name: string, tamper: (work: string) => void): Promise
   cpSync(saved, `${out}.work`, { recursive: true });
   tamper(`${out}.work`);
   const lines: string[] = [];
-  const r = await score(cfg(out), { log: (l) => lines.push(l) });
+  const r = await scoreOnly(cfg(out), { log: (l) => lines.push(l) });
   return { out, lines, resumed: r.resumed };
 }
 
@@ -84,12 +84,12 @@ async function discarded(name: string, why: string | RegExp, tamper: (work: stri
 beforeAll(async () => {
   model = await tinyModel();
   data = writeJsonl(join(tmp, "d.jsonl"), alpacaRows(16));
-  await score(cfg(join(tmp, "clean.arrow")), quiet);
+  await scoreOnly(cfg(join(tmp, "clean.arrow")), quiet);
   clean = readFileSync(join(tmp, "clean.arrow"));
   const stopped = join(tmp, "stopped.arrow");
   const stop = new AbortController();
   const onProgress = (p: ScoreProgress) => p.phase === "score" && p.level === 1 && p.rowsDone > 0 && stop.abort();
-  await expect(score(cfg(stopped), { ...quiet, signal: stop.signal, onProgress })).rejects.toBeInstanceOf(Interrupted);
+  await expect(scoreOnly(cfg(stopped), { ...quiet, signal: stop.signal, onProgress })).rejects.toBeInstanceOf(Interrupted);
   saved = join(tmp, "saved.work");
   cpSync(`${stopped}.work`, saved, { recursive: true });
   rmSync(`${stopped}.work`, { recursive: true });
@@ -153,7 +153,7 @@ describe("a damaged or edited checkpoint is discarded, never used", () => {
   it("progress of another run is still refused, not discarded (--restart starts over)", async () => {
     const out = join(tmp, "other-run.arrow");
     cpSync(saved, `${out}.work`, { recursive: true });
-    await expect(score({ ...cfg(out), score: { ...cfg(out).score, levels: 4 } }, quiet)).rejects.toThrow(
+    await expect(scoreOnly({ ...cfg(out), score: { ...cfg(out).score, levels: 4 } }, quiet)).rejects.toThrow(
       /holds progress of a different run \(masking\.levels: 3 -> 4\); rerun with --restart/,
     );
     expect(readState(`${out}.work`)).toEqual(readState(saved));

@@ -25,9 +25,9 @@ import YAML from "yaml";
 import { setPath } from "../../src/config/load.js";
 import { GraphBuilder, DataType, encodeModel } from "../../src/model/onnx.js";
 import { selectAndWrite } from "../../src/run/select.js";
-import { score } from "../../src/score/score.js";
+import { scoreOnly } from "../../src/run/score.js";
 import { readScoresFile } from "../../src/contract/file.js";
-import type { Manifest } from "../../src/write/layout.js";
+import type { Manifest } from "../../src/contract/manifest.js";
 import { TOOL_VERSION } from "../../src/version.js";
 import { CLI, runCli, type CliResult } from "../helpers/cli.js";
 import { testConfig, quiet } from "../helpers/config.js";
@@ -636,7 +636,7 @@ describe("a property: every row accounted for, every kept row unchanged", () => 
         "select.out_dir": join(dir, "out"),
         "select.ratios": [0.5, 1],
       });
-      await score(config, quiet);
+      await scoreOnly(config, quiet);
       const { manifest } = await selectAndWrite(config, quiet);
       const { cols } = await readScoresFile(join(dir, "s.arrow"));
       expect(cols.status, `seed ${seed}`).toHaveLength(lines.length);

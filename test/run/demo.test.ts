@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { tableFromIPC } from "apache-arrow";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../../src/report/report.js";
-import type { Manifest } from "../../src/write/layout.js";
+import type { Manifest } from "../../src/contract/manifest.js";
 import { runCli } from "../helpers/cli.js";
 import { hasChromium, openInChromium, CHROMIUM } from "../helpers/chromium.js";
 import { readParquetRows } from "../helpers/duckdb.js";

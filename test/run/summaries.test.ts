@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readScoresFile } from "../../src/contract/file.js";
 import type { Report } from "../../src/report/report.js";
-import type { Manifest } from "../../src/write/layout.js";
+import type { Manifest } from "../../src/contract/manifest.js";
 import { runCli } from "../helpers/cli.js";
 import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/tmp.js";

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { toFloat16Bits } from "../../src/model/onnx.js";
 import { loadScoringModel } from "../../src/model/scoring-graph.js";
 import { MaskSchedule } from "../../src/score/masking.js";
-import { score } from "../../src/score/score.js";
+import { scoreOnly } from "../../src/run/score.js";
 import { readScoresFile } from "../../src/contract/file.js";
 import { decodeHalf } from "../reference/fp16.js";
 import { cumulativeCounts } from "../reference/masking.js";
@@ -110,7 +110,7 @@ describe("an fp16 export", () => {
     const losses: Float32Array[] = [];
     for (const dir of [fp32, fp16]) {
       const out = join(tmp, `${dir === fp16 ? "fp16" : "fp32"}.arrow`);
-      await score(testConfig({ "data.path": data, "model.path": dir, "score.out": out }), quiet);
+      await scoreOnly(testConfig({ "data.path": data, "model.path": dir, "score.out": out }), quiet);
       losses.push((await readScoresFile(out)).cols.losses);
     }
     losses[0]!.forEach((v, i) => expect(Math.abs(v - losses[1]![i]!)).toBeLessThan(2e-2));

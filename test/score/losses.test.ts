@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, expect, it } from "vitest";
-import { score } from "../../src/score/score.js";
+import { scoreOnly } from "../../src/run/score.js";
 import { readScoresFile } from "../../src/contract/file.js";
 import { readLlama2cCheckpoint, type Llama2cModel } from "../reference/llama2c-checkpoint.js";
 import { encodeLlama2c, loadLlama2cTokenizer, type Llama2cTokenizer } from "../reference/llama2c-encoder.js";
@@ -84,7 +84,7 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
 
   async function check(data: string, template: "alpaca" | "none", rows: { prompt: string; response: string }[], scope: "layer" | "global") {
     const out = join(tmp, `${scope}-${template}.arrow`);
-    await score(
+    await scoreOnly(
       testConfig({
         "data.path": data,
         "model.path": modelDir,
@@ -162,7 +162,7 @@ describeWithShared("per-level losses on stories260K equal the reference", () => 
     const data = join(tmp, "alpaca-ifd.jsonl");
     writeFileSync(data, rows.map((r) => JSON.stringify(r)).join("\n") + "\n");
     const out = join(tmp, "ifd.arrow");
-    await score(
+    await scoreOnly(
       testConfig({
         "data.path": data,
         "model.path": modelDir,

@@ -5,10 +5,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectAndWrite } from "../../src/run/select.js";
-import { score, type ScoreProgress } from "../../src/score/score.js";
+import { scoreOnly, type ScoreProgress } from "../../src/run/score.js";
 import { readScoresFile, type ScoresFile } from "../../src/contract/file.js";
 import { mergeShards } from "../../src/contract/merge.js";
-import { boundaryValues, cutRank, expectedAgreement, type Cut } from "../../src/contract/cuts.js";
+import { cutValues, cutRank, expectedAgreement, type Cut } from "../../src/contract/cuts.js";
 import { cutsOf } from "../../src/select/cuts.js";
 import { selectRows } from "../../src/select/select.js";
 import { Interrupted } from "../../src/util/errors.js";
@@ -39,7 +39,7 @@ describe("the boundaries and the normal distribution", () => {
       cutRank({ strategy: "hard", at: 0.1 }, 10),
       cutRank({ strategy: "easy", at: 0.25 }, 10),
     ]).toEqual([2, 9, 2]);
-    expect(boundaryValues([5, 1, 4, 2, 3], [{ strategy: "flexrand", at: 0.5 }])).toEqual([2.5]); // rows 1, 2 | 3, 4, 5
+    expect(cutValues([5, 1, 4, 2, 3], [{ strategy: "flexrand", at: 0.5 }])).toEqual([2.5]); // rows 1, 2 | 3, 4, 5
     // Two estimated rows 1 sd from the boundary (2.5) each: 2 x (1 - Φ(1)) expected misplaced of 5.
     expect(
       expectedAgreement(Float64Array.from([1, 2, 3, 4, 5]), Float64Array.from([NaN, 0.5, 0.5, NaN, NaN]), [
@@ -86,14 +86,14 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     const alpaca = JSON.parse(readFileSync(join(DATASETS_DIR, "alpaca-cleaned-1k/alpaca_data_cleaned_1000.json"), "utf8")) as unknown[];
     const code = JSON.parse(readFileSync(join(DATASETS_DIR, "codealpaca/code_alpaca_2k.json"), "utf8")) as unknown[];
     data = writeJsonl(join(tmp, "rows.jsonl"), [...alpaca.slice(0, 300), ...code.slice(0, 300)]);
-    const r = await score(cfg({ "score.out": join(tmp, "none.arrow") }), quiet);
+    const r = await scoreOnly(cfg({ "score.out": join(tmp, "none.arrow") }), quiet);
     noneTokens = r.tokensProcessed;
     none = await readScoresFile(join(tmp, "none.arrow"));
   });
 
   it("confidence 1 runs every level for every row: the scores and the kept files of refine none", async () => {
     const out = join(tmp, "all.arrow");
-    const r = await score(cfg({ "score.out": out, "score.refine": "boundary", "score.refine_confidence": 1 }), quiet);
+    const r = await scoreOnly(cfg({ "score.out": out, "score.refine": "boundary", "score.refine_confidence": 1 }), quiet);
     expect(r.tokensProcessed).toBe(noneTokens);
     const all = await readScoresFile(out);
     for (const col of ["row", "dlc", "losses", "tokens", "status", "loss0"] as const) expect(all.cols[col], col).toEqual(none.cols[col]);
@@ -119,7 +119,7 @@ describeWithShared("score.refine: boundary on stories260K", () => {
 
   it("by default: exact DLC near the split, the same FlexRand intervals and kept rows, for fewer model tokens", async () => {
     const out = join(tmp, "refined.arrow");
-    const r = await score(cfg({ "score.out": out, "score.refine": "boundary" }), quiet);
+    const r = await scoreOnly(cfg({ "score.out": out, "score.refine": "boundary" }), quiet);
     const refined = await readScoresFile(out);
     const { dlc, dlcExact, dlcSd, losses } = refined.cols;
     const cut: Cut = { strategy: "flexrand", at: 0.5 };
@@ -153,10 +153,10 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     const stop = new AbortController();
     const onProgress = (p: ScoreProgress) => p.phase === "score" && p.rows === "undecided" && p.rowsDone > 0 && stop.abort();
     await expect(
-      score(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, signal: stop.signal, onProgress }),
+      scoreOnly(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, signal: stop.signal, onProgress }),
     ).rejects.toBeInstanceOf(Interrupted);
     const lines: string[] = [];
-    const r = await score(cfg({ "score.out": out, "score.refine": "boundary" }), { log: (l) => lines.push(l) });
+    const r = await scoreOnly(cfg({ "score.out": out, "score.refine": "boundary" }), { log: (l) => lines.push(l) });
     expect(r.resumed).toBe(true);
     expect(lines.join("\n")).toMatch(/resuming .* at level [23]\/3 \(rows near a boundary\)/);
     expect(readFileSync(out).equals(readFileSync(clean))).toBe(true);
@@ -167,7 +167,7 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     for (const attempt of [0, 1]) {
       const out = join(tmp, `sharded-${attempt}.arrow`);
       for (const index of [0, 1])
-        await score(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, shard: { index, count: 2 } });
+        await scoreOnly(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, shard: { index, count: 2 } });
       await mergeShards(
         [0, 1].map((i) => join(tmp, `sharded-${attempt}.shard-${i}-of-2.arrow`)),
         join(tmp, `merged-${attempt}.arrow`),

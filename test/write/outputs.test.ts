@@ -7,7 +7,7 @@ import { parquetWriteFile } from "hyparquet-writer";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectAndWrite } from "../../src/run/select.js";
 import { readScoresFile } from "../../src/contract/file.js";
-import type { Manifest } from "../../src/write/layout.js";
+import type { Manifest } from "../../src/contract/manifest.js";
 import { testConfig, quiet } from "../helpers/config.js";
 import { parquetColumnTypes, plain, readParquetRows } from "../helpers/duckdb.js";
 import { runCli } from "../helpers/cli.js";
