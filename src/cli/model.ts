@@ -1,7 +1,8 @@
-// `dlc-prune model tiny|import-llama2c`: build model folders in the Hugging Face / Optimum layout.
+// `dlc-prune model tiny|import-llama2c|import-hf`: build model folders in the Hugging Face / Optimum layout.
 import type { Argv, CommandModule } from "yargs";
 import { parseWith } from "../config/load.js";
 import { tinySchema } from "../config/schema.js";
+import { HF_MODEL_TYPES, importHf } from "../kit/hf-import.js";
 import { importLlama2c } from "../kit/llama2c.js";
 import { headDim, type LlamaConfig } from "../kit/llama-config.js";
 import type { WeightType } from "../kit/llama-graph.js";
@@ -69,9 +70,32 @@ const importLlama2cCommand: CommandModule<
   },
 };
 
+const importHfCommand: CommandModule<object, { checkpoint: string; out: string; "external-data"?: boolean; dtype: WeightType }> = {
+  command: "import-hf",
+  describe: `Convert a Hugging Face checkpoint folder (safetensors; ${HF_MODEL_TYPES.join(", ")})`,
+  builder: (y: Argv) =>
+    y
+      .option("checkpoint", {
+        type: "string",
+        demandOption: true,
+        describe: "checkpoint folder: config.json, *.safetensors, tokenizer.json",
+      })
+      .option("out", {
+        type: "string",
+        demandOption: true,
+        describe: "output folder (must not exist or be empty; not inside the checkpoint)",
+      })
+      .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data (default: only above 512 MiB)" })
+      .option("dtype", DTYPE_OPTION) as never,
+  handler: async (a) => {
+    const cfg = await importHf({ checkpoint: a.checkpoint, out: a.out, externalData: a["external-data"], dtype: a.dtype });
+    process.stdout.write(describe(a.out, cfg));
+  },
+};
+
 export const modelCommand: CommandModule = {
   command: "model <command>",
-  describe: "Build model folders: a seeded tiny Llama, or an imported llama2.c checkpoint",
-  builder: (y: Argv) => y.command(tiny).command(importLlama2cCommand).demandCommand(1),
+  describe: "Build model folders: a seeded tiny Llama, an imported llama2.c checkpoint or Hugging Face checkpoint",
+  builder: (y: Argv) => y.command(tiny).command(importLlama2cCommand).command(importHfCommand).demandCommand(1),
   handler: () => {},
 };

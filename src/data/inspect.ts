@@ -8,7 +8,7 @@ import type { DataSource } from "./source.js";
 
 export interface DataInspection {
   rows: number;
-  columns: Columns;
+  columnTypes: Columns;
   /** data.fields.group per row, when configured. */
   group: (string | null)[] | null;
   /** select.stratify per row, when configured. */
@@ -54,5 +54,5 @@ export async function inspectData(source: DataSource, stratifyField: string | nu
   }
   if (stratify && !stratifySeen) throw new UserError(`select.stratify: no row of ${path} has a field "${stratifyField}"`);
   const columns = parquetColumns ?? inference!.result();
-  return { rows: chars.length, columns, group, stratify, responseChars: Int32Array.from(chars) };
+  return { rows: chars.length, columnTypes: columns, group, stratify, responseChars: Int32Array.from(chars) };
 }

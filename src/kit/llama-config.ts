@@ -10,9 +10,18 @@ export interface LlamaConfig {
   maxPositions: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** Llama 3's rotary frequency scaling (rope_type llama3); absent: unscaled. */
+  ropeScaling?: Llama3RopeScaling;
   tieEmbeddings: boolean;
   bosTokenId: number;
   eosTokenId: number;
+}
+
+export interface Llama3RopeScaling {
+  factor: number;
+  lowFreqFactor: number;
+  highFreqFactor: number;
+  originalMaxPositions: number;
 }
 
 export function headDim(cfg: LlamaConfig): number {

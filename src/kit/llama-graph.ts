@@ -19,6 +19,10 @@ export interface LlamaLayerWeights {
   gate: Float32Array;
   up: Float32Array;
   down: Float32Array;
+  /** q/k/v projection biases (Qwen2); absent in Llama. */
+  qBias?: Float32Array;
+  kBias?: Float32Array;
+  vBias?: Float32Array;
 }
 
 export interface LlamaWeights {
@@ -28,6 +32,13 @@ export interface LlamaWeights {
   norm: Float32Array;
   /** [hidden, vocab]; absent when the embeddings are tied (the head is the transposed embedding). */
   lmHead?: Float32Array;
+}
+
+/** [rows, cols] row-major (a checkpoint's out x in) -> [cols, rows] (MatMul's in x out). */
+export function transposeRows(a: Float32Array, rows: number, cols: number): Float32Array {
+  const t = new Float32Array(rows * cols);
+  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
+  return t;
 }
 
 export const OPSET = 17;
@@ -48,12 +59,26 @@ export function rotaryTables(cfg: LlamaConfig): { cos: Float32Array; sin: Float3
   const sin = new Float32Array(cfg.maxPositions * d);
   for (let p = 0; p < cfg.maxPositions; p++) {
     for (let j = 0; j < half; j++) {
-      const angle = p / Math.pow(cfg.ropeTheta, (2 * j) / d);
+      const angle = p / wavelengthOver2Pi(cfg, Math.pow(cfg.ropeTheta, (2 * j) / d));
       cos[p * d + j] = cos[p * d + j + half] = Math.cos(angle);
       sin[p * d + j] = sin[p * d + j + half] = Math.sin(angle);
     }
   }
   return { cos, sin };
+}
+
+/**
+ * 1 / the rotary frequency, from the unscaled `base` (theta^(2j/D)); Llama 3 stretches the low frequencies by
+ * `factor` and blends the middle band, as transformers' _compute_llama3_parameters does.
+ */
+function wavelengthOver2Pi(cfg: LlamaConfig, base: number): number {
+  const s = cfg.ropeScaling;
+  if (!s) return base;
+  const wavelen = 2 * Math.PI * base;
+  if (wavelen < s.originalMaxPositions / s.highFreqFactor) return base;
+  if (wavelen > s.originalMaxPositions / s.lowFreqFactor) return base * s.factor;
+  const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+  return 1 / (((1 - smooth) / s.factor + smooth) / base);
 }
 
 /** Adds a weight initializer in the graph's floating-point type. */
@@ -193,9 +218,13 @@ function selfAttention(parts: BlockParts, i: number, L: LlamaLayerWeights, x: st
   const D = headDim(cfg);
   const nH = cfg.numHeads;
   const nKv = cfg.numKvHeads;
-  const q = rotate(splitHeads(matmul(x, "self_attn.q_proj", L.q, H, nH * D), nH));
-  const k = rotate(splitHeads(matmul(x, "self_attn.k_proj", L.k, H, nKv * D), nKv));
-  const v = splitHeads(matmul(x, "self_attn.v_proj", L.v, H, nKv * D), nKv);
+  const project = (name: string, data: Float32Array, outDim: number, bias?: Float32Array): string => {
+    const y = matmul(x, `self_attn.${name}`, data, H, outDim);
+    return bias ? g.op1("Add", [y, parts.weight(`model.layers.${i}.self_attn.${name}.bias`, [outDim], bias)]) : y;
+  };
+  const q = rotate(splitHeads(project("q_proj", L.q, nH * D, L.qBias), nH));
+  const k = rotate(splitHeads(project("k_proj", L.k, nKv * D, L.kBias), nKv));
+  const v = splitHeads(project("v_proj", L.v, nKv * D, L.vBias), nKv);
   const pastKey = g.input(`past_key_values.${i}.key`, F, ["batch_size", nKv, "past_sequence_length", D]);
   const pastValue = g.input(`past_key_values.${i}.value`, F, ["batch_size", nKv, "past_sequence_length", D]);
   const keys = g.op1("Concat", [pastKey, k], { axis: 2 }, `present.${i}.key`);

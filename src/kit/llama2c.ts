@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { UserError, readingFile } from "../util/errors.js";
 import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
-import type { LlamaLayerWeights, LlamaWeights, WeightType } from "./llama-graph.js";
+import { transposeRows, type LlamaLayerWeights, type LlamaWeights, type WeightType } from "./llama-graph.js";
 import { writeModelFolder } from "./folder.js";
 import { SPACE, type SentencePieceVocab } from "./tokenizer-json.js";
 
@@ -113,13 +113,6 @@ function graphWeights(body: Float32Array, config: LlamaConfig): LlamaWeights {
     norm: rmsFinal.slice(),
     lmHead: wcls ? transposeRows(wcls, V, H) : undefined,
   };
-}
-
-/** [rows, cols] row-major (llama2.c's out x in) -> [cols, rows] (MatMul's in x out). */
-function transposeRows(a: Float32Array, rows: number, cols: number): Float32Array {
-  const t = new Float32Array(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c]!;
-  return t;
 }
 
 /**

@@ -101,7 +101,7 @@ export async function scoresForData(config: Config, source: DataSource): Promise
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
 export async function inspectForOutput(config: { select: SelectionsConfig }, source: DataSource): Promise<DataInspection> {
   const inspection = await inspectData(source, config.select.stratify);
-  checkWritable(inspection.columns, source.path, outputScoreColumns(config.select));
+  checkWritable(inspection.columnTypes, source.path, outputScoreColumns(config.select));
   return inspection;
 }
 

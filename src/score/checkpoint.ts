@@ -24,12 +24,12 @@ export interface Progress {
   nextBatch: number;
 }
 
-/** What a checkpoint of this run must fit: its passes, the batches of each, and the losses (rows x columns). */
+/** What a checkpoint of this run must fit: its passes, the batches of each, and the losses (rows x valuesPerRow). */
 export interface CheckpointShape {
   passes: number;
   batches: number;
   rows: number;
-  columns: number;
+  valuesPerRow: number;
 }
 
 const STATE_FILE = "state.json";
@@ -56,8 +56,8 @@ function checksumOf(progress: Progress, fingerprint: string, losses: Uint8Array)
 
 /** Why `state` and `bytes` cannot be this run's progress, or undefined when they can. */
 function damage(state: StateFile, bytes: Uint8Array, shape: CheckpointShape): string | undefined {
-  if (bytes.byteLength !== shape.rows * shape.columns * 8)
-    return `${LOSSES_FILE} has ${bytes.byteLength} bytes, not ${shape.rows * shape.columns * 8}`;
+  if (bytes.byteLength !== shape.rows * shape.valuesPerRow * 8)
+    return `${LOSSES_FILE} has ${bytes.byteLength} bytes, not ${shape.rows * shape.valuesPerRow * 8}`;
   if (checksumOf(state, state.fingerprint, bytes) !== state.checksum) return `${STATE_FILE} and ${LOSSES_FILE} do not match their checksum`;
   if (state.pass > shape.passes) return `pass ${state.pass} of ${shape.passes}`;
   if (state.pass === shape.passes ? state.nextBatch !== 0 : state.nextBatch > shape.batches)
@@ -65,7 +65,7 @@ function damage(state: StateFile, bytes: Uint8Array, shape: CheckpointShape): st
   const losses = new Float64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
   // A loss is an NLL (>= 0; NaN or infinite where the model gave such: the row's status says so) or NOT_RUN.
   const bad = losses.findIndex((v) => !(v >= 0 || v === NOT_RUN || Number.isNaN(v)));
-  if (bad >= 0) return `loss ${losses[bad]} of row ${Math.floor(bad / shape.columns)}`;
+  if (bad >= 0) return `loss ${losses[bad]} of row ${Math.floor(bad / shape.valuesPerRow)}`;
   return undefined;
 }
 
@@ -129,7 +129,7 @@ export class Checkpoint {
       return {
         checkpoint,
         progress: { pass: 0, nextBatch: 0 },
-        losses: new Float64Array(shape.rows * shape.columns).fill(NOT_RUN),
+        losses: new Float64Array(shape.rows * shape.valuesPerRow).fill(NOT_RUN),
         resumed: false,
       };
     };
@@ -161,7 +161,7 @@ export class Checkpoint {
     }
     const why = damage(state, bytes, shape);
     if (why) return discard(why);
-    const losses = new Float64Array(shape.rows * shape.columns);
+    const losses = new Float64Array(shape.rows * shape.valuesPerRow);
     new Uint8Array(losses.buffer).set(bytes);
     return { checkpoint, progress: { pass: state.pass, nextBatch: state.nextBatch }, losses, resumed: true };
   }

@@ -223,7 +223,7 @@ export interface LevelLoop {
   /** The rows pass `p` runs, decided when it starts from the losses so far (src/score/refine.ts). */
   layoutFor: (p: number, losses: Float64Array) => PassLayout;
   /** Losses per row: one column per level, then (IFD) one for the response alone. */
-  columns: number;
+  valuesPerRow: number;
   schedule: MaskSchedule;
   sessions: SessionFactory;
   checkpoint: Checkpoint;
@@ -237,11 +237,11 @@ export interface LevelLoop {
 export const lossColumn = (pass: Pass, levels: number) => (pass.alone ? levels : pass.level);
 
 /**
- * Runs passes `from.pass`.. (from batch `from.nextBatch` of the first) into `losses` (row-major, `columns`
+ * Runs passes `from.pass`.. (from batch `from.nextBatch` of the first) into `losses` (row-major, `valuesPerRow`
  * per row; NaN where not computed). A pass on the weights of the one before reuses its session.
  */
 export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float64Array): Promise<LevelSeconds[]> {
-  const { model, padId, encoded, plan, passes, schedule, sessions, checkpoint, meter, columns } = loop;
+  const { model, padId, encoded, plan, passes, schedule, sessions, checkpoint, meter, valuesPerRow } = loop;
   const levels = Math.max(...passes.map((p) => p.level)) + 1;
   const seconds: LevelSeconds[] = [];
   let lastSave = performance.now();
@@ -273,7 +273,7 @@ export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float
             layout.lengths[b]!,
             padId,
           );
-          members.forEach((m, j) => (losses[m * columns + column] = values[j]!));
+          members.forEach((m, j) => (losses[m * valuesPerRow + column] = values[j]!));
         }
         meter.batchDone(b);
         if (loop.signal?.aborted) {

@@ -83,7 +83,7 @@ export interface Estimate {
 export interface RefineOptions {
   levels: number;
   /** Values per row in the losses array (levels, then the response alone with IFD). */
-  columns: number;
+  valuesPerRow: number;
   cuts: Cut[];
   confidence: number;
   sample: number;
@@ -128,7 +128,7 @@ export class Refiner {
   }
 
   private loss(losses: Float64Array, m: number, k: number): number {
-    return losses[m * this.opts.columns + k]!;
+    return losses[m * this.opts.valuesPerRow + k]!;
   }
 
   /** The last level (at most `cap`) row m ran without a gap; -1 when none; null when a level it ran is not finite. */

@@ -91,7 +91,7 @@ interface Scoring {
 interface Passes {
   list: Pass[];
   /** Losses per row: one column per level, then (IFD) one for the response alone. */
-  columns: number;
+  valuesPerRow: number;
   refiner: Refiner | null;
   layoutFor: (p: number, losses: Float64Array) => PassLayout;
 }
@@ -187,7 +187,7 @@ function refinerOf(
   s: ScoreConfig,
   plan: ScorePlan,
   encoded: Encoded[],
-  columns: number,
+  valuesPerRow: number,
   log: (line: string) => void,
 ): Refiner {
   if (!refine.cuts.length)
@@ -197,7 +197,7 @@ function refinerOf(
   const members = plan.batches.flatMap((b) => b.members);
   return new Refiner(members, encoded.length, {
     levels: s.levels,
-    columns,
+    valuesPerRow,
     cuts: refine.cuts,
     confidence: refine.confidence,
     sample: refine.sample,
@@ -209,15 +209,15 @@ function refinerOf(
 /** The passes, and the rows pass p runs: all, the calibration sample, or the rows undecided before its level (from the losses so far). */
 function passesFor({ s, plan, record, prepared }: Scoring, log: (line: string) => void): Passes {
   const encoded = prepared.data.encoded;
-  const columns = s.levels + (s.ifd ? 1 : 0);
+  const valuesPerRow = s.levels + (s.ifd ? 1 : 0);
   const list = passesOf(s.levels, s.ifd, !!record.refine);
-  const refiner = record.refine ? refinerOf(record.refine, s, plan, encoded, columns, log) : null;
+  const refiner = record.refine ? refinerOf(record.refine, s, plan, encoded, valuesPerRow, log) : null;
   const layoutFor = (p: number, losses: Float64Array) => {
     const pass = list[p]!;
     const active = pass.rows === "all" ? null : pass.rows === "calibration" ? refiner!.calibration : refiner!.undecided(pass.level, losses);
     return layoutOf(plan, active, inputLength(encoded, pass.alone));
   };
-  return { list, columns, refiner, layoutFor };
+  return { list, valuesPerRow, refiner, layoutFor };
 }
 
 /** Saved progress of this run, said when resumed; per shard: a shard's checkpoint never continues another's. */
@@ -227,7 +227,12 @@ async function openProgress(
   restart: boolean,
   log: (line: string) => void,
 ) {
-  const shape = { passes: passes.list.length, batches: plan.batches.length, rows: prepared.data.encoded.length, columns: passes.columns };
+  const shape = {
+    passes: passes.list.length,
+    batches: plan.batches.length,
+    rows: prepared.data.encoded.length,
+    valuesPerRow: passes.valuesPerRow,
+  };
   const opened = await Checkpoint.open(out, record, shard, shape, restart, log);
   const { progress } = opened;
   if (opened.resumed)
@@ -255,7 +260,7 @@ async function runPasses(job: Scoring, opts: ScoreOptions, log: (line: string) =
     plan: job.plan,
     passes: passes.list,
     layoutFor: passes.layoutFor,
-    columns: passes.columns,
+    valuesPerRow: passes.valuesPerRow,
     schedule,
     sessions: job.sessions,
     checkpoint,

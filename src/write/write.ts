@@ -65,7 +65,7 @@ export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
   let unscored: TextFileWriter | undefined;
   try {
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
-    for (const o of kept) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columns, scoreColumnsOf(o.sel.choice)));
+    for (const o of kept) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columnTypes, scoreColumnsOf(o.sel.choice)));
     const byStatus = await writePass(inputs, kept, writers, unscored);
     await unscored.close();
     unscored = undefined;

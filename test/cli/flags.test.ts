@@ -8,6 +8,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { runCli, type CliResult } from "../helpers/cli.js";
 import { readParquetRows } from "../helpers/duckdb.js";
 import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
+import { writeCheckpoint } from "../helpers/hf-checkpoint.js";
 import { SKIP_REASON, STORIES_BIN, STORIES_TOK, hasShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -25,6 +26,7 @@ const COMMANDS = [
   "compare",
   "model tiny",
   "model import-llama2c",
+  "model import-hf",
   "config keys",
   "config show",
 ];
@@ -465,6 +467,21 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
       expect(JSON.parse(readFileSync(join(out, "config.json"), "utf8")).torch_dtype).toBe("float16");
       refused(runCli(["model", "import-llama2c", "--checkpoint", data, "--tokenizer", STORIES_TOK, "--out", fresh("l2c")]), "data.jsonl");
       refused(runCli(["model", "import-llama2c", "--checkpoint", STORIES_BIN, "--tokenizer", data, "--out", fresh("l2c")]), "data.jsonl");
+    },
+  },
+  {
+    options: ["model import-hf --checkpoint", "model import-hf --out", "model import-hf --external-data", "model import-hf --dtype"],
+    check: () => {
+      const ckpt = writeCheckpoint(fresh("ckpt"), model);
+      const [plain, half] = [fresh("hf"), fresh("hf")];
+      ok(runCli(["model", "import-hf", "--checkpoint", ckpt, "--out", plain]));
+      ok(runCli(["model", "import-hf", "--checkpoint", ckpt, "--out", half, "--external-data", "--dtype", "fp16"]));
+      expect(existsSync(join(plain, "onnx/model.onnx_data"))).toBe(false);
+      expect(existsSync(join(half, "onnx/model.onnx_data"))).toBe(true);
+      expect(JSON.parse(readFileSync(join(plain, "config.json"), "utf8")).torch_dtype).toBe("float32");
+      expect(JSON.parse(readFileSync(join(half, "config.json"), "utf8")).torch_dtype).toBe("float16");
+      refused(runCli(["model", "import-hf", "--checkpoint", fresh("missing"), "--out", fresh("hf")]), "config.json");
+      refused(runCli(["model", "import-hf", "--checkpoint", ckpt, "--out", plain]), plain);
     },
   },
   {

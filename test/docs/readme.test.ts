@@ -35,6 +35,7 @@ it("every command the README lists answers --help", () => {
     ["merge"],
     ["model", "tiny"],
     ["model", "import-llama2c"],
+    ["model", "import-hf"],
     ["config", "keys"],
   ]) {
     const r = runCli([...cmd, "--help"]);

@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { randomLlama2cModel, readLlama2cCheckpoint, writeLlama2cCheckpoint, type Llama2cConfig } from "./llama2c-checkpoint.js";
 import { forwardHfLlama, forwardLlama2c, llama2cToHf } from "./llama-forward.js";
 import { decodeSequenceLlama2c, encodeLlama2c, loadLlama2cTokenizer } from "./llama2c-encoder.js";
+import { bf16Bits, f16Bits } from "./safetensors.js";
 import { countZeros, cumulativeCounts, pyRound, referenceMaskedLevels } from "./masking.js";
 
 const small: Llama2cConfig = {
@@ -171,5 +172,30 @@ describe("masking reference", () => {
     expect(countZeros(glob[2]![0]!) + countZeros(glob[2]![1]!)).toBe(4);
     // inputs untouched
     expect(countZeros(a) + countZeros(b)).toBe(0);
+  });
+});
+
+describe("safetensors reference writer's rounding", () => {
+  it("rounds fp32 to fp16 and bf16 to nearest, ties to even", () => {
+    const f16 = [
+      [1, 0x3c00],
+      [65504, 0x7bff],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [2 ** -24, 1],
+      [2 ** -25, 0],
+      [3 * 2 ** -25, 2],
+      [2 ** -14 - 2 ** -25, 0x0400],
+      [65520, 0x7c00],
+      [-2, 0xc000],
+    ];
+    expect([...f16Bits(Float32Array.from(f16, (c) => c[0]!))]).toEqual(f16.map((c) => c[1]));
+    const bf16 = [
+      [1, 0x3f80],
+      [1 + 2 ** -8, 0x3f80],
+      [1 + 3 * 2 ** -8, 0x3f82],
+      [-0.5, 0xbf00],
+    ];
+    expect([...bf16Bits(Float32Array.from(bf16, (c) => c[0]!))]).toEqual(bf16.map((c) => c[1]));
   });
 });
