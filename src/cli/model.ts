@@ -18,12 +18,17 @@ const DTYPE_OPTION = {
 /** The flags of `model tiny`: the keys of model.tiny in a recipe. */
 const TINY_FLAGS: FlagMap = Object.fromEntries(Object.keys(tinySchema.shape).map((k) => [k.replaceAll("_", "-"), `model.tiny.${k}`]));
 
-function describe(dir: string, cfg: LlamaConfig): string {
+/** One line about the written model; `modelType` names its family, `qkvBias`: its q/k/v projections have biases (qwen2). */
+function describe(dir: string, cfg: LlamaConfig, modelType = "llama", qkvBias = false): string {
   const D = headDim(cfg);
+  const qkv = cfg.numHeads * D + 2 * cfg.numKvHeads * D;
   const perLayer =
-    cfg.hiddenSize * (cfg.numHeads * D * 2 + cfg.numKvHeads * D * 2) + 3 * cfg.hiddenSize * cfg.intermediateSize + 2 * cfg.hiddenSize;
+    cfg.hiddenSize * (cfg.numHeads * D * 2 + cfg.numKvHeads * D * 2) +
+    3 * cfg.hiddenSize * cfg.intermediateSize +
+    2 * cfg.hiddenSize +
+    (qkvBias ? qkv : 0);
   const params = cfg.numLayers * perLayer + cfg.vocabSize * cfg.hiddenSize * (cfg.tieEmbeddings ? 1 : 2) + cfg.hiddenSize;
-  return `wrote ${dir}: Llama, ${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads}, vocab ${cfg.vocabSize}, ${(params / 1e6).toFixed(2)}M parameters\n`;
+  return `wrote ${dir}: ${modelType}, ${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads}, vocab ${cfg.vocabSize}, ${(params / 1e6).toFixed(2)}M parameters\n`;
 }
 
 const tiny: CommandModule<object, { out: string; "external-data"?: boolean; dtype: WeightType }> = {
@@ -88,8 +93,13 @@ const importHfCommand: CommandModule<object, { checkpoint: string; out: string; 
       .option("external-data", { type: "boolean", describe: "store weights in onnx/model.onnx_data (default: only above 512 MiB)" })
       .option("dtype", DTYPE_OPTION) as never,
   handler: async (a) => {
-    const cfg = await importHf({ checkpoint: a.checkpoint, out: a.out, externalData: a["external-data"], dtype: a.dtype });
-    process.stdout.write(describe(a.out, cfg));
+    const { config, modelType } = await importHf({
+      checkpoint: a.checkpoint,
+      out: a.out,
+      externalData: a["external-data"],
+      dtype: a.dtype,
+    });
+    process.stdout.write(describe(a.out, config, modelType, modelType === "qwen2"));
   },
 };
 

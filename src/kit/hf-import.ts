@@ -6,7 +6,7 @@ import { MAX_JSON_BYTES } from "../model/folder.js";
 import { readRegularFile } from "../model/files.js";
 import { openSafetensors, readTensorF32, type SafetensorsFile } from "../model/safetensors.js";
 import { UserError } from "../util/errors.js";
-import { exists } from "../util/fs.js";
+import { assertEmptyOrMissingDir, exists } from "../util/fs.js";
 import { isInside, realPathOf } from "../util/paths.js";
 import { formatBytes } from "../util/math.js";
 import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
@@ -17,9 +17,11 @@ export const HF_MODEL_TYPES = ["llama", "mistral", "qwen2"] as const;
 type Family = (typeof HF_MODEL_TYPES)[number];
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
-/** Copied verbatim: the tokenizer, its chat template and the generation settings. */
+/** Copied verbatim (but see CHAT_TEMPLATE_FILE): the tokenizer, its chat template and the generation settings. */
 const REQUIRED_FILES = ["tokenizer.json", "tokenizer_config.json"];
 const OPTIONAL_FILES = ["special_tokens_map.json", "generation_config.json"];
+/** Where transformers 4.4x and later save the chat template, instead of tokenizer_config.json's chat_template. */
+const CHAT_TEMPLATE_FILE = "chat_template.jinja";
 
 type Json = Record<string, unknown>;
 
@@ -35,10 +37,10 @@ async function readJson(path: string): Promise<{ bytes: Uint8Array; value: Json 
   return { bytes, value: value as Json };
 }
 
-/** config.json's `key`, a number (positive unless `min` says); `fallback` when absent. */
-function num(j: Json, key: string, file: string, fallback?: number, min = Number.MIN_VALUE): number {
+/** config.json's `key`, a positive number; `fallback` when absent. */
+function num(j: Json, key: string, file: string, fallback?: number): number {
   const v = j[key] ?? fallback;
-  if (typeof v !== "number" || !(v >= min)) throw new UserError(`${file}: ${key} must be a positive number, got ${JSON.stringify(v)}`);
+  if (typeof v !== "number" || !(v > 0)) throw new UserError(`${file}: ${key} must be a positive number, got ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -58,38 +60,80 @@ function refuseUnsupported(j: Json, file: string): Family {
 
 const LLAMA3_KEYS = ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"];
 
-/** The rotary base and scaling, from rope_parameters (transformers 5) or rope_theta and rope_scaling: unscaled or Llama 3's. */
+/** The rope settings: rope_parameters (transformers 5) or rope_scaling, never both; unscaled when neither. */
+function ropeSource(j: Json, file: string): { p: Json; field: string } {
+  if (j.rope_parameters != null && j.rope_scaling != null)
+    throw new UserError(`${file}: rope_parameters and rope_scaling are both set; keep one (transformers 5 reads rope_parameters)`);
+  if (j.partial_rotary_factor != null && j.partial_rotary_factor !== 1)
+    throw new UserError(`${file}: partial_rotary_factor ${JSON.stringify(j.partial_rotary_factor)} is not supported (1)`);
+  const field = j.rope_parameters != null ? "rope_parameters" : "rope_scaling";
+  const p = j[field] ?? { rope_type: "default" };
+  if (typeof p !== "object" || Array.isArray(p)) throw new UserError(`${file}: ${field} ${JSON.stringify(p)} is not an object`);
+  return { p: p as Json, field };
+}
+
+/** Llama 3's scaling fields of `p` (config.json's `field`), checked. */
+function llama3Scaling(j: Json, p: Json, file: string, field: string): NonNullable<LlamaConfig["ropeScaling"]> {
+  if (j.original_max_position_embeddings != null)
+    throw new UserError(
+      `${file}: original_max_position_embeddings at the top level with llama3 rope scaling is not supported; set it in ${field}`,
+    );
+  const where = `${file}: ${field}`;
+  const [factor, lowFreqFactor, highFreqFactor, originalMaxPositions] = LLAMA3_KEYS.map((k) => num(p, k, where));
+  if (highFreqFactor! <= lowFreqFactor!)
+    throw new UserError(`${where}: high_freq_factor ${highFreqFactor} must be greater than low_freq_factor ${lowFreqFactor}`);
+  return {
+    factor: factor!,
+    lowFreqFactor: lowFreqFactor!,
+    highFreqFactor: highFreqFactor!,
+    originalMaxPositions: originalMaxPositions!,
+  };
+}
+
+/**
+ * The rotary base and scaling: unscaled or Llama 3's. The base is the rope settings' rope_theta when they have
+ * one (as transformers 5 reads it), else config.json's rope_theta.
+ */
 function rope(j: Json, file: string): Pick<LlamaConfig, "ropeTheta" | "ropeScaling"> {
-  const params = j.rope_parameters as Json | null | undefined;
-  const field = params != null ? "rope_parameters" : "rope_scaling";
-  const p = (params ?? j.rope_scaling ?? { rope_type: "default" }) as Json;
-  const ropeTheta = params != null ? num(p, "rope_theta", `${file}: rope_parameters`) : num(j, "rope_theta", file, 10000);
+  const { p, field } = ropeSource(j, file);
+  const ropeTheta = p.rope_theta != null ? num(p, "rope_theta", `${file}: ${field}`) : num(j, "rope_theta", file, 10000);
   const type = p.rope_type ?? p.type;
   const allowed = ["rope_type", "type", "rope_theta", ...(type === "llama3" ? LLAMA3_KEYS : [])];
   if ((type !== "default" && type !== "llama3") || Object.keys(p).some((k) => !allowed.includes(k)))
     throw new UserError(`${file}: ${field} ${JSON.stringify(p)} is not supported (unscaled, or rope_type llama3)`);
   if (type === "default") return { ropeTheta };
-  const [factor, lowFreqFactor, highFreqFactor, originalMaxPositions] = LLAMA3_KEYS.map((k) => num(p, k, `${file}: ${field}`));
-  return {
-    ropeTheta,
-    ropeScaling: {
-      factor: factor!,
-      lowFreqFactor: lowFreqFactor!,
-      highFreqFactor: highFreqFactor!,
-      originalMaxPositions: originalMaxPositions!,
-    },
-  };
+  return { ropeTheta, ropeScaling: llama3Scaling(j, p, file, field) };
 }
 
 /** The attention window when sliding-window attention is on, else undefined. */
 function slidingWindow(j: Json, family: Family, file: string): number | undefined {
-  const on =
-    family === "mistral"
-      ? j.sliding_window != null
-      : family === "qwen2" &&
-        (j.use_sliding_window === true || (Array.isArray(j.layer_types) && j.layer_types.includes("sliding_attention")));
-  return on ? num(j, "sliding_window", file) : undefined;
+  if (family === "mistral") return j.sliding_window != null ? num(j, "sliding_window", file) : undefined;
+  if (family !== "qwen2") return undefined;
+  if (Array.isArray(j.layer_types)) return j.layer_types.includes("sliding_attention") ? num(j, "sliding_window", file) : undefined;
+  // transformers' Qwen2Config: layers from max_window_layers (default 28) on slide, when a window is set.
+  if (j.use_sliding_window !== true || j.sliding_window == null) return undefined;
+  const firstSliding = j.max_window_layers ?? 28;
+  return typeof firstSliding === "number" && typeof j.num_hidden_layers === "number" && firstSliding >= j.num_hidden_layers
+    ? undefined
+    : num(j, "sliding_window", file);
 }
+
+/** llamaConfigProblem's words as config.json's keys. */
+const CONFIG_KEYS: Record<string, string> = {
+  hiddenSize: "hidden_size",
+  intermediateSize: "intermediate_size",
+  numLayers: "num_hidden_layers",
+  numHeads: "num_attention_heads",
+  numKvHeads: "num_key_value_heads",
+  vocabSize: "vocab_size",
+  maxPositions: "max_position_embeddings",
+  "hidden size": "hidden_size",
+  "kv heads": "num_key_value_heads",
+  heads: "num_attention_heads",
+  "head dimension": "head dimension (hidden_size / num_attention_heads)",
+};
+const inConfigKeys = (problem: string) =>
+  problem.replace(new RegExp(`\\b(${Object.keys(CONFIG_KEYS).join("|")})\\b`, "g"), (w) => CONFIG_KEYS[w]!);
 
 /**
  * The graph's config. A sliding window shorter than max_position_embeddings becomes the model's window:
@@ -114,7 +158,7 @@ function llamaConfig(j: Json, family: Family, file: string): LlamaConfig {
     eosTokenId: Number(firstId(j.eos_token_id) ?? -1),
   };
   const problem = llamaConfigProblem(config);
-  if (problem) throw new UserError(`${file}: ${problem}`);
+  if (problem) throw new UserError(`${file}: ${inConfigKeys(problem)}`);
   if (j.head_dim != null && j.head_dim !== headDim(config))
     throw new UserError(
       `${file}: head_dim ${JSON.stringify(j.head_dim)} is not hidden_size / num_attention_heads (${headDim(config)}): not supported`,
@@ -128,10 +172,13 @@ interface Weights {
   close(): Promise<void>;
 }
 
+/** model.safetensors when it is there (as transformers loads it, even beside an index), else the index's shards. */
 async function openWeights(dir: string): Promise<Weights> {
   const indexPath = join(dir, INDEX);
-  if (await exists(indexPath)) return openSharded(indexPath, dir);
-  if (!(await exists(join(dir, SINGLE)))) throw new UserError(`${dir}: no weights: neither ${SINGLE} nor ${INDEX} (safetensors only)`);
+  if (!(await exists(join(dir, SINGLE)))) {
+    if (await exists(indexPath)) return openSharded(indexPath, dir);
+    throw new UserError(`${dir}: no weights: neither ${SINGLE} nor ${INDEX} (safetensors only)`);
+  }
   const file = await openSafetensors(join(dir, SINGLE));
   return {
     find: (name) => {
@@ -172,12 +219,20 @@ async function openSharded(indexPath: string, dir: string): Promise<Weights> {
   };
 }
 
-/** Reads tensor `name`, checking its shape against config.json's. */
-async function readTensor(w: Weights, name: string, shape: number[]): Promise<Float32Array> {
+/** The largest finite fp16. */
+const FP16_MAX = 65504;
+
+/** Reads tensor `name`, checking its shape against config.json's and, for an fp16 output (`w.fp16`), its range. */
+async function readTensor(w: Weights & { fp16?: boolean }, name: string, shape: number[]): Promise<Float32Array> {
   const { file, shape: actual } = w.find(name);
   if (actual.join(",") !== shape.join(","))
     throw new UserError(`${file.path}: tensor ${name} has shape [${actual.join(", ")}], config.json implies [${shape.join(", ")}]`);
-  return readTensorF32(file, name);
+  const data = await readTensorF32(file, name);
+  if (w.fp16)
+    for (const v of data)
+      if (Math.abs(v) > FP16_MAX && Number.isFinite(v))
+        throw new UserError(`${file.path}: tensor ${name} holds ${v}, beyond fp16's range (±${FP16_MAX}); import it without --dtype fp16`);
+  return data;
 }
 
 /** An nn.Linear weight [out, in] as the graph stores it, [in, out]. */
@@ -208,8 +263,8 @@ async function readLayer(w: Weights, cfg: LlamaConfig, i: number, bias: boolean)
   };
 }
 
-async function readWeights(dir: string, cfg: LlamaConfig, family: Family): Promise<LlamaWeights> {
-  const w = await openWeights(dir);
+async function readWeights(dir: string, cfg: LlamaConfig, family: Family, fp16: boolean): Promise<LlamaWeights> {
+  const w = { ...(await openWeights(dir)), fp16 };
   try {
     const [H, V] = [cfg.hiddenSize, cfg.vocabSize];
     const layers: LlamaLayerWeights[] = [];
@@ -229,14 +284,33 @@ async function readWeights(dir: string, cfg: LlamaConfig, family: Family): Promi
 function checkTokenizerVocab(tok: Json, file: string, vocabSize: number): void {
   const vocab = (tok.model as Json | undefined)?.vocab;
   if (!vocab || typeof vocab !== "object") throw new UserError(`${file}: no model.vocab`);
+  const added = tok.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new UserError(`${file}: added_tokens is not a list`);
+  const bad = added.findIndex((t) => !t || typeof t !== "object");
+  if (bad >= 0) throw new UserError(`${file}: added_tokens[${bad}] is ${JSON.stringify(added[bad])}, not a token object`);
   // A loop, not Math.max(...ids): a spread of ~150k arguments overflows the stack.
-  const ids = [
-    ...(Array.isArray(vocab) ? vocab.keys() : Object.values(vocab)),
-    ...((tok.added_tokens ?? []) as { id?: unknown }[]).map((t) => t.id),
-  ];
+  const ids = [...(Array.isArray(vocab) ? vocab.keys() : Object.values(vocab)), ...(added as { id?: unknown }[]).map((t) => t.id)];
   let size = 0;
   for (const id of ids) if (typeof id === "number") size = Math.max(size, id + 1);
   if (size > vocabSize) throw new UserError(`${file}: the vocabulary has ${size} token ids, more than config.json vocab_size ${vocabSize}`);
+}
+
+/**
+ * tokenizer_config.json's bytes; with chat_template.jinja's text as its chat_template when it has none (newer
+ * transformers save the template in that file, which transformers.js does not read).
+ */
+async function tokenizerConfig(dir: string, file: { bytes: Uint8Array; value: Json }): Promise<Uint8Array> {
+  const jinja = join(dir, CHAT_TEMPLATE_FILE);
+  if (file.value.chat_template != null || !(await exists(jinja))) return file.bytes;
+  const text = new TextDecoder("utf-8", { fatal: true });
+  const bytes = await readRegularFile(jinja, "a chat template", MAX_JSON_BYTES, `the ${formatBytes(MAX_JSON_BYTES)} read`);
+  let template: string;
+  try {
+    template = text.decode(bytes);
+  } catch {
+    throw new UserError(`${jinja}: not UTF-8 text`);
+  }
+  return new TextEncoder().encode(JSON.stringify({ ...file.value, chat_template: template }, null, 2) + "\n");
 }
 
 /** The tokenizer and generation files, as bytes, the tokenizer checked against config.json's vocab_size. */
@@ -245,9 +319,9 @@ async function tokenizerFiles(dir: string, cfg: LlamaConfig): Promise<Record<str
   for (const f of [...REQUIRED_FILES, ...OPTIONAL_FILES]) {
     const path = join(dir, f);
     if (OPTIONAL_FILES.includes(f) && !(await exists(path))) continue;
-    const { bytes, value } = await readJson(path);
-    files[f] = bytes;
-    if (f === "tokenizer.json") checkTokenizerVocab(value, path, cfg.vocabSize);
+    const json = await readJson(path);
+    files[f] = f === "tokenizer_config.json" ? await tokenizerConfig(dir, json) : json.bytes;
+    if (f === "tokenizer.json") checkTokenizerVocab(json.value, path, cfg.vocabSize);
   }
   return files;
 }
@@ -257,16 +331,17 @@ export async function importHf(opts: {
   out: string;
   externalData?: boolean;
   dtype?: WeightType;
-}): Promise<LlamaConfig> {
+}): Promise<{ config: LlamaConfig; modelType: Family }> {
   const { checkpoint: dir, out } = opts;
   if (isInside(await realPathOf(out), await realPathOf(dir)))
     throw new UserError(`${out}: is inside the checkpoint folder ${dir}; the import never writes there: choose another --out`);
+  await assertEmptyOrMissingDir(out); // before the weights are read, not after
   const configPath = join(dir, "config.json");
   const { value: json } = await readJson(configPath);
   const family = refuseUnsupported(json, configPath);
   const config = llamaConfig(json, family, configPath);
   const files = await tokenizerFiles(dir, config);
-  const weights = await readWeights(dir, config, family);
+  const weights = await readWeights(dir, config, family, opts.dtype === "fp16");
   const configJson: Json = { ...json, max_position_embeddings: config.maxPositions };
   delete configJson.dtype; // transformers 5's name for torch_dtype, which the writer sets
   await writeOnnxFolder(out, {
@@ -278,5 +353,5 @@ export async function importHf(opts: {
     dtype: opts.dtype,
     source: `Hugging Face checkpoint ${dir}`,
   });
-  return config;
+  return { config, modelType: family };
 }

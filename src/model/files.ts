@@ -45,11 +45,24 @@ export async function openRegular(path: string, what: string): Promise<{ handle:
   }
 }
 
-/** Fills `into` from `position` in the file; fails if the file ends first (it shrank while being read). */
-export async function readFully(handle: FileHandle, path: string, into: Uint8Array, position: number): Promise<void> {
+/** The most one read asks for: Node aborts the process (a native assertion) on a read of 2 GiB or more. */
+export const MAX_READ_BYTES = 2 ** 30;
+
+/**
+ * Fills `into` from `position` in the file, in reads of at most `maxRead` bytes; fails if the file ends first
+ * (it shrank while being read).
+ */
+export async function readFully(
+  handle: FileHandle,
+  path: string,
+  into: Uint8Array,
+  position: number,
+  maxRead = MAX_READ_BYTES,
+): Promise<void> {
   let done = 0;
   while (done < into.byteLength) {
-    const { bytesRead } = await readingFile(path, () => handle.read(into, done, into.byteLength - done, position + done));
+    const length = Math.min(into.byteLength - done, maxRead);
+    const { bytesRead } = await readingFile(path, () => handle.read(into, done, length, position + done));
     if (bytesRead === 0)
       throw new UserError(`${path}: the file got shorter while it was read; was it being replaced? rerun when it is complete`);
     done += bytesRead;

@@ -71,7 +71,7 @@ function parseHeader(bytes: Uint8Array, path: string, dataStart: number, size: n
 function checkEntry(raw: unknown, where: string, dataStart: number, size: number): TensorEntry {
   const e = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
   if (!e || typeof e !== "object") throw new UserError(`${where}: not a {dtype, shape, data_offsets} entry`);
-  if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_BYTES))
+  if (typeof e.dtype !== "string" || !Object.hasOwn(DTYPE_BYTES, e.dtype))
     throw new UserError(`${where}: dtype ${JSON.stringify(e.dtype)} is not supported (${Object.keys(DTYPE_BYTES).join(", ")})`);
   const isCount = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (!Array.isArray(e.shape) || !e.shape.every(isCount))

@@ -74,6 +74,8 @@ export interface CheckpointOptions {
   dtype?: RefDtype;
   shards?: number;
   config?: Record<string, unknown>;
+  /** Adds zero q/k/v projection biases (qwen2's). */
+  qkvBias?: boolean;
   /** Edits the (first) file's header before it is written. */
   header?: (h: Record<string, any>) => void;
 }
@@ -85,6 +87,14 @@ export function writeCheckpoint(dir: string, tinyDir: string, o: CheckpointOptio
   for (const f of TOKENIZER_FILES) copyFileSync(join(tinyDir, f), join(dir, f));
   writeFileSync(join(dir, "generation_config.json"), JSON.stringify({ bos_token_id: 1, eos_token_id: 2, do_sample: false }));
   const tensors = hfTensors(weights);
+  if (o.qkvBias)
+    for (let i = 0; i < cfg.numLayers; i++)
+      for (const [n, width] of [
+        ["q", H],
+        ["k", kvWidth],
+        ["v", kvWidth],
+      ] as const)
+        tensors.push({ name: `model.layers.${i}.self_attn.${n}_proj.bias`, shape: [width], data: new Float32Array(width) });
   const shards = o.shards ?? 1;
   if (shards === 1) {
     writeFileSync(join(dir, "model.safetensors"), safetensorsBytes(tensors, o.dtype ?? "F32", o.header));

@@ -3,7 +3,7 @@
 // weights and scores like the kit's folder; bad checkpoints are refused in one line, nothing written. With
 // PyTorch (TORCH_PYTHON): random llama / qwen2 / mistral checkpoints saved by transformers score as transformers does.
 import { spawnSync } from "node:child_process";
-import { existsSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -143,6 +143,47 @@ describe("model import-hf of the kit's tiny model as a checkpoint", () => {
     expect(changed).toBeGreaterThan(cfg.maxPositions); // the scaling shows
   });
 
+  it("sets tokenizer_config.json's chat_template from chat_template.jinja when it has none", () => {
+    const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir);
+    const template = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}";
+    writeFileSync(join(ckpt, "chat_template.jinja"), template);
+    const { chat_template: _, ...original } = JSON.parse(readFileSync(join(ckpt, "tokenizer_config.json"), "utf8"));
+    writeFileSync(join(ckpt, "tokenizer_config.json"), JSON.stringify(original)); // as transformers 5 saves it
+    const out = fresh("imported");
+    const r = importHf(ckpt, out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(readFileSync(join(out, "tokenizer_config.json"), "utf8"))).toEqual({ ...original, chat_template: template });
+    // tokenizer_config.json's own chat_template wins
+    writeFileSync(join(ckpt, "tokenizer_config.json"), JSON.stringify({ ...original, chat_template: "own" }));
+    const out2 = fresh("imported");
+    expect(importHf(ckpt, out2).status).toBe(0);
+    expect(readFileSync(join(out2, "tokenizer_config.json")).equals(readFileSync(join(ckpt, "tokenizer_config.json")))).toBe(true);
+  });
+
+  it("loads model.safetensors when an index is beside it, as transformers does", () => {
+    const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir, { shards: 2 });
+    copyFileSync(join(writeCheckpoint(fresh("ckpt"), tinyDir), "model.safetensors"), join(ckpt, "model.safetensors"));
+    writeFileSync(join(ckpt, "model.safetensors.index.json"), JSON.stringify({ weight_map: { "model.norm.weight": "gone.safetensors" } }));
+    const out = fresh("imported");
+    const r = importHf(ckpt, out);
+    expect(r.status, r.stderr).toBe(0);
+    expectSameInitializers(out, weights);
+  });
+
+  it("keeps full attention for qwen2 when no layer slides", () => {
+    const window = (config: Record<string, unknown>) => {
+      const out = fresh("imported");
+      const r = importHf(writeCheckpoint(fresh("ckpt"), tinyDir, { qkvBias: true, config: { model_type: "qwen2", ...config } }), out);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.stdout).toContain("qwen2,");
+      return JSON.parse(readFileSync(join(out, "config.json"), "utf8")).max_position_embeddings;
+    };
+    expect(window({ use_sliding_window: true, sliding_window: null, max_window_layers: 0 })).toBe(cfg.maxPositions);
+    expect(window({ use_sliding_window: true, sliding_window: 64, max_window_layers: cfg.numLayers })).toBe(cfg.maxPositions);
+    expect(window({ use_sliding_window: true, sliding_window: 64, max_window_layers: 0 })).toBe(64);
+    expect(window({ use_sliding_window: false, sliding_window: 64, max_window_layers: 0 })).toBe(cfg.maxPositions);
+  });
+
   it("takes a sliding window shorter than max_position_embeddings as the model's window (mistral)", () => {
     const out = fresh("imported");
     const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir, { config: { model_type: "mistral", sliding_window: 64 } });
@@ -169,6 +210,20 @@ describe("model import-hf refuses, in one line naming the file and field, and wr
     expect(snapshot(ckpt)).toEqual(before);
   }
   const none = () => {};
+  const llama3 = { rope_type: "llama3", factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 32 };
+  /** Points the index's entry for model.norm.weight at `shard`, made by `make` when given. */
+  const shardNamed = (shard: unknown, make?: (path: string) => void) => (d: string) => {
+    const path = join(d, "model.safetensors.index.json");
+    const index = JSON.parse(readFileSync(path, "utf8"));
+    index.weight_map["model.norm.weight"] = shard;
+    writeFileSync(path, JSON.stringify(index));
+    if (make) make(join(d, shard as string));
+  };
+  /** Rewrites tokenizer.json's added_tokens. */
+  const addedTokens = (value: unknown) => (d: string) => {
+    const tok = JSON.parse(readFileSync(join(d, "tokenizer.json"), "utf8"));
+    writeFileSync(join(d, "tokenizer.json"), JSON.stringify({ ...tok, added_tokens: value }));
+  };
   const cases: [string, (dir: string) => void, string[], CheckpointOptions?][] = [
     ["a folder without weights", (d) => unlinkSync(join(d, "model.safetensors")), ["no weights", "model.safetensors"]],
     ["a truncated safetensors file", (d) => truncateSync(join(d, "model.safetensors"), 4000), ["model.safetensors", "past the file's end"]],
@@ -225,6 +280,44 @@ describe("model import-hf refuses, in one line naming the file and field, and wr
       ["config.json", "rope_parameters"],
       { config: { rope_parameters: { rope_type: "yarn", rope_theta: 1e4 } } },
     ],
+    [
+      "both rope_scaling and rope_parameters",
+      none,
+      ["config.json", "rope_parameters", "rope_scaling"],
+      { config: { rope_scaling: llama3, rope_parameters: { rope_type: "default", rope_theta: 1e4 } } },
+    ],
+    ["partial_rotary_factor below 1", none, ["config.json", "partial_rotary_factor"], { config: { partial_rotary_factor: 0.5 } }],
+    [
+      "a top-level original_max_position_embeddings with llama3 scaling",
+      none,
+      ["config.json", "original_max_position_embeddings", "llama3"],
+      { config: { rope_scaling: llama3, original_max_position_embeddings: 64 } },
+    ],
+    [
+      "llama3 high_freq_factor not above low_freq_factor",
+      none,
+      ["config.json", "rope_scaling", "high_freq_factor"],
+      { config: { rope_scaling: { ...llama3, high_freq_factor: 1 } } },
+    ],
+    [
+      "heads not dividing hidden_size",
+      none,
+      ["config.json", "hidden_size", "num_attention_heads"],
+      { config: { num_attention_heads: 7, num_key_value_heads: 7 } },
+    ],
+    ["a fractional num_hidden_layers", none, ["config.json", "num_hidden_layers", "integer"], { config: { num_hidden_layers: 1.5 } }],
+    ["added_tokens that is not a list", addedTokens({ a: 1 }), ["tokenizer.json", "added_tokens"]],
+    ["a null entry of added_tokens", addedTokens([null]), ["tokenizer.json", "added_tokens[0]"]],
+    ["a shard outside the folder", shardNamed("../x.safetensors"), ["model.safetensors.index.json", "../x.safetensors"], { shards: 2 }],
+    ["a shard in a subfolder", shardNamed("sub/x.safetensors"), ["model.safetensors.index.json", "sub/x.safetensors"], { shards: 2 }],
+    ["a shard name that is not a string", shardNamed(7), ["model.safetensors.index.json", "weight_map", "7"], { shards: 2 }],
+    ["a shard that is a folder", shardNamed("dir.safetensors", (p) => mkdirSync(p)), ["dir.safetensors", "a folder"], { shards: 2 }],
+    [
+      "a shard that is a FIFO",
+      shardNamed("fifo.safetensors", (p) => expect(spawnSync("mkfifo", [p]).status).toBe(0)),
+      ["fifo.safetensors", "FIFO"],
+      { shards: 2 },
+    ],
     ["head_dim other than hidden / heads", none, ["config.json", "head_dim"], { config: { head_dim: 32 } }],
     ["llama attention_bias", none, ["config.json", "attention_bias"], { config: { attention_bias: true } }],
     ["llama mlp_bias", none, ["config.json", "mlp_bias"], { config: { mlp_bias: true } }],
@@ -236,6 +329,37 @@ describe("model import-hf refuses, in one line naming the file and field, and wr
     ],
   ];
   for (const [what, prepare, mentions, o] of cases) it(what, () => expectRefused(prepare, mentions, o));
+
+  it("a non-empty --out, before reading any weights", () => {
+    const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir);
+    truncateSync(join(ckpt, "model.safetensors"), 4000); // reading the weights would fail otherwise
+    const out = fresh("out");
+    mkdirSync(out);
+    writeFileSync(join(out, "keep.txt"), "mine");
+    const r = importHf(ckpt, out);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain(`${out}: output folder is not empty`);
+    expect(readdirSync(out)).toEqual(["keep.txt"]);
+  });
+
+  it("--dtype fp16 of a weight beyond fp16's range, naming the tensor", () => {
+    const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir);
+    const file = join(ckpt, "model.safetensors");
+    const bytes = readFileSync(file);
+    const headerLen = Number(bytes.readBigUInt64LE(0));
+    const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString("utf8"));
+    bytes.writeFloatLE(-70000, 8 + headerLen + header["model.norm.weight"].data_offsets[0]);
+    writeFileSync(file, bytes);
+    const out = fresh("out");
+    const r = importHf(ckpt, out, ["--dtype", "fp16"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toHaveLength(1);
+    expect(r.stderr).toContain("model.norm.weight");
+    expect(r.stderr).toContain("fp16");
+    expect(existsSync(out)).toBe(false);
+    expect(importHf(ckpt, fresh("out")).status).toBe(0); // fp32 keeps it
+  });
 
   it("an output folder inside the checkpoint", () => {
     const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir);
