@@ -147,7 +147,16 @@ function correlations(sources: ReportSource[]): Report["correlations"] {
 }
 
 /** The EXAMPLES easiest and hardest scored rows by DLC per run and group. */
-function examplePicks(sources: ReportSource[]) {
+/** The easiest and hardest rows the report shows, per run and group. */
+export interface ExamplePick {
+  src: ReportSource;
+  group: string;
+  lowest: number[];
+  highest: number[];
+}
+
+/** The rows whose prompt and response the report shows: the executor reads their texts for `buildReport`. */
+export function pickExamples(sources: ReportSource[]): ExamplePick[] {
   return sources.flatMap((s) => {
     const scored = scoredRows(s.scores.cols.dlc);
     const groups = s.group;
@@ -159,12 +168,13 @@ function examplePicks(sources: ReportSource[]) {
   });
 }
 
-/** The rows whose prompt and response the report shows: the executor reads them for `buildReport`. */
-export function exampleRows(sources: ReportSource[]): Set<number> {
-  return new Set(examplePicks(sources).flatMap((p) => [...p.lowest, ...p.highest]));
+/** The picked example rows and their texts, read by the executor. */
+export interface Examples {
+  picks: ExamplePick[];
+  texts: Map<number, ExampleText>;
 }
 
-function examples(sources: ReportSource[], texts: Map<number, ExampleText>): Report["examples"] {
+function examples({ picks, texts }: Examples): Report["examples"] {
   const example = (src: ReportSource, row: number): Example => {
     const text = texts.get(row);
     return {
@@ -175,7 +185,7 @@ function examples(sources: ReportSource[], texts: Map<number, ExampleText>): Rep
       response: text ? oneLine(text.response, TEXT_CHARS) : "",
     };
   };
-  return examplePicks(sources).map((p) => ({
+  return picks.map((p) => ({
     run: p.src.label,
     group: p.group,
     easiest: p.lowest.map((r) => example(p.src, r)),
@@ -196,9 +206,9 @@ function scatter(src: ReportSource, scored: number[]): Report["scatter"][number]
 
 /**
  * The report of one or more runs over the same data (the caller checks every source scored it), with the
- * texts of the rows `exampleRows` names (a row missing from `texts` shows none).
+ * example rows `pickExamples` chose and their texts (a row missing from `texts` shows none).
  */
-export function buildReport(sources: ReportSource[], texts: Map<number, ExampleText>): Report {
+export function buildReport(sources: ReportSource[], shown: Examples): Report {
   const many = sources.length > 1;
   const labelOf: Labels = (src) => (sel) => (many ? `${src.label}: ${sel}` : sel);
   const scoredOf = new Map(sources.map((s) => [s, scoredRows(s.scores.cols.dlc)]));
@@ -221,7 +231,7 @@ export function buildReport(sources: ReportSource[], texts: Map<number, ExampleT
     overlaps: overlaps(sources, labelOf),
     correlations: correlations(sources),
     scatter: sources.map((s) => scatter(s, scoredOf.get(s)!)),
-    examples: examples(sources, texts),
+    examples: examples(shown),
   };
 }
 
