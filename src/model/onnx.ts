@@ -134,7 +134,7 @@ export function checkInlineData(t: TensorProto, file: string): void {
     throw sizeMismatch(t, file, declared, `holds ${held} values`);
 }
 
-function valueInfo(name: string, elemType: TensorProto_DataType, dims: Dim[]): ValueInfoProto {
+export function valueInfo(name: string, elemType: TensorProto_DataType, dims: Dim[]): ValueInfoProto {
   const shape = create(TensorShapeProtoSchema, {
     dim: dims.map((d) =>
       create(TensorShapeProto_DimensionSchema, {

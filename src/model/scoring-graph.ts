@@ -1,7 +1,9 @@
 // A model folder prepared for scoring: its graph extended to return the log-probability of each target token
-// ([batch, seq], never [batch, seq, vocab] logits to JavaScript), and its weights moved to two external-data
-// blobs held in memory. The maskable blob is the one working copy that masking zeroes in place; a session
-// per level is built from it with onnxruntime's `externalData` override, without re-serializing the model.
+// ([batch, seq], never [batch, seq, vocab] logits to JavaScript), and its large weights moved to buffers held
+// in memory, one per tensor (so no size limit of one typed array applies). The maskable weights' buffers are
+// the one working copy that masking zeroes in place. The graph comes in two forms: with the maskable weights
+// as graph inputs, fed from that copy on every run (one session serves every level), and with them as
+// initializers handed over by onnxruntime's `externalData` override (a session per level).
 import { createHash } from "node:crypto";
 import { realpath, type FileHandle } from "node:fs/promises";
 import { dirname, isAbsolute, join, resolve } from "node:path";
@@ -20,26 +22,34 @@ import {
   encodeModel,
   externalRef,
   isExternal,
-  layoutExternal,
   setExternal,
+  valueInfo,
   type ExternalDataRef,
   type ModelProto,
+  type NodeProto,
   type TensorProto,
   type ValueInfoProto,
 } from "./onnx.js";
 
-export const MASKABLE_FILE = "dlc-maskable.bin";
-export const FIXED_FILE = "dlc-fixed.bin";
 export const TARGETS_INPUT = "dlc_targets";
+/** Flat indices (batch row × sequence length + position) of the positions whose next token is scored. */
+export const POSITIONS_INPUT = "dlc_scored_positions";
 export const LOGPROBS_OUTPUT = "dlc_token_logprobs";
 
 type Graph = NonNullable<ModelProto["graph"]>;
 
+/** A weight's own buffer, under the external data location the graph names it by. */
+export interface ExternalBuffer {
+  path: string;
+  data: Uint8Array;
+}
+
 export interface MaskableWeight {
   name: string;
   dims: number[];
-  /** A view into `maskableBlob`: fp32 values or fp16 bit patterns. */
+  /** fp32 values or fp16 bit patterns, over `buffer.data`. */
   data: Float32Array | Uint16Array;
+  buffer: ExternalBuffer;
 }
 
 export interface PastInput {
@@ -62,10 +72,13 @@ export interface ScoringModel {
   onnxPath: string;
   /** sha256 of onnx/model.onnx and of each external data file it uses: the model's identity. */
   sha256: Record<string, string>;
-  graph: Uint8Array;
+  /** The graph, with the maskable weights as graph inputs or as initializers in external data. */
+  graphs: { weightsAsInputs: Uint8Array; weightsAsInitializers: Uint8Array };
   maskable: MaskableWeight[];
-  maskableBlob: Uint8Array;
-  fixedBlob: Uint8Array;
+  /** The other large initializers, in external data in both graphs. */
+  fixed: ExternalBuffer[];
+  /** Reads the unmasked maskable weights again into their buffers, from the model's files (unchanged, by their sha256). */
+  restoreMaskable: () => Promise<void>;
   inputs: ScorerInputs;
   /** The model's window (config.json max_position_embeddings; n_positions or n_ctx in GPT-2's family), when it says. */
   maxPositions: number | null;
@@ -96,7 +109,11 @@ interface Bounds {
  * links both into one blobs/ folder), as onnxruntime allows, and is a regular file. A shared model folder must
  * not make dlc-prune read, hash or record any other file.
  */
-async function openExternal(location: string, t: TensorProto, b: Bounds): Promise<{ path: string; handle: FileHandle; size: number }> {
+async function openExternal(
+  location: string,
+  t: Pick<TensorProto, "name">,
+  b: Bounds,
+): Promise<{ path: string; handle: FileHandle; size: number }> {
   if (isAbsolute(location))
     throw new UserError(
       `${b.onnxPath}: initializer ${t.name}: external data location ${JSON.stringify(location)} is an absolute path; external data is named relative to onnx/ and lies in the model folder`,
@@ -155,17 +172,17 @@ const READ_CHUNK = 16 * 2 ** 20;
 type OpenFile = { path: string; handle: FileHandle; size: number };
 /** Where a tensor's bytes are: a range of an external data file, or in the model file itself. */
 type Source = { ref: ExternalDataRef } | { bytes: Uint8Array };
-/** A range of an external data file to copy into a blob at `at`. */
-type Target = { ref: ExternalDataRef; blob: Uint8Array; at: number };
+/** A range of an external data file to copy into a tensor's buffer. */
+type Target = { ref: ExternalDataRef; blob: Uint8Array; tensor: string };
 
 const sourceLength = (s: Source) => ("ref" in s ? s.ref.length : s.bytes.byteLength);
 
 /**
- * Moves the maskable weights into one blob (the working copy masking zeroes) and the other large weights
- * into another, so the graph stays small to serialize and under protobuf's 2 GiB whatever the model's size.
- * Every size is checked against the bytes present before anything is allocated; each external data file is
- * read once, in chunks (no 2 GiB limit of fs.readFile, no second copy of the file), hashed as it is read,
- * and its ranges copied straight into the blobs. Hashes the ONNX file and every external data file it reads.
+ * Moves the maskable weights and the other large weights into buffers of their own, so the graph stays small
+ * to serialize and under protobuf's 2 GiB whatever the model's size. Every size is checked against the bytes
+ * present before anything is allocated; each external data file is read once, in chunks (no 2 GiB limit of
+ * fs.readFile, no second copy of the file), hashed as it is read, and its ranges copied straight into the
+ * buffers. Hashes the ONNX file and every external data file it reads.
  */
 async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
   const { dir, onnxPath, onnxBytes } = folder;
@@ -182,22 +199,69 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
   try {
     const sources = await checkedSources([...maskTensors, ...fixedTensors], folder, bounds, files, hashes);
     const targets = new Map<string, Target[]>();
-    const mask = placeInBlob(maskTensors, sources, targets);
-    const fixed = placeInBlob(fixedTensors, sources, targets);
+    const mask = placeApart(maskTensors, sources, targets, "dlc-maskable");
+    const fixed = placeApart(fixedTensors, sources, targets, "dlc-fixed");
     await copyFromFiles(files, targets, hashes);
-    const lengthOf = (t: TensorProto) => sourceLength(sources.get(t)!);
-    maskTensors.forEach((t, i) => setExternal(t, { location: MASKABLE_FILE, offset: mask.offsets[i]!, length: lengthOf(t) }));
-    fixedTensors.forEach((t, i) => setExternal(t, { location: FIXED_FILE, offset: fixed.offsets[i]!, length: lengthOf(t) }));
-
+    const reread = rereadPlan(maskTensors, mask, sources, onnxBytes);
+    const restoreMaskable = () => restore(reread, folder, bounds, hashes);
     const maskable = names.map((name, i): MaskableWeight => {
       const { dims, fp32 } = maskShapes[i]!;
-      const at = mask.offsets[i]!;
+      const buffer = mask[i]!;
       const data = fp32
-        ? new Float32Array(mask.blob.buffer, at, elementCount(dims))
-        : new Uint16Array(mask.blob.buffer, at, elementCount(dims));
-      return { name, dims, data };
+        ? new Float32Array(buffer.data.buffer, 0, elementCount(dims))
+        : new Uint16Array(buffer.data.buffer, 0, elementCount(dims));
+      return { name, dims, data, buffer };
     });
-    return { maskable, maskableBlob: mask.blob, fixedBlob: fixed.blob, sha256: hashes };
+    return { maskable, fixed, sha256: hashes, restoreMaskable };
+  } finally {
+    for (const f of files.values()) await f.handle.close();
+  }
+}
+
+/** Where the maskable weights' bytes are to be read again: ranges of the files by location, or (inline values not stored as raw bytes) a copy. */
+interface Reread {
+  ranges: Map<string, Target[]>;
+  copies: { blob: Uint8Array; bytes: Uint8Array }[];
+}
+
+/** The ONNX file's own location in a Reread: its raw inline bytes are ranges of it. */
+const OWN_FILE = "model.onnx";
+
+function rereadPlan(tensors: TensorProto[], buffers: ExternalBuffer[], sources: Map<TensorProto, Source>, onnxBytes: Uint8Array): Reread {
+  const plan: Reread = { ranges: new Map(), copies: [] };
+  tensors.forEach((t, i) => {
+    const s = sources.get(t)!;
+    const blob = buffers[i]!.data;
+    const inFile = "bytes" in s && s.bytes.buffer === onnxBytes.buffer; // raw_data: a view of the file as read
+    if ("bytes" in s && !inFile) return plan.copies.push({ blob, bytes: s.bytes.slice() });
+    const ref = "ref" in s ? s.ref : { location: OWN_FILE, offset: s.bytes.byteOffset - onnxBytes.byteOffset, length: s.bytes.byteLength };
+    plan.ranges.set(ref.location, [...(plan.ranges.get(ref.location) ?? []), { ref, blob, tensor: t.name }]);
+  });
+  return plan;
+}
+
+/**
+ * Reads the maskable weights again from the files they were loaded from, opened with the same checks, and
+ * fails if a file's sha256 is no longer the one the run recorded.
+ */
+async function restore(plan: Reread, folder: ModelFolder, bounds: Bounds, recorded: Record<string, string>): Promise<void> {
+  const files = new Map<string, OpenFile>();
+  try {
+    for (const location of plan.ranges.keys())
+      files.set(
+        location,
+        location === OWN_FILE
+          ? { path: folder.onnxPath, ...(await openRegular(folder.onnxPath, ONNX_FILE)) }
+          : await openExternal(location, { name: plan.ranges.get(location)![0]!.tensor }, bounds),
+      );
+    const hashes: Record<string, string> = {};
+    await copyFromFiles(files, plan.ranges, hashes);
+    for (const [file, hash] of Object.entries(hashes))
+      if (hash !== recorded[file])
+        throw new UserError(
+          `${join(folder.dir, file)}: changed while it was being scored (its sha256 is not the one recorded); rerun on a model folder nobody writes to`,
+        );
+    for (const { blob, bytes } of plan.copies) blob.set(bytes);
   } finally {
     for (const f of files.values()) await f.handle.close();
   }
@@ -254,16 +318,19 @@ async function checkedSources(
   return sources;
 }
 
-/** Lays `tensors` out in a new blob: copies the inline ones, and adds the external ranges to `targets`, by file. */
-function placeInBlob(tensors: TensorProto[], sources: Map<TensorProto, Source>, targets: Map<string, Target[]>) {
-  const { offsets, size } = layoutExternal(tensors.map((t) => sourceLength(sources.get(t)!)));
-  const blob = new Uint8Array(size);
-  tensors.forEach((t, i) => {
+/**
+ * A buffer per tensor (its own ArrayBuffer: aligned for typed arrays), the tensor pointed at it as external
+ * data `<prefix>-<i>.bin`: inline bytes copied, external ranges added to `targets`, by file.
+ */
+function placeApart(tensors: TensorProto[], sources: Map<TensorProto, Source>, targets: Map<string, Target[]>, prefix: string) {
+  return tensors.map((t, i): ExternalBuffer => {
     const s = sources.get(t)!;
-    if ("bytes" in s) blob.set(s.bytes, offsets[i]);
-    else targets.set(s.ref.location, [...(targets.get(s.ref.location) ?? []), { ref: s.ref, blob, at: offsets[i]! }]);
+    const data = "bytes" in s ? s.bytes.slice() : new Uint8Array(s.ref.length);
+    if ("ref" in s) targets.set(s.ref.location, [...(targets.get(s.ref.location) ?? []), { ref: s.ref, blob: data, tensor: t.name }]);
+    const path = `${prefix}-${i}.bin`;
+    setExternal(t, { location: path, offset: 0, length: data.byteLength });
+    return { path, data };
   });
-  return { blob, offsets };
 }
 
 /** Reads each external data file once, in chunks, hashing it and copying its ranges into their blobs. */
@@ -275,10 +342,10 @@ async function copyFromFiles(files: Map<string, OpenFile>, targets: Map<string, 
       const view = chunk.subarray(0, Math.min(chunk.byteLength, file.size - pos));
       await readFully(file.handle, file.path, view, pos);
       hash.update(view);
-      for (const { ref, blob, at } of targets.get(location) ?? []) {
+      for (const { ref, blob } of targets.get(location) ?? []) {
         const from = Math.max(ref.offset, pos);
         const to = Math.min(ref.offset + ref.length, pos + view.byteLength);
-        if (from < to) blob.set(view.subarray(from - pos, to - pos), at + from - ref.offset);
+        if (from < to) blob.set(view.subarray(from - pos, to - pos), from - ref.offset);
       }
     }
     hashes[`onnx/${location}`] = hash.digest("hex");
@@ -332,13 +399,51 @@ function vocabSizeOf(graph: Graph, ids: string, config: ModelConfigJson, onnxPat
   return known[0]?.[1] ?? null;
 }
 
-/** log p(target) = logit[target] - logsumexp(logits), computed in the graph: the one output the scorer reads. */
+/** Ops that act on each logit alone (with constant operands: a bias, a scale, a soft-cap), so they commute with picking rows. */
+const ROWWISE_OPS = new Set(["Cast", "Add", "Sub", "Mul", "Div", "Tanh", "Identity"]);
+
+/**
+ * The LM head's MatMul when the logits are it followed only by row-wise ops on constants (a chain that can
+ * run on some positions alone), else undefined.
+ */
+function liftableHead(graph: Graph): NodeProto | undefined {
+  const producer = new Map(graph.node.flatMap((n) => n.output.map((o) => [o, n] as const)));
+  const constants = new Set([
+    ...graph.initializer.map((t) => t.name),
+    ...graph.node.filter((n) => n.opType === "Constant").flatMap((n) => n.output),
+  ]);
+  let value = "logits";
+  for (;;) {
+    const node = producer.get(value);
+    if (!node) return undefined;
+    if (node.opType === "MatMul") return constants.has(node.input[1]!) ? node : undefined;
+    const varying = node.input.filter((i) => !constants.has(i));
+    if (!ROWWISE_OPS.has(node.opType) || varying.length !== 1) return undefined;
+    value = varying[0]!;
+  }
+}
+
+/**
+ * log p(target) = logit[target] - logsumexp(logits) at the scored positions only, computed in the graph: the
+ * one output the scorer reads ([scored positions], never [batch, seq, vocab] to JavaScript). The hidden
+ * states are gathered at those positions before the LM head where the head allows (most of a batch's
+ * positions are prompt or padding, and the head is the largest MatMul), else the logits are.
+ */
 function addLogProbHead(model: ModelProto): void {
   const graph = model.graph!;
   const logits = graph.output.find((o) => o.name === "logits")!;
   const g = new GraphBuilder("/dlc");
-  const targets = g.input(TARGETS_INPUT, DataType.INT64, ["batch_size", "sequence_length"]);
-  const x = tensorType(logits)?.elemType === DataType.FLOAT16 ? g.op1("Cast", [logits.name], { to: DataType.FLOAT }) : logits.name;
+  const targets = g.input(TARGETS_INPUT, DataType.INT64, ["scored"]);
+  const positions = g.input(POSITIONS_INPUT, DataType.INT64, ["scored"]);
+  const pick = (rows: string) => g.op1("Gather", [g.op1("Flatten", [rows], { axis: 2 }), positions], { axis: 0 });
+  const head = liftableHead(graph);
+  let scored: string; // [scored, vocab]
+  if (head) {
+    // The head's input becomes [1, scored, hidden]; the ops after it see fewer rows of the same width.
+    head.input[0] = g.op1("Unsqueeze", [pick(head.input[0]!), g.int64([0])]);
+    scored = g.op1("Squeeze", [logits.name, g.int64([0])]);
+  } else scored = pick(logits.name);
+  const x = tensorType(logits)?.elemType === DataType.FLOAT16 ? g.op1("Cast", [scored], { to: DataType.FLOAT }) : scored;
   const lastAxis = g.int64([-1]);
   const picked = g.op1("GatherElements", [x, g.op1("Unsqueeze", [targets, lastAxis])], { axis: -1 });
   const lse =
@@ -346,11 +451,24 @@ function addLogProbHead(model: ModelProto): void {
       ? g.op1("ReduceLogSumExp", [x, lastAxis], { keepdims: 1 })
       : g.op1("ReduceLogSumExp", [x], { axes: [-1], keepdims: 1 });
   g.op1("Squeeze", [g.op1("Sub", [picked, lse]), lastAxis], {}, LOGPROBS_OUTPUT);
-  g.output(LOGPROBS_OUTPUT, DataType.FLOAT, ["batch_size", "sequence_length"]);
+  g.output(LOGPROBS_OUTPUT, DataType.FLOAT, ["scored"]);
   graph.node.push(...g.nodes);
   graph.initializer.push(...g.initializers);
   graph.input.push(...g.inputs);
   graph.output = g.outputs;
+}
+
+/** The model with the maskable initializers turned into graph inputs of the same type and shape. */
+function withWeightsAsInputs(model: ModelProto, maskable: MaskableWeight[]): ModelProto {
+  const graph = model.graph!;
+  const names = new Set(maskable.map((w) => w.name));
+  const types = new Map(graph.initializer.filter((t) => names.has(t.name)).map((t) => [t.name, t.dataType]));
+  const listed = new Set(graph.input.map((i) => i.name)); // IR < 4 lists initializers as inputs too
+  const inputs = maskable.filter((w) => !listed.has(w.name)).map((w) => valueInfo(w.name, types.get(w.name)!, w.dims));
+  return {
+    ...model,
+    graph: { ...graph, initializer: graph.initializer.filter((t) => !names.has(t.name)), input: [...graph.input, ...inputs] },
+  };
 }
 
 export async function loadScoringModel(modelDir: string, inventory: InventoryOptions): Promise<ScoringModel> {
@@ -365,11 +483,12 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   // The tokenizer is part of the model's identity too (the token ids are hashed with the scores as well).
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) weights.sha256[f] = sha256(await readModelJson(dir, f));
   addLogProbHead(model);
+  const weightsAsInitializers = encodeModel(model);
   return {
     dir,
     onnxPath,
     ...weights,
-    graph: encodeModel(model),
+    graphs: { weightsAsInitializers, weightsAsInputs: encodeModel(withWeightsAsInputs(model, weights.maskable)) },
     inputs,
     maxPositions: config.max_position_embeddings ?? config.n_positions ?? config.n_ctx ?? null,
     vocabSize,

@@ -75,8 +75,8 @@ async function calibrate(s: ScoreConfig, { model, tokenizer, data }: Prepared, p
   const device = await sessions.resolve(model);
   const tm = performance.now();
   const schedule = maskScheduleOf(model, s);
-  if (s.levels > 1) schedule.applyLevel(1);
-  const session = await sessions.create(model);
+  if (s.levels > 1) await schedule.applyLevel(1);
+  const session = await sessions.open(model);
   const setup = (performance.now() - tm) / 1000;
   const samples: { batch: Batch; seconds: number }[] = [];
   try {

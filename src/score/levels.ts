@@ -1,17 +1,17 @@
 // The level loop: for each pass (a masking level, or IFD's responses alone), zero more weights when the level
-// changes, open a session on them, and run every batch of the plan, saving progress for resume as it goes.
+// changes (the session sees them, src/score/session.ts), and run every batch of the plan, saving progress for resume as it goes.
 // Batches are right-padded; the scoring graph returns each target token's log-probability, and a row's loss
 // in a pass is the mean NLL of its scored tokens.
 import { performance } from "node:perf_hooks";
 import type * as ort from "onnxruntime-node";
 import { Tensor } from "onnxruntime-node";
-import { LOGPROBS_OUTPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
+import { LOGPROBS_OUTPUT, POSITIONS_INPUT, TARGETS_INPUT, type ScoringModel } from "../model/scoring-graph.js";
 import type { Encoded, Sequence } from "../text/encode.js";
 import { Interrupted, UserError } from "../util/errors.js";
 import type { Checkpoint, Progress } from "./checkpoint.js";
 import type { MaskSchedule } from "./masking.js";
 import type { Pass, PassLayout, PassRows, ScorePlan } from "./plan.js";
-import type { SessionFactory } from "./session.js";
+import type { LevelSession, SessionFactory } from "./session.js";
 
 /** Progress of the score stage: tokenizing (rows so far, rows/s), then the passes. */
 export type ScoreProgress = { phase: "encode"; rowsDone: number; rate: number } | LevelProgress;
@@ -157,26 +157,38 @@ export class ProgressMeter {
 
 const i64 = (data: BigInt64Array, dims: number[]) => new Tensor("int64", data, dims);
 
-/** Inputs of one right-padded batch: the model reads ids[0..n-2] and is scored on ids[1..n-1]. */
+/**
+ * Inputs of one right-padded batch: the model reads ids[0..n-2]; the scored tokens (each sequence's spans)
+ * are named by their flat input position (row × length + position before them) and their id.
+ */
 function batchFeeds(sequences: Sequence[], length: number, model: ScoringModel, padId: number): Record<string, ort.Tensor> {
   const B = sequences.length;
   const L = length;
   const ids = new BigInt64Array(B * L).fill(BigInt(padId));
   const mask = new BigInt64Array(B * L);
   const positions = new BigInt64Array(B * L);
-  const targets = new BigInt64Array(B * L);
-  sequences.forEach(({ ids: seq }, b) => {
+  const scored = sequences.reduce((a, q) => a + q.tokens, 0);
+  const at = new BigInt64Array(scored);
+  const targets = new BigInt64Array(scored);
+  let n = 0;
+  sequences.forEach(({ ids: seq, spans }, b) => {
     for (let t = 0; t + 1 < seq.length; t++) {
       ids[b * L + t] = BigInt(seq[t]!);
-      targets[b * L + t] = BigInt(seq[t + 1]!);
       mask[b * L + t] = 1n;
       positions[b * L + t] = BigInt(t);
     }
+    // Token p is predicted at input position p - 1.
+    for (const [start, end] of spans)
+      for (let p = start; p < end; p++, n++) {
+        at[n] = BigInt(b * L + p - 1);
+        targets[n] = BigInt(seq[p]!);
+      }
   });
   const feeds: Record<string, ort.Tensor> = {
     [model.inputs.ids]: i64(ids, [B, L]),
     [model.inputs.mask]: i64(mask, [B, L]),
-    [TARGETS_INPUT]: i64(targets, [B, L]),
+    [POSITIONS_INPUT]: i64(at, [scored]),
+    [TARGETS_INPUT]: i64(targets, [scored]),
   };
   if (model.inputs.positions) feeds[model.inputs.positions] = i64(positions, [B, L]);
   for (const p of model.inputs.past)
@@ -187,19 +199,19 @@ function batchFeeds(sequences: Sequence[], length: number, model: ScoringModel, 
   return feeds;
 }
 
-/** Mean NLL (nats) over each sequence's scored tokens. */
-function batchLosses(sequences: Sequence[], length: number, logprobs: Float32Array): number[] {
-  return sequences.map((q, b) => {
+/** Mean NLL (nats) over each sequence's scored tokens, from their log-probabilities in feed order. */
+function batchLosses(sequences: Sequence[], logprobs: Float32Array): number[] {
+  let n = 0;
+  return sequences.map((q) => {
     let sum = 0;
-    // Token p is predicted at input position p - 1.
-    for (const [start, end] of q.spans) for (let p = start; p < end; p++) sum -= logprobs[b * length + p - 1]!;
+    for (const [start, end] of q.spans) for (let p = start; p < end; p++) sum -= logprobs[n++]!;
     return sum / q.tokens;
   });
 }
 
 /** Sequences through a session, right-padded to `length`: each one's loss (mean NLL of its scored tokens). */
 export async function runBatch(
-  session: ort.InferenceSession,
+  session: LevelSession,
   model: ScoringModel,
   sequences: Sequence[],
   length: number,
@@ -211,7 +223,7 @@ export async function runBatch(
       `${model.dir}: onnxruntime failed on a batch of ${sequences.length} rows x ${length} tokens (${err.message.split("\n")[0]}); check the model folder, or lower score.batch_tokens`,
     );
   });
-  return batchLosses(sequences, length, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
+  return batchLosses(sequences, (result[LOGPROBS_OUTPUT] as ort.Tensor).data as Float32Array);
 }
 
 export interface LevelLoop {
@@ -245,7 +257,7 @@ export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float
   const levels = Math.max(...passes.map((p) => p.level)) + 1;
   const seconds: LevelSeconds[] = [];
   let lastSave = performance.now();
-  let session: ort.InferenceSession | undefined;
+  let session: LevelSession | undefined;
   let sessionLevel = -1;
   try {
     for (let p = from.pass; p < passes.length; p++) {
@@ -255,10 +267,10 @@ export async function scoreLevels(loop: LevelLoop, from: Progress, losses: Float
       const t0 = performance.now();
       let t1 = t0;
       if (pass.level !== sessionLevel && layout.rows > 0) {
-        schedule.applyLevel(pass.level);
+        await schedule.applyLevel(pass.level);
         t1 = performance.now();
-        await session?.release();
-        session = await sessions.create(model);
+        if (session) await session.weightsChanged();
+        else session = await sessions.open(model);
         sessionLevel = pass.level;
       }
       const t2 = performance.now();

@@ -89,16 +89,13 @@ export class MaskSchedule {
   private readonly units: UnitThresholds[];
   private readonly keyChunk = new Uint32Array(CHUNK);
   private applied = 0;
-  /** The unmasked weights, kept when the run goes back to level 0 (score.refine: boundary). */
-  private readonly pristine: (Float32Array | Uint16Array)[] | null;
-
   constructor(
     private readonly matrices: MaskMatrix[],
-    private readonly opts: MaskOptions & { restartable?: boolean },
+    /** `restore` puts the unmasked weights back (read again from the model's files), for going back to level 0 (score.refine: boundary). */
+    private readonly opts: MaskOptions & { restore?: () => Promise<void> },
   ) {
     const groups = opts.scope === "global" ? [matrices.map((_, i) => i)] : matrices.map((_, i) => [i]);
     this.units = groups.map((g) => this.thresholds(g));
-    this.pristine = opts.restartable ? matrices.map((m) => m.data.slice()) : null;
   }
 
   /** Keys of `len` elements of matrix `m` from `start`, into `this.keyChunk`. */
@@ -180,11 +177,11 @@ export class MaskSchedule {
     return { matrices: unit, counts, below, ties };
   }
 
-  /** Zeroes the working copy up to level `k`: each level only adds zeros; a lower level needs `restartable` (a copy of the unmasked weights). */
-  applyLevel(k: number): void {
-    if (k < this.applied && this.pristine) {
+  /** Zeroes the working copy up to level `k`: each level only adds zeros; a lower level needs `restore`. */
+  async applyLevel(k: number): Promise<void> {
+    if (k < this.applied && this.opts.restore) {
       // Back to the unmasked weights, then forward again.
-      this.matrices.forEach((m, i) => m.data.set(this.pristine![i]!));
+      await this.opts.restore();
       this.applied = 0;
     }
     if (k < this.applied) throw new Error(`level ${k} is below the applied level ${this.applied}: masks only grow`);

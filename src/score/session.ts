@@ -1,5 +1,9 @@
-// onnxruntime-node sessions: one per masking level, built from the patched weights, on CUDA when its
-// provider loads (auto) or CPU.
+// onnxruntime-node sessions on the working weights, on CUDA when its provider loads (auto) or CPU.
+//
+// On the CPU one session serves every level: the maskable weights are graph inputs, handed to onnxruntime
+// without a copy on each run, so zeroing them in place changes the next run, and onnxruntime holds no second
+// copy of them (nor a prepacked one). The CUDA provider would copy inputs to the device on every run, so
+// there the weights are initializers, copied to the device once, and each level gets a new session.
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
@@ -7,7 +11,7 @@ import { createRequire } from "node:module";
 import * as ort from "onnxruntime-node";
 import type { ScoreConfig } from "../config/schema.js";
 import { UserError } from "../util/errors.js";
-import { FIXED_FILE, MASKABLE_FILE, type ScoringModel } from "../model/scoring-graph.js";
+import type { ScoringModel } from "../model/scoring-graph.js";
 
 /** The onnxruntime-node that scores (recorded with the scores). */
 export const ONNXRUNTIME_VERSION: string = ort.env.versions.node ?? "unknown";
@@ -38,8 +42,7 @@ export class SessionFactory {
   ) {}
 
   private options(model: ScoringModel, device: Device): ort.InferenceSession.SessionOptions {
-    const externalData = [{ path: MASKABLE_FILE, data: model.maskableBlob }];
-    if (model.fixedBlob.byteLength) externalData.push({ path: FIXED_FILE, data: model.fixedBlob });
+    const externalData = device === "cpu" ? model.fixed : [...model.fixed, ...model.maskable.map((w) => w.buffer)];
     return {
       executionProviders: [device],
       intraOpNumThreads: this.threads,
@@ -68,7 +71,7 @@ export class SessionFactory {
       return (this.device = "cpu");
     }
     try {
-      await (await ort.InferenceSession.create(model.graph, this.options(model, "cuda"))).release();
+      await (await ort.InferenceSession.create(model.graphs.weightsAsInitializers, this.options(model, "cuda"))).release();
       this.log("device: cuda");
       return (this.device = "cuda");
     } catch (err) {
@@ -80,12 +83,51 @@ export class SessionFactory {
   }
 
   /** A session over the working weights as they are now, on the settled device. */
-  async create(model: ScoringModel): Promise<ort.InferenceSession> {
-    const options = this.options(model, await this.resolve(model));
-    try {
-      return await ort.InferenceSession.create(model.graph, options);
-    } catch (err) {
-      throw new UserError(`${model.dir}: onnxruntime cannot load the model (${(err as Error).message.split("\n")[0]})`);
-    }
+  async open(model: ScoringModel): Promise<LevelSession> {
+    const device = await this.resolve(model);
+    const create = async () => {
+      const graph = device === "cpu" ? model.graphs.weightsAsInputs : model.graphs.weightsAsInitializers;
+      try {
+        return await ort.InferenceSession.create(graph, this.options(model, device));
+      } catch (err) {
+        throw new UserError(`${model.dir}: onnxruntime cannot load the model (${(err as Error).message.split("\n")[0]})`);
+      }
+    };
+    return new LevelSession(await create(), device === "cpu" ? weightFeeds(model) : null, create);
+  }
+}
+
+/** The maskable weights as input tensors over the working copy (no copy made). */
+function weightFeeds(model: ScoringModel): Record<string, ort.Tensor> {
+  return Object.fromEntries(
+    model.maskable.map((w) => [
+      w.name,
+      w.data instanceof Float32Array ? new ort.Tensor("float32", w.data, w.dims) : new ort.Tensor("float16", w.data, w.dims),
+    ]),
+  );
+}
+
+/** Runs batches on the working weights as they are when each run starts. */
+export class LevelSession {
+  constructor(
+    private session: ort.InferenceSession,
+    /** The weights fed on each run (CPU), or null when the session holds them (CUDA). */
+    private readonly weights: Record<string, ort.Tensor> | null,
+    private readonly create: () => Promise<ort.InferenceSession>,
+  ) {}
+
+  run(feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+    return this.session.run(this.weights ? { ...feeds, ...this.weights } : feeds);
+  }
+
+  /** The working weights were zeroed further: a session holding its own copy of them is replaced. */
+  async weightsChanged(): Promise<void> {
+    if (this.weights) return;
+    await this.session.release();
+    this.session = await this.create();
+  }
+
+  release(): Promise<void> {
+    return this.session.release();
   }
 }

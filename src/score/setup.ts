@@ -36,7 +36,7 @@ export const statusesOf = (data: EncodedDataset): string[] => [...data.encoded.m
 export const describePlan = (data: EncodedDataset, plan: ScorePlan, shard: Shard | null): string =>
   `${describeStatuses(statusesOf(data))}; ${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`;
 
-/** The masking levels of score.*; `restartable` keeps the unmasked weights to go back to level 0. */
+/** The masking levels of score.*; `restartable`: can go back to level 0 (reading the unmasked weights again). */
 export const maskScheduleOf = (model: ScoringModel, s: ScoreConfig, restartable = false): MaskSchedule =>
   new MaskSchedule(model.maskable, {
     file: model.onnxPath,
@@ -45,7 +45,7 @@ export const maskScheduleOf = (model: ScoringModel, s: ScoreConfig, restartable 
     interval: s.interval,
     levels: s.levels,
     seed: s.seed,
-    restartable,
+    restore: restartable ? model.restoreMaskable : undefined,
   });
 
 /** Sessions on score.device with score.threads (0: the machine's cores); the device is settled on the first model. */

@@ -102,11 +102,43 @@ describeWithShared("zeroed weights per level on stories260K", () => {
       const total = data.reduce((a, d) => a + d.length, 0);
       expect(total).toBe(5 * (64 * 64 * 2 + 64 * 32 * 2 + 3 * 64 * 172));
       for (let k = 0; k < 6; k++) {
-        schedule.applyLevel(k);
+        await schedule.applyLevel(k);
         const zeros = data.map(countZeros);
         if (scope === "layer")
           data.forEach((d, i) => expect(zeros[i], `${m.maskable[i]!.name} level ${k}`).toBe(cumulativeCounts(d.length, 0.2, 6)[k]));
         else expect(zeros.reduce((a, b) => a + b, 0)).toBe(cumulativeCounts(total, 0.2, 6)[k]);
       }
     });
+});
+
+describe("going back to the unmasked weights (score.refine)", () => {
+  it("reads them again from the model's files, inline or external, and refuses a file changed since it was hashed", async () => {
+    for (const externalData of [false, true]) {
+      const src = await tinyModel({ layers: 2, externalData });
+      const dir = join(tmp, `restore-${externalData}`);
+      cpSync(src, dir, { recursive: true });
+      const m = await loadScoringModel(dir, none);
+      const unmasked = m.maskable.map((w) => w.data.slice());
+      const schedule = new MaskSchedule(m.maskable, {
+        file: "test",
+        scope: "layer",
+        method: "l1",
+        interval: 0.3,
+        levels: 3,
+        seed: 0,
+        restore: m.restoreMaskable,
+      });
+      await schedule.applyLevel(2);
+      expect(m.maskable.every((w, i) => countZeros(w.data as Float32Array) > countZeros(unmasked[i] as Float32Array))).toBe(true);
+      await schedule.applyLevel(0);
+      m.maskable.forEach((w, i) => expect(Buffer.from(w.buffer.data).equals(Buffer.from(unmasked[i]!.buffer)), w.name).toBe(true));
+      await schedule.applyLevel(1);
+      // The same file, one byte changed: the weights it holds are no longer the run's.
+      const file = join(dir, externalData ? "onnx/model.onnx_data" : "onnx/model.onnx");
+      const bytes = readFileSync(file);
+      bytes[bytes.length - 5]! ^= 1;
+      writeFileSync(file, bytes);
+      await expect(schedule.applyLevel(0)).rejects.toThrow(`${file}: changed while it was being scored`);
+    }
+  });
 });

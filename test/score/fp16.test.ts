@@ -96,7 +96,7 @@ describe("an fp16 export", () => {
     expect(model.maskable.every((w) => w.data instanceof Uint16Array)).toBe(true);
     const schedule = new MaskSchedule(model.maskable, { file: "test", scope: "layer", method: "l1", interval: 0.2, levels: 3, seed: 0 });
     for (let k = 0; k < 3; k++) {
-      schedule.applyLevel(k);
+      await schedule.applyLevel(k);
       for (const w of model.maskable)
         expect(Array.from(w.data).filter((h) => (h & 0x7fff) === 0).length).toBe(cumulativeCounts(w.data.length, 0.2, 3)[k]);
     }

@@ -49,13 +49,13 @@ describe("MaskSchedule (l1) equals the sort-based reference", () => {
         [0.25, 6],
         [0.02, 12],
       ] as const)
-        it(`${c.name}, ${scope}, interval ${interval}, ${levels} levels`, () => {
+        it(`${c.name}, ${scope}, interval ${interval}, ${levels} levels`, async () => {
           const original = matrices(c.sizes, c.sizes.length * 7 + levels, c.quantize);
           const expected = referenceMaskedLevels(original, scope, interval, levels);
           const working: MaskMatrix[] = original.map((a, i) => ({ name: `m${i}`, data: a.slice() }));
           const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval, levels, seed: 0 });
           for (let k = 0; k < levels; k++) {
-            schedule.applyLevel(k);
+            await schedule.applyLevel(k);
             working.forEach((m, i) => expect(bits(m.data as Float32Array), `level ${k}, matrix ${i}`).toEqual(bits(expected[k]![i]!)));
             // Zeros already in the weights come first in the order: a matrix holds max(c(k), its own zeros).
             if (scope === "layer")
@@ -79,13 +79,13 @@ describe("MaskSchedule (l1) equals the sort-based reference", () => {
 });
 
 describe("MaskSchedule counts on weights without zeros", () => {
-  it("zeroes exactly c(k) per matrix (layer) and in total (global)", () => {
+  it("zeroes exactly c(k) per matrix (layer) and in total (global)", async () => {
     const original = matrices([999, 1234, 77], 5).map((a) => a.map((v) => (v === 0 ? 0.5 : v)));
     for (const scope of ["layer", "global"] as const) {
       const working: MaskMatrix[] = original.map((a, i) => ({ name: `m${i}`, data: a.slice() }));
       const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval: 0.2, levels: 5, seed: 0 });
       for (let k = 0; k < 5; k++) {
-        schedule.applyLevel(k);
+        await schedule.applyLevel(k);
         if (scope === "layer")
           working.forEach((m, i) => expect(countZeros(m.data as Float32Array)).toBe(refCounts(original[i]!.length, 0.2, 5)[k]));
         else expect(working.reduce((s, m) => s + countZeros(m.data as Float32Array), 0)).toBe(refCounts(999 + 1234 + 77, 0.2, 5)[k]);
@@ -104,7 +104,7 @@ describe("fp16 weights", () => {
     }
   });
 
-  it("masks fp16 bit patterns like the reference masks their values", () => {
+  it("masks fp16 bit patterns like the reference masks their values", async () => {
     const r = lcg(9);
     const halves = [300, 1700].map((n) => Uint16Array.from({ length: n }, () => Math.floor(r() * 0x7800) | (r() < 0.5 ? 0x8000 : 0)));
     const asFloat = halves.map((h) => Float32Array.from(h, decodeHalf));
@@ -113,7 +113,7 @@ describe("fp16 weights", () => {
       const working: MaskMatrix[] = halves.map((h, i) => ({ name: `h${i}`, data: h.slice() }));
       const schedule = new MaskSchedule(working, { file: "test", scope, method: "l1", interval: 0.3, levels: 4, seed: 0 });
       for (let k = 0; k < 4; k++) {
-        schedule.applyLevel(k);
+        await schedule.applyLevel(k);
         working.forEach((m, i) => {
           const data = m.data as Uint16Array;
           // Zeroed entries are +0; the others keep their bits.
@@ -130,21 +130,21 @@ describe("fp16 weights", () => {
 describe("random method", () => {
   // No exact zeros in these weights, so every zero is a masked entry.
   const original = matrices([2000, 3000], 1).map((a) => a.map((v) => (v === 0 ? 0.5 : v)));
-  const run = (seed: number, scope: "layer" | "global") => {
+  const run = async (seed: number, scope: "layer" | "global") => {
     const working: MaskMatrix[] = original.map((a, i) => ({ name: `m${i}`, data: a.slice() }));
     const schedule = new MaskSchedule(working, { file: "test", scope, method: "random", interval: 0.3, levels: 4, seed });
     const levels: number[][][] = [];
     for (let k = 0; k < 4; k++) {
-      schedule.applyLevel(k);
+      await schedule.applyLevel(k);
       levels.push(working.map((m) => zeroMask(m.data)));
     }
     return levels;
   };
   const sum = (z: number[]) => z.reduce((s, v) => s + v, 0);
 
-  it("masks exactly the recurrence's counts, nested across levels", () => {
+  it("masks exactly the recurrence's counts, nested across levels", async () => {
     for (const scope of ["layer", "global"] as const) {
-      const levels = run(3, scope);
+      const levels = await run(3, scope);
       for (let k = 0; k < 4; k++) {
         if (scope === "layer") levels[k]!.forEach((z, i) => expect(sum(z)).toBe(refCounts(original[i]!.length, 0.3, 4)[k]));
         else expect(sum(levels[k]!.flat())).toBe(refCounts(5000, 0.3, 4)[k]);
@@ -153,10 +153,10 @@ describe("random method", () => {
     }
   });
 
-  it("is reproducible for a seed, differs between seeds, and ignores magnitude", () => {
-    const a = run(3, "layer");
-    expect(run(3, "layer")).toEqual(a);
-    expect(run(4, "layer")[1]).not.toEqual(a[1]);
+  it("is reproducible for a seed, differs between seeds, and ignores magnitude", async () => {
+    const a = await run(3, "layer");
+    expect(await run(3, "layer")).toEqual(a);
+    expect((await run(4, "layer"))[1]).not.toEqual(a[1]);
     // Under l1 every masked entry is smaller than every kept one; a random mask mixes magnitudes.
     const m = Array.from(original[1]!, Math.abs);
     const masked = a[1]![1]!;
