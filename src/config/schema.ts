@@ -14,7 +14,7 @@ export const TRUNCATED = ["keep", "drop"] as const;
 /** The scores a selection can rank by: DLC, the unmasked level's loss (perplexity filtering), IFD. */
 export const RANKED_BY = ["dlc", "loss0", "ifd"] as const;
 /** The keys that hold file paths (score.merge: a list of them, globs allowed). */
-export const PATH_KEYS = ["data.path", "model.path", "score.out", "score.merge", "select.out_dir"] as const;
+export const PATH_KEYS = ["data.path", "model.path", "model.cache", "score.out", "score.merge", "select.out_dir"] as const;
 
 export const PRESETS = {
   // The paper's LLM code: per-matrix magnitude masking, 3 levels of 20 % (applied cumulatively here).
@@ -75,7 +75,20 @@ export const configSchema = z
           .string()
           .min(1)
           .optional()
-          .describe("model folder: config.json, tokenizer.json, tokenizer_config.json, onnx/model.onnx (needed to score)"),
+          .describe(
+            "model folder (needed to score): a Hugging Face checkpoint (config.json, *.safetensors, tokenizer.json, tokenizer_config.json), converted once into model.cache, or an ONNX export (config.json, tokenizer files, onnx/model.onnx)",
+          ),
+        cache: z
+          .string()
+          .min(1)
+          .optional()
+          .describe(
+            "where a checkpoint named by model.path is converted for scoring, a folder per checkpoint (default: models/ beside score.out)",
+          ),
+        dtype: z
+          .enum(["fp32", "fp16"])
+          .default("fp32")
+          .describe("the converted weights' type when model.path is a checkpoint (bf16 is widened): fp32, or fp16 (half the memory)"),
         tiny: tinySchema.optional().describe("build a tiny random model (`dlc-prune model tiny`) at `path` on first use; demo only"),
       })
       .strict()

@@ -21,8 +21,16 @@ export const runRecordSchema = z.object({
     fields: fieldsSchema,
     on_error: z.enum(ON_ERROR),
   }),
-  /** The model folder: sha256 of onnx/model.onnx and of each external data file it uses. */
-  model: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()), maskable_weights: z.number().int() }),
+  /**
+   * The model folder: sha256 of onnx/model.onnx and of each external data file it uses; and the Hugging Face
+   * checkpoint it was converted from (model.path naming one), with the sha256 of its files.
+   */
+  model: z.object({
+    path: z.string(),
+    sha256: z.record(z.string(), z.string()),
+    maskable_weights: z.number().int(),
+    checkpoint: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()) }).optional(),
+  }),
   /** What the model saw: the template, the longest sequence, and a sha256 of every row's token ids and response spans. */
   tokens: z.object({
     template: z.enum(TEMPLATES).exclude(["auto"]),
@@ -62,6 +70,8 @@ export const runRecordSchema = z.object({
 });
 
 export type RunRecord = z.infer<typeof runRecordSchema>;
+/** A Hugging Face checkpoint the scored model was converted from: its folder and the sha256 of each file read. */
+export type CheckpointSource = NonNullable<RunRecord["model"]["checkpoint"]>;
 
 /**
  * What makes two runs the same run: the record without where the files were and where it ran, and without
@@ -71,7 +81,8 @@ export type RunRecord = z.infer<typeof runRecordSchema>;
 export function runIdentity(record: RunRecord): Record<string, unknown> {
   const { data, model, masking, environment: _environment, ...rest } = record;
   const { path: _data, ...dataIdentity } = data;
-  const { path: _model, maskable_weights: _weights, ...modelIdentity } = model;
+  // A converted checkpoint is the converted folder's files, which are hashed.
+  const { path: _model, maskable_weights: _weights, checkpoint: _checkpoint, ...modelIdentity } = model;
   const { sparsities: _sparsities, ...maskingIdentity } = masking;
   return { ...rest, data: dataIdentity, model: modelIdentity, masking: maskingIdentity };
 }

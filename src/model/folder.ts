@@ -38,7 +38,11 @@ export async function checkModelFolder(dir: string): Promise<void> {
   if (!(await exists(dir))) throw new UserError(`${dir}: model folder not found`);
   if (!(await stat(dir)).isDirectory())
     throw new UserError(`${dir}: is a file; model.path names a model folder (${REQUIRED_FILES.join(", ")})`);
-  for (const f of REQUIRED_FILES) if (!(await exists(join(dir, f)))) throw new UserError(`${dir}: incomplete model folder: missing ${f}`);
+  for (const f of REQUIRED_FILES)
+    if (!(await exists(join(dir, f))))
+      throw new UserError(
+        `${dir}: incomplete model folder: missing ${f}${f === ONNX_FILE ? " (or, for a Hugging Face checkpoint, model.safetensors or model.safetensors.index.json)" : ""}`,
+      );
   for (const f of REQUIRED_FILES) {
     const size = await regularFileSize(join(dir, f), `a model folder's ${f}`);
     if (JSON_FILES.includes(f) && size > MAX_JSON_BYTES)
@@ -46,6 +50,16 @@ export async function checkModelFolder(dir: string): Promise<void> {
         `${join(dir, f)}: ${formatBytes(size)} is more than the ${formatBytes(MAX_JSON_BYTES)} a model folder's ${f} may have`,
       );
   }
+}
+
+/**
+ * True when `dir` is a Hugging Face checkpoint rather than an ONNX model folder: config.json and safetensors
+ * weights (one file, or an index of shards), and no onnx/model.onnx.
+ */
+export async function isCheckpointFolder(dir: string): Promise<boolean> {
+  if (await exists(join(dir, ONNX_FILE))) return false;
+  if (!(await exists(join(dir, "config.json")))) return false;
+  return (await exists(join(dir, "model.safetensors"))) || (await exists(join(dir, "model.safetensors.index.json")));
 }
 
 /** A model folder's JSON file (config.json, tokenizer.json...), as bytes, checked as checkModelFolder does. */

@@ -8,7 +8,7 @@ import { sessionsOf, type ScoringConfig } from "../score/setup.js";
 import { DataSource } from "../data/source.js";
 import type { Device } from "../score/session.js";
 import { createRng, permutation } from "../util/rng.js";
-import { ensureDemoModel } from "./demo-model.js";
+import { modelToScore } from "./model.js";
 import { checkBeforeScoring } from "./preflight.js";
 import { inspectForOutput } from "./select.js";
 
@@ -79,8 +79,8 @@ export async function estimate(config: EstimateConfig, opts: EstimateOptions = {
   // run's first pass, with its checks: what run would refuse, estimate refuses too.
   await inspectForOutput(config, source);
   const inspectSeconds = (performance.now() - t0) / 1000;
-  await ensureDemoModel(config, log);
-  const cost = await measureScoring(config, source, sessionsOf(s, log), log);
+  const model = await modelToScore(config, log);
+  const cost = await measureScoring({ ...config, model: { ...config.model, path: model.path } }, source, sessionsOf(s, log), log);
   // A sample stands for all rows: its per-row costs scale by total / read.
   const scale = opts.sample && total !== undefined ? total / Math.max(cost.rows, 1) : 1;
   const c = cost.seconds;

@@ -9,7 +9,7 @@ import type { ScoresMeta } from "../contract/file.js";
 import { expandShardPaths, mergeShards } from "../contract/merge.js";
 import { RunInputs } from "../util/paths.js";
 import { MANIFEST_FILE, type Manifest } from "../contract/manifest.js";
-import { ensureDemoModel } from "./demo-model.js";
+import { modelToScore } from "./model.js";
 import { checkBeforeScoring } from "./preflight.js";
 import { scoreStage, type ScoreResult } from "./score.js";
 import { resolveShard } from "./shard.js";
@@ -65,8 +65,7 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     let scored: ScoreResult | ScoresMeta;
     if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out");
     else {
-      await ensureDemoModel(config, log);
-      scored = await scoreStage(config, { ...opts, source, shard });
+      scored = await scoreStage(config, await modelToScore(config, log), { ...opts, source, shard });
       if (scored.shard) {
         log(
           `scored shard ${scored.shard.index}/${scored.shard.count} to ${scored.out}; once every shard is done, merge and select (run with score.merge, or dlc-prune merge then select)`,

@@ -1,6 +1,8 @@
 // select + write as one step of the executor: the output folder claimed (no output is an input of the run,
 // by real path; it can be written; it holds nothing dlc-prune did not write), the scores checked against the
 // data, every selection drawn, the outputs written and published together with the manifest.
+import { isCheckpointFolder } from "../model/folder.js";
+import { modelCacheOf } from "./model.js";
 import { basename, dirname, join, relative, sep } from "node:path";
 import { performance } from "node:perf_hooks";
 import type { Config, SelectionsConfig } from "../config/schema.js";
@@ -66,7 +68,11 @@ export async function claimOutputFolder(dir: string, names: string[], config: Co
       `score.out ${config.score.out}: inside ${join(dir, selection)}, a selection folder of select.out_dir, which holds only the kept rows of that selection and is replaced or removed with them; set score.out outside the selection folders (e.g. ${join(dir, basename(config.score.out))})`,
     );
   const scoresHere = scoresDir === outDir;
-  return OutputFolder.claim(dir, scoresHere ? isScoresArtifact(config.score.out) : undefined);
+  // Checkpoints converted into model.cache when it is a folder of select.out_dir (models/ beside score.out, by default).
+  const cache = config.model.path && (await isCheckpointFolder(config.model.path)) ? modelCacheOf(config) : undefined;
+  const cacheName = cache && (await realPathOf(dirname(cache))) === outDir ? basename(cache) : undefined;
+  const scoresArtifact = scoresHere ? isScoresArtifact(config.score.out) : () => false;
+  return OutputFolder.claim(dir, (name) => scoresArtifact(name) || name === cacheName);
 }
 
 export const selectOutputNames = (config: Config) => [

@@ -7,7 +7,7 @@ import { DataSource } from "../data/source.js";
 import type { Cut } from "../contract/cuts.js";
 import { existingScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile } from "../contract/file.js";
 import { lockPath, shardPath, type Shard } from "../contract/names.js";
-import { fingerprintOf, type RunRecord } from "../contract/record.js";
+import { fingerprintOf, type CheckpointSource, type RunRecord } from "../contract/record.js";
 import { describeStatuses, scoredRows } from "../contract/status.js";
 import { encodedSha256, type Encoded } from "../text/encode.js";
 import { TRANSFORMERS_VERSION } from "../text/tokenizer.js";
@@ -51,6 +51,8 @@ export interface ScoringInputs {
   cuts: Cut[];
   /** Sessions on the device and threads the executor chose; the device is settled once the model is loaded. */
   sessions: SessionFactory;
+  /** The Hugging Face checkpoint model.path named, which the executor converted into the folder model.path now names. */
+  checkpoint?: CheckpointSource;
 }
 
 export interface ScoreResult {
@@ -104,11 +106,13 @@ async function scoresDestination(
   config: ScoringConfig,
   shard: Shard | null,
   configFile: string | undefined,
+  checkpoint: CheckpointSource | undefined,
 ): Promise<{ out: string; existing?: { scores?: ScoresFile; otherVersion?: string } }> {
   const out = shard ? shardPath(config.score.out, shard) : config.score.out;
   const inputs = await RunInputs.of([
     { path: config.data.path, role: "data file" },
     { path: config.model.path!, role: "model folder", folder: true },
+    ...(checkpoint ? [{ path: checkpoint.path, role: "checkpoint folder (model.path)", folder: true }] : []),
     ...(configFile ? [{ path: configFile, role: "config file" }] : []),
   ]);
   await inputs.check(out, "score.out");
@@ -139,7 +143,13 @@ async function loadAndEncode(
 }
 
 /** The run record (src/contract/record): what these scores depend on. */
-function recordOf(config: ScoringConfig, cuts: Cut[], { model, data, maxTokens }: Prepared, dataSha256: string, device: Device): RunRecord {
+function recordOf(
+  config: ScoringConfig,
+  { cuts, checkpoint }: ScoringInputs,
+  { model, data, maxTokens }: Prepared,
+  dataSha256: string,
+  device: Device,
+): RunRecord {
   const s = config.score;
   const sizes = model.maskable.map((w) => w.data.length);
   const total = sizes.reduce((a, b) => a + b, 0);
@@ -154,7 +164,7 @@ function recordOf(config: ScoringConfig, cuts: Cut[], { model, data, maxTokens }
       fields: data.format.fields,
       on_error: config.data.on_error,
     },
-    model: { path: model.dir, sha256: model.sha256, maskable_weights: total },
+    model: { path: model.dir, sha256: model.sha256, maskable_weights: total, ...(checkpoint && { checkpoint }) },
     tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: encodedSha256(data) },
     masking: {
       levels: s.levels,
@@ -315,7 +325,7 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
   const started = performance.now();
   const modelPath = config.model.path;
   if (!modelPath) throw new UserError("missing key model.path (the model folder to score with)");
-  const { out, existing } = await scoresDestination(config, shard, opts.configFile);
+  const { out, existing } = await scoresDestination(config, shard, opts.configFile, inputs.checkpoint);
   const lock = await Lock.acquire(lockPath(out), `score.out ${out}`);
   try {
     const stale = await removeStaleTemps(dirname(out), (target) => target === basename(out));
@@ -328,7 +338,7 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
     log(
       `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${maxTokens}): ${describePlan(data, plan, shard)}`,
     );
-    const record = recordOf(config, inputs.cuts, prepared, await source.sha256(), await inputs.sessions.resolve(prepared.model));
+    const record = recordOf(config, inputs, prepared, await source.sha256(), await inputs.sessions.resolve(prepared.model));
     const job: Scoring = {
       s: config.score,
       prepared,

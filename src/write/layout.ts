@@ -42,7 +42,15 @@ export function rebaseManifest<T extends WrittenBody>(body: T, from: string, to:
   return {
     ...body,
     config,
-    run: { ...run, data: { ...run.data, path: rebase(run.data.path) }, model: { ...run.model, path: rebase(run.model.path) } },
+    run: {
+      ...run,
+      data: { ...run.data, path: rebase(run.data.path) },
+      model: {
+        ...run.model,
+        path: rebase(run.model.path),
+        ...(run.model.checkpoint && { checkpoint: { ...run.model.checkpoint, path: rebase(run.model.checkpoint.path) } }),
+      },
+    },
     scores: { ...scores, path: rebase(scores.path) },
   };
 }
