@@ -28,7 +28,7 @@ export function describeEstimate(e: Estimate): string {
   return [
     `rows: ${e.rows.sampled ? e.rows.total : e.rows.read}${slice}: ${scored} to score, by status ${describeCounts(e.by_status)}`,
     `tokens per pass: ${e.tokens_per_pass} in ${e.batches} batches (padding ${(100 * e.padding).toFixed(1)}%), ${e.levels} levels, on ${e.device}`,
-    `expected wall time: ${formatDuration(t.total)} (loading ${t.load.toFixed(1)}s, tokenizing ${t.tokenize.toFixed(1)}s, ${e.levels} x (masking and session ${t.per_level_setup.toFixed(1)}s + pass ${t.per_pass.toFixed(1)}s)${t.ifd_pass ? ` + the responses alone (IFD) ${t.ifd_pass.toFixed(1)}s` : ""}, reading and writing the data ${t.inspect_and_write.toFixed(1)}s)`,
+    `expected wall time: ${formatDuration(t.total)} (loading ${t.load.toFixed(1)}s, tokenizing ${t.tokenize.toFixed(1)}s, ${e.levels} x (${e.device === "cuda" ? "masking and session" : "masking"} ${t.per_level_setup.toFixed(1)}s + pass ${t.per_pass.toFixed(1)}s)${t.ifd_pass ? ` + the responses alone (IFD) ${t.ifd_pass.toFixed(1)}s` : ""}, reading and writing the data ${t.inspect_and_write.toFixed(1)}s)`,
     `peak memory: ${Math.round(e.peak_rss_mib)} MiB (while calibrating: the model, a session and a batch)`,
     ...(e.refine
       ? [

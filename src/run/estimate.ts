@@ -33,9 +33,11 @@ export interface Estimate {
   device: Device;
   /** Expected wall seconds of a run on this machine (scaled to all rows when sampled). */
   seconds: {
+    /** Loading the model (on the CPU with its one session). */
     load: number;
     tokenize: number;
     inspect_and_write: number;
+    /** Masking one more level (on CUDA with its session). */
     per_level_setup: number;
     per_pass: number;
     ifd_pass: number;

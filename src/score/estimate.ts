@@ -26,7 +26,7 @@ export interface ScoringCost {
   passTokens: number;
   padding: number;
   device: Device;
-  /** Seconds: loading the model, tokenizing, masking and a session per level, a pass over all rows, the IFD pass. */
+  /** Seconds: loading the model (and on the CPU its one session), tokenizing, per level masking (and on CUDA a session), a pass over all rows, the IFD pass. */
   seconds: { load: number; tokenize: number; perLevelSetup: number; perPass: number; ifdPass: number };
 }
 
@@ -70,14 +70,20 @@ function calibrationBatches(batches: Batch[], count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.round((i * (batches.length - 1)) / (count - 1)));
 }
 
-/** Masking one level and opening a session (their seconds), then timing a spread of the plan's batches within the budget. */
+/**
+ * Masking one level and opening a session (their seconds: a level's setup is the masking, and on CUDA a
+ * session; on the CPU one session serves every level and counts with the loading), then timing a spread of
+ * the plan's batches within the budget.
+ */
 async function calibrate(s: ScoreConfig, { model, tokenizer, data }: Prepared, plan: ScorePlan, sessions: SessionFactory) {
   const device = await sessions.resolve(model);
   const tm = performance.now();
   const schedule = maskScheduleOf(model, s);
   if (s.levels > 1) await schedule.applyLevel(1);
+  const ts = performance.now();
   const session = await sessions.open(model);
-  const setup = (performance.now() - tm) / 1000;
+  const [mask, open] = [(ts - tm) / 1000, (performance.now() - ts) / 1000];
+  const setup = { perLevel: device === "cpu" ? mask : mask + open, once: device === "cpu" ? open : 0 };
   const samples: { batch: Batch; seconds: number }[] = [];
   try {
     // The first run of a session warms it up, as in a run: timed, but not fitted.
@@ -130,9 +136,9 @@ export async function measureScoring(
     padding: plan.padding,
     device,
     seconds: {
-      load: prepared.seconds.load,
+      load: prepared.seconds.load + setup.once,
       tokenize: prepared.seconds.encode,
-      perLevelSetup: setup,
+      perLevelSetup: setup.perLevel,
       perPass: pricePass(prepared, plan, cost, false),
       ifdPass: s.ifd ? pricePass(prepared, plan, cost, true) : 0,
     },
