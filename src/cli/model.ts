@@ -18,15 +18,16 @@ const DTYPE_OPTION = {
 /** The flags of `model tiny`: the keys of model.tiny in a recipe. */
 const TINY_FLAGS: FlagMap = Object.fromEntries(Object.keys(tinySchema.shape).map((k) => [k.replaceAll("_", "-"), `model.tiny.${k}`]));
 
-/** One line about the written model; `modelType` names its family, `qkvBias`: its q/k/v projections have biases (qwen2). */
-function describe(dir: string, cfg: LlamaConfig, modelType = "llama", qkvBias = false): string {
+/** One line about the written model; `modelType` names its family: qwen2's q/k/v projections have biases, qwen3 norms q and k per head. */
+function describe(dir: string, cfg: LlamaConfig, modelType = "llama"): string {
   const D = headDim(cfg);
   const qkv = cfg.numHeads * D + 2 * cfg.numKvHeads * D;
   const perLayer =
     cfg.hiddenSize * (cfg.numHeads * D * 2 + cfg.numKvHeads * D * 2) +
     3 * cfg.hiddenSize * cfg.intermediateSize +
     2 * cfg.hiddenSize +
-    (qkvBias ? qkv : 0);
+    (modelType === "qwen2" ? qkv : 0) +
+    (modelType === "qwen3" ? 2 * D : 0);
   const params = cfg.numLayers * perLayer + cfg.vocabSize * cfg.hiddenSize * (cfg.tieEmbeddings ? 1 : 2) + cfg.hiddenSize;
   return `wrote ${dir}: ${modelType}, ${cfg.numLayers} layers, hidden ${cfg.hiddenSize}, heads ${cfg.numHeads}/${cfg.numKvHeads}, vocab ${cfg.vocabSize}, ${(params / 1e6).toFixed(2)}M parameters\n`;
 }
@@ -99,7 +100,7 @@ const importHfCommand: CommandModule<object, { checkpoint: string; out: string; 
       externalData: a["external-data"],
       dtype: a.dtype,
     });
-    process.stdout.write(describe(a.out, config, modelType, modelType === "qwen2"));
+    process.stdout.write(describe(a.out, config, modelType));
   },
 };
 

@@ -1,6 +1,7 @@
 // `dlc-prune model import-hf`: converts a Hugging Face checkpoint folder (config.json, safetensors weights,
-// tokenizer files) of a Llama-architecture family into the model folder dlc-prune scores. Whatever the graph
-// builder does not implement is refused, naming the file and field, rather than scored approximately.
+// tokenizer files) of a Llama-architecture family (Llama, Mistral, Qwen2, Qwen3, Gemma) into the model folder
+// dlc-prune scores. Whatever the graph builder does not implement is refused, naming the file and field, rather
+// than scored approximately.
 import { basename, join } from "node:path";
 import { MAX_JSON_BYTES } from "../model/folder.js";
 import { readRegularFile } from "../model/files.js";
@@ -13,8 +14,17 @@ import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js
 import { transposeRows, type LlamaLayerWeights, type LlamaWeights, type WeightType } from "./llama-graph.js";
 import { writeOnnxFolder } from "./folder.js";
 
-export const HF_MODEL_TYPES = ["llama", "mistral", "qwen2"] as const;
+export const HF_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "gemma"] as const;
 type Family = (typeof HF_MODEL_TYPES)[number];
+/** head_dim where config.json has none: transformers' config class defaults (qwen3's is not hidden / heads). */
+const DEFAULT_HEAD_DIM: Partial<Record<Family, number>> = { qwen3: 128, gemma: 256 };
+/** Families close to these that the graph does not build, and why (a near-miss import would score wrongly). */
+const REFUSED_WHY: Record<string, string> = {
+  gemma2: "its attention and final logits are soft-capped and its layers alternate sliding and global attention",
+  gemma3: "its layers alternate sliding and global attention with two rotary bases",
+  gemma3_text: "its layers alternate sliding and global attention with two rotary bases",
+  phi3: "its fused qkv_proj and gate_up_proj are each ranked as one matrix by layer-scope masking; split, they would be masked differently",
+};
 const SINGLE = "model.safetensors";
 const INDEX = "model.safetensors.index.json";
 /** Copied verbatim (but see CHAT_TEMPLATE_FILE): the tokenizer, its chat template and the generation settings. */
@@ -47,15 +57,32 @@ function num(j: Json, key: string, file: string, fallback?: number): number {
 /** Fails, naming the field, on anything the graph builder does not implement. */
 function refuseUnsupported(j: Json, file: string): Family {
   const type = j.model_type;
+  if (typeof type === "string" && REFUSED_WHY[type])
+    throw new UserError(`${file}: model_type ${JSON.stringify(type)} is not supported: ${REFUSED_WHY[type]}`);
   if (!HF_MODEL_TYPES.includes(type as Family))
     throw new UserError(`${file}: model_type ${JSON.stringify(type)} is not supported (${HF_MODEL_TYPES.join(", ")})`);
   if (j.quantization_config != null)
     throw new UserError(`${file}: quantization_config: quantized checkpoints are not supported; import the unquantized weights`);
-  if ((j.hidden_act ?? "silu") !== "silu")
+  if (type === "gemma") refuseGemmaUnsupported(j, file);
+  else if ((j.hidden_act ?? "silu") !== "silu")
     throw new UserError(`${file}: hidden_act ${JSON.stringify(j.hidden_act)} is not supported (silu)`);
   for (const key of ["attention_bias", "mlp_bias"])
-    if (type === "llama" && j[key] === true) throw new UserError(`${file}: ${key} true is not supported for llama`);
+    if ((type === "llama" || type === "qwen3" || type === "gemma") && j[key] === true)
+      throw new UserError(`${file}: ${key} true is not supported for ${type}`);
   return type as Family;
+}
+
+const GELU_TANH = "gelu_pytorch_tanh";
+
+/** Gemma's activation is the tanh GELU: transformers 5 reads hidden_act ("gelu" meaning it), 4.x hidden_activation first. */
+function refuseGemmaUnsupported(j: Json, file: string): void {
+  if (![undefined, "gelu", GELU_TANH].includes(j.hidden_act as string))
+    throw new UserError(`${file}: hidden_act ${JSON.stringify(j.hidden_act)} is not supported for gemma (${GELU_TANH})`);
+  // Where the two fields disagree, transformers versions would score differently: refuse rather than pick one.
+  if (j.hidden_activation != null && j.hidden_activation !== GELU_TANH)
+    throw new UserError(`${file}: hidden_activation ${JSON.stringify(j.hidden_activation)} is not supported for gemma (${GELU_TANH})`);
+  if (j.use_bidirectional_attention === true)
+    throw new UserError(`${file}: use_bidirectional_attention true is not supported (the graph is causal)`);
 }
 
 const LLAMA3_KEYS = ["factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"];
@@ -108,9 +135,9 @@ function rope(j: Json, file: string): Pick<LlamaConfig, "ropeTheta" | "ropeScali
 /** The attention window when sliding-window attention is on, else undefined. */
 function slidingWindow(j: Json, family: Family, file: string): number | undefined {
   if (family === "mistral") return j.sliding_window != null ? num(j, "sliding_window", file) : undefined;
-  if (family !== "qwen2") return undefined;
+  if (family !== "qwen2" && family !== "qwen3") return undefined;
   if (Array.isArray(j.layer_types)) return j.layer_types.includes("sliding_attention") ? num(j, "sliding_window", file) : undefined;
-  // transformers' Qwen2Config: layers from max_window_layers (default 28) on slide, when a window is set.
+  // transformers' Qwen2Config and Qwen3Config: layers from max_window_layers (default 28) on slide, when a window is set.
   if (j.use_sliding_window !== true || j.sliding_window == null) return undefined;
   const firstSliding = j.max_window_layers ?? 28;
   return typeof firstSliding === "number" && typeof j.num_hidden_layers === "number" && firstSliding >= j.num_hidden_layers
@@ -125,6 +152,7 @@ const CONFIG_KEYS: Record<string, string> = {
   numLayers: "num_hidden_layers",
   numHeads: "num_attention_heads",
   numKvHeads: "num_key_value_heads",
+  headDim: "head_dim",
   vocabSize: "vocab_size",
   maxPositions: "max_position_embeddings",
   "hidden size": "hidden_size",
@@ -132,8 +160,11 @@ const CONFIG_KEYS: Record<string, string> = {
   heads: "num_attention_heads",
   "head dimension": "head dimension (hidden_size / num_attention_heads)",
 };
-const inConfigKeys = (problem: string) =>
-  problem.replace(new RegExp(`\\b(${Object.keys(CONFIG_KEYS).join("|")})\\b`, "g"), (w) => CONFIG_KEYS[w]!);
+/** `explicitHeadDim`: config.json sets head_dim, so the head dimension is that field. */
+const inConfigKeys = (problem: string, explicitHeadDim: boolean) =>
+  problem.replace(new RegExp(`\\b(${Object.keys(CONFIG_KEYS).join("|")})\\b`, "g"), (w) =>
+    w === "head dimension" && explicitHeadDim ? "head_dim" : CONFIG_KEYS[w]!,
+  );
 
 /**
  * The graph's config. A sliding window shorter than max_position_embeddings becomes the model's window:
@@ -148,21 +179,24 @@ function llamaConfig(j: Json, family: Family, file: string): LlamaConfig {
     numLayers: num(j, "num_hidden_layers", file),
     numHeads: num(j, "num_attention_heads", file),
     numKvHeads: num(j, "num_key_value_heads", file, j.num_attention_heads as number),
+    // As transformers' attention modules read it: config.json's head_dim, else the family's default, else hidden / heads.
+    headDim: j.head_dim != null ? num(j, "head_dim", file) : DEFAULT_HEAD_DIM[family],
     vocabSize: num(j, "vocab_size", file),
     maxPositions: Math.min(num(j, "max_position_embeddings", file), window ?? Infinity),
     rmsNormEps: num(j, "rms_norm_eps", file),
     ...rope(j, file),
-    tieEmbeddings: j.tie_word_embeddings === true,
+    tieEmbeddings: (j.tie_word_embeddings ?? family === "gemma") === true, // GemmaConfig ties by default
+    ...(family === "gemma" && {
+      // sqrt(hidden_size) as transformers computes it, in the graph's float type like the model's dtype.
+      embedScale: Math.sqrt(num(j, "hidden_size", file)),
+      hiddenAct: GELU_TANH,
+    }),
     // Only the kit's own config.json and generation_config.json use these; the import copies the checkpoint's.
     bosTokenId: Number(firstId(j.bos_token_id) ?? -1),
     eosTokenId: Number(firstId(j.eos_token_id) ?? -1),
   };
   const problem = llamaConfigProblem(config);
-  if (problem) throw new UserError(`${file}: ${inConfigKeys(problem)}`);
-  if (j.head_dim != null && j.head_dim !== headDim(config))
-    throw new UserError(
-      `${file}: head_dim ${JSON.stringify(j.head_dim)} is not hidden_size / num_attention_heads (${headDim(config)}): not supported`,
-    );
+  if (problem) throw new UserError(`${file}: ${inConfigKeys(problem, config.headDim !== undefined)}`);
   return config;
 }
 
@@ -240,21 +274,35 @@ async function readLinear(w: Weights, name: string, out: number, inDim: number):
   return transposeRows(await readTensor(w, name, [out, inDim]), out, inDim);
 }
 
-async function readLayer(w: Weights, cfg: LlamaConfig, i: number, bias: boolean): Promise<LlamaLayerWeights> {
+/** An RMSNorm weight as the graph multiplies by it: Gemma's norms scale by 1 + w (computed in fp32, as transformers does). */
+async function readNorm(w: Weights, name: string, H: number, family: Family): Promise<Float32Array> {
+  const data = await readTensor(w, name, [H]);
+  return family === "gemma" ? data.map((v) => 1 + v) : data;
+}
+
+async function readLayer(w: Weights, cfg: LlamaConfig, i: number, family: Family): Promise<LlamaLayerWeights> {
   const p = `model.layers.${i}`;
-  const [H, I, q, kv] = [cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * headDim(cfg), cfg.numKvHeads * headDim(cfg)];
+  const D = headDim(cfg);
+  const [H, I, q, kv] = [cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * D, cfg.numKvHeads * D];
   const layer: LlamaLayerWeights = {
-    inputNorm: await readTensor(w, `${p}.input_layernorm.weight`, [H]),
+    inputNorm: await readNorm(w, `${p}.input_layernorm.weight`, H, family),
     q: await readLinear(w, `${p}.self_attn.q_proj.weight`, q, H),
     k: await readLinear(w, `${p}.self_attn.k_proj.weight`, kv, H),
     v: await readLinear(w, `${p}.self_attn.v_proj.weight`, kv, H),
     o: await readLinear(w, `${p}.self_attn.o_proj.weight`, H, q),
-    postNorm: await readTensor(w, `${p}.post_attention_layernorm.weight`, [H]),
+    postNorm: await readNorm(w, `${p}.post_attention_layernorm.weight`, H, family),
     gate: await readLinear(w, `${p}.mlp.gate_proj.weight`, I, H),
     up: await readLinear(w, `${p}.mlp.up_proj.weight`, I, H),
     down: await readLinear(w, `${p}.mlp.down_proj.weight`, H, I),
   };
-  if (!bias) return layer;
+  // qwen3 RMS-normalizes each head of q and k (over head_dim) before the rotary embedding.
+  if (family === "qwen3")
+    return {
+      ...layer,
+      qNorm: await readTensor(w, `${p}.self_attn.q_norm.weight`, [D]),
+      kNorm: await readTensor(w, `${p}.self_attn.k_norm.weight`, [D]),
+    };
+  if (family !== "qwen2") return layer;
   return {
     ...layer,
     qBias: await readTensor(w, `${p}.self_attn.q_proj.bias`, [q]),
@@ -268,11 +316,11 @@ async function readWeights(dir: string, cfg: LlamaConfig, family: Family, fp16: 
   try {
     const [H, V] = [cfg.hiddenSize, cfg.vocabSize];
     const layers: LlamaLayerWeights[] = [];
-    for (let i = 0; i < cfg.numLayers; i++) layers.push(await readLayer(w, cfg, i, family === "qwen2"));
+    for (let i = 0; i < cfg.numLayers; i++) layers.push(await readLayer(w, cfg, i, family));
     return {
       embed: await readTensor(w, "model.embed_tokens.weight", [V, H]),
       layers,
-      norm: await readTensor(w, "model.norm.weight", [H]),
+      norm: await readNorm(w, "model.norm.weight", H, family),
       lmHead: cfg.tieEmbeddings ? undefined : await readLinear(w, "lm_head.weight", V, H),
     };
   } finally {

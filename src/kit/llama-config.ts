@@ -6,10 +6,16 @@ export interface LlamaConfig {
   numLayers: number;
   numHeads: number;
   numKvHeads: number;
+  /** config.json's head_dim where a checkpoint sets one (it may differ from hiddenSize / numHeads); absent: that quotient. */
+  headDim?: number;
   vocabSize: number;
   maxPositions: number;
   rmsNormEps: number;
   ropeTheta: number;
+  /** Multiplies the embedded tokens (Gemma's sqrt(hidden_size)); absent: 1. */
+  embedScale?: number;
+  /** The MLP's gate activation: Gemma's tanh-approximated GELU; absent: SiLU. */
+  hiddenAct?: "gelu_pytorch_tanh";
   /** Llama 3's rotary frequency scaling (rope_type llama3); absent: unscaled. */
   ropeScaling?: Llama3RopeScaling;
   tieEmbeddings: boolean;
@@ -25,7 +31,7 @@ export interface Llama3RopeScaling {
 }
 
 export function headDim(cfg: LlamaConfig): number {
-  return cfg.hiddenSize / cfg.numHeads;
+  return cfg.headDim ?? cfg.hiddenSize / cfg.numHeads;
 }
 
 /** Checks the shape constraints of the architecture; returns a problem or undefined. */
@@ -43,7 +49,10 @@ export function llamaConfigProblem(cfg: LlamaConfig): string | undefined {
     const v = cfg[k] as number;
     if (!Number.isInteger(v) || v <= 0) return `${k} must be a positive integer, got ${v}`;
   }
-  if (cfg.hiddenSize % cfg.numHeads !== 0) return `hidden size ${cfg.hiddenSize} is not a multiple of heads ${cfg.numHeads}`;
+  if (cfg.headDim !== undefined && !(Number.isInteger(cfg.headDim) && cfg.headDim > 0))
+    return `headDim must be a positive integer, got ${cfg.headDim}`;
+  if (cfg.headDim === undefined && cfg.hiddenSize % cfg.numHeads !== 0)
+    return `hidden size ${cfg.hiddenSize} is not a multiple of heads ${cfg.numHeads}`;
   if (headDim(cfg) % 2 !== 0) return `head dimension ${headDim(cfg)} must be even for rotary embeddings`;
   if (cfg.numHeads % cfg.numKvHeads !== 0) return `heads ${cfg.numHeads} is not a multiple of kv heads ${cfg.numKvHeads}`;
   return undefined;

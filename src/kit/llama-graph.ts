@@ -23,6 +23,9 @@ export interface LlamaLayerWeights {
   qBias?: Float32Array;
   kBias?: Float32Array;
   vBias?: Float32Array;
+  /** Per-head RMSNorm weights [head_dim] of q and k after their projections (Qwen3); absent elsewhere. */
+  qNorm?: Float32Array;
+  kNorm?: Float32Array;
 }
 
 export interface LlamaWeights {
@@ -94,6 +97,8 @@ interface BlockParts {
   scale: string;
   rmsNorm: (x: string, weight: string) => string;
   rotate: (x: string) => string;
+  /** The MLP's gate activation. */
+  activate: (x: string) => string;
   /** [batch, seq, n * D] -> [batch, n, seq, D] */
   splitHeads: (x: string, n: number) => string;
 }
@@ -112,6 +117,8 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
 
   const embed = weight("model.embed_tokens.weight", [cfg.vocabSize, H], w.embed);
   let h = g.op1("Gather", [embed, inputIds], { axis: 0 });
+  // Gemma scales the looked-up rows only; its tied head uses the embedding as stored.
+  if (cfg.embedScale !== undefined) h = g.op1("Mul", [h, scalar(cfg.embedScale)]);
   // Node and constant names are numbered in creation order: the parts below are built in this order.
   const rotary = rotaryAtPositions(g, cfg, weight, positionIds);
   const maskBias = attentionBias(g, inputIds, attentionMask, scalar, dtype === "fp16" ? MASKED_SCORE_FP16 : MASKED_SCORE);
@@ -185,7 +192,18 @@ function blockParts(
     return g.op1("Add", [g.op1("Mul", [x, cos]), g.op1("Mul", [rotated, sin])]);
   };
   const splitHeads = (x: string, n: number) => g.op1("Transpose", [g.op1("Reshape", [x, g.int64([0, 0, n, D])])], { perm: PERM_0213 });
-  return { g, cfg, F, weight, maskBias, scale, rmsNorm, rotate, splitHeads };
+  const activate = cfg.hiddenAct === "gelu_pytorch_tanh" ? geluTanh(g, scalar) : (x: string) => g.op1("Mul", [x, g.op1("Sigmoid", [x])]);
+  return { g, cfg, F, weight, maskBias, scale, rmsNorm, rotate, splitHeads, activate };
+}
+
+/** torch's gelu(approximate="tanh"): 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3))); opset 17 has no Gelu. */
+function geluTanh(g: GraphBuilder, scalar: (v: number) => string): (x: string) => string {
+  const [half, one, kappa, beta] = [0.5, 1, 0.044715, Math.sqrt(2 / Math.PI)].map(scalar);
+  return (x) => {
+    const cube = g.op1("Mul", [g.op1("Mul", [x, x]), x]);
+    const inner = g.op1("Mul", [g.op1("Add", [x, g.op1("Mul", [cube, kappa!])]), beta!]);
+    return g.op1("Mul", [g.op1("Mul", [x, half!]), g.op1("Add", [g.op1("Tanh", [inner]), one!])]);
+  };
 }
 
 const PERM_0213 = [0, 2, 1, 3];
@@ -193,7 +211,7 @@ const PERM_0213 = [0, 2, 1, 3];
 /** Multiplies by the projection matrix `name` of a block ([inDim, outDim], named as Optimum names it). */
 type Projection = (x: string, name: string, data: Float32Array, inDim: number, outDim: number) => string;
 
-/** Decoder block i: attention and then a SwiGLU MLP, each on the RMS-normed stream and added back to it. */
+/** Decoder block i: attention and then a gated (SwiGLU, or GeGLU) MLP, each on the RMS-normed stream and added back to it. */
 function decoderBlock(parts: BlockParts, i: number, L: LlamaLayerWeights, h: string): string {
   const { g, cfg, weight, rmsNorm } = parts;
   const H = cfg.hiddenSize;
@@ -207,7 +225,7 @@ function decoderBlock(parts: BlockParts, i: number, L: LlamaLayerWeights, h: str
 
   const y = rmsNorm(h, weight(`${p}.post_attention_layernorm.weight`, [H], L.postNorm));
   const gate = matmul(y, "mlp.gate_proj", L.gate, H, I);
-  const act = g.op1("Mul", [g.op1("Mul", [gate, g.op1("Sigmoid", [gate])]), matmul(y, "mlp.up_proj", L.up, H, I)]);
+  const act = g.op1("Mul", [parts.activate(gate), matmul(y, "mlp.up_proj", L.up, H, I)]);
   return g.op1("Add", [h, matmul(act, "mlp.down_proj", L.down, I, H)]);
 }
 
@@ -222,8 +240,11 @@ function selfAttention(parts: BlockParts, i: number, L: LlamaLayerWeights, x: st
     const y = matmul(x, `self_attn.${name}`, data, H, outDim);
     return bias ? g.op1("Add", [y, parts.weight(`model.layers.${i}.self_attn.${name}.bias`, [outDim], bias)]) : y;
   };
-  const q = rotate(splitHeads(project("q_proj", L.q, nH * D, L.qBias), nH));
-  const k = rotate(splitHeads(project("k_proj", L.k, nKv * D, L.kBias), nKv));
+  // The norm runs over the last axis, head_dim, so it may follow the heads' transpose.
+  const headNorm = (x: string, name: string, data?: Float32Array) =>
+    data ? parts.rmsNorm(x, parts.weight(`model.layers.${i}.self_attn.${name}.weight`, [D], data)) : x;
+  const q = rotate(headNorm(splitHeads(project("q_proj", L.q, nH * D, L.qBias), nH), "q_norm", L.qNorm));
+  const k = rotate(headNorm(splitHeads(project("k_proj", L.k, nKv * D, L.kBias), nKv), "k_norm", L.kNorm));
   const v = splitHeads(project("v_proj", L.v, nKv * D, L.vBias), nKv);
   const pastKey = g.input(`past_key_values.${i}.key`, F, ["batch_size", nKv, "past_sequence_length", D]);
   const pastValue = g.input(`past_key_values.${i}.value`, F, ["batch_size", nKv, "past_sequence_length", D]);

@@ -123,7 +123,7 @@ export async function measureScoring(
   log: (line: string) => void,
 ): Promise<ScoringCost> {
   const s = config.score;
-  const prepared = await prepare(config, config.model.path!, source, () => {});
+  const prepared = await prepare(config, config.model.path!, source, () => {}, log);
   const { data } = prepared;
   const plan = planOf(data, s, null);
   log(`${data.rows} rows read: ${describePlan(data, plan, null)}; calibrating on the model...`);

@@ -42,6 +42,7 @@ export async function prepare(
   modelPath: string,
   source: DataSource,
   onRow: (row: number) => void,
+  log: (line: string) => void,
 ): Promise<Prepared> {
   const s = config.score;
   const t0 = performance.now();
@@ -58,7 +59,7 @@ export async function prepare(
   if (maxTokens === null)
     throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
   const t1 = performance.now();
-  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, { truncated: s.truncated, ifd: s.ifd, onRow });
+  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, { truncated: s.truncated, ifd: s.ifd, onRow, log });
   const seconds = { load: (t1 - t0) / 1000, encode: (performance.now() - t1) / 1000 };
   if (data.encoded.length === 0)
     throw new UserError(

@@ -132,14 +132,20 @@ async function loadAndEncode(
   log(`loading the model ${modelPath} and tokenizing ${source.path}`);
   let first: number | undefined;
   let shown = -Infinity;
-  return prepare(config, modelPath, source, (row) => {
-    if (opts.signal?.aborted) throw new Interrupted();
-    const now = performance.now();
-    first ??= now;
-    if (now - shown < 1000) return;
-    shown = now;
-    opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((now - first) / 1000, 1e-9) });
-  });
+  return prepare(
+    config,
+    modelPath,
+    source,
+    (row) => {
+      if (opts.signal?.aborted) throw new Interrupted();
+      const now = performance.now();
+      first ??= now;
+      if (now - shown < 1000) return;
+      shown = now;
+      opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((now - first) / 1000, 1e-9) });
+    },
+    log,
+  );
 }
 
 /** The run record (src/contract/record): what these scores depend on. */

@@ -3,9 +3,11 @@ import { createHash } from "node:crypto";
 import { UserError } from "../util/errors.js";
 import { fieldText, RowError, toSample, type ResolvedFormat } from "../data/formats.js";
 import type { DataSource } from "../data/source.js";
+import type { RawRow } from "../data/read.js";
 import type { Config } from "../config/schema.js";
 import { renderParts, resolveTemplate, TemplateError, type Part, type Template } from "./templates.js";
 import type { TextTokenizer } from "./tokenizer.js";
+import { codePoints, type NativeEncoding, type NativeTokenizer } from "./native.js";
 
 /** Token ids to run through the model; `spans` are [start, end) ranges of the tokens scored, all at positions >= 1. */
 export interface Sequence {
@@ -39,42 +41,118 @@ export interface EncodedDataset {
 
 const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length && prefix.every((v, i) => a[i] === v);
 
-/**
- * Tokenizes the parts together and marks each part's tokens. Joint tokenization can merge across a part
- * boundary (e.g. "Response:" + "The"); then the parts are tokenized separately instead, so the loss mask is
- * never misaligned.
- */
-export function tokenizeParts(parts: Part[], tok: TextTokenizer, addSpecialTokens: boolean): { ids: number[]; spans: [number, number][] } {
-  const spansFrom = (bounds: number[]) => {
-    const spans: [number, number][] = [];
-    parts.forEach((p, k) => {
-      const [start, end] = [bounds[k]!, bounds[k + 1]!];
-      if (p.scored && end > start) spans.push([start, end]);
-    });
-    return spans;
-  };
+type Tokenized = { ids: number[]; spans: [number, number][] };
+
+/** The scored parts' [start, end) from each part's token bounds (bounds[k] to bounds[k + 1]). */
+function spansFrom(parts: Part[], bounds: number[]): [number, number][] {
+  const spans: [number, number][] = [];
+  parts.forEach((p, k) => {
+    const [start, end] = [bounds[k]!, bounds[k + 1]!];
+    if (p.scored && end > start) spans.push([start, end]);
+  });
+  return spans;
+}
+
+/** tokenizeParts' rule with any tokenizer's `encode`: joint when each prefix's ids begin the next's, else separate. */
+async function jointOrSeparate(
+  parts: Part[],
+  encode: (text: string, addSpecialTokens: boolean) => number[] | Promise<number[]>,
+  addSpecialTokens: boolean,
+): Promise<Tokenized> {
   let text = "";
   let previous: number[] = [];
   const bounds = [0];
-  let joint = true;
   for (const p of parts) {
     text += p.text;
-    const ids = tok.encode(text, addSpecialTokens);
-    if (!startsWith(ids, previous)) {
-      joint = false;
-      break;
-    }
+    const ids = await encode(text, addSpecialTokens);
+    if (!startsWith(ids, previous)) return separately(parts, encode, addSpecialTokens);
     bounds.push(ids.length);
     previous = ids;
   }
-  if (joint) return { ids: previous, spans: spansFrom(bounds) };
+  return { ids: previous, spans: spansFrom(parts, bounds) };
+}
+
+async function separately(
+  parts: Part[],
+  encode: (text: string, addSpecialTokens: boolean) => number[] | Promise<number[]>,
+  addSpecialTokens: boolean,
+): Promise<Tokenized> {
   const ids: number[] = [];
-  const separate = [0];
-  parts.forEach((p, k) => {
-    ids.push(...tok.encode(p.text, addSpecialTokens && k === 0));
-    separate.push(ids.length);
-  });
-  return { ids, spans: spansFrom(separate) };
+  const bounds = [0];
+  for (const [k, p] of parts.entries()) {
+    ids.push(...(await encode(p.text, addSpecialTokens && k === 0)));
+    bounds.push(ids.length);
+  }
+  return { ids, spans: spansFrom(parts, bounds) };
+}
+
+/**
+ * Tokenizes the parts together and marks each part's tokens. Joint tokenization can merge across a part
+ * boundary (e.g. "Response:" + "The"); then the parts are tokenized separately instead, so the loss mask is
+ * never misaligned. This is the reference (transformers.js, each prefix encoded); `tokenizeRow` gives the same.
+ */
+export function tokenizeParts(parts: Part[], tok: TextTokenizer, addSpecialTokens: boolean): Promise<Tokenized> {
+  return jointOrSeparate(parts, (text, special) => tok.encode(text, special), addSpecialTokens);
+}
+
+/** Each part's end in tokens, read off one encoding of the whole text; null when a token straddles one. */
+function boundsOf(parts: Part[], e: NativeEncoding): number[] | null {
+  const bounds = [0];
+  let c = 0;
+  for (const p of parts) {
+    c += codePoints(p.text);
+    const b = e.tokensBefore(c);
+    if (b === null) return null;
+    bounds.push(b);
+  }
+  return bounds;
+}
+
+/**
+ * A row's parts with the native tokenizer: one encoding where its pipeline lets the parts' ends be read off
+ * the tokens' offsets (native.ts), else tokenizeParts' rule with its encodings.
+ */
+async function nativeParts(parts: Part[], native: NativeTokenizer, addSpecialTokens: boolean): Promise<Tokenized> {
+  if (native.oneEncoding) {
+    const e = await native.encode(parts.map((p) => p.text).join(""), addSpecialTokens);
+    const bounds = boundsOf(parts, e);
+    if (bounds) return { ids: e.ids, spans: spansFrom(parts, bounds) };
+  }
+  return jointOrSeparate(parts, async (text, special) => (await native.encode(text, special)).ids, addSpecialTokens);
+}
+
+/** The native tokenizer gave other ids or spans than transformers.js on a checked row. */
+class NativeMismatch extends Error {
+  constructor(readonly row: number) {
+    super(`row ${row}`);
+  }
+}
+
+// Rows checked against transformers.js when the native tokenizer encodes: the first ones and one in CHECK_EVERY.
+const CHECK_FIRST = 32;
+const CHECK_EVERY = 256;
+
+const sameTokens = (a: Tokenized, b: Tokenized) =>
+  a.ids.length === b.ids.length && startsWith(a.ids, b.ids) && JSON.stringify(a.spans) === JSON.stringify(b.spans);
+
+/** Encodes a row's parts as tokenizeParts does. */
+type RowTokenizer = (parts: Part[], addSpecialTokens: boolean, row: number) => Promise<Tokenized>;
+
+/**
+ * transformers.js alone; or the native tokenizer, checked against transformers.js on a sample of rows (a
+ * mismatch throws NativeMismatch) and not given text with lone surrogates, which it cannot take as UTF-8 (the
+ * reader refuses them in fields; this keeps a chat template from making one).
+ */
+function rowTokenizer(tok: TextTokenizer): RowTokenizer {
+  const native = tok.native;
+  if (!native) return (parts, special) => tokenizeParts(parts, tok, special);
+  return async (parts, special, row) => {
+    if (!parts.every((p) => p.text.isWellFormed())) return tokenizeParts(parts, tok, special);
+    const got = await nativeParts(parts, native, special);
+    if ((row < CHECK_FIRST || row % CHECK_EVERY === 0) && !sameTokens(got, await tokenizeParts(parts, tok, special)))
+      throw new NativeMismatch(row);
+    return got;
+  };
 }
 
 /**
@@ -103,13 +181,55 @@ export function truncate(
   return { ids: Int32Array.from(ids.slice(0, n)), spans: kept, tokens, status: n < ids.length ? "truncated" : "ok" };
 }
 
-/** Every row of `source` tokenized with `template` (config key `template`), or unscored with its reason. */
+export interface EncodeOptions {
+  truncated?: Config["score"]["truncated"];
+  ifd?: boolean;
+  /** Called as each row is read, before it is tokenized (progress from the first row). */
+  onRow?: (row: number) => void;
+  log?: (line: string) => void;
+}
+
+/**
+ * Every row of `source` tokenized with `template` (config key `template`), or unscored with its reason. The
+ * native tokenizer encodes when it loaded; should it differ from transformers.js on a checked row, every row
+ * is encoded again with transformers.js, so the tokens are always transformers.js's.
+ */
 export async function encodeDataset(
   source: DataSource,
   templateChoice: Config["template"],
   tok: TextTokenizer,
   maxTokens: number,
-  opts: { truncated?: Config["score"]["truncated"]; ifd?: boolean; onRow?: (row: number) => void } = {},
+  opts: EncodeOptions = {},
+): Promise<EncodedDataset> {
+  try {
+    return await encodeRows(source, templateChoice, tok, rowTokenizer(tok), maxTokens, opts);
+  } catch (err) {
+    if (!(err instanceof NativeMismatch)) throw err;
+    opts.log?.(
+      `the tokenizers package's tokens differ from transformers.js's on row ${err.row}: tokenizing every row with transformers.js instead`,
+    );
+    return encodeRows(source, templateChoice, tok, rowTokenizer({ ...tok, native: undefined }), maxTokens, opts);
+  }
+}
+
+/** A read row's parts, or the reason it cannot be scored; a RowError when it is a bad row. */
+function renderRow(raw: RawRow, format: ResolvedFormat | undefined, template: Template | undefined, tok: TextTokenizer): Part[] | string {
+  if (!format || raw.error) throw new RowError(raw.where, raw.error ?? "not a row");
+  try {
+    return renderParts(toSample(raw, format), template!, tok.chat);
+  } catch (err) {
+    if (err instanceof TemplateError) throw new RowError(raw.where, err.message);
+    throw err;
+  }
+}
+
+async function encodeRows(
+  source: DataSource,
+  templateChoice: Config["template"],
+  tok: TextTokenizer,
+  tokenizeRow: RowTokenizer,
+  maxTokens: number,
+  opts: EncodeOptions,
 ): Promise<EncodedDataset> {
   const data = source.config;
   let format: ResolvedFormat | undefined;
@@ -118,6 +238,15 @@ export async function encodeDataset(
   const unscored: Unscored[] = [];
   const ids: (string | null)[] | null = data.fields.id ? [] : null;
   let rows = 0;
+  // Rows in the order read, each encoded or unscored: a few encode at once (the native tokenizer works on
+  // other threads), their outcomes kept in order.
+  const pending: Promise<Encoded | Unscored>[] = [];
+  const settle = (o: Encoded | Unscored) => ("ids" in o ? encoded.push(o) : unscored.push(o));
+  const queue = async (outcome: Promise<Encoded | Unscored>) => {
+    outcome.catch(() => {}); // awaited below; not unhandled when an error ends the loop first
+    pending.push(outcome);
+    if (pending.length > IN_FLIGHT) settle(await pending.shift()!);
+  };
   for await (const raw of source.rows()) {
     rows++;
     ids?.push(fieldText(raw.value, data.fields.id));
@@ -129,30 +258,40 @@ export async function encodeDataset(
         format = source.formatOf(raw.value);
         template = resolveTemplate(templateChoice, format.format);
       }
-      if (!format || raw.error) throw new RowError(raw.where, raw.error ?? "not a row");
-      try {
-        parts = renderParts(toSample(raw, format), template!, tok.chat);
-      } catch (err) {
-        if (err instanceof TemplateError) throw new RowError(raw.where, err.message);
-        throw err;
-      }
+      parts = renderRow(raw, format, template, tok);
     } catch (err) {
       if (!(err instanceof RowError)) throw err;
       if (data.on_error === "fail") throw new UserError(`${err.message} (data.on_error: skip keeps such rows unscored)`);
-      unscored.push({ row: raw.row, status: `bad-row: ${err.reason}` });
+      await queue(Promise.resolve({ row: raw.row, status: `bad-row: ${err.reason}` }));
       continue;
     }
     if (typeof parts === "string") {
-      unscored.push({ row: raw.row, status: parts });
+      await queue(Promise.resolve({ row: raw.row, status: parts }));
       continue;
     }
-    const { ids: tokenIds, spans } = tokenizeParts(parts, tok, template !== "chat");
-    const result = truncate(tokenIds, spans, maxTokens, opts.truncated === "drop");
-    if (typeof result === "string") unscored.push({ row: raw.row, status: result });
-    else encoded.push({ row: raw.row, ...result, ...(opts.ifd ? { alone: responseAlone(parts, tok, maxTokens) } : {}) });
+    await queue(encodeRow(parts, template !== "chat", raw.row, tokenizeRow, maxTokens, opts));
   }
+  for (const outcome of pending) settle(await outcome);
   if (!format) throw new UserError(`${data.path}: no row could be read${rows ? ` (${rows} malformed)` : ""}`);
   return { rows, format, template: template!, encoded, unscored, ids };
+}
+
+// Rows encoding at once: enough to keep the native tokenizer's threads busy while the next rows are read.
+const IN_FLIGHT = 16;
+
+/** A rendered row's tokens, truncated, and (IFD) its response alone; or its reason to be unscored. */
+async function encodeRow(
+  parts: Part[],
+  addSpecialTokens: boolean,
+  row: number,
+  tokenizeRow: RowTokenizer,
+  maxTokens: number,
+  opts: EncodeOptions,
+): Promise<Encoded | Unscored> {
+  const { ids, spans } = await tokenizeRow(parts, addSpecialTokens, row);
+  const result = truncate(ids, spans, maxTokens, opts.truncated === "drop");
+  if (typeof result === "string") return { row, status: result };
+  return { row, ...result, ...(opts.ifd ? { alone: await responseAlone(parts, tokenizeRow, row, maxTokens) } : {}) };
 }
 
 /**
@@ -160,18 +299,18 @@ export async function encodeDataset(
  * document of its own (with the tokenizer's special tokens, e.g. BOS, before it); undefined when no token of
  * it can be predicted within `maxTokens`.
  */
-function responseAlone(parts: Part[], tok: TextTokenizer, maxTokens: number): Sequence | undefined {
+async function responseAlone(parts: Part[], tokenizeRow: RowTokenizer, row: number, maxTokens: number): Promise<Sequence | undefined> {
   const response = parts
     .filter((p) => p.scored)
     .map((p) => p.text)
     .join("");
-  const { ids, spans } = tokenizeParts(
+  const { ids, spans } = await tokenizeRow(
     [
       { text: "", scored: false },
       { text: response, scored: true },
     ],
-    tok,
     true,
+    row,
   );
   const result = truncate(ids, spans, maxTokens);
   return typeof result === "string" ? undefined : { ids: result.ids, spans: result.spans, tokens: result.tokens };

@@ -1,15 +1,20 @@
-// The model folder's tokenizer through transformers.js, offline (remote models off).
+// The model folder's tokenizer through transformers.js, offline (remote models off), and the `tokenizers`
+// package's on the same tokenizer.json when it loads (faster; encode.ts checks it against transformers.js).
 import { basename, dirname, resolve } from "node:path";
 import { AutoTokenizer, env, type PreTrainedTokenizer } from "@huggingface/transformers";
 import { UserError } from "../util/errors.js";
 import { TemplateError, type ChatRenderer } from "./templates.js";
 import type { Turn } from "../data/formats.js";
+import { loadNativeTokenizer, type NativeTokenizer } from "./native.js";
 
 /** The transformers.js that tokenizes (recorded with the scores). */
 export const TRANSFORMERS_VERSION: string = env.version;
 
 export interface TextTokenizer {
+  /** transformers.js: the reference every encoding must equal. */
   encode(text: string, addSpecialTokens: boolean): number[];
+  /** The `tokenizers` package on the same tokenizer.json; undefined when it is not installed or cannot read it. */
+  native?: NativeTokenizer;
   /** Undefined when the tokenizer has no chat template. */
   chat?: ChatRenderer;
   padId: number;
@@ -40,8 +45,10 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer> {
         }
       }
     : undefined;
+  const native = await loadNativeTokenizer(dir);
   return {
     encode: (text, addSpecialTokens) => tok.encode(text, { add_special_tokens: addSpecialTokens }),
+    ...(native ? { native } : {}),
     chat,
     padId: tok.pad_token_id ?? tok.eos_token_id ?? 0,
     vocabSize: [...tok.get_vocab().values()].reduce((a, id) => Math.max(a, id + 1), 0),

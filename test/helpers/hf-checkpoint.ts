@@ -76,8 +76,17 @@ export interface CheckpointOptions {
   config?: Record<string, unknown>;
   /** Adds zero q/k/v projection biases (qwen2's). */
   qkvBias?: boolean;
+  /** Adds per-head q_norm and k_norm weights (qwen3's): those of qkNormWeights. */
+  qkNorm?: boolean;
   /** Edits the (first) file's header before it is written. */
   header?: (h: Record<string, any>) => void;
+}
+
+const headDim = H / cfg.numHeads;
+/** Layer i's q_norm and k_norm weights [head_dim] as writeCheckpoint's qkNorm writes them: distinct, not ones. */
+export function qkNormWeights(i: number): { qNorm: Float32Array; kNorm: Float32Array } {
+  const at = (offset: number) => Float32Array.from({ length: headDim }, (_, j) => 1 + 0.05 * Math.sin(offset + 7 * i + j));
+  return { qNorm: at(0), kNorm: at(100) };
 }
 
 /** A checkpoint folder of the tiny weights and the tokenizer files of the kit's tiny folder `tinyDir`. */
@@ -95,6 +104,10 @@ export function writeCheckpoint(dir: string, tinyDir: string, o: CheckpointOptio
         ["v", kvWidth],
       ] as const)
         tensors.push({ name: `model.layers.${i}.self_attn.${n}_proj.bias`, shape: [width], data: new Float32Array(width) });
+  if (o.qkNorm)
+    for (let i = 0; i < cfg.numLayers; i++)
+      for (const [n, data] of Object.entries(qkNormWeights(i)))
+        tensors.push({ name: `model.layers.${i}.self_attn.${n === "qNorm" ? "q" : "k"}_norm.weight`, shape: [headDim], data });
   const shards = o.shards ?? 1;
   if (shards === 1) {
     writeFileSync(join(dir, "model.safetensors"), safetensorsBytes(tensors, o.dtype ?? "F32", o.header));

@@ -148,7 +148,7 @@ describe("templates", () => {
     expect(Array.from(e.ids)).toEqual(tok.encode(full, false));
   });
 
-  it("falls back to separate tokenization when the prompt's ids are not a prefix", () => {
+  it("falls back to separate tokenization when the prompt's ids are not a prefix", async () => {
     // "sho" + "rt" merge into one piece when tokenized together.
     const parts = [
       { text: "Write a sho", scored: false },
@@ -157,7 +157,7 @@ describe("templates", () => {
     const joint = tok.encode("Write a short story", true);
     const prompt = tok.encode("Write a sho", true);
     expect(prompt.every((v, i) => joint[i] === v)).toBe(false);
-    const { ids, spans } = tokenizeParts(parts, tok, true);
+    const { ids, spans } = await tokenizeParts(parts, tok, true);
     expect(ids).toEqual([...prompt, ...tok.encode("rt story", false)]);
     expect(spans).toEqual([[prompt.length, ids.length]]);
   });
