@@ -12,12 +12,16 @@ import { writeTinyModel, TINY_DEFAULTS } from "../src/kit/tiny.js";
 import { loadScoringModel } from "../src/model/scoring-graph.js";
 import type { ScoreResult } from "../src/score/score.js";
 import { benchRefinement, writePool } from "./refine.js";
+import { benchShapes } from "./shapes.js";
 
 const SHARED = fileURLToPath(new URL("../../shared/", import.meta.url));
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const LEVELS = 3;
 const ROWS_PER_SOURCE = Number(process.env.BENCH_ROWS ?? 100);
-/** BENCH_SECTIONS=scoring,shards,estimate,refine (default: all) runs only those. */
+/**
+ * BENCH_SECTIONS=scoring,shards,estimate,refine (the default) runs only those; `shapes` (real models' shapes against
+ * PyTorch, needs TORCH_PYTHON; BENCH_SHAPES, BENCH_SHAPE_ROWS) is not in the default list: it takes many minutes.
+ */
 const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "scoring,shards,estimate,refine").split(","));
 
 if (!existsSync(join(SHARED, "models/stories260K/stories260K.bin"))) {
@@ -229,3 +233,4 @@ if (SECTIONS.has("estimate")) {
 }
 
 if (SECTIONS.has("refine")) await benchRefinement(stories, SHARED, tmp, runScore, set, table);
+if (SECTIONS.has("shapes")) await benchShapes(SHARED, tmp, gflops, runScore, set, table);

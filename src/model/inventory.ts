@@ -22,7 +22,7 @@ const QUANTIZED_OPS = new Set([
   "GatherBlockQuantized",
 ]);
 
-const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
+export const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.FLOAT16]);
 
 /** A node multiplying by a weight matrix (its input 1). */
 const isMatMul = (n: NodeProto) => n.opType === "MatMul" || n.opType === "Gemm";

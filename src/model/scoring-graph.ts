@@ -14,11 +14,12 @@ import { isInside } from "../util/paths.js";
 import { formatBytes } from "../util/math.js";
 import { openRegular, readFully } from "./files.js";
 import { ONNX_FILE, opsetOf, readModelFolder, readModelJson, type ModelConfigJson, type ModelFolder } from "./folder.js";
-import { headNodes, maskableInitializers, type InventoryOptions } from "./inventory.js";
+import { FLOAT_TYPES, headNodes, maskableInitializers, type InventoryOptions } from "./inventory.js";
 import {
   DataType,
   GraphBuilder,
   checkInlineData,
+  declaredBytes,
   encodeModel,
   externalRef,
   isExternal,
@@ -44,7 +45,8 @@ export interface ExternalBuffer {
   data: Uint8Array;
 }
 
-export interface MaskableWeight {
+/** A float weight: fp32 values or fp16 bit patterns over its own buffer. */
+export interface Weight {
   name: string;
   dims: number[];
   /** fp32 values or fp16 bit patterns, over `buffer.data`. */
@@ -72,9 +74,11 @@ export interface ScoringModel {
   onnxPath: string;
   /** sha256 of onnx/model.onnx and of each external data file it uses: the model's identity. */
   sha256: Record<string, string>;
-  /** The graph, with the maskable weights as graph inputs or as initializers in external data. */
+  /** The graph, with the maskable and unmasked weights as graph inputs or as initializers in external data. */
   graphs: { weightsAsInputs: Uint8Array; weightsAsInitializers: Uint8Array };
-  maskable: MaskableWeight[];
+  maskable: Weight[];
+  /** The other large float weights (the embedding, an untied LM head): graph inputs on the CPU like `maskable`, never masked. */
+  unmasked: Weight[];
   /** The other large initializers, in external data in both graphs. */
   fixed: ExternalBuffer[];
   /** Reads the unmasked maskable weights again into their buffers, from the model's files (unchanged, by their sha256). */
@@ -190,32 +194,45 @@ async function moveWeights(graph: Graph, names: string[], folder: ModelFolder) {
   const byName = new Map(graph.initializer.map((t) => [t.name, t]));
   const maskSet = new Set(names);
   const maskTensors = names.map((n) => byName.get(n)!);
-  const fixedTensors = graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t, onnxPath) || t.rawData.byteLength >= 1024));
-  const maskShapes = maskTensors.map((t) => ({ dims: t.dims.map(Number), fp32: t.dataType === DataType.FLOAT }));
+  const large = graph.initializer.filter((t) => !maskSet.has(t.name) && (externalRef(t, onnxPath) || t.rawData.byteLength >= 1024));
+  // The large float weights (the embedding, an untied LM head) are fed like the maskable ones on the CPU.
+  const isFedFloat = (t: TensorProto) => FLOAT_TYPES.has(t.dataType) && (declaredBytes(t, onnxPath) ?? 0) >= FED_BYTES;
+  const otherTensors = large.filter(isFedFloat);
+  const fixedTensors = large.filter((t) => !isFedFloat(t));
 
   const hashes: Record<string, string> = { [ONNX_FILE]: sha256(onnxBytes) };
   const bounds: Bounds = { dir, onnxPath, realDir: await realpath(dir), realOnnxDir: dirname(await realpath(onnxPath)) };
   const files = new Map<string, OpenFile>();
   try {
-    const sources = await checkedSources([...maskTensors, ...fixedTensors], folder, bounds, files, hashes);
+    const sources = await checkedSources([...maskTensors, ...otherTensors, ...fixedTensors], folder, bounds, files, hashes);
     const targets = new Map<string, Target[]>();
     const mask = placeApart(maskTensors, sources, targets, "dlc-maskable");
+    const other = placeApart(otherTensors, sources, targets, "dlc-weight");
     const fixed = placeApart(fixedTensors, sources, targets, "dlc-fixed");
     await copyFromFiles(files, targets, hashes);
     const reread = rereadPlan(maskTensors, mask, sources, onnxBytes);
     const restoreMaskable = () => restore(reread, folder, bounds, hashes);
-    const maskable = names.map((name, i): MaskableWeight => {
-      const { dims, fp32 } = maskShapes[i]!;
-      const buffer = mask[i]!;
-      const data = fp32
-        ? new Float32Array(buffer.data.buffer, 0, elementCount(dims))
-        : new Uint16Array(buffer.data.buffer, 0, elementCount(dims));
-      return { name, dims, data, buffer };
-    });
-    return { maskable, fixed, sha256: hashes, restoreMaskable };
+    return {
+      maskable: maskTensors.map((t, i) => weightOf(t, mask[i]!)),
+      unmasked: otherTensors.map((t, i) => weightOf(t, other[i]!)),
+      fixed,
+      sha256: hashes,
+      restoreMaskable,
+    };
   } finally {
     for (const f of files.values()) await f.handle.close();
   }
+}
+
+/** Float initializers of at least this many bytes are fed as inputs on the CPU (smaller ones cost nothing to copy). */
+const FED_BYTES = 2 ** 20;
+
+/** A float initializer's values over its own buffer (fp32, or fp16 bit patterns). */
+function weightOf(t: TensorProto, buffer: ExternalBuffer): Weight {
+  const dims = t.dims.map(Number);
+  const n = elementCount(dims);
+  const data = t.dataType === DataType.FLOAT ? new Float32Array(buffer.data.buffer, 0, n) : new Uint16Array(buffer.data.buffer, 0, n);
+  return { name: t.name, dims, data, buffer };
 }
 
 /** Where the maskable weights' bytes are to be read again: ranges of the files by location, or (inline values not stored as raw bytes) a copy. */
@@ -458,13 +475,13 @@ function addLogProbHead(model: ModelProto): void {
   graph.output = g.outputs;
 }
 
-/** The model with the maskable initializers turned into graph inputs of the same type and shape. */
-function withWeightsAsInputs(model: ModelProto, maskable: MaskableWeight[]): ModelProto {
+/** The model with the initializers of `weights` turned into graph inputs of the same type and shape. */
+function withWeightsAsInputs(model: ModelProto, weights: Weight[]): ModelProto {
   const graph = model.graph!;
-  const names = new Set(maskable.map((w) => w.name));
+  const names = new Set(weights.map((w) => w.name));
   const types = new Map(graph.initializer.filter((t) => names.has(t.name)).map((t) => [t.name, t.dataType]));
   const listed = new Set(graph.input.map((i) => i.name)); // IR < 4 lists initializers as inputs too
-  const inputs = maskable.filter((w) => !listed.has(w.name)).map((w) => valueInfo(w.name, types.get(w.name)!, w.dims));
+  const inputs = weights.filter((w) => !listed.has(w.name)).map((w) => valueInfo(w.name, types.get(w.name)!, w.dims));
   return {
     ...model,
     graph: { ...graph, initializer: graph.initializer.filter((t) => !names.has(t.name)), input: [...graph.input, ...inputs] },
@@ -488,7 +505,7 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
     dir,
     onnxPath,
     ...weights,
-    graphs: { weightsAsInitializers, weightsAsInputs: encodeModel(withWeightsAsInputs(model, weights.maskable)) },
+    graphs: { weightsAsInitializers, weightsAsInputs: encodeModel(withWeightsAsInputs(model, [...weights.maskable, ...weights.unmasked])) },
     inputs,
     maxPositions: config.max_position_embeddings ?? config.n_positions ?? config.n_ctx ?? null,
     vocabSize,

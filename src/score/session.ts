@@ -2,7 +2,7 @@
 //
 // On the CPU one session serves every level: the maskable weights are graph inputs, handed to onnxruntime
 // without a copy on each run, so zeroing them in place changes the next run, and onnxruntime holds no second
-// copy of them (nor a prepacked one). The CUDA provider would copy inputs to the device on every run, so
+// copy of them (nor a prepacked one); so are the other large float weights (the embedding, an untied head). The CUDA provider would copy inputs to the device on every run, so
 // there the weights are initializers, copied to the device once, and each level gets a new session.
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
@@ -42,7 +42,8 @@ export class SessionFactory {
   ) {}
 
   private options(model: ScoringModel, device: Device): ort.InferenceSession.SessionOptions {
-    const externalData = device === "cpu" ? model.fixed : [...model.fixed, ...model.maskable.map((w) => w.buffer)];
+    const fed = [...model.maskable, ...model.unmasked].map((w) => w.buffer);
+    const externalData = device === "cpu" ? model.fixed : [...model.fixed, ...fed];
     return {
       executionProviders: [device],
       intraOpNumThreads: this.threads,
@@ -97,10 +98,10 @@ export class SessionFactory {
   }
 }
 
-/** The maskable weights as input tensors over the working copy (no copy made). */
+/** The maskable (and the other large float) weights as input tensors over their buffers (no copy made). */
 function weightFeeds(model: ScoringModel): Record<string, ort.Tensor> {
   return Object.fromEntries(
-    model.maskable.map((w) => [
+    [...model.maskable, ...model.unmasked].map((w) => [
       w.name,
       w.data instanceof Float32Array ? new ort.Tensor("float32", w.data, w.dims) : new ort.Tensor("float16", w.data, w.dims),
     ]),

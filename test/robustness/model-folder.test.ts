@@ -92,7 +92,9 @@ function craft(name: string, base: string, change: (m: ModelProto, dir: string) 
 
 /** Every weight buffer of a loaded model, maskable then fixed, with their names. */
 const weightBytes = (m: ScoringModel) =>
-  Buffer.concat([...m.maskable.map((w) => w.buffer), ...m.fixed].flatMap((b) => [Buffer.from(b.path), b.data]));
+  Buffer.concat(
+    [...m.maskable.map((w) => w.buffer), ...m.unmasked.map((w) => w.buffer), ...m.fixed].flatMap((b) => [Buffer.from(b.path), b.data]),
+  );
 const initializer = (m: ModelProto, name: string): TensorProto => m.graph!.initializer.find((t) => t.name === name)!;
 const EMBED = "model.embed_tokens.weight"; // in external data, first in the file
 const Q0 = "model.layers.0.self_attn.q_proj.MatMul.weight"; // the first maskable weight: the first read
