@@ -107,6 +107,23 @@ describe("model.path naming a Hugging Face checkpoint", () => {
     expect(snapshot(ckpt)).toEqual(before);
   }, 240_000);
 
+  it("a damaged checkpoint is refused in one line naming the file, and leaves nothing in the cache", async () => {
+    const copy = join(tmp, "ckpt-damaged");
+    mkdirSync(copy);
+    for (const f of readdirSync(ckpt)) writeFileSync(join(copy, f), readFileSync(join(ckpt, f)));
+    const shard = readdirSync(copy).find((f) => f.endsWith(".safetensors"))!;
+    const bytes = readFileSync(join(copy, shard));
+    writeFileSync(join(copy, shard), bytes.subarray(0, bytes.length - 100));
+    const cache = join(tmp, "damaged-cache");
+    const error = await scoreOnly(config(join(tmp, "damaged"), { "model.path": copy, "model.cache": cache }), { log: () => {} }).catch(
+      (e: Error) => e,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain(join(copy, shard));
+    expect((error as Error).message).not.toContain("\n");
+    expect(existsSync(cache) ? readdirSync(cache) : []).toEqual([]);
+  }, 240_000);
+
   it("a changed checkpoint file is another checkpoint: converted again", async () => {
     const copy = join(tmp, "ckpt-copy");
     mkdirSync(copy);
