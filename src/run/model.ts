@@ -2,7 +2,7 @@
 // kit on first use (config key model.tiny; its scores are meaningless and the log says so), or a Hugging Face
 // checkpoint named by model.path converted once into model.cache (one folder per checkpoint, named by a
 // sha256 of its files), or model.path itself (an ONNX model folder).
-import { readdir, readFile, writeFile, rename } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import type { Config } from "../config/schema.js";
@@ -11,7 +11,7 @@ import { importHf } from "../kit/hf-import.js";
 import { writeTinyModel } from "../kit/tiny.js";
 import { isCheckpointFolder } from "../model/folder.js";
 import { UserError, readingFile } from "../util/errors.js";
-import { ensureWritableDir, exists, sha256File, tempSibling } from "../util/fs.js";
+import { ensureWritableDir, exists, sha256File, writeFileAtomic } from "../util/fs.js";
 import { RunInputs } from "../util/paths.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
@@ -128,9 +128,7 @@ async function importedCheckpoint(
     return { path: dir, checkpoint };
   }
   const record: ImportRecord = { tool: TOOL_NAME, version: TOOL_VERSION, dtype, checkpoint };
-  const tmp = tempSibling(recordFile);
-  await writeFile(tmp, JSON.stringify(record, null, 2) + "\n");
-  await rename(tmp, recordFile);
+  await writeFileAtomic(recordFile, JSON.stringify(record, null, 2) + "\n");
   log(`converted to ${dir}`);
   return { path: dir, checkpoint };
 }

@@ -1,9 +1,10 @@
 // onnxruntime-node sessions on the working weights, on CUDA when its provider loads (auto) or CPU.
 //
-// On the CPU one session serves every level: the maskable weights are graph inputs, handed to onnxruntime
-// without a copy on each run, so zeroing them in place changes the next run, and onnxruntime holds no second
-// copy of them (nor a prepacked one); so are the other large float weights (the embedding, an untied head). The CUDA provider would copy inputs to the device on every run, so
-// there the weights are initializers, copied to the device once, and each level gets a new session.
+// On the CPU one session serves every level: the maskable weights (and the other large float weights, the
+// embedding and an untied head) are graph inputs, handed to onnxruntime without a copy on each run, so zeroing
+// them in place changes the next run, and onnxruntime holds no second copy of them (nor a prepacked one). The
+// CUDA provider would copy inputs to the device on every run, so there the weights are initializers, copied
+// to the device once, and each level gets a new session.
 import { existsSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
@@ -42,8 +43,7 @@ export class SessionFactory {
   ) {}
 
   private options(model: ScoringModel, device: Device): ort.InferenceSession.SessionOptions {
-    const fed = [...model.maskable, ...model.unmasked].map((w) => w.buffer);
-    const externalData = device === "cpu" ? model.fixed : [...model.fixed, ...fed];
+    const externalData = device === "cpu" ? model.fixed : [...model.fixed, ...fedWeights(model).map((w) => w.buffer)];
     return {
       executionProviders: [device],
       intraOpNumThreads: this.threads,
@@ -98,10 +98,13 @@ export class SessionFactory {
   }
 }
 
-/** The maskable (and the other large float) weights as input tensors over their buffers (no copy made). */
+/** The weights the CPU graph takes as inputs: the maskable ones and the other large float ones. */
+const fedWeights = (model: ScoringModel) => [...model.maskable, ...model.unmasked];
+
+/** The fed weights as input tensors over their buffers (no copy made). */
 function weightFeeds(model: ScoringModel): Record<string, ort.Tensor> {
   return Object.fromEntries(
-    [...model.maskable, ...model.unmasked].map((w) => [
+    fedWeights(model).map((w) => [
       w.name,
       w.data instanceof Float32Array ? new ort.Tensor("float32", w.data, w.dims) : new ort.Tensor("float16", w.data, w.dims),
     ]),

@@ -1,6 +1,6 @@
 // Shared test fixtures: model folders built once per test process (tests only read them; a test that changes
 // a model copies it first), JSONL rows and files, seeded numbers.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { importLlama2c } from "../../src/kit/llama2c.js";
 import { TINY_DEFAULTS, writeTinyModel, type TinyOptions } from "../../src/kit/tiny.js";
@@ -61,3 +61,7 @@ export function manifestWithoutTimings(path: string): unknown {
   const { timings: _timings, ...rest } = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
   return rest;
 }
+
+/** Names, sizes and modification times of a folder's files: what a run or a refused command must leave as it was. */
+export const snapshot = (dir: string): string[] =>
+  readdirSync(dir).map((f) => `${f} ${statSync(join(dir, f)).size} ${statSync(join(dir, f)).mtimeMs}`);

@@ -4,7 +4,7 @@
 // PyTorch (TORCH_PYTHON): random llama / qwen2 / qwen3 / mistral / gemma checkpoints saved by transformers score as
 // transformers does, at every level of torch.nn.utils.prune's l1 masking.
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, truncateSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -13,7 +13,7 @@ import type { LlamaConfig } from "../../src/kit/llama-config.js";
 import { buildLlamaModel, type LlamaWeights } from "../../src/kit/llama-graph.js";
 import { decodeModel, type ModelProto } from "../../src/model/onnx.js";
 import { runCli, type CliResult } from "../helpers/cli.js";
-import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
+import { snapshot, tinyModel, writeJsonl } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/tmp.js";
 import { decodeHalf } from "../reference/fp16.js";
 import { bf16Round, f16Bits } from "../reference/safetensors.js";
@@ -49,9 +49,6 @@ function expectSameInitializers(dir: string, w: LlamaWeights, config: LlamaConfi
   expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
   for (const [name, v] of want) expect(got.get(name) === v, name).toBe(true);
 }
-
-/** Names, sizes and modification times of a folder's files: what a refused import must leave as it was. */
-const snapshot = (dir: string) => readdirSync(dir).map((f) => `${f} ${statSync(join(dir, f)).size} ${statSync(join(dir, f)).mtimeMs}`);
 
 beforeAll(async () => {
   tinyDir = await tinyModel();

@@ -3,7 +3,7 @@
 // with its files' sha256 in the run record; the checkpoint is never written to, and a cache entry dlc-prune
 // cannot vouch for is refused, not reused or removed.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readScoresFile } from "../../src/contract/file.js";
@@ -11,7 +11,7 @@ import { run } from "../../src/run/pipeline.js";
 import { scoreOnly } from "../../src/run/score.js";
 import { runCli } from "../helpers/cli.js";
 import { testConfig } from "../helpers/config.js";
-import { alpacaRows, tinyModel, writeJsonl } from "../helpers/fixtures.js";
+import { alpacaRows, snapshot, tinyModel, writeJsonl } from "../helpers/fixtures.js";
 import { writeCheckpoint } from "../helpers/hf-checkpoint.js";
 import { tempDir } from "../helpers/tmp.js";
 
@@ -19,8 +19,6 @@ const tmp = tempDir("dlc-prune-ckpt-");
 let ckpt: string;
 let data: string;
 
-/** Every file of a folder, with its size and modification time: what a run must leave as it was. */
-const snapshot = (dir: string) => readdirSync(dir).map((f) => `${f} ${statSync(join(dir, f)).size} ${statSync(join(dir, f)).mtimeMs}`);
 const sha256 = (path: string) => createHash("sha256").update(readFileSync(path)).digest("hex");
 
 beforeAll(async () => {
