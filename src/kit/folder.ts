@@ -7,20 +7,23 @@ import { once } from "node:events";
 import { join } from "node:path";
 import { buildDirAtomic } from "../util/fs.js";
 import { toHfConfigJson, type LlamaConfig } from "./llama-config.js";
-import { buildLlamaModel, type LlamaWeights, type WeightType } from "./llama-graph.js";
+import { buildLlamaModel, type LlamaModel, type LlamaWeights, type WeightData, type WeightType } from "./llama-graph.js";
 import { ONNX_FILE } from "../model/folder.js";
-import { encodeModel, moveToExternal } from "../model/onnx.js";
+import { encodeModel, placeExternal } from "../model/onnx.js";
 import { buildTokenizerFiles, type SentencePieceVocab } from "./tokenizer-json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 
 export const ONNX_DATA_FILE = "model.onnx_data"; // relative to onnx/, as the external data location says
 /** Above this many weight bytes the weights go to external data (protobuf cannot exceed 2 GiB). */
 const EXTERNAL_DATA_ABOVE = 512 * 1024 * 1024;
+/** Initializers smaller than this stay in the protobuf (Optimum's rule). */
+const MIN_EXTERNAL_BYTES = 1024;
 
 /** What every model folder the kit writes is built from: the graph's config and weights, and the other files. */
 export interface OnnxFolderSpec {
   config: LlamaConfig;
-  weights: LlamaWeights;
+  /** In memory, or deferred (read as they are written: one tensor at a time is held). */
+  weights: LlamaWeights<WeightData>;
   /** config.json's contents; torch_dtype is set from `dtype`. */
   configJson: Record<string, unknown>;
   /** The other files by name (tokenizer, generation settings), written as given. */
@@ -34,22 +37,47 @@ export interface OnnxFolderSpec {
 }
 
 /** A folder with tokenizer files built from a SentencePiece vocabulary. */
-export interface ModelFolderSpec extends Omit<OnnxFolderSpec, "configJson" | "files"> {
+export interface ModelFolderSpec extends Omit<OnnxFolderSpec, "configJson" | "files" | "weights"> {
+  weights: LlamaWeights;
   vocab: SentencePieceVocab;
   chatTemplate: string;
 }
 
-function weightBytes(w: LlamaWeights): number {
-  let n = w.embed.byteLength + w.norm.byteLength + (w.lmHead?.byteLength ?? 0);
-  for (const l of w.layers) for (const t of Object.values(l)) n += (t as Float32Array | undefined)?.byteLength ?? 0;
-  return n;
+/** The number of weight values. */
+function weightCount(w: LlamaWeights<WeightData>): number {
+  const tensors = [w.embed, w.norm, w.lmHead, ...w.layers.flatMap((l) => Object.values(l) as WeightData[])];
+  return tensors.reduce((n, t) => n + (t?.length ?? 0), 0);
 }
 
-async function writeParts(path: string, parts: Uint8Array[]): Promise<void> {
+/** Fills every deferred initializer in (a model small enough to be one protobuf). */
+async function readInline({ model, deferred }: LlamaModel): Promise<void> {
+  for (const t of model.graph!.initializer) {
+    const bytes = deferred.get(t.name);
+    if (bytes) t.rawData = await bytes.read();
+  }
+}
+
+/**
+ * Moves the model's weights to the external data file `path` (named `location` from the graph), writing each
+ * deferred tensor as it is read: the import's peak memory is one tensor, not the model. Tensors too small for
+ * external data are read inline first, as the in-memory path keeps them.
+ */
+async function writeExternal({ model, deferred }: LlamaModel, path: string, location: string): Promise<void> {
+  await readInline({ model, deferred: new Map([...deferred].filter(([, d]) => d.byteLength < MIN_EXTERNAL_BYTES)) });
+  const parts = placeExternal(model, location, deferred, MIN_EXTERNAL_BYTES);
   const out = createWriteStream(path);
-  for (const part of parts) if (!out.write(part)) await once(out, "drain");
-  out.end();
-  await once(out, "finish");
+  try {
+    let end = 0;
+    for (const { offset, bytes } of parts) {
+      for (const part of [new Uint8Array(offset - end), await bytes.read()])
+        if (part.byteLength && !out.write(part)) await once(out, "drain");
+      end = offset + bytes.byteLength;
+    }
+    out.end();
+    await once(out, "finish");
+  } finally {
+    out.destroy();
+  }
 }
 
 const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
@@ -57,13 +85,14 @@ const json = (v: unknown) => JSON.stringify(v, null, 2) + "\n";
 /** Builds the graph and writes the folder under a temporary name, renamed to `dir` when complete. */
 export async function writeOnnxFolder(dir: string, spec: OnnxFolderSpec): Promise<void> {
   const dtype = spec.dtype ?? "fp32";
-  const model = buildLlamaModel(spec.config, spec.weights, `${TOOL_NAME} ${TOOL_VERSION}`, dtype);
-  model.docString = spec.source;
-  const external = spec.externalData ?? weightBytes(spec.weights) / (dtype === "fp16" ? 2 : 1) > EXTERNAL_DATA_ABOVE;
+  const built = buildLlamaModel(spec.config, spec.weights, `${TOOL_NAME} ${TOOL_VERSION}`, dtype);
+  built.model.docString = spec.source;
+  const external = spec.externalData ?? weightCount(spec.weights) * (dtype === "fp16" ? 2 : 4) > EXTERNAL_DATA_ABOVE;
   await buildDirAtomic(dir, async (tmp) => {
     await mkdir(join(tmp, "onnx"));
-    if (external) await writeParts(join(tmp, "onnx", ONNX_DATA_FILE), moveToExternal(model, ONNX_DATA_FILE));
-    await writeFile(join(tmp, ONNX_FILE), encodeModel(model));
+    if (external) await writeExternal(built, join(tmp, "onnx", ONNX_DATA_FILE), ONNX_DATA_FILE);
+    else await readInline(built);
+    await writeFile(join(tmp, ONNX_FILE), encodeModel(built.model));
     await writeFile(join(tmp, "config.json"), json({ ...spec.configJson, torch_dtype: dtype === "fp16" ? "float16" : "float32" }));
     for (const [name, data] of Object.entries(spec.files)) await writeFile(join(tmp, name), data);
   });

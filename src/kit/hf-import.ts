@@ -11,7 +11,7 @@ import { assertEmptyOrMissingDir, exists } from "../util/fs.js";
 import { isInside, realPathOf } from "../util/paths.js";
 import { formatBytes } from "../util/math.js";
 import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
-import { transposeRows, type LlamaLayerWeights, type LlamaWeights, type WeightType } from "./llama-graph.js";
+import { transposeRows, type DeferredWeight, type LlamaLayerWeights, type LlamaWeights, type WeightType } from "./llama-graph.js";
 import { writeOnnxFolder } from "./folder.js";
 
 export const HF_MODEL_TYPES = ["llama", "mistral", "qwen2", "qwen3", "gemma"] as const;
@@ -256,76 +256,76 @@ async function openSharded(indexPath: string, dir: string): Promise<Weights> {
 /** The largest finite fp16. */
 const FP16_MAX = 65504;
 
-/** Reads tensor `name`, checking its shape against config.json's and, for an fp16 output (`w.fp16`), its range. */
-async function readTensor(w: Weights & { fp16?: boolean }, name: string, shape: number[]): Promise<Float32Array> {
+type Transform = (values: Float32Array) => Float32Array;
+/** The checkpoint's tensors, and whether the output is fp16. */
+type Tensors = Weights & { fp16: boolean };
+
+/**
+ * Tensor `name`, deferred: its shape is checked against config.json's now (before anything is written), its
+ * values read when the model is written — checked against fp16's range for an fp16 output (`w.fp16`) — and
+ * turned by `transform` into what the graph stores.
+ */
+function tensor(w: Tensors, name: string, shape: number[], transform: Transform = (v) => v): DeferredWeight {
   const { file, shape: actual } = w.find(name);
   if (actual.join(",") !== shape.join(","))
     throw new UserError(`${file.path}: tensor ${name} has shape [${actual.join(", ")}], config.json implies [${shape.join(", ")}]`);
-  const data = await readTensorF32(file, name);
-  if (w.fp16)
-    for (const v of data)
-      if (Math.abs(v) > FP16_MAX && Number.isFinite(v))
-        throw new UserError(`${file.path}: tensor ${name} holds ${v}, beyond fp16's range (±${FP16_MAX}); import it without --dtype fp16`);
-  return data;
+  const load = async () => {
+    const data = await readTensorF32(file, name);
+    if (w.fp16)
+      for (const v of data)
+        if (Math.abs(v) > FP16_MAX && Number.isFinite(v))
+          throw new UserError(
+            `${file.path}: tensor ${name} holds ${v}, beyond fp16's range (±${FP16_MAX}); import it without --dtype fp16`,
+          );
+    return transform(data);
+  };
+  return { length: shape.reduce((a, b) => a * b, 1), load };
 }
 
 /** An nn.Linear weight [out, in] as the graph stores it, [in, out]. */
-async function readLinear(w: Weights, name: string, out: number, inDim: number): Promise<Float32Array> {
-  return transposeRows(await readTensor(w, name, [out, inDim]), out, inDim);
-}
+const linear = (w: Tensors, name: string, out: number, inDim: number) => tensor(w, name, [out, inDim], (v) => transposeRows(v, out, inDim));
 
 /** An RMSNorm weight as the graph multiplies by it: Gemma's norms scale by 1 + w (computed in fp32, as transformers does). */
-async function readNorm(w: Weights, name: string, H: number, family: Family): Promise<Float32Array> {
-  const data = await readTensor(w, name, [H]);
-  return family === "gemma" ? data.map((v) => 1 + v) : data;
-}
+const norm = (w: Tensors, name: string, H: number, family: Family) =>
+  tensor(w, name, [H], family === "gemma" ? (v) => v.map((x) => 1 + x) : undefined);
 
-async function readLayer(w: Weights, cfg: LlamaConfig, i: number, family: Family): Promise<LlamaLayerWeights> {
+function layerTensors(w: Tensors, cfg: LlamaConfig, i: number, family: Family): LlamaLayerWeights<DeferredWeight> {
   const p = `model.layers.${i}`;
   const D = headDim(cfg);
   const [H, I, q, kv] = [cfg.hiddenSize, cfg.intermediateSize, cfg.numHeads * D, cfg.numKvHeads * D];
-  const layer: LlamaLayerWeights = {
-    inputNorm: await readNorm(w, `${p}.input_layernorm.weight`, H, family),
-    q: await readLinear(w, `${p}.self_attn.q_proj.weight`, q, H),
-    k: await readLinear(w, `${p}.self_attn.k_proj.weight`, kv, H),
-    v: await readLinear(w, `${p}.self_attn.v_proj.weight`, kv, H),
-    o: await readLinear(w, `${p}.self_attn.o_proj.weight`, H, q),
-    postNorm: await readNorm(w, `${p}.post_attention_layernorm.weight`, H, family),
-    gate: await readLinear(w, `${p}.mlp.gate_proj.weight`, I, H),
-    up: await readLinear(w, `${p}.mlp.up_proj.weight`, I, H),
-    down: await readLinear(w, `${p}.mlp.down_proj.weight`, H, I),
+  const layer = {
+    inputNorm: norm(w, `${p}.input_layernorm.weight`, H, family),
+    q: linear(w, `${p}.self_attn.q_proj.weight`, q, H),
+    k: linear(w, `${p}.self_attn.k_proj.weight`, kv, H),
+    v: linear(w, `${p}.self_attn.v_proj.weight`, kv, H),
+    o: linear(w, `${p}.self_attn.o_proj.weight`, H, q),
+    postNorm: norm(w, `${p}.post_attention_layernorm.weight`, H, family),
+    gate: linear(w, `${p}.mlp.gate_proj.weight`, I, H),
+    up: linear(w, `${p}.mlp.up_proj.weight`, I, H),
+    down: linear(w, `${p}.mlp.down_proj.weight`, H, I),
   };
   // qwen3 RMS-normalizes each head of q and k (over head_dim) before the rotary embedding.
   if (family === "qwen3")
-    return {
-      ...layer,
-      qNorm: await readTensor(w, `${p}.self_attn.q_norm.weight`, [D]),
-      kNorm: await readTensor(w, `${p}.self_attn.k_norm.weight`, [D]),
-    };
+    return { ...layer, qNorm: tensor(w, `${p}.self_attn.q_norm.weight`, [D]), kNorm: tensor(w, `${p}.self_attn.k_norm.weight`, [D]) };
   if (family !== "qwen2") return layer;
   return {
     ...layer,
-    qBias: await readTensor(w, `${p}.self_attn.q_proj.bias`, [q]),
-    kBias: await readTensor(w, `${p}.self_attn.k_proj.bias`, [kv]),
-    vBias: await readTensor(w, `${p}.self_attn.v_proj.bias`, [kv]),
+    qBias: tensor(w, `${p}.self_attn.q_proj.bias`, [q]),
+    kBias: tensor(w, `${p}.self_attn.k_proj.bias`, [kv]),
+    vBias: tensor(w, `${p}.self_attn.v_proj.bias`, [kv]),
   };
 }
 
-async function readWeights(dir: string, cfg: LlamaConfig, family: Family, fp16: boolean): Promise<LlamaWeights> {
-  const w = { ...(await openWeights(dir)), fp16 };
-  try {
-    const [H, V] = [cfg.hiddenSize, cfg.vocabSize];
-    const layers: LlamaLayerWeights[] = [];
-    for (let i = 0; i < cfg.numLayers; i++) layers.push(await readLayer(w, cfg, i, family));
-    return {
-      embed: await readTensor(w, "model.embed_tokens.weight", [V, H]),
-      layers,
-      norm: await readNorm(w, "model.norm.weight", H, family),
-      lmHead: cfg.tieEmbeddings ? undefined : await readLinear(w, "lm_head.weight", V, H),
-    };
-  } finally {
-    await w.close();
-  }
+/** Every weight the graph needs, deferred; `w` must stay open until the model is written. */
+function weightTensors(w: Tensors, cfg: LlamaConfig, family: Family): LlamaWeights<DeferredWeight> {
+  const [H, V] = [cfg.hiddenSize, cfg.vocabSize];
+  const layers = Array.from({ length: cfg.numLayers }, (_, i) => layerTensors(w, cfg, i, family));
+  return {
+    embed: tensor(w, "model.embed_tokens.weight", [V, H]),
+    layers,
+    norm: norm(w, "model.norm.weight", H, family),
+    lmHead: cfg.tieEmbeddings ? undefined : linear(w, "lm_head.weight", V, H),
+  };
 }
 
 /** Fails unless every id tokenizer.json can produce (its model's vocabulary, its added tokens) is below vocab_size. */
@@ -389,17 +389,21 @@ export async function importHf(opts: {
   const family = refuseUnsupported(json, configPath);
   const config = llamaConfig(json, family, configPath);
   const files = await tokenizerFiles(dir, config);
-  const weights = await readWeights(dir, config, family, opts.dtype === "fp16");
   const configJson: Json = { ...json, max_position_embeddings: config.maxPositions };
   delete configJson.dtype; // transformers 5's name for torch_dtype, which the writer sets
-  await writeOnnxFolder(out, {
-    config,
-    weights,
-    configJson,
-    files,
-    externalData: opts.externalData,
-    dtype: opts.dtype,
-    source: `Hugging Face checkpoint ${dir}`,
-  });
+  const w = { ...(await openWeights(dir)), fp16: opts.dtype === "fp16" };
+  try {
+    await writeOnnxFolder(out, {
+      config,
+      weights: weightTensors(w, config, family),
+      configJson,
+      files,
+      externalData: opts.externalData,
+      dtype: opts.dtype,
+      source: `Hugging Face checkpoint ${dir}`,
+    });
+  } finally {
+    await w.close();
+  }
   return { config, modelType: family };
 }

@@ -5,36 +5,56 @@
 //   -> logits [batch, seq, vocab], present.{i}.key|value [batch, kv_heads, past + seq, head_dim]
 // Rotary embeddings use Hugging Face's rotate_half convention; checkpoints that rotate adjacent pairs
 // (llama2.c) have their q/k rows permuted on import instead.
-import { DataType, GraphBuilder, type ModelProto } from "../model/onnx.js";
+import { DataType, GraphBuilder, floatBytes, type DeferredBytes, type ModelProto } from "../model/onnx.js";
 import { headDim, type LlamaConfig } from "./llama-config.js";
 
-/** One decoder block's weights; projection matrices are stored [in, out] so they feed MatMul directly. */
-export interface LlamaLayerWeights {
-  inputNorm: Float32Array;
-  q: Float32Array;
-  k: Float32Array;
-  v: Float32Array;
-  o: Float32Array;
-  postNorm: Float32Array;
-  gate: Float32Array;
-  up: Float32Array;
-  down: Float32Array;
-  /** q/k/v projection biases (Qwen2); absent in Llama. */
-  qBias?: Float32Array;
-  kBias?: Float32Array;
-  vBias?: Float32Array;
-  /** Per-head RMSNorm weights [head_dim] of q and k after their projections (Qwen3); absent elsewhere. */
-  qNorm?: Float32Array;
-  kNorm?: Float32Array;
+/**
+ * A weight whose values are read only when the model is written, so that an import holds one tensor at a time
+ * rather than the model: `length` values, `load` returning them as the graph stores them.
+ */
+export interface DeferredWeight {
+  length: number;
+  load(): Promise<Float32Array>;
 }
 
-export interface LlamaWeights {
+/**
+ * One decoder block's weights; projection matrices are stored [in, out] so they feed MatMul directly. `T` is
+ * Float32Array for weights in memory (the kit's models), DeferredWeight for a streamed import.
+ */
+export interface LlamaLayerWeights<T = Float32Array> {
+  inputNorm: T;
+  q: T;
+  k: T;
+  v: T;
+  o: T;
+  postNorm: T;
+  gate: T;
+  up: T;
+  down: T;
+  /** q/k/v projection biases (Qwen2); absent in Llama. */
+  qBias?: T;
+  kBias?: T;
+  vBias?: T;
+  /** Per-head RMSNorm weights [head_dim] of q and k after their projections (Qwen3); absent elsewhere. */
+  qNorm?: T;
+  kNorm?: T;
+}
+
+export interface LlamaWeights<T = Float32Array> {
   /** [vocab, hidden] */
-  embed: Float32Array;
-  layers: LlamaLayerWeights[];
-  norm: Float32Array;
+  embed: T;
+  layers: LlamaLayerWeights<T>[];
+  norm: T;
   /** [hidden, vocab]; absent when the embeddings are tied (the head is the transposed embedding). */
-  lmHead?: Float32Array;
+  lmHead?: T;
+}
+
+export type WeightData = Float32Array | DeferredWeight;
+
+/** The graph, its deferred weights' initializers left empty: their bytes (in the graph's float type) by name. */
+export interface LlamaModel {
+  model: ModelProto;
+  deferred: Map<string, DeferredBytes>;
 }
 
 /** [rows, cols] row-major (a checkpoint's out x in) -> [cols, rows] (MatMul's in x out). */
@@ -85,7 +105,7 @@ function wavelengthOver2Pi(cfg: LlamaConfig, base: number): number {
 }
 
 /** Adds a weight initializer in the graph's floating-point type. */
-type AddWeight = (name: string, dims: number[], data: Float32Array) => string;
+type AddWeight = (name: string, dims: number[], data: WeightData) => string;
 
 /** What every decoder block is built from: the graph, its float type, and the constants and ops all blocks share. */
 interface BlockParts {
@@ -104,10 +124,15 @@ interface BlockParts {
 }
 
 /** `fp16` stores every floating-point tensor (weights, inputs, outputs) as float16, like Optimum's fp16 exports. */
-export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: string, dtype: WeightType = "fp32"): ModelProto {
+export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights<WeightData>, producer: string, dtype: WeightType = "fp32"): LlamaModel {
   const g = new GraphBuilder();
   const F = dtype === "fp16" ? DataType.FLOAT16 : DataType.FLOAT;
-  const weight: AddWeight = (name, dims, data) => g.floatInitializer(name, F, dims, data);
+  const deferred = new Map<string, DeferredBytes>();
+  const weight: AddWeight = (name, dims, data) => {
+    if (data instanceof Float32Array) return g.floatInitializer(name, F, dims, data);
+    deferred.set(name, { byteLength: data.length * (F === DataType.FLOAT16 ? 2 : 4), read: async () => floatBytes(await data.load(), F) });
+    return g.emptyInitializer(name, F, dims);
+  };
   const scalar = (v: number) => g.float([v], [], F);
   const H = cfg.hiddenSize;
 
@@ -131,7 +156,7 @@ export function buildLlamaModel(cfg: LlamaConfig, w: LlamaWeights, producer: str
   g.output("logits", F, ["batch_size", "sequence_length", cfg.vocabSize]);
   g.outputs.unshift(g.outputs.pop()!); // Optimum lists logits before the present tensors
 
-  return g.toModel({ name: "llama", opset: OPSET, producer });
+  return { model: g.toModel({ name: "llama", opset: OPSET, producer }), deferred };
 }
 
 /** cos/sin gathered by position_ids: [batch, 1, seq, D], broadcast over heads. */
@@ -209,10 +234,10 @@ function geluTanh(g: GraphBuilder, scalar: (v: number) => string): (x: string) =
 const PERM_0213 = [0, 2, 1, 3];
 
 /** Multiplies by the projection matrix `name` of a block ([inDim, outDim], named as Optimum names it). */
-type Projection = (x: string, name: string, data: Float32Array, inDim: number, outDim: number) => string;
+type Projection = (x: string, name: string, data: WeightData, inDim: number, outDim: number) => string;
 
 /** Decoder block i: attention and then a gated (SwiGLU, or GeGLU) MLP, each on the RMS-normed stream and added back to it. */
-function decoderBlock(parts: BlockParts, i: number, L: LlamaLayerWeights, h: string): string {
+function decoderBlock(parts: BlockParts, i: number, L: LlamaLayerWeights<WeightData>, h: string): string {
   const { g, cfg, weight, rmsNorm } = parts;
   const H = cfg.hiddenSize;
   const I = cfg.intermediateSize;
@@ -230,18 +255,18 @@ function decoderBlock(parts: BlockParts, i: number, L: LlamaLayerWeights, h: str
 }
 
 /** Block i's attention over its past and the new tokens (output present.{i}.key|value), projected back by o_proj. */
-function selfAttention(parts: BlockParts, i: number, L: LlamaLayerWeights, x: string, matmul: Projection): string {
+function selfAttention(parts: BlockParts, i: number, L: LlamaLayerWeights<WeightData>, x: string, matmul: Projection): string {
   const { g, cfg, F, rotate, splitHeads } = parts;
   const H = cfg.hiddenSize;
   const D = headDim(cfg);
   const nH = cfg.numHeads;
   const nKv = cfg.numKvHeads;
-  const project = (name: string, data: Float32Array, outDim: number, bias?: Float32Array): string => {
+  const project = (name: string, data: WeightData, outDim: number, bias?: WeightData): string => {
     const y = matmul(x, `self_attn.${name}`, data, H, outDim);
     return bias ? g.op1("Add", [y, parts.weight(`model.layers.${i}.self_attn.${name}.bias`, [outDim], bias)]) : y;
   };
   // The norm runs over the last axis, head_dim, so it may follow the heads' transpose.
-  const headNorm = (x: string, name: string, data?: Float32Array) =>
+  const headNorm = (x: string, name: string, data?: WeightData) =>
     data ? parts.rmsNorm(x, parts.weight(`model.layers.${i}.self_attn.${name}.weight`, [D], data)) : x;
   const q = rotate(headNorm(splitHeads(project("q_proj", L.q, nH * D, L.qBias), nH), "q_norm", L.qNorm));
   const k = rotate(headNorm(splitHeads(project("k_proj", L.k, nKv * D, L.kBias), nKv), "k_norm", L.kNorm));

@@ -201,7 +201,13 @@ export class GraphBuilder {
 
   /** An initializer from fp32 values, stored as `dataType` (FLOAT, or FLOAT16 rounded to nearest even). */
   floatInitializer(name: string, dataType: TensorProto_DataType, dims: number[], values: Float32Array): string {
-    return this.initializer(name, dataType, dims, dataType === TensorProto_DataType.FLOAT16 ? toFloat16Bits(values) : values);
+    return this.initializer(name, dataType, dims, floatBytes(values, dataType));
+  }
+
+  /** An initializer whose bytes are not there yet (see DeferredBytes): it must be filled or made external before encoding. */
+  emptyInitializer(name: string, dataType: TensorProto_DataType, dims: number[]): string {
+    this.initializers.push(create(TensorProtoSchema, { name, dataType, dims: dims.map(BigInt) }));
+    return name;
   }
 
   input(name: string, elemType: TensorProto_DataType, dims: Dim[]): string {
@@ -230,6 +236,13 @@ export class GraphBuilder {
       metadataProps: Object.entries(opts.metadata ?? {}).map(([key, value]) => create(StringStringEntryProtoSchema, { key, value })),
     });
   }
+}
+
+/** The bytes of fp32 `values` stored as `dataType` (FLOAT, or FLOAT16 rounded to nearest even), without a copy for FLOAT. */
+export function floatBytes(values: Float32Array, dataType: TensorProto_DataType): Uint8Array<ArrayBuffer> {
+  const stored = dataType === TensorProto_DataType.FLOAT16 ? toFloat16Bits(values) : values;
+  // Weights are never in shared memory; protobuf's bytes fields are typed with ArrayBuffer.
+  return new Uint8Array(stored.buffer as ArrayBuffer, stored.byteOffset, stored.byteLength);
 }
 
 /** IEEE binary16 bit patterns of fp32 values, rounded to nearest even (Node 20 has no Float16Array). */
@@ -338,30 +351,33 @@ export function layoutExternal(lengths: number[]): { offsets: number[]; size: nu
   return { offsets, size: offset };
 }
 
-/**
- * Lays `bytes` (the bytes of `tensors`) out as layoutExternal does, in one external data blob named
- * `location`, and points each tensor there. Returns the blob's parts (padding included, in order) and each
- * tensor's offset.
- */
-export function packExternal(tensors: TensorProto[], bytes: Uint8Array[], location: string): { parts: Uint8Array[]; offsets: number[] } {
-  const { offsets } = layoutExternal(bytes.map((b) => b.byteLength));
-  const parts: Uint8Array[] = [];
-  let end = 0;
-  tensors.forEach((t, i) => {
-    if (offsets[i]! > end) parts.push(new Uint8Array(offsets[i]! - end));
-    parts.push(bytes[i]!);
-    setExternal(t, { location, offset: offsets[i]!, length: bytes[i]!.byteLength });
-    end = offsets[i]! + bytes[i]!.byteLength;
-  });
-  return { parts, offsets };
+/** An initializer's bytes, produced only when they are written (a streamed import holds one tensor at a time). */
+export interface DeferredBytes {
+  byteLength: number;
+  read(): Promise<Uint8Array<ArrayBuffer>>;
 }
 
-/** Moves the bytes of every initializer of at least `minBytes` into one external data blob named `location`; returns the blob's parts. */
-export function moveToExternal(model: ModelProto, location: string, minBytes = 1024): Uint8Array[] {
-  const tensors = model.graph!.initializer.filter((t) => t.rawData.byteLength >= minBytes);
-  return packExternal(
-    tensors,
-    tensors.map((t) => t.rawData),
-    location,
-  ).parts;
+/**
+ * Plans one external data blob named `location` holding every initializer of at least `minBytes`, laid out as
+ * layoutExternal does, and points those initializers there. `deferred` initializers (empty until read) count
+ * with their byteLength; smaller ones must have been filled in first. Returns, in blob order, where each
+ * tensor's bytes start and how to get them.
+ */
+export function placeExternal(
+  model: ModelProto,
+  location: string,
+  deferred: ReadonlyMap<string, DeferredBytes>,
+  minBytes = 1024,
+): { offset: number; bytes: DeferredBytes }[] {
+  const parts = model.graph!.initializer.flatMap((t) => {
+    const later = deferred.get(t.name);
+    const raw = t.rawData;
+    if (later ? later.byteLength < minBytes : raw.byteLength < minBytes) return [];
+    return [{ t, bytes: later ?? { byteLength: raw.byteLength, read: async () => raw } }];
+  });
+  const { offsets } = layoutExternal(parts.map((p) => p.bytes.byteLength));
+  return parts.map(({ t, bytes }, i) => {
+    setExternal(t, { location, offset: offsets[i]!, length: bytes.byteLength });
+    return { offset: offsets[i]!, bytes };
+  });
 }

@@ -10,8 +10,8 @@ import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
 import { readScoresFile } from "../../src/contract/file.js";
 import type { LlamaConfig } from "../../src/kit/llama-config.js";
-import { buildLlamaModel, type LlamaWeights } from "../../src/kit/llama-graph.js";
-import { decodeModel, type ModelProto } from "../../src/model/onnx.js";
+import { buildLlamaModel, type LlamaWeights, type WeightType } from "../../src/kit/llama-graph.js";
+import { decodeModel, externalRef, type ModelProto, type TensorProto } from "../../src/model/onnx.js";
 import { runCli, type CliResult } from "../helpers/cli.js";
 import { snapshot, tinyModel, writeJsonl } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -36,16 +36,23 @@ let tinyDir: string;
 const importHf = (ckpt: string, out: string, extra: string[] = []) =>
   runCli(["model", "import-hf", "--checkpoint", ckpt, "--out", out, ...extra]);
 
-/** Each initializer's name, type, dims and bytes. */
-function initializers(m: ModelProto): Map<string, string> {
-  return new Map(
-    m.graph!.initializer.map((t) => [t.name, `${t.dataType} [${t.dims.join(",")}] ${Buffer.from(t.rawData).toString("base64")}`]),
-  );
+/** Each initializer's name, type, dims and bytes (read from `dataFile` where the tensor is external data). */
+function initializers(m: ModelProto, dataFile?: Buffer): Map<string, string> {
+  const bytes = (t: TensorProto) => {
+    const ref = externalRef(t, "model.onnx");
+    return ref ? dataFile!.subarray(ref.offset, ref.offset + ref.length) : Buffer.from(t.rawData);
+  };
+  return new Map(m.graph!.initializer.map((t) => [t.name, `${t.dataType} [${t.dims.join(",")}] ${bytes(t).toString("base64")}`]));
 }
 
-function expectSameInitializers(dir: string, w: LlamaWeights, config: LlamaConfig = cfg): void {
-  const got = initializers(decodeModel(readFileSync(join(dir, "onnx/model.onnx"))));
-  const want = initializers(buildLlamaModel(config, w, "reference"));
+/** The imported folder `dir` holds the graph the kit builds from `w`, byte for byte (weights inline or external). */
+function expectSameInitializers(dir: string, w: LlamaWeights, config: LlamaConfig = cfg, dtype: WeightType = "fp32"): void {
+  const dataPath = join(dir, "onnx/model.onnx_data");
+  const got = initializers(
+    decodeModel(readFileSync(join(dir, "onnx/model.onnx"))),
+    existsSync(dataPath) ? readFileSync(dataPath) : undefined,
+  );
+  const want = initializers(buildLlamaModel(config, w, "reference", dtype).model);
   expect([...got.keys()].sort()).toEqual([...want.keys()].sort());
   for (const [name, v] of want) expect(got.get(name) === v, name).toBe(true);
 }
@@ -98,16 +105,19 @@ describe("model import-hf of the kit's tiny model as a checkpoint", () => {
     }
   });
 
-  it("imports sharded weights with an index, to external data and fp16 on request", () => {
+  it("imports sharded weights with an index, to external data (streamed tensor by tensor) and fp16 on request", () => {
     const ckpt = writeCheckpoint(fresh("ckpt"), tinyDir, { shards: 3 });
     const out = fresh("imported");
     expect(importHf(ckpt, out).status).toBe(0);
     expectSameInitializers(out, weights);
-    const half = fresh("imported");
-    const r = importHf(ckpt, half, ["--dtype", "fp16", "--external-data"]);
-    expect(r.status, r.stderr).toBe(0);
-    expect(existsSync(join(half, "onnx/model.onnx_data"))).toBe(true);
-    expect(JSON.parse(readFileSync(join(half, "config.json"), "utf8")).torch_dtype).toBe("float16");
+    for (const dtype of ["fp32", "fp16"] as const) {
+      const external = fresh("imported");
+      const r = importHf(ckpt, external, ["--dtype", dtype, "--external-data"]);
+      expect(r.status, r.stderr).toBe(0);
+      expect(existsSync(join(external, "onnx/model.onnx_data"))).toBe(true);
+      expectSameInitializers(external, weights, cfg, dtype);
+      expect(JSON.parse(readFileSync(join(external, "config.json"), "utf8")).torch_dtype).toBe(dtype === "fp16" ? "float16" : "float32");
+    }
   });
 
   it("applies Llama 3's rope_scaling to the rotary tables as transformers computes them", () => {
