@@ -10,7 +10,7 @@ export const mergeCommand: CommandModule<object, { out: string; shards: string[]
       .positional("shards", { type: "string", array: true, describe: "shard files (score --shard I/N wrote <out>.shard-I-of-N.arrow)" })
       .option("out", { type: "string", demandOption: true, describe: "the merged scores file" }) as never,
   handler: async (argv) => {
-    const meta = await mergeShardFiles(argv.shards, argv.out);
+    const meta = await mergeShardFiles(argv.shards, argv.out, (line) => process.stderr.write(`${line}\n`));
     process.stdout.write(`wrote ${argv.out}: ${meta.data.rows} rows from ${argv.shards.length} shards\n`);
   },
 };

@@ -186,7 +186,9 @@ export const configSchema = z
           .positive()
           .nullable()
           .default(null)
-          .describe("the number of shards of a Kubernetes Indexed Job (its completions), with JOB_COMPLETION_INDEX"),
+          .describe(
+            "the number of shards of a Slurm array (with SLURM_ARRAY_TASK_ID) or of a Kubernetes Indexed Job (its completions, with JOB_COMPLETION_INDEX)",
+          ),
         merge: z.array(z.string()).default([]).describe("run: merge these shard files (globs allowed) into `out` instead of scoring"),
       })
       .strict()

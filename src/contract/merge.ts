@@ -28,14 +28,17 @@ export async function expandShardPaths(patterns: string[]): Promise<string[]> {
   return out;
 }
 
-/** Merges shard files into `out` (named by `key` in messages: --out, score.out), which must not be one of them. */
-export async function mergeShards(files: string[], out: string, key = "--out"): Promise<ScoresMeta> {
+/**
+ * Merges shard files into `out` (named by `key` in messages: --out, score.out), which must not be one of them;
+ * `log` hears of a stale lock taken over.
+ */
+export async function mergeShards(files: string[], out: string, key = "--out", log?: (line: string) => void): Promise<ScoresMeta> {
   if (files.length === 0) throw new UserError("merge: name the shard files to merge");
   const inputs = await RunInputs.of(files.map((path) => ({ path, role: "shard file" })));
   await inputs.check(out, key);
   await ensureWritableDir(dirname(out), key, out);
   await existingScoresFile(out, key);
-  const lock = await Lock.acquire(lockPath(out), `${key} ${out}`);
+  const lock = await Lock.acquire(lockPath(out), `${key} ${out}`, log);
   try {
     return await mergeInto(files, out);
   } finally {

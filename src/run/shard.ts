@@ -19,26 +19,31 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
 }
 
 /**
+ * The shard of a Slurm array task from its array's range, which must be the whole 0..N-1: a resubmitted part
+ * of an array (`--array=3`, `--array=0,2`) would otherwise score as shard 0 of 1 (every row) or 0 of 2.
+ */
+function slurmArrayShard(task: number, env: NodeJS.ProcessEnv): Shard {
+  const [min, max, step] = ["MIN", "MAX", "STEP"].map((k) => envInt(env, `SLURM_ARRAY_TASK_${k}`));
+  const count = envInt(env, "SLURM_ARRAY_TASK_COUNT");
+  const whole = min === 0 && max !== undefined && (step ?? 1) === 1 && (count ?? max + 1) === max + 1;
+  if (!whole)
+    throw new UserError(
+      `SLURM_ARRAY_TASK_ID=${task}: this task's array (SLURM_ARRAY_TASK_MIN=${min ?? "unset"}, MAX=${max ?? "unset"}, COUNT=${count ?? "unset"}, STEP=${step ?? "unset"}) is not the whole range 0..N-1, so it does not tell the number of shards (a resubmitted part of an array?): give it, --shard ${task}/N or score.shards N`,
+    );
+  return parseShard(`${task}/${max + 1}`, "the Slurm array");
+}
+
+/**
  * The shard of this process, or null for all rows: `score.shard` ("I/N") first; else a Slurm array task
- * (SLURM_ARRAY_TASK_ID with SLURM_ARRAY_TASK_COUNT, or MIN/MAX/STEP); else a Kubernetes Indexed Job
- * (JOB_COMPLETION_INDEX) with `score.shards` as the count.
+ * (SLURM_ARRAY_TASK_ID), of `score.shards` shards when set, else of an array 0..N-1; else a Kubernetes
+ * Indexed Job (JOB_COMPLETION_INDEX) with `score.shards` as the count.
  */
 export function resolveShard(shard: string | null, shards: number | null, env: NodeJS.ProcessEnv = process.env): Shard | null {
   const one = (s: Shard | null) => (s && s.count === 1 ? null : s);
   if (shard) return one(parseShard(shard, "score.shard"));
   const task = envInt(env, "SLURM_ARRAY_TASK_ID");
-  if (task !== undefined) {
-    const min = envInt(env, "SLURM_ARRAY_TASK_MIN") ?? 0;
-    const step = envInt(env, "SLURM_ARRAY_TASK_STEP") ?? 1;
-    const max = envInt(env, "SLURM_ARRAY_TASK_MAX");
-    const count = envInt(env, "SLURM_ARRAY_TASK_COUNT") ?? (max !== undefined ? Math.floor((max - min) / step) + 1 : undefined);
-    if (count === undefined)
-      throw new UserError(
-        "SLURM_ARRAY_TASK_ID is set but neither SLURM_ARRAY_TASK_COUNT nor SLURM_ARRAY_TASK_MAX: cannot tell the number of shards",
-      );
-    if ((task - min) % step !== 0) throw new UserError(`SLURM_ARRAY_TASK_ID=${task} is not on the array's step ${step} from ${min}`);
-    return one(parseShard(`${(task - min) / step}/${count}`, "the Slurm array"));
-  }
+  if (task !== undefined)
+    return one(shards ? parseShard(`${task}/${shards}`, "SLURM_ARRAY_TASK_ID and score.shards") : slurmArrayShard(task, env));
   const index = envInt(env, "JOB_COMPLETION_INDEX");
   if (index !== undefined) {
     if (!shards) throw new UserError(`JOB_COMPLETION_INDEX=${index} is set: set score.shards to the Indexed Job's completions`);
@@ -47,7 +52,7 @@ export function resolveShard(shard: string | null, shards: number | null, env: N
   // A shard count with no index would score every row while the user asked for shards.
   if (shards && shards > 1)
     throw new UserError(
-      `score.shards ${shards} is set but JOB_COMPLETION_INDEX is not: score.shards is the count of a Kubernetes Indexed Job; elsewhere give the shard as score.shard (--shard I/N)`,
+      `score.shards ${shards} is set but neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is: score.shards is the shard count of a Slurm array or a Kubernetes Indexed Job; elsewhere give the shard as score.shard (--shard I/N)`,
     );
   return null;
 }

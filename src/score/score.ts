@@ -332,7 +332,7 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
   const modelPath = config.model.path;
   if (!modelPath) throw new UserError("missing key model.path (the model folder to score with)");
   const { out, existing } = await scoresDestination(config, shard, opts.configFile, inputs.checkpoint);
-  const lock = await Lock.acquire(lockPath(out), `score.out ${out}`);
+  const lock = await Lock.acquire(lockPath(out), `score.out ${out}`, log);
   try {
     const stale = await removeStaleTemps(dirname(out), (target) => target === basename(out));
     if (stale.length) log(`removed ${stale.join(", ")}: left by an interrupted run`);

@@ -1,6 +1,10 @@
 // One writer at a time: a lock file beside what a run writes (a scores file, an output folder) names the
-// process holding it. A second run is refused with that name; a lock whose process is gone (same host) is
-// stale and taken over. The lock file appears whole (written under a temporary name, then hard-linked).
+// process holding it, and the scheduler's task it runs as (a Slurm job, a Kubernetes Indexed Job's index). A
+// second run is refused with that name. A lock is stale, and taken over with a log line, when its process is
+// gone (same host), when it names this very process id and host (a container restarted in place is PID 1
+// again), or when it names this scheduler task on another host (a task requeued onto another node after a
+// hard kill: the scheduler runs one attempt of a task at a time). The lock file appears whole (written under
+// a temporary name, then hard-linked).
 //
 // Taking over is atomic: two runs that find the same stale lock must not both remove it (the second would
 // remove the first one's fresh lock). The stale lock is renamed to a name of this process's, which only one
@@ -19,18 +23,47 @@ type Holder = z.infer<typeof holderSchema>;
 /** Tries of link-or-take-over before giving up: each failed try means another run changed the lock meanwhile. */
 const ATTEMPTS = 8;
 
+/**
+ * The scheduler's name for the task this process runs as, stable across its attempts (a requeue, a pod
+ * retried): a Slurm job (an array task's job id is its own), or a Kubernetes Indexed Job's index, whose job
+ * name the example manifests pass as JOB_NAME. Undefined outside a scheduler.
+ */
+export function schedulerTask(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.SLURM_JOB_ID) return `slurm job ${env.SLURM_CLUSTER_NAME ? `${env.SLURM_CLUSTER_NAME}:` : ""}${env.SLURM_JOB_ID}`;
+  if (env.JOB_NAME && env.JOB_COMPLETION_INDEX) return `kubernetes job ${env.JOB_NAME} index ${env.JOB_COMPLETION_INDEX}`;
+  return undefined;
+}
+
+/** Paths this process holds a lock on: taking one of them again is refused, not taken over as an earlier incarnation's. */
+const held = new Set<string>();
+
+/** Why `holder`'s lock may be taken over by `me`, or undefined when it is another live run's. */
+function staleBecause(holder: Holder, me: Holder): string | undefined {
+  if (holder.host === me.host) {
+    if (holder.pid === me.pid) return `it names this process id (${me.pid}) on this host: an earlier run in this container`;
+    return processAlive(holder.pid) ? undefined : `its process ${holder.pid} on this host is gone`;
+  }
+  if (holder.task !== undefined && holder.task === me.task) return `it is this scheduler task's (${me.task}), from ${holder.host}`;
+  return undefined;
+}
+
 export class Lock {
   private constructor(private readonly path: string) {}
 
-  /** Takes the lock at `path` for what `what` names ("score.out out/scores.arrow"), or says who holds it. */
-  static async acquire(path: string, what: string): Promise<Lock> {
-    const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString() };
+  /**
+   * Takes the lock at `path` for what `what` names ("score.out out/scores.arrow"), or says who holds it. A
+   * stale lock taken over is logged.
+   */
+  static async acquire(path: string, what: string, log: (line: string) => void = () => {}): Promise<Lock> {
+    const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), task: schedulerTask() };
+    if (held.has(path)) throw new UserError(`${what}: this process is writing it already (lock ${path})`);
     const temp = tempSibling(path);
     await writeFile(temp, JSON.stringify(me));
     try {
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         try {
           await link(temp, path);
+          held.add(path);
           // The temporary files and moved-aside locks of runs killed while taking this lock.
           await removeDeadTemps(path, ["tmp", "old"]);
           return new Lock(path);
@@ -47,11 +80,12 @@ export class Lock {
         const holder = holderOf(text);
         if (holder === "foreign")
           throw new UserError(`${path}: exists and is not a lock of dlc-prune's; dlc-prune never replaces it: move it away`);
-        if (holder.host !== me.host || processAlive(holder.pid))
+        const stale = staleBecause(holder, me);
+        if (!stale)
           throw new UserError(
-            `${what}: another dlc-prune (pid ${holder.pid} on ${holder.host}, since ${holder.since}) is writing it; wait for it, or remove ${path} if that process is gone`,
+            `${what}: another dlc-prune (pid ${holder.pid} on ${holder.host}${holder.task ? `, ${holder.task}` : ""}, since ${holder.since}) is writing it; wait for it, or remove ${path} if that process is gone`,
           );
-        await removeStale(path, text); // its process is gone
+        if (await removeStale(path, text)) log(`took over the lock ${path} of ${holder.since}: ${stale}`);
       }
       throw new UserError(`${what}: could not take the lock ${path}: other dlc-prune runs kept taking it; run one at a time`);
     } finally {
@@ -60,30 +94,37 @@ export class Lock {
   }
 
   async release(): Promise<void> {
+    held.delete(this.path);
     const holder = await readHolder(this.path);
     if (holder !== "foreign" && holder?.pid === process.pid && holder.host === hostname()) await rm(this.path, { force: true });
   }
 }
 
-/** Removes the lock at `path` if it still is the stale lock whose text was `stale` (see the top of the file). */
-async function removeStale(path: string, stale: string): Promise<void> {
+/**
+ * Removes the lock at `path` if it still is the stale lock whose text was `stale` (see the top of the file);
+ * true when this run removed it.
+ */
+async function removeStale(path: string, stale: string): Promise<boolean> {
   const aside = tempSibling(path, "old");
   try {
     await rename(path, aside);
   } catch (err) {
-    if (isSystemError(err) && err.code === "ENOENT") return; // another run moved it first
+    if (isSystemError(err) && err.code === "ENOENT") return false; // another run moved it first
     throw err;
   }
   const moved = await readTextIfExists(aside); // undefined: removed by a run on another host, as above
-  if (moved !== undefined && moved !== stale)
+  const removed = moved === stale;
+  if (moved !== undefined && !removed)
     // Another run's fresh lock: back where it was (never over a lock that appeared meanwhile).
     await link(aside, path).catch((err: unknown) => {
       if (!isSystemError(err) || err.code !== "EEXIST") throw err;
     });
   await rm(aside, { force: true });
+  return removed;
 }
 
-const holderSchema = z.object({ pid: z.number().int(), host: z.string(), since: z.string() });
+/** `task`: schedulerTask() of the holder, where it ran under a scheduler (absent in locks of 0.3.0). */
+const holderSchema = z.object({ pid: z.number().int(), host: z.string(), since: z.string(), task: z.string().optional() });
 
 function holderOf(text: string): Holder | "foreign" {
   const parsed = parseJson(holderSchema, text);

@@ -164,7 +164,7 @@ export class OutputFolder {
    * files an interrupted run left, saying so. Held until `release`.
    */
   async lock(log: (line: string) => void): Promise<void> {
-    this.lockHeld = await Lock.acquire(join(this.dir, LOCK_FILE), `select.out_dir ${this.dir}`);
+    this.lockHeld = await Lock.acquire(join(this.dir, LOCK_FILE), `select.out_dir ${this.dir}`, log);
     // Checked again under the lock: what the claim saw may have changed since.
     const { asides } = await this.owned();
     const stale = (await entriesOf(this.dir)).filter((name) => {

@@ -280,7 +280,7 @@ const CHECKS: { options: string[]; check: () => void | Promise<void>; needsShare
         { index: 0, count: 2 },
         { index: 1, count: 2 },
       ]);
-      refused(score(["--shards", "2"]).r, "score.shards 2 is set but JOB_COMPLETION_INDEX is not");
+      refused(score(["--shards", "2"]).r, "score.shards 2 is set but neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is");
       ok(runCli(["merge", "--out", base, ...shards]));
       expect(metaOf(base).shard).toBeNull();
     },

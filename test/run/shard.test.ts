@@ -15,26 +15,42 @@ const tmp = tempDir();
 
 describe("the shard of a process", () => {
   it("comes from --shard, a Slurm array or a Kubernetes Indexed Job", () => {
-    expect(resolveShard("2/5", null, {})).toEqual({ index: 2, count: 5 });
-    expect(resolveShard("0/1", null, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" })).toBeNull(); // the flag wins; 1 shard = all rows
-    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "3", SLURM_ARRAY_TASK_COUNT: "4" })).toEqual({ index: 3, count: 4 });
-    expect(resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "12", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "13" })).toEqual({
-      index: 2,
-      count: 4,
+    const array = (id: number, min: number, max: number, extra: Record<string, string> = {}) => ({
+      SLURM_ARRAY_TASK_ID: String(id),
+      SLURM_ARRAY_TASK_MIN: String(min),
+      SLURM_ARRAY_TASK_MAX: String(max),
+      ...extra,
     });
-    expect(
-      resolveShard(null, null, {
-        SLURM_ARRAY_TASK_ID: "14",
-        SLURM_ARRAY_TASK_MIN: "10",
-        SLURM_ARRAY_TASK_MAX: "16",
-        SLURM_ARRAY_TASK_STEP: "2",
-      }),
-    ).toEqual({ index: 2, count: 4 });
+    expect(resolveShard("2/5", null, {})).toEqual({ index: 2, count: 5 });
+    expect(resolveShard("0/1", null, array(3, 0, 3))).toBeNull(); // the flag wins; 1 shard = all rows
+    expect(resolveShard(null, null, array(3, 0, 3, { SLURM_ARRAY_TASK_COUNT: "4" }))).toEqual({ index: 3, count: 4 });
+    expect(resolveShard(null, null, array(2, 0, 3))).toEqual({ index: 2, count: 4 });
     expect(resolveShard(null, 6, { JOB_COMPLETION_INDEX: "5" })).toEqual({ index: 5, count: 6 });
     expect(resolveShard(null, null, {})).toBeNull();
     expect(() => resolveShard(null, null, { JOB_COMPLETION_INDEX: "1" })).toThrow("set score.shards");
     expect(() => resolveShard("3/3", null, {})).toThrow('"3/3" is not a shard I/N');
-    expect(() => resolveShard(null, null, { SLURM_ARRAY_TASK_ID: "1" })).toThrow("cannot tell the number of shards");
+  });
+
+  it("is never inferred from part of a Slurm array: the shard count must then be given", () => {
+    const partial = "is not the whole range 0..N-1, so it does not tell the number of shards";
+    // sbatch --array=1 (one shard resubmitted), --array=0,2, --array=10-13, --array=0-6:2, and no range at all.
+    for (const env of [
+      { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_MAX: "1", SLURM_ARRAY_TASK_COUNT: "1" },
+      { SLURM_ARRAY_TASK_ID: "0", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_MAX: "2", SLURM_ARRAY_TASK_COUNT: "2" },
+      { SLURM_ARRAY_TASK_ID: "12", SLURM_ARRAY_TASK_MIN: "10", SLURM_ARRAY_TASK_MAX: "13", SLURM_ARRAY_TASK_COUNT: "4" },
+      { SLURM_ARRAY_TASK_ID: "4", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_MAX: "6", SLURM_ARRAY_TASK_STEP: "2" },
+      { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_COUNT: "4" },
+    ]) {
+      expect(() => resolveShard(null, null, env), JSON.stringify(env)).toThrow(partial);
+      expect(() => resolveShard(null, null, env)).toThrow(`--shard ${env.SLURM_ARRAY_TASK_ID}/N or score.shards N`);
+    }
+    const resubmitted = { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_MIN: "1", SLURM_ARRAY_TASK_MAX: "1", SLURM_ARRAY_TASK_COUNT: "1" };
+    expect(resolveShard(null, 3, resubmitted)).toEqual({ index: 1, count: 3 });
+    expect(resolveShard("1/3", null, resubmitted)).toEqual({ index: 1, count: 3 });
+    expect(() => resolveShard(null, 1, { ...resubmitted, SLURM_ARRAY_TASK_ID: "3" })).toThrow('"3/1" is not a shard I/N');
+  });
+
+  it("names the layout of its shard files", () => {
     expect(shardPath("out/scores.arrow", { index: 1, count: 3 })).toBe("out/scores.shard-1-of-3.arrow");
   });
 });
@@ -126,7 +142,9 @@ describe("sharded scoring", () => {
       cfg,
       `data: { path: ${data} }\nmodel: { path: ${model} }\nscore: { out: ${join(tmp, "array/scores.arrow")} }\nselect: { out_dir: ${join(tmp, "array")} }\n`,
     );
-    const r = runCli(["run", "--config", cfg], { env: { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_COUNT: "2" } });
+    const r = runCli(["run", "--config", cfg], {
+      env: { SLURM_ARRAY_TASK_ID: "1", SLURM_ARRAY_TASK_MIN: "0", SLURM_ARRAY_TASK_MAX: "1", SLURM_ARRAY_TASK_COUNT: "2" },
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("scored shard 1/2");
     expect(readdirSync(join(tmp, "array"))).toEqual(["scores.shard-1-of-2.arrow"]);
