@@ -10,7 +10,8 @@ POLL_SECONDS="${POLL_SECONDS:-30}"
 wait_for() {
   local end=$((SECONDS + $2)) state
   while ((SECONDS < end)); do
-    state=" $(kubectl get "job/$1" -o jsonpath='{.status.conditions[?(@.status=="True")].type}') "
+    # A failed look (the API server busy) is not the end of the wait.
+    state=" $(kubectl get "job/$1" -o jsonpath='{.status.conditions[?(@.status=="True")].type}' || true) "
     case "$state" in
       *" Complete "*) return 0 ;;
       *" Failed "*)
@@ -24,7 +25,8 @@ wait_for() {
   return 1
 }
 
-kubectl delete job dlc-prune-score dlc-prune-merge-select --ignore-not-found --wait=true
+# --cascade=foreground: returns once the old pods are gone too, not only the Job objects.
+kubectl delete job dlc-prune-score dlc-prune-merge-select --ignore-not-found --cascade=foreground --wait=true
 kubectl apply -f "$here/score-indexed-job.yaml"
 wait_for dlc-prune-score $((48 * 3600))
 kubectl apply -f "$here/merge-select-job.yaml"

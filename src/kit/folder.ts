@@ -1,15 +1,14 @@
 // Writing a model folder in the Hugging Face / Optimum layout that transformers.js and dlc-prune load:
 // config.json, generation_config.json, tokenizer.json, tokenizer_config.json, special_tokens_map.json,
 // onnx/model.onnx (+ onnx/model.onnx_data when the weights are stored as external data).
-import { createWriteStream } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
-import { once } from "node:events";
+import { mkdir, open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buildDirAtomic } from "../util/fs.js";
 import { toHfConfigJson, type LlamaConfig } from "./llama-config.js";
 import { buildLlamaModel, type LlamaModel, type LlamaWeights, type WeightData, type WeightType } from "./llama-graph.js";
 import { ONNX_FILE } from "../model/folder.js";
-import { encodeModel, placeExternal } from "../model/onnx.js";
+import { writeFully } from "../model/files.js";
+import { encodeModel, placeExternal, type DeferredBytes } from "../model/onnx.js";
 import { buildTokenizerFiles, type SentencePieceVocab } from "./tokenizer-json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
 
@@ -49,34 +48,36 @@ function weightCount(w: LlamaWeights<WeightData>): number {
   return tensors.reduce((n, t) => n + (t?.length ?? 0), 0);
 }
 
+/** A deferred tensor's bytes, checked against the length the graph was laid out with. */
+async function readDeferred(name: string, bytes: DeferredBytes): Promise<Uint8Array<ArrayBuffer>> {
+  const data = await bytes.read();
+  if (data.byteLength !== bytes.byteLength)
+    throw new Error(`initializer ${name}: ${data.byteLength} bytes read, ${bytes.byteLength} laid out`);
+  return data;
+}
+
 /** Fills every deferred initializer in (a model small enough to be one protobuf). */
 async function readInline({ model, deferred }: LlamaModel): Promise<void> {
   for (const t of model.graph!.initializer) {
     const bytes = deferred.get(t.name);
-    if (bytes) t.rawData = await bytes.read();
+    if (bytes) t.rawData = await readDeferred(t.name, bytes);
   }
 }
 
 /**
  * Moves the model's weights to the external data file `path` (named `location` from the graph), writing each
  * deferred tensor as it is read: the import's peak memory is one tensor, not the model. Tensors too small for
- * external data are read inline first, as the in-memory path keeps them.
+ * external data are read inline first, as the in-memory path keeps them. Each write is awaited, so that an
+ * error (a full disk) is this call's.
  */
 async function writeExternal({ model, deferred }: LlamaModel, path: string, location: string): Promise<void> {
   await readInline({ model, deferred: new Map([...deferred].filter(([, d]) => d.byteLength < MIN_EXTERNAL_BYTES)) });
   const parts = placeExternal(model, location, deferred, MIN_EXTERNAL_BYTES);
-  const out = createWriteStream(path);
+  const handle = await open(path, "wx");
   try {
-    let end = 0;
-    for (const { offset, bytes } of parts) {
-      for (const part of [new Uint8Array(offset - end), await bytes.read()])
-        if (part.byteLength && !out.write(part)) await once(out, "drain");
-      end = offset + bytes.byteLength;
-    }
-    out.end();
-    await once(out, "finish");
+    for (const { name, offset, bytes } of parts) await writeFully(handle, path, await readDeferred(name, bytes), offset);
   } finally {
-    out.destroy();
+    await handle.close();
   }
 }
 

@@ -9,7 +9,7 @@ import { openSafetensors, readTensorF32, type SafetensorsFile } from "../model/s
 import { UserError } from "../util/errors.js";
 import { assertEmptyOrMissingDir, exists } from "../util/fs.js";
 import { isInside, realPathOf } from "../util/paths.js";
-import { formatBytes } from "../util/math.js";
+import { elementCount, formatBytes } from "../util/math.js";
 import { headDim, llamaConfigProblem, type LlamaConfig } from "./llama-config.js";
 import { transposeRows, type DeferredWeight, type LlamaLayerWeights, type LlamaWeights, type WeightType } from "./llama-graph.js";
 import { writeOnnxFolder } from "./folder.js";
@@ -279,7 +279,7 @@ function tensor(w: Tensors, name: string, shape: number[], transform: Transform 
           );
     return transform(data);
   };
-  return { length: shape.reduce((a, b) => a * b, 1), load };
+  return { length: elementCount(shape), load };
 }
 
 /** An nn.Linear weight [out, in] as the graph stores it, [in, out]. */

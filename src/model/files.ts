@@ -4,7 +4,7 @@
 import { constants, type Stats } from "node:fs";
 import { open, stat, type FileHandle } from "node:fs/promises";
 import { formatBytes } from "../util/math.js";
-import { UserError, readingFile } from "../util/errors.js";
+import { UserError, atPath, readingFile } from "../util/errors.js";
 
 /** What a file that is not a regular file is, in words. */
 function kindOf(s: Stats): string {
@@ -66,6 +66,16 @@ export async function readFully(
     if (bytesRead === 0)
       throw new UserError(`${path}: the file got shorter while it was read; was it being replaced? rerun when it is complete`);
     done += bytesRead;
+  }
+}
+
+/** Writes all of `data` at `position` in the file, in writes of at most MAX_READ_BYTES (the same limit applies). */
+export async function writeFully(handle: FileHandle, path: string, data: Uint8Array, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.byteLength) {
+    const length = Math.min(data.byteLength - done, MAX_READ_BYTES);
+    const { bytesWritten } = await atPath(path, () => handle.write(data, done, length, position + done));
+    done += bytesWritten;
   }
 }
 

@@ -360,15 +360,15 @@ export interface DeferredBytes {
 /**
  * Plans one external data blob named `location` holding every initializer of at least `minBytes`, laid out as
  * layoutExternal does, and points those initializers there. `deferred` initializers (empty until read) count
- * with their byteLength; smaller ones must have been filled in first. Returns, in blob order, where each
- * tensor's bytes start and how to get them.
+ * with their byteLength; smaller ones must have been filled in first. Returns, in blob order, each tensor's
+ * name, where its bytes start and how to get them.
  */
 export function placeExternal(
   model: ModelProto,
   location: string,
   deferred: ReadonlyMap<string, DeferredBytes>,
   minBytes = 1024,
-): { offset: number; bytes: DeferredBytes }[] {
+): { name: string; offset: number; bytes: DeferredBytes }[] {
   const parts = model.graph!.initializer.flatMap((t) => {
     const later = deferred.get(t.name);
     const raw = t.rawData;
@@ -378,6 +378,6 @@ export function placeExternal(
   const { offsets } = layoutExternal(parts.map((p) => p.bytes.byteLength));
   return parts.map(({ t, bytes }, i) => {
     setExternal(t, { location, offset: offsets[i]!, length: bytes.byteLength });
-    return { offset: offsets[i]!, bytes };
+    return { name: t.name, offset: offsets[i]!, bytes };
   });
 }

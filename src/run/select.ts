@@ -105,9 +105,12 @@ export async function scoresForData(config: Config, source: DataSource): Promise
 }
 
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
-export async function inspectForOutput(config: { select: SelectionsConfig }, source: DataSource): Promise<DataInspection> {
+export async function inspectForOutput(
+  config: { select: SelectionsConfig; score: { refine: "none" | "boundary" } },
+  source: DataSource,
+): Promise<DataInspection> {
   const inspection = await inspectData(source, config.select.stratify);
-  checkWritable(inspection.columnTypes, source.path, outputScoreColumns(config.select));
+  checkWritable(inspection.columnTypes, source.path, outputScoreColumns(config.select, config.score.refine !== "none"));
   return inspection;
 }
 

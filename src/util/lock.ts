@@ -1,8 +1,8 @@
 // One writer at a time: a lock file beside what a run writes (a scores file, an output folder) names the
 // process holding it, and the scheduler's task it runs as (a Slurm job, a Kubernetes Indexed Job's index). A
 // second run is refused with that name. A lock is stale, and taken over with a log line, when its process is
-// gone (same host), when it names this very process id and host (a container restarted in place is PID 1
-// again), or when it names this scheduler task on another host (a task requeued onto another node after a
+// gone (same host), when it names this very process id and host from before this process started (a
+// container restarted in place is PID 1 again), or when it names this scheduler task on another host (a task requeued onto another node after a
 // hard kill: the scheduler runs one attempt of a task at a time). The lock file appears whole (written under
 // a temporary name, then hard-linked).
 //
@@ -13,6 +13,7 @@
 // the lock is away; that needs three runs on one stale lock within microseconds.
 import { link, rename, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { UserError, isSystemError } from "./errors.js";
 import { processAlive, readTextIfExists, removeDeadTemps, tempSibling } from "./fs.js";
@@ -25,22 +26,35 @@ const ATTEMPTS = 8;
 
 /**
  * The scheduler's name for the task this process runs as, stable across its attempts (a requeue, a pod
- * retried): a Slurm job (an array task's job id is its own), or a Kubernetes Indexed Job's index, whose job
- * name the example manifests pass as JOB_NAME. Undefined outside a scheduler.
+ * retried): a Slurm job (an array task's job id is its own) or job step, or a Kubernetes Indexed Job's index,
+ * whose Job's uid the example manifest passes as JOB_UID. Undefined outside a scheduler.
  */
 export function schedulerTask(env: NodeJS.ProcessEnv = process.env): string | undefined {
-  if (env.SLURM_JOB_ID) return `slurm job ${env.SLURM_CLUSTER_NAME ? `${env.SLURM_CLUSTER_NAME}:` : ""}${env.SLURM_JOB_ID}`;
-  if (env.JOB_NAME && env.JOB_COMPLETION_INDEX) return `kubernetes job ${env.JOB_NAME} index ${env.JOB_COMPLETION_INDEX}`;
+  if (env.SLURM_JOB_ID) {
+    // Steps of one job (srun) on several nodes are distinct tasks; a requeued batch script is the same one.
+    const step = env.SLURM_STEP_ID ? ` step ${env.SLURM_STEP_ID}${env.SLURM_PROCID ? ` task ${env.SLURM_PROCID}` : ""}` : "";
+    return `slurm job ${env.SLURM_CLUSTER_NAME ? `${env.SLURM_CLUSTER_NAME}:` : ""}${env.SLURM_JOB_ID}${step}`;
+  }
+  if (env.JOB_UID && env.JOB_COMPLETION_INDEX) return `kubernetes job ${env.JOB_UID} index ${env.JOB_COMPLETION_INDEX}`;
   return undefined;
 }
 
-/** Paths this process holds a lock on: taking one of them again is refused, not taken over as an earlier incarnation's. */
+/**
+ * Locks this process holds or is taking (absolute paths): taking one again is refused, never taken over as an
+ * earlier incarnation's (a lock naming this process id).
+ */
 const held = new Set<string>();
+/** When this process started: a lock naming its pid but taken since was not an earlier incarnation's. */
+const STARTED = Date.now() - process.uptime() * 1000;
 
 /** Why `holder`'s lock may be taken over by `me`, or undefined when it is another live run's. */
 function staleBecause(holder: Holder, me: Holder): string | undefined {
   if (holder.host === me.host) {
-    if (holder.pid === me.pid) return `it names this process id (${me.pid}) on this host: an earlier run in this container`;
+    // The same pid and host taken after this process started: another container sharing the host name, alive.
+    if (holder.pid === me.pid)
+      return Date.parse(holder.since) < STARTED
+        ? `it names this process id (${me.pid}) on this host, from before this process started: an earlier run in this container`
+        : undefined;
     return processAlive(holder.pid) ? undefined : `its process ${holder.pid} on this host is gone`;
   }
   if (holder.task !== undefined && holder.task === me.task) return `it is this scheduler task's (${me.task}), from ${holder.host}`;
@@ -56,14 +70,17 @@ export class Lock {
    */
   static async acquire(path: string, what: string, log: (line: string) => void = () => {}): Promise<Lock> {
     const me: Holder = { pid: process.pid, host: hostname(), since: new Date().toISOString(), task: schedulerTask() };
-    if (held.has(path)) throw new UserError(`${what}: this process is writing it already (lock ${path})`);
+    const key = resolve(path);
+    if (held.has(key)) throw new UserError(`${what}: this process is writing it already (lock ${path})`);
+    held.add(key); // before any await: two takes of one path in this process cannot both pass
+    let taken = false;
     const temp = tempSibling(path);
     await writeFile(temp, JSON.stringify(me));
     try {
       for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         try {
           await link(temp, path);
-          held.add(path);
+          taken = true;
           // The temporary files and moved-aside locks of runs killed while taking this lock.
           await removeDeadTemps(path, ["tmp", "old"]);
           return new Lock(path);
@@ -89,12 +106,13 @@ export class Lock {
       }
       throw new UserError(`${what}: could not take the lock ${path}: other dlc-prune runs kept taking it; run one at a time`);
     } finally {
+      if (!taken) held.delete(key);
       await rm(temp, { force: true });
     }
   }
 
   async release(): Promise<void> {
-    held.delete(this.path);
+    held.delete(resolve(this.path));
     const holder = await readHolder(this.path);
     if (holder !== "foreign" && holder?.pid === process.pid && holder.host === hostname()) await rm(this.path, { force: true });
   }

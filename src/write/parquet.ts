@@ -1,5 +1,6 @@
 // Pruned rows as Parquet (hyparquet-writer, by the author of the hyparquet reader): the input's columns with
-// their types, values unchanged, plus the score columns (dlc, and the score a selection ranks by).
+// their types, values unchanged, plus the score columns (dlc, the score a selection ranks by, and for refined
+// scores dlc_exact and dlc_sd).
 // A Parquet input's leaf columns are written with the input's own physical type and annotations (a timestamp
 // keeps its unit and time zone, a column its nullability); JSON input's with the types inferred from it
 // (an integer as INT64, a number written with a fraction as DOUBLE). Lists use Parquet's standard 3-level
@@ -10,11 +11,16 @@ import { ParquetWriter, fileWriter, type SchemaElement, type Writer } from "hypa
 import { stringify as stringifyLossless } from "lossless-json";
 import type { ColumnType, Columns, Leaf } from "../data/columns.js";
 import { JsonText, Timestamp, fieldOf } from "../data/read.js";
-import type { ScoreName } from "../contract/file.js";
 import { UserError, atPath, displayPath, isSystemError } from "../util/errors.js";
 
-/** The score columns a kept file adds: dlc always, and the score its selection ranks by (loss0, ifd). */
-export type ScoreValues = Partial<Record<ScoreName, number | null>>;
+/** A score column a kept file adds (write/write.ts says which): its name and Parquet type. */
+export interface ScoreField {
+  name: string;
+  type: "DOUBLE" | "BOOLEAN";
+}
+
+/** A row's values of the score columns, by name: NaN and null are written as null. */
+export type ScoreValues = Record<string, number | boolean | null>;
 
 /** Rows per row group, and the text a row group may hold before it is written (bounds memory with long rows). */
 const GROUP_ROWS = 1000;
@@ -43,7 +49,10 @@ function integerAsConverted(leaf: Leaf): Leaf {
  * as bytes: their annotations are set aside (`deferred`) while writing, since hyparquet-writer would
  * serialize a JSON value again (1.0 as 1), and put back for the footer.
  */
-function schemaOf(columns: Columns, scores: ScoreName[]): { schema: SchemaElement[]; deferred: [SchemaElement, Partial<SchemaElement>][] } {
+function schemaOf(
+  columns: Columns,
+  scores: ScoreField[],
+): { schema: SchemaElement[]; deferred: [SchemaElement, Partial<SchemaElement>][] } {
   const schema: SchemaElement[] = [{ name: "root", num_children: columns.size + scores.length }];
   const deferred: [SchemaElement, Partial<SchemaElement>][] = [];
   const add = (name: string, t: ColumnType) => {
@@ -77,7 +86,7 @@ function schemaOf(columns: Columns, scores: ScoreName[]): { schema: SchemaElemen
     }
   };
   for (const [name, t] of columns) add(name, t);
-  for (const name of scores) schema.push({ name, type: "DOUBLE", repetition_type: "OPTIONAL" });
+  for (const { name, type } of scores) schema.push({ name, type, repetition_type: "OPTIONAL" });
   return { schema, deferred };
 }
 
@@ -125,7 +134,7 @@ function shape(v: unknown, t: ColumnType, exact: unknown, size: { chars: number 
 }
 
 /** Fails before any work if the data cannot be written with the score columns `scores` (checked again when writing). */
-export function checkWritable(columns: Columns, file: string, scores: ScoreName[]): void {
+export function checkWritable(columns: Columns, file: string, scores: string[]): void {
   const clash = scores.find((name) => columns.has(name));
   if (clash) throw new UserError(`${file}: already has a column "${clash}"; rename it so the score column can be added`);
   // Rows are JavaScript objects on their way through dlc-prune (and through the readers other tools use),
@@ -155,14 +164,14 @@ export class ParquetOut {
     private readonly writer: ParquetWriter,
     private readonly deferred: [SchemaElement, Partial<SchemaElement>][],
     private readonly columns: Columns,
-    private readonly scores: ScoreName[],
+    private readonly scores: ScoreField[],
     private readonly path: string,
   ) {
-    this.names = [...columns.keys(), ...scores];
+    this.names = [...columns.keys(), ...scores.map((f) => f.name)];
     this.group = this.names.map(() => []);
   }
 
-  static async open(path: string, columns: Columns, scores: ScoreName[]): Promise<ParquetOut> {
+  static async open(path: string, columns: Columns, scores: ScoreField[]): Promise<ParquetOut> {
     const { schema, deferred } = schemaOf(columns, scores);
     const writer = await atPath(path, async () => new ParquetWriter({ writer: fileWriter(path) as Writer, schema, codec: "SNAPPY" }));
     return new ParquetOut(writer, deferred, columns, scores, path);
@@ -176,7 +185,7 @@ export class ParquetOut {
       this.group[c++]!.push(
         shape(fieldOf(row, k), t, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size),
       );
-    for (const name of this.scores) {
+    for (const { name } of this.scores) {
       const value = scores[name];
       this.group[c++]!.push(value === null || value === undefined || Number.isNaN(value) ? null : value);
     }

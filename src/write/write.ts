@@ -11,7 +11,7 @@ import { TextFileWriter } from "../util/fs.js";
 import { hasScore, statusCounts } from "../contract/status.js";
 import { refineSummary } from "../contract/cuts.js";
 import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "../contract/manifest.js";
-import { ParquetOut } from "./parquet.js";
+import { checkWritable, ParquetOut, type ScoreField, type ScoreValues } from "./parquet.js";
 import type { OutputFolder } from "./publish.js";
 
 export interface WriteInputs {
@@ -43,29 +43,63 @@ interface KeptFile {
   r: RatioSelection;
   name: string;
   statuses: string[];
+  fields: ScoreField[];
 }
 
-/** The score columns of a selection's kept files: dlc, and the score it ranks by. */
-export function scoreColumnsOf(choice: SelectionChoice): ScoreName[] {
-  return choice.by === "dlc" ? ["dlc"] : ["dlc", choice.by];
+/**
+ * The score columns of a selection's kept files: dlc, the score it ranks by, and for refined scores (score.refine:
+ * boundary) dlc_exact (false where dlc is an estimate) and dlc_sd (the estimate's sd; null where exact).
+ */
+export function keptScoreFields(choice: SelectionChoice, refined: boolean): ScoreField[] {
+  const scores: ScoreName[] = choice.by === "dlc" ? ["dlc"] : ["dlc", choice.by];
+  return [
+    ...scores.map((name): ScoreField => ({ name, type: "DOUBLE" })),
+    ...(refined
+      ? ([
+          { name: "dlc_exact", type: "BOOLEAN" },
+          { name: "dlc_sd", type: "DOUBLE" },
+        ] as const)
+      : []),
+  ];
 }
 
 /** The score columns of all the run's kept files: none may clash with a data column. */
-export const outputScoreColumns = (cfg: SelectionsConfig) => [...new Set(selectionsOf(cfg).flatMap(scoreColumnsOf))];
+export const outputScoreColumns = (cfg: SelectionsConfig, refined: boolean) => [
+  ...new Set(selectionsOf(cfg).flatMap((choice) => keptScoreFields(choice, refined).map((f) => f.name))),
+];
+
+/** Row `r`'s values of the score columns `fields`. */
+function scoreValues(fields: ScoreField[], cols: ScoreColumns, r: number): ScoreValues {
+  const value = ({ name }: ScoreField) => {
+    if (name === "dlc_exact") return cols.dlcExact![r] === 1;
+    if (name === "dlc_sd") return cols.dlcSd![r]!;
+    return cols[name as ScoreName]![r]!;
+  };
+  return Object.fromEntries(fields.map((f) => [f.name, value(f)]));
+}
 
 export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
   const { select, scoresPath, scores, selections, inspection, folder } = inputs;
   const { cols } = scores;
+  const refined = !!scores.meta.refine;
   const kept = selections.flatMap((sel) =>
-    sel.ratios.map((r): KeptFile => ({ sel, r, name: keepFile(sel.choice.name, r.ratio), statuses: [] })),
+    sel.ratios.map((r): KeptFile => ({
+      sel,
+      r,
+      name: keepFile(sel.choice.name, r.ratio),
+      statuses: [],
+      fields: keptScoreFields(sel.choice, refined),
+    })),
   );
+  // Checked before scoring from the config (inspectForOutput); again from the scores file, which may be refined.
+  checkWritable(inspection.columnTypes, inputs.source.path, [...new Set(kept.flatMap((o) => o.fields.map((f) => f.name)))]);
   const files = new Map<string, string>();
   for (const name of [...kept.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
   const writers: ParquetOut[] = [];
   let unscored: TextFileWriter | undefined;
   try {
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
-    for (const o of kept) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columnTypes, scoreColumnsOf(o.sel.choice)));
+    for (const o of kept) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columnTypes, o.fields));
     const byStatus = await writePass(inputs, kept, writers, unscored);
     await unscored.close();
     unscored = undefined;
@@ -127,12 +161,7 @@ async function writePass(
     if (!raw.value) continue;
     for (const [i, o] of kept.entries())
       if (o.r.keep[r]) {
-        await writers[i]!.append(
-          raw.value,
-          raw.lossless,
-          Object.fromEntries(scoreColumnsOf(o.sel.choice).map((name) => [name, cols[name]![r]!])),
-          raw.where,
-        );
+        await writers[i]!.append(raw.value, raw.lossless, scoreValues(o.fields, cols, r), raw.where);
         o.statuses.push(cols.status[r]!);
       }
   }

@@ -6,6 +6,7 @@
 // ~6 s after the requeue instead of ~120 s.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { join } from "node:path";
 
 export interface Cluster {
@@ -25,13 +26,13 @@ export function slurmMissing(): string | undefined {
   return undefined;
 }
 
-function slurmConf(dir: string, port: number): string {
+function slurmConf(dir: string, [ctld, d]: number[]): string {
   return `ClusterName=dlctest
 SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=${port}
-SlurmdPort=${port + 1}
+SlurmctldPort=${ctld}
+SlurmdPort=${d}
 AuthType=auth/none
 AuthInfo=cred_expire=5
 CredType=cred/none
@@ -86,8 +87,7 @@ export function slurm(cluster: Cluster, cmd: string, args: string[], opts: { cwd
 export async function startCluster(dir: string): Promise<Cluster> {
   for (const d of ["state", "spool", "log"]) mkdirSync(join(dir, d), { recursive: true });
   const conf = join(dir, "slurm.conf");
-  // A port of this process's own, so that clusters of parallel test files do not meet.
-  writeFileSync(conf, slurmConf(dir, 20000 + 2 * (process.pid % 10000)));
+  writeFileSync(conf, slurmConf(dir, [await freePort(), await freePort()]));
   const env = { ...process.env, SLURM_CONF: conf };
   const daemon = (cmd: string, args: string[]) => spawn(cmd, ["-D", "-f", conf, ...args], { env, stdio: "ignore" });
   const cluster: Cluster = { conf, dir, env, daemons: [daemon("slurmctld", []), daemon("slurmd", ["-N", "localhost"])] };
@@ -97,9 +97,23 @@ export async function startCluster(dir: string): Promise<Cluster> {
     );
   } catch (err) {
     await stopCluster(cluster);
-    throw err;
+    const log = (name: string) =>
+      existsSync(join(dir, "log", name)) ? readFileSync(join(dir, "log", name), "utf8").slice(-1500) : "(none)";
+    throw new Error(`${(err as Error).message}\nslurmctld.log: ${log("slurmctld.log")}\nslurmd.log: ${log("slurmd.log")}`);
   }
   return cluster;
+}
+
+/** A TCP port free now (the kernel's pick), so that clusters of parallel test runs do not meet. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 /** Cancels every job, stops the daemons by PID, and kills job steps left behind (they outlive slurmd). */

@@ -1,5 +1,6 @@
 // The Slurm examples on a real single-node Slurm (Debian's slurm-wlm, started by the test: test/helpers/slurm.ts),
-// run as README "Scaling out" says for a CPU cluster: submit.sh with SHARDS_N, CONFIG and DLC_PRUNE_BIN only.
+// run as README "Slurm" says for a CPU cluster: submit.sh with documented variables only (SHARDS_N, CONFIG,
+// SHARDS, and DLC_PRUNE_DIR / DLC_PRUNE_BIN since the project is a temp folder, not this repository).
 // Every task runs, the merge waits for them, and the outputs equal a single run's; one index resubmitted alone
 // scores its shard; a cancelled task is stopped by SIGTERM (saving its progress), the merge is cancelled instead
 // of pending forever, and the task requeued resumes, its log appended.

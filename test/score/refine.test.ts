@@ -2,6 +2,7 @@
 // FlexRand intervals and kept rows for fewer model tokens; confidence 1 reproduces none exactly; resume and
 // shards repeat their decisions; a selection it was not refined for is refused.
 import { readFileSync } from "node:fs";
+import { asyncBufferFromFile, parquetReadObjects } from "hyparquet";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { selectAndWrite } from "../../src/run/select.js";
@@ -19,6 +20,11 @@ import { DATASETS_DIR, describeWithShared } from "../helpers/shared.js";
 import { tempDir } from "../helpers/tmp.js";
 
 const tmp = tempDir();
+
+/** A kept Parquet file's rows. */
+async function keptRows(path: string): Promise<Record<string, unknown>[]> {
+  return parquetReadObjects({ file: await asyncBufferFromFile(path) });
+}
 
 describe("the boundaries and the normal distribution", () => {
   it("are the cuts each DLC-ranked selection needs, at their positions", () => {
@@ -113,8 +119,34 @@ describeWithShared("score.refine: boundary on stories260K", () => {
       );
     for (const ratio of [0.1, 0.3, 0.5]) {
       const file = `flexrand-${ratio}/train.parquet`;
-      expect(readFileSync(join(tmp, "sel-all", file)).equals(readFileSync(join(tmp, "sel-none", file))), file).toBe(true);
+      const [all, plain] = await Promise.all([keptRows(join(tmp, "sel-all", file)), keptRows(join(tmp, "sel-none", file))]);
+      // The same rows and values; refined scores add dlc_exact (every row exact here) and dlc_sd (null: exact).
+      expect(all.map(({ dlc_exact: _e, dlc_sd: _s, ...rest }) => rest)).toEqual(plain);
+      expect(all.every((r) => r.dlc_exact === true && r.dlc_sd === null)).toBe(true);
+      expect(Object.keys(plain[0]!)).not.toContain("dlc_exact");
     }
+  });
+
+  it("kept files of refined scores say which rows' DLC is an estimate, and its sd", async () => {
+    const scores = join(tmp, "marked.arrow");
+    const config = cfg({ "score.out": scores, "score.refine": "boundary", "select.out_dir": join(tmp, "sel-marked") });
+    await scoreOnly(config, quiet);
+    const { selections } = await selectAndWrite(config, quiet);
+    const { cols } = await readScoresFile(scores);
+    let estimates = 0;
+    for (const [i, ratio] of [0.1, 0.3, 0.5].entries()) {
+      const rows = await keptRows(join(tmp, "sel-marked", `flexrand-${ratio}/train.parquet`));
+      const keptRowIds = [...selections[0]!.ratios[i]!.keep.keys()].filter((r) => selections[0]!.ratios[i]!.keep[r]);
+      expect(rows.length).toBe(keptRowIds.length);
+      rows.forEach((row, j) => {
+        const r = keptRowIds[j]!;
+        expect(row.dlc).toBe(cols.dlc[r]);
+        expect(row.dlc_exact).toBe(cols.dlcExact![r] === 1);
+        expect(row.dlc_sd).toBe(cols.dlcExact![r] === 1 ? null : cols.dlcSd![r]);
+        if (!row.dlc_exact) estimates++;
+      });
+    }
+    expect(estimates).toBeGreaterThan(0);
   });
 
   it("by default: exact DLC near the split, the same FlexRand intervals and kept rows, for fewer model tokens", async () => {

@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { Lock, schedulerTask } from "../../src/util/lock.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -12,7 +12,7 @@ import { tempDir } from "../helpers/tmp.js";
 const tmp = tempDir("dlc-prune-lock-");
 let n = 0;
 const fresh = () => join(tmp, `lock-${n++}`);
-const SCHEDULER_ENV = ["SLURM_JOB_ID", "SLURM_CLUSTER_NAME", "JOB_NAME", "JOB_COMPLETION_INDEX"];
+const SCHEDULER_ENV = ["SLURM_JOB_ID", "SLURM_CLUSTER_NAME", "SLURM_STEP_ID", "SLURM_PROCID", "JOB_UID", "JOB_COMPLETION_INDEX"];
 const saved = Object.fromEntries(SCHEDULER_ENV.map((k) => [k, process.env[k]]));
 
 afterEach(() => {
@@ -29,7 +29,8 @@ function deadPid(): number {
 /** Writes a lock at `path` naming `holder`, then takes it: the log lines, or the refusal. */
 async function takeOver(holder: Record<string, unknown>): Promise<{ logged: string[]; refused?: string }> {
   const path = fresh();
-  writeFileSync(path, JSON.stringify({ since: "2026-01-01T00:00:00Z", ...holder }));
+  const text = JSON.stringify({ since: "2026-01-01T00:00:00Z", ...holder });
+  writeFileSync(path, text);
   const logged: string[] = [];
   try {
     const lock = await Lock.acquire(path, "score.out s.arrow", (line) => logged.push(line));
@@ -38,18 +39,17 @@ async function takeOver(holder: Record<string, unknown>): Promise<{ logged: stri
     expect(existsSync(path)).toBe(false);
     return { logged };
   } catch (err) {
-    expect(readFileSync(path, "utf8")).toContain("2026-01-01T00:00:00Z"); // a refusal leaves the lock as it was
+    expect(readFileSync(path, "utf8")).toBe(text); // a refusal leaves the lock as it was
     return { logged, refused: (err as Error).message };
   }
 }
 
 describe("the scheduler task of a process", () => {
-  it("is the Slurm job (with its cluster), or the Kubernetes Job's name and index, else none", () => {
+  it("is the Slurm job (with its cluster, and its step and task under srun), or the Kubernetes Job's uid and index, else none", () => {
     expect(schedulerTask({ SLURM_JOB_ID: "812", SLURM_ARRAY_JOB_ID: "800", SLURM_ARRAY_TASK_ID: "3" })).toBe("slurm job 812");
     expect(schedulerTask({ SLURM_JOB_ID: "812", SLURM_CLUSTER_NAME: "hpc" })).toBe("slurm job hpc:812");
-    expect(schedulerTask({ JOB_NAME: "dlc-prune-score-run1", JOB_COMPLETION_INDEX: "5" })).toBe(
-      "kubernetes job dlc-prune-score-run1 index 5",
-    );
+    expect(schedulerTask({ SLURM_JOB_ID: "812", SLURM_STEP_ID: "0", SLURM_PROCID: "3" })).toBe("slurm job 812 step 0 task 3");
+    expect(schedulerTask({ JOB_UID: "6f1c", JOB_COMPLETION_INDEX: "5" })).toBe("kubernetes job 6f1c index 5");
     expect(schedulerTask({ JOB_COMPLETION_INDEX: "5" })).toBeUndefined(); // the index alone names no task
     expect(schedulerTask({})).toBeUndefined();
   });
@@ -64,10 +64,14 @@ describe("the scheduler task of a process", () => {
 });
 
 describe("a lock found", () => {
-  it("naming this process id and host (a container restarted in place) is taken over, with a log line", async () => {
+  it("naming this process id and host from before it started (a container restarted in place) is taken over, with a log line", async () => {
     const r = await takeOver({ pid: process.pid, host: hostname() });
     expect(r.refused).toBeUndefined();
     expect(r.logged).toEqual([expect.stringMatching(/^took over the lock .* of 2026-01-01T00:00:00Z: it names this process id/)]);
+    // Taken since this process started: another live container with this host name and pid (host networking).
+    const since = new Date().toISOString();
+    const live = await takeOver({ pid: process.pid, host: hostname(), since });
+    expect(live.refused).toContain(`another dlc-prune (pid ${process.pid} on ${hostname()}`);
   });
 
   it("of a dead process on this host is taken over, with a log line", async () => {
@@ -99,7 +103,12 @@ describe("a lock found", () => {
     const path = fresh();
     const lock = await Lock.acquire(path, "score.out s.arrow");
     await expect(Lock.acquire(path, "score.out s.arrow")).rejects.toThrow("this process is writing it already");
+    await expect(Lock.acquire(join(path, "..", basename(path)), "score.out s.arrow")).rejects.toThrow("this process is writing it already");
     await lock.release();
+    // Two takes at once: one holds it, the other is refused.
+    const both = await Promise.allSettled([Lock.acquire(path, "score.out s.arrow"), Lock.acquire(path, "score.out s.arrow")]);
+    expect(both.map((b) => b.status).sort()).toEqual(["fulfilled", "rejected"]);
+    await (both.find((b) => b.status === "fulfilled") as PromiseFulfilledResult<Lock>).value.release();
     await (await Lock.acquire(path, "score.out s.arrow")).release(); // released: free again
   });
 });

@@ -280,6 +280,23 @@ describe("bad input to select", () => {
     refused(["run", "--config", cfg], join(tmp, "clash-out"), clash, 'already has a column "dlc"');
   });
 
+  it("a data column named dlc_exact is refused before any scoring when score.refine adds that column", () => {
+    const clash = join(tmp, "clash-refined.jsonl");
+    writeFileSync(clash, JSON.stringify({ instruction: "a", output: "b", dlc_exact: true }) + "\n");
+    const cfg = join(tmp, "clash-refined.yaml");
+    const dir = join(tmp, "clash-refined-out");
+    writeFileSync(
+      cfg,
+      `data: { path: ${clash} }\nmodel: { path: ${model} }\nscore: { out: ${join(dir, "scores.arrow")}, refine: boundary }\nselect: { out_dir: ${dir} }\n`,
+    );
+    refused(["run", "--config", cfg], dir, clash, 'already has a column "dlc_exact"');
+    // Without refine the column is free: the run gets past the check (to this describe's missing model).
+    writeFileSync(cfg, readFileSync(cfg, "utf8").replace(", refine: boundary", ""));
+    const r = runCli(["run", "--config", cfg]);
+    expect(r.stderr).not.toContain("already has a column");
+    expect(r.stderr).toContain("model folder not found");
+  });
+
   it("selecting other ratios into the same folder removes the outputs of the old ones", () => {
     const dir = join(tmp, "reselect");
     expect(runCli(selectArgs(dir, ["--ratio", "0.2", "--ratio", "0.5"])).status).toBe(0);
