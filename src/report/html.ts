@@ -131,10 +131,13 @@ function maskingSpec(runs: Report["runs"]): TopLevelSpec {
   const m = runs[0]!.masking;
   return {
     $schema: SCHEMA,
-    title:
-      runs.length > 1
-        ? "Masking path: mean response loss per level"
-        : `Masking path: mean response loss per level (${m.method}, ${m.scope} scope, interval ${m.interval})`,
+    title: {
+      text:
+        runs.length > 1
+          ? "Masking path: mean response loss per level"
+          : `Masking path: mean response loss per level (${m.method}, ${m.scope} scope, interval ${m.interval})`,
+      subtitle: runs.map((r) => `${runs.length > 1 ? `${r.label}: ` : ""}over the ${r.masking.mean_loss_rows} rows that ran every level`),
+    },
     data: { values },
     mark: { type: "line", point: true },
     width: WIDTH - 120,
@@ -215,7 +218,7 @@ function examplesTables(report: Report): string {
   const rows = (title: string, list: Report["examples"][number]["easiest"]) =>
     list.map((e, i) => [
       i === 0 ? title : "",
-      e.dlc.toFixed(4),
+      e.dlc_sd === null ? e.dlc.toFixed(4) : `≈ ${e.dlc.toFixed(4)} ± ${e.dlc_sd.toFixed(4)} (estimate)`,
       escape(e.id ?? `row ${e.row}`),
       `<span class="text">${escape(e.prompt)}</span>`,
       `<span class="text">${escape(e.response)}</span>`,
@@ -306,6 +309,7 @@ ${await figures(report.scatter.map((s) => scatterSpec(s, rhoOf(s.run), many)))}
 <h2>Masking path</h2>
 ${await figures([maskingSpec(report.runs)])}
 <h2>Easiest and hardest rows by DLC</h2>
+${report.runs.some((r) => r.refine) ? `<p class="meta">≈: DLC estimated from the levels a row ran (score.refine), with its standard deviation.</p>` : ""}
 ${examplesTables(report)}
 </body>
 </html>

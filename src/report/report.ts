@@ -21,10 +21,9 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
   const { body, scores } = src;
   const { cols } = scores;
   const K = body.run.masking.levels;
-  const meanLoss = Array.from(
-    { length: K },
-    (_, k) => scored.reduce((a, r) => a + cols.losses[r * K + k]!, 0) / Math.max(scored.length, 1),
-  );
+  // The path over the rows that ran every level: with score.refine, estimated rows have no loss past level 0.
+  const path = cols.dlcExact ? scored.filter((r) => cols.dlcExact![r] === 1) : scored;
+  const meanLoss = Array.from({ length: K }, (_, k) => path.reduce((a, r) => a + cols.losses[r * K + k]!, 0) / Math.max(path.length, 1));
   const { split, seed, stratify, nested, unscored } = body.config.select;
   const m = body.run.masking;
   return {
@@ -34,7 +33,15 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
     rows: body.rows.total,
     scored: scored.length,
     by_status: body.rows.by_status,
-    masking: { levels: K, method: m.method, scope: m.scope, interval: m.interval, sparsities: m.sparsities, mean_loss: meanLoss },
+    masking: {
+      levels: K,
+      method: m.method,
+      scope: m.scope,
+      interval: m.interval,
+      sparsities: m.sparsities,
+      mean_loss: meanLoss,
+      mean_loss_rows: path.length,
+    },
     ifd: cols.ifd !== null,
     refine: body.refine,
     select: { split, seed, stratify, nested, unscored },
@@ -177,10 +184,13 @@ export interface Examples {
 function examples({ picks, texts }: Examples): Report["examples"] {
   const example = (src: ReportSource, row: number): Example => {
     const text = texts.get(row);
+    const { cols } = src.scores;
+    const estimated = cols.dlcExact?.[row] === 0;
     return {
       row,
-      id: src.scores.cols.id?.[row] ?? null,
-      dlc: src.scores.cols.dlc[row]!,
+      id: cols.id?.[row] ?? null,
+      dlc: cols.dlc[row]!,
+      dlc_sd: estimated ? cols.dlcSd![row]! : null,
       prompt: text ? oneLine(text.prompt, TEXT_CHARS) : "",
       response: text ? oneLine(text.response, TEXT_CHARS) : "",
     };

@@ -32,7 +32,16 @@ export interface RunSummary {
   rows: number;
   scored: number;
   by_status: Record<string, number>;
-  masking: { levels: number; method: string; scope: string; interval: number; sparsities: number[]; mean_loss: number[] };
+  /** mean_loss: per level, over the mean_loss_rows rows that ran every level (with score.refine, those with exact DLC). */
+  masking: {
+    levels: number;
+    method: string;
+    scope: string;
+    interval: number;
+    sparsities: number[];
+    mean_loss: number[];
+    mean_loss_rows: number;
+  };
   ifd: boolean;
   /** score.refine: boundary: rows with exact and estimated DLC and the expected side-agreement (the manifest's); null without. */
   refine: RefineSummary | null;
@@ -81,6 +90,8 @@ export interface Example {
   row: number;
   id: string | null;
   dlc: number;
+  /** score.refine: the sd of an estimated DLC; null where DLC is exact. */
+  dlc_sd: number | null;
   prompt: string;
   response: string;
 }

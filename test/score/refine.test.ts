@@ -127,11 +127,11 @@ describeWithShared("score.refine: boundary on stories260K", () => {
     }
   });
 
-  it("kept files of refined scores say which rows' DLC is an estimate, and its sd", async () => {
+  it("kept files and the report of refined scores say which rows' DLC is an estimate, and its sd", async () => {
     const scores = join(tmp, "marked.arrow");
     const config = cfg({ "score.out": scores, "score.refine": "boundary", "select.out_dir": join(tmp, "sel-marked") });
     await scoreOnly(config, quiet);
-    const { selections } = await selectAndWrite(config, quiet);
+    const { selections, report } = await selectAndWrite(config, { ...quiet, withReport: true });
     const { cols } = await readScoresFile(scores);
     let estimates = 0;
     for (const [i, ratio] of [0.1, 0.3, 0.5].entries()) {
@@ -147,6 +147,18 @@ describeWithShared("score.refine: boundary on stories260K", () => {
       });
     }
     expect(estimates).toBeGreaterThan(0);
+
+    // The masking path over the rows that ran every level, with their count; estimates marked among the examples.
+    const exact = [...cols.dlc.keys()].filter((r) => !Number.isNaN(cols.dlc[r]!) && cols.dlcExact![r] === 1);
+    const { masking } = report!.runs[0]!;
+    expect(masking.mean_loss_rows).toBe(exact.length);
+    masking.mean_loss.forEach((m, k) => expect(m).toBeCloseTo(exact.reduce((a, r) => a + cols.losses[r * 3 + k]!, 0) / exact.length, 9));
+    const shown = report!.examples.flatMap((g) => [...g.easiest, ...g.hardest]);
+    for (const e of shown) expect(e.dlc_sd).toBe(cols.dlcExact![e.row] === 1 ? null : cols.dlcSd![e.row]);
+    expect(shown.some((e) => e.dlc_sd !== null)).toBe(true);
+    const html = readFileSync(join(tmp, "sel-marked/report.html"), "utf8");
+    expect(html).toContain(`over the ${exact.length} rows that ran every level`);
+    expect(html).toContain("(estimate)");
   });
 
   it("by default: exact DLC near the split, the same FlexRand intervals and kept rows, for fewer model tokens", async () => {
