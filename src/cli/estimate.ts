@@ -29,10 +29,11 @@ export function describeEstimate(e: Estimate): string {
     `rows: ${e.rows.sampled ? e.rows.total : e.rows.read}${slice}: ${scored} to score, by status ${describeCounts(e.by_status)}`,
     `tokens per pass: ${e.tokens_per_pass} in ${e.batches} batches (padding ${(100 * e.padding).toFixed(1)}%), ${e.levels} levels, on ${e.device}`,
     `expected wall time: ${formatDuration(t.total)} (loading ${t.load.toFixed(1)}s, tokenizing ${t.tokenize.toFixed(1)}s, ${e.levels} x (${e.device === "cuda" ? "masking and session" : "masking"} ${t.per_level_setup.toFixed(1)}s + pass ${t.per_pass.toFixed(1)}s)${t.ifd_pass ? ` + the responses alone (IFD) ${t.ifd_pass.toFixed(1)}s` : ""}, reading and writing the data ${t.inspect_and_write.toFixed(1)}s)`,
+    `likely between ${formatDuration(t.total_range[0])} and ${formatDuration(t.total_range[1])}: the calibration's batches ran ${t.per_pass_spread[0].toFixed(2)}-${t.per_pass_spread[1].toFixed(2)} x their fitted time${e.refine ? `, and the masked levels run on ${(100 * e.refine_share).toFixed(0)}-100% of the rows` : ""}`,
     `peak memory: ${Math.round(e.peak_rss_mib)} MiB (while calibrating: the model, a session and a batch)`,
     ...(e.refine
       ? [
-          'score.refine boundary: the masked levels run only on the calibration rows and the rows near a boundary, known once level 0 has run: priced here as full levels (an upper bound; README "Cheaper DLC" has measured savings), and the maskable weights are held twice',
+          'score.refine boundary: the masked levels run only on the calibration rows and the rows near a boundary, known once level 0 has run: the expected wall time prices them as full levels (an upper bound; README "Cheaper DLC" has measured savings)',
         ]
       : []),
   ].join("\n");

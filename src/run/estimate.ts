@@ -42,11 +42,20 @@ export interface Estimate {
     per_pass: number;
     ifd_pass: number;
     total: number;
+    /**
+     * What the run may take: the passes priced at the calibration's fastest and slowest batches relative to
+     * the fit (per_pass_spread) and, with score.refine: boundary, the masked levels at least on the
+     * calibration rows (refine_share of the rows) and at most on every row.
+     */
+    total_range: [number, number];
+    per_pass_spread: [number, number];
   };
   /** Peak resident memory while calibrating (the model, a session, a batch), MiB. */
   peak_rss_mib: number;
   /** score.refine: boundary: the masked levels run on rows known only once level 0 has run; priced in full (an upper bound). */
   refine: boolean;
+  /** score.refine: boundary: the share of rows that run every level at least (the calibration sample); 1 without. */
+  refine_share: number;
 }
 
 async function countRows(config: EstimateConfig): Promise<number> {
@@ -95,13 +104,15 @@ export async function estimate(config: EstimateConfig, opts: EstimateOptions = {
     per_pass: c.perPass * scale,
     ifd_pass: c.ifdPass * scale,
     total: 0,
+    total_range: [0, 0] as [number, number],
+    per_pass_spread: cost.spread,
   };
-  seconds.total =
-    seconds.load +
-    seconds.tokenize +
-    seconds.inspect_and_write +
-    s.levels * (seconds.per_level_setup + seconds.per_pass) +
-    seconds.ifd_pass;
+  const fixed = seconds.load + seconds.tokenize + seconds.inspect_and_write + s.levels * seconds.per_level_setup;
+  // The masked levels run on the calibration sample at least (score.refine_sample, at least 50 rows).
+  const refineShare = s.refine === "boundary" ? Math.min(1, Math.max(s.refine_sample, 50 / Math.max(cost.rows * scale, 1))) : 1;
+  const passes = (share: number, factor: number) => factor * (seconds.per_pass * (1 + (s.levels - 1) * share) + seconds.ifd_pass);
+  seconds.total = fixed + passes(1, 1);
+  seconds.total_range = [fixed + passes(refineShare, cost.spread[0]), fixed + passes(1, cost.spread[1])];
   return {
     rows: { total: total ?? cost.rows, read: cost.rows, sampled: !!opts.sample && total !== undefined },
     by_status: Object.fromEntries(Object.entries(cost.byStatus).map(([k, v]) => [k, Math.round(v * scale)])),
@@ -113,5 +124,6 @@ export async function estimate(config: EstimateConfig, opts: EstimateOptions = {
     seconds,
     peak_rss_mib: process.resourceUsage().maxRSS / 1024,
     refine: s.refine === "boundary",
+    refine_share: refineShare,
   };
 }

@@ -28,6 +28,17 @@ export interface ScoringCost {
   device: Device;
   /** Seconds: loading the model (and on the CPU its one session), tokenizing, per level masking (and on CUDA a session), a pass over all rows, the IFD pass. */
   seconds: { load: number; tokenize: number; perLevelSetup: number; perPass: number; ifdPass: number };
+  /**
+   * How far the calibration's batches ran from the fit: the lowest and highest ratio of a batch's time to its
+   * fitted time. A pass may run that much faster or slower (a busy machine spreads them).
+   */
+  spread: [number, number];
+}
+
+/** The lowest and highest measured / fitted time over the calibration's batches (1, 1 when they fit exactly). */
+function spreadOf(samples: { batch: Batch; seconds: number }[], cost: (batch: Batch) => number): [number, number] {
+  const ratios = samples.map(({ batch, seconds }) => seconds / cost(batch)).filter(Number.isFinite);
+  return ratios.length ? [Math.min(1, ...ratios), Math.max(1, ...ratios)] : [1, 1];
 }
 
 /** a, b, c of time = a x slots + b x slots x length + c, least squares (c only when the fit needs it). */
@@ -106,7 +117,8 @@ async function calibrate(s: ScoreConfig, { model, tokenizer, data }: Prepared, p
   } finally {
     await session.release();
   }
-  return { device, setup, cost: fitBatchCost(samples) };
+  const cost = fitBatchCost(samples);
+  return { device, setup, cost, spread: spreadOf(samples, cost) };
 }
 
 /** Every pass over the plan priced batch by batch: the model's inputs (alone: the responses, IFD's pass). */
@@ -127,7 +139,7 @@ export async function measureScoring(
   const { data } = prepared;
   const plan = planOf(data, s, null);
   log(`${data.rows} rows read: ${describePlan(data, plan, null)}; calibrating on the model...`);
-  const { device, setup, cost } = await calibrate(s, prepared, plan, sessions);
+  const { device, setup, cost, spread } = await calibrate(s, prepared, plan, sessions);
   return {
     rows: data.rows,
     byStatus: statusCounts(statusesOf(data)),
@@ -142,5 +154,6 @@ export async function measureScoring(
       perPass: pricePass(prepared, plan, cost, false),
       ifdPass: s.ifd ? pricePass(prepared, plan, cost, true) : 0,
     },
+    spread,
   };
 }

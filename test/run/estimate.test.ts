@@ -50,6 +50,24 @@ describe("estimate", () => {
     expect(e.seconds.per_pass).toBeGreaterThan(0);
     expect(e.peak_rss_mib).toBeGreaterThan(50);
     expect(existsSync(join(tmp, "out"))).toBe(false);
+    // The range: every pass at the calibration's fastest and slowest batch relative to the fit.
+    const [fast, slow] = e.seconds.per_pass_spread;
+    expect(fast).toBeLessThanOrEqual(1);
+    expect(slow).toBeGreaterThanOrEqual(1);
+    const fixed = e.seconds.total - 3 * e.seconds.per_pass;
+    expect(e.seconds.total_range[0]).toBeCloseTo(fixed + fast * 3 * e.seconds.per_pass, 9);
+    expect(e.seconds.total_range[1]).toBeCloseTo(fixed + slow * 3 * e.seconds.per_pass, 9);
+    expect(e.refine_share).toBe(1);
+  });
+
+  it("with score.refine: boundary, the range's low end runs the masked levels on the calibration rows only", async () => {
+    const e = await estimate(testConfig({ ...keys(), "score.refine": "boundary", "score.refine_sample": 0.1 }));
+    // 0.1 of 60 rows is under the 50-row minimum: 50 / 60 of the rows.
+    expect(e.refine_share).toBeCloseTo(50 / 60, 12);
+    const [fast, slow] = e.seconds.per_pass_spread;
+    const fixed = e.seconds.total - 3 * e.seconds.per_pass;
+    expect(e.seconds.total_range[0]).toBeCloseTo(fixed + fast * e.seconds.per_pass * (1 + 2 * (50 / 60)), 9);
+    expect(e.seconds.total_range[1]).toBeCloseTo(fixed + slow * 3 * e.seconds.per_pass, 9);
   });
 
   it("--limit reads a slice; with --sample, a seeded sample scaled to all rows", async () => {
@@ -72,6 +90,7 @@ describe("estimate", () => {
       expect(r.stdout).toMatch(/^rows: 60: 54 to score, by status \d+ ok, \d+ truncated, 6 empty-response$/m);
       expect(r.stdout).toMatch(/^tokens per pass: \d+ in \d+ batches \(padding \d+\.\d%\), 3 levels, on cpu$/m);
       expect(r.stdout).toMatch(/^expected wall time: \d+(s|m\d\ds)/m);
+      expect(r.stdout).toMatch(/^likely between \d+(s|m\d\ds) and \d+(s|m\d\ds): the calibration's batches ran /m);
       expect(r.stdout).toMatch(/^peak memory: \d+ MiB/m);
       expect(readdirSync(tmp).sort()).toEqual(["d.jsonl"]);
     }
