@@ -285,11 +285,12 @@ table.examples td:nth-child(n+4) { text-align: left; max-width: 330px; }
 figure { margin: 1.5em 0; }
 .meta { color: #555; font-size: 0.9em; }
 .banner { background: #fff3cd; border: 1px solid #e0b84c; padding: 0.8em 1em; font-weight: bold; }
+.warnings { background: #fff8e6; border: 1px solid #e0b84c; padding: 0.6em 1em 0.6em 2em; }
 </style>
 </head>
 <body>
 <h1>dlc-prune report</h1>
-${report.banner ? `<p class="banner">${escape(report.banner)}</p>\n` : ""}<p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows (sha256 ${report.data.sha256.slice(0, 12)})</p>
+${report.banner ? `<p class="banner">${escape(report.banner)}</p>\n` : ""}${report.warnings.length ? `<ul class="warnings">${report.warnings.map((w) => `<li>${escape(w)}</li>`).join("")}</ul>\n` : ""}<p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows (sha256 ${report.data.sha256.slice(0, 12)})</p>
 ${report.runs.map(runLine).join("\n")}
 <h2>What each file keeps</h2>
 <p class="meta">Rows kept: the file's rows, and their share of all input rows. Response tokens kept: the scored response tokens of the file's scored rows, and their share of all scored rows' response tokens. Truncated: rows scored on the tokens that fit score.max_tokens.</p>

@@ -3,7 +3,8 @@
 // with `dlc-prune compare`, across the folders of several runs over the same data. Inputs in, files' text out:
 // the executor reads the texts of the rows `exampleRows` names, and publishes the files.
 import { REPORT_HTML, REPORT_JSON } from "../contract/manifest.js";
-import { hasScore, scoredRows } from "../contract/status.js";
+import { SCORED_STATUSES, hasScore, scoredRows } from "../contract/status.js";
+import { describeCounts } from "../util/counts.js";
 import { clippedAxis, cdfAt, evenSample, extremes, jaccard, oneLine, spearman } from "./figures.js";
 import { renderHtml } from "./html.js";
 import type { Distribution, Example, ExampleText, OutputRow, Report, ReportSource, RunSummary } from "./types.js";
@@ -214,6 +215,40 @@ function scatter(src: ReportSource, scored: number[]): Report["scatter"][number]
   };
 }
 
+/** A share of scored rows above which truncation is said at the top of the report. */
+const TRUNCATED_WARN = 0.05;
+/** Spearman's ρ(DLC, loss0) above which the masked levels are said to add little. */
+const ALIKE_RHO = 0.99;
+
+/**
+ * What a reader should know before the figures, per run: many rows truncated, rows without a score, and DLC
+ * ranking the rows as loss0 (the unmasked model's loss) does, so that the masked levels cost without telling.
+ */
+function warnings(runs: RunSummary[], correlations: Report["correlations"], many: boolean): string[] {
+  return runs.flatMap((r) => {
+    const who = many ? `${r.label}: ` : "";
+    const out: string[] = [];
+    const truncated = r.by_status.truncated ?? 0;
+    if (r.scored && truncated / r.scored > TRUNCATED_WARN)
+      out.push(
+        `${who}${truncated} of ${r.scored} scored rows (${pct(truncated / r.scored)}) were truncated: only the response tokens within score.max_tokens were scored; raise score.max_tokens if the model's window allows`,
+      );
+    const unscored = r.rows - r.scored;
+    if (unscored)
+      out.push(
+        `${who}${unscored} of ${r.rows} rows (${pct(unscored / r.rows)}) have no score (${describeCounts(Object.fromEntries(Object.entries(r.by_status).filter(([k, n]) => n && !(SCORED_STATUSES as readonly string[]).includes(k))))}): they are listed in unscored.jsonl`,
+      );
+    const rho = correlations.find((c) => c.a === `${who}dlc` && c.b === `${who}loss0`)?.rho;
+    if (r.masking.levels > 1 && rho != null && rho >= ALIKE_RHO)
+      out.push(
+        `${who}DLC and loss0 rank these rows alike (Spearman ρ ${rho.toFixed(3)}): the masked levels add cost but little information here; consider score.levels: 1 (loss0 alone) or select.by: loss0`,
+      );
+    return out;
+  });
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(x < 0.1 ? 1 : 0)}%`;
+
 /**
  * The report of one or more runs over the same data (the caller checks every source scored it), with the
  * example rows `pickExamples` chose and their texts (a row missing from `texts` shows none).
@@ -225,12 +260,14 @@ export function buildReport(sources: ReportSource[], shown: Examples): Report {
   const runs = sources.map((s) => runSummary(s, scoredOf.get(s)!));
   const random = runs.filter((r) => r.random_model);
   const first = sources[0]!.body;
+  const rhos = correlations(sources);
   return {
     tool: first.tool,
     version: first.version,
     banner: random.length
       ? `The model (${random.map((r) => r.model).join(", ")}) is the demo's tiny model with random weights (model.tiny): its scores are meaningless. This report shows the pipeline, not what DLC finds.`
       : null,
+    warnings: warnings(runs, rhos, many),
     data: { path: first.config.data.path, sha256: first.run.data.sha256, rows: first.rows.total },
     runs,
     outputs: sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!)),
@@ -239,7 +276,7 @@ export function buildReport(sources: ReportSource[], shown: Examples): Report {
     ),
     groups: sources.flatMap((s) => groupBars(s, labelOf(s), scoredOf.get(s)!) ?? []),
     overlaps: overlaps(sources, labelOf),
-    correlations: correlations(sources),
+    correlations: rhos,
     scatter: sources.map((s) => scatter(s, scoredOf.get(s)!)),
     examples: examples(shown),
   };

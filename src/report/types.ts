@@ -101,6 +101,8 @@ export interface Report {
   version: string;
   /** Said above everything: the demo's model has random weights. */
   banner: string | null;
+  /** Said at the top, one line each: many rows truncated, rows without a score, DLC ranking rows as loss0 does. */
+  warnings: string[];
   data: { path: string; sha256: string; rows: number };
   runs: RunSummary[];
   outputs: OutputRow[];

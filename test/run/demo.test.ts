@@ -99,6 +99,15 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     expect(report.runs[0]).toMatchObject({ rows: 87, scored: scored.length, ifd: true });
     for (let k = 0; k < 3; k++)
       expect(report.runs[0]!.masking.mean_loss[k]).toBeCloseTo(scored.reduce((a, r) => a + cols.losses[r]![k]!, 0) / scored.length, 9);
+    expect(report.runs[0]!.masking.mean_loss_rows).toBe(scored.length);
+
+    // Warnings at the top: the unscored rows (no row is truncated here), and DLC ranked as loss0 when ρ ≥ 0.99.
+    const unscored = 87 - scored.length;
+    const rho = report.correlations.find((c) => c.a === "dlc" && c.b === "loss0")!.rho!;
+    expect(report.warnings).toEqual([
+      `${unscored} of 87 rows (${((100 * unscored) / 87).toFixed(1)}%) have no score (${unscored} empty-response): they are listed in unscored.jsonl`,
+      ...(rho >= 0.99 ? [expect.stringContaining(`DLC and loss0 rank these rows alike (Spearman ρ ${rho.toFixed(3)})`)] : []),
+    ]);
 
     // Rows and tokens kept, per strategy and ratio, from the files themselves.
     const keptRows = new Map<string, number[]>();
