@@ -47,14 +47,19 @@ export function spearman(a: ArrayLike<number>, b: ArrayLike<number>): { rho: num
 }
 
 /** |A ∩ B| / |A ∪ B| of two keep masks (1 = kept); 1 when both are empty. */
-export function jaccard(a: Uint8Array, b: Uint8Array): { jaccard: number; intersection: number; union: number } {
+export function jaccard(
+  a: Uint8Array,
+  b: Uint8Array,
+): { jaccard: number; intersection: number; union: number; only_a: number; only_b: number } {
   let intersection = 0;
   let union = 0;
+  let onlyA = 0;
   for (let i = 0; i < a.length; i++) {
     if (a[i] && b[i]) intersection++;
     if (a[i] || b[i]) union++;
+    if (a[i] && !b[i]) onlyA++;
   }
-  return { jaccard: union ? intersection / union : 1, intersection, union };
+  return { jaccard: union ? intersection / union : 1, intersection, union, only_a: onlyA, only_b: union - intersection - onlyA };
 }
 
 /** The q-quantile of sorted values (the lower of the two neighbours: an actual value). */

@@ -196,6 +196,25 @@ function outputsTable(report: Report): string {
 }
 
 /** Per ratio, the Jaccard overlap of every two files' kept rows, as a matrix. */
+/** Across runs: for each selection both runs made, at each ratio, whether they kept the same rows. */
+function sameRowsTable(report: Report): string {
+  const pairs = report.overlaps.filter((o) => o.same_selection && o.a_run !== o.b_run);
+  if (!pairs.length) return "";
+  return `<h2>Same kept rows? (run against run)</h2>\n${table(
+    ["selection", "ratio", "A", "B", "same rows", "Jaccard", "only in A", "only in B"],
+    pairs.map((o) => [
+      escape(o.a.slice(o.a_run.length + 2)),
+      o.ratio,
+      escape(o.a_run),
+      escape(o.b_run),
+      o.only_a === 0 && o.only_b === 0 ? "yes" : "no",
+      o.jaccard.toFixed(3),
+      o.only_a,
+      o.only_b,
+    ]),
+  )}`;
+}
+
 function overlapTables(report: Report): string {
   const ratios = [...new Set(report.overlaps.map((o) => o.ratio))].sort((a, b) => a - b);
   return ratios
@@ -298,6 +317,7 @@ ${outputsTable(report)}
 <h2>Distributions</h2>
 ${await figures(report.distributions.map(cdfSpec))}
 ${report.groups.length ? `<h2>Mix by group</h2>\n${await figures(report.groups.map((g) => compositionSpec(g, many)))}` : ""}
+${sameRowsTable(report)}
 <h2>Overlap between files (Jaccard of kept rows)</h2>
 ${overlapTables(report)}
 <h2>Scores compared</h2>

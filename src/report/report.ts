@@ -126,13 +126,31 @@ function groupBars(src: ReportSource, label: (sel: string) => string, scored: nu
 /** Jaccard of the kept rows of every two files at the same ratio. */
 function overlaps(sources: ReportSource[], labelOf: Labels): Report["overlaps"] {
   const keeps = sources.flatMap((s) =>
-    s.selections.flatMap((sel) => sel.ratios.map((r) => ({ label: labelOf(s)(sel.choice.name), ratio: r.ratio, keep: r.keep }))),
+    s.selections.flatMap((sel) =>
+      sel.ratios.map((r) => ({
+        label: labelOf(s)(sel.choice.name),
+        run: s.label,
+        selection: sel.choice.name,
+        ratio: r.ratio,
+        keep: r.keep,
+      })),
+    ),
   );
   const out: Report["overlaps"] = [];
   keeps.forEach((a, i) =>
-    keeps
-      .slice(i + 1)
-      .forEach((b) => a.ratio === b.ratio && out.push({ ratio: a.ratio, a: a.label, b: b.label, ...jaccard(a.keep, b.keep) })),
+    keeps.slice(i + 1).forEach(
+      (b) =>
+        a.ratio === b.ratio &&
+        out.push({
+          ratio: a.ratio,
+          a: a.label,
+          b: b.label,
+          a_run: a.run,
+          b_run: b.run,
+          same_selection: a.selection === b.selection,
+          ...jaccard(a.keep, b.keep),
+        }),
+    ),
   );
   return out;
 }

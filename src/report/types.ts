@@ -109,8 +109,23 @@ export interface Report {
   distributions: Distribution[];
   /** data.fields.group: rows per group of every scored row and of each kept file's scored rows. */
   groups: { run: string; field: string; bars: { bar: string; group: string; rows: number }[] }[];
-  /** Jaccard of the kept rows of every two files at the same ratio. */
-  overlaps: { ratio: number; a: string; b: string; jaccard: number; intersection: number; union: number }[];
+  /**
+   * Jaccard of the kept rows of every two files at the same ratio, with the rows only one of them keeps; the
+   * runs they come from, and whether they are the same selection (across runs: "A vs B").
+   */
+  overlaps: {
+    ratio: number;
+    a: string;
+    b: string;
+    a_run: string;
+    b_run: string;
+    same_selection: boolean;
+    jaccard: number;
+    intersection: number;
+    union: number;
+    only_a: number;
+    only_b: number;
+  }[];
   /** Spearman's ρ between every two scores (dlc, loss0, ifd of each run), over the rows both define. */
   correlations: { a: string; b: string; rho: number | null; rows: number }[];
   /** loss0 against DLC per run (at most SCATTER_POINTS rows, evenly spaced). */

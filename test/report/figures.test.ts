@@ -21,6 +21,8 @@ describe("report figures", () => {
       jaccard: 0.5,
       intersection: 2,
       union: 4,
+      only_a: 1,
+      only_b: 1,
     });
     expect(jaccard(new Uint8Array(3), new Uint8Array(3)).jaccard).toBe(1);
   });

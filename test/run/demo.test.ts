@@ -281,13 +281,37 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     }
   });
 
-  it("compare renders one report across two finished runs, and refuses runs over other data", () => {
+  it("compare renders one report across two finished runs, says whether they kept the same rows, and refuses runs over other data", async () => {
     const cmp = runCli(["compare", "out/demo", "out/ifd", "--out", "out/compare"], { cwd: work });
     expect(cmp.status, cmp.stderr).toBe(0);
     const report = JSON.parse(readFileSync(join(work, "out/compare/report.json"), "utf8")) as Report;
     expect(report.runs.map((r) => r.label)).toEqual(["out/demo", "out/ifd"]);
     expect(report.outputs).toHaveLength(12 + 3);
     expect(report.overlaps.find((o) => o.a === "out/demo: hard" && o.b === "out/ifd: hard-by-ifd" && o.ratio === 0.3)).toBeDefined();
+    expect(report.overlaps.filter((o) => o.same_selection && o.a_run !== o.b_run)).toEqual([]); // no selection in both
+
+    // A vs B: the demo's selections drawn again with another seed. easy and hard keep the same rows; the seeded
+    // draws do not, and the rows only one run keeps are counted from the kept files.
+    const reseeded = runCli(["select", "--config", "configs/demo.yaml", "--set", "select.seed=7", "--set", "select.out_dir=out/seed7"], {
+      cwd: work,
+    });
+    expect(reseeded.status, reseeded.stderr).toBe(0);
+    const ab = runCli(["compare", "out/demo", "out/seed7", "--out", "out/compare-seed"], { cwd: work });
+    expect(ab.status, ab.stderr).toBe(0);
+    const vs = (JSON.parse(readFileSync(join(work, "out/compare-seed/report.json"), "utf8")) as Report).overlaps.filter(
+      (o) => o.same_selection && o.a_run !== o.b_run,
+    );
+    expect(vs.map((o) => `${o.a} ${o.ratio}`).sort()).toEqual(strategies.flatMap((st) => ratios.map((r) => `out/demo: ${st} ${r}`)).sort());
+    for (const o of vs) {
+      const file = `${o.a.slice("out/demo: ".length)}-${o.ratio}/train.parquet`;
+      const [a, b] = await Promise.all(
+        ["out/demo", "out/seed7"].map(async (d) => new Set((await readParquetRows(join(work, d, file))).map((r) => r.id))),
+      );
+      expect([o.only_a, o.only_b], file).toEqual([[...a!].filter((x) => !b!.has(x)).length, [...b!].filter((x) => !a!.has(x)).length]);
+      if (o.a.endsWith("easy") || o.a.endsWith("hard")) expect(o.only_a + o.only_b, file).toBe(0);
+    }
+    expect(vs.some((o) => o.only_a > 0)).toBe(true);
+    expect(readFileSync(join(work, "out/compare-seed/report.html"), "utf8")).toContain("Same kept rows? (run against run)");
     const manifest = JSON.parse(readFileSync(join(work, "out/compare/manifest.json"), "utf8")) as {
       kind: string;
       compared: { dir: string }[];
