@@ -32,6 +32,15 @@ function clipNote(d: Distribution): string {
  * One panel per selection: the CDF of every scored row (grey) and of the rows each ratio keeps (colours),
  * on one axis, so ratios and strategies compare as shapes whatever their sizes.
  */
+/** A panel's selection, with its strategy and score where its name does not say them ("flexrand", "picked (hard, ranked by ifd)"). */
+function panelTitle(p: Distribution["panels"][number]): string {
+  const more = [
+    ...(p.label.includes(p.strategy) ? [] : [p.strategy]),
+    ...(p.by === "dlc" || p.label.includes(p.by) ? [] : [`ranked by ${p.by}`]),
+  ];
+  return more.length ? `${p.label} (${more.join(", ")})` : p.label;
+}
+
 function cdfSpec(d: Distribution): TopLevelSpec {
   const ratios = [...new Set(d.panels.flatMap((p) => p.series.map((s) => s.ratio)))].sort((a, b) => a - b);
   const domain = [ALL, ...ratios.map((r) => `keep ${r}`)];
@@ -51,13 +60,15 @@ function cdfSpec(d: Distribution): TopLevelSpec {
       anchor: "start",
     },
     vconcat: d.panels.map((p) => {
-      const values = d.axis.x.flatMap((xv, i) => [
-        { x: xv, cdf: d.all[i], rows: ALL },
-        ...p.series.map((s) => ({ x: xv, cdf: s.cdf[i], rows: `keep ${s.ratio}` })),
-      ]);
-      const layer: unknown[] = [
-        { data: { values }, mark: { type: "line", clip: true, interpolate: "step-after" }, encoding: { x, y, color } },
-      ];
+      const all = d.axis.x.map((xv, i) => ({ x: xv, cdf: d.all[i], rows: ALL }));
+      const kept = d.axis.x.flatMap((xv, i) => p.series.map((s) => ({ x: xv, cdf: s.cdf[i], rows: `keep ${s.ratio}` })));
+      // All rows first, wide and pale, so that it shows under kept lines that follow it.
+      const line = (values: unknown[], style: object) => ({
+        data: { values },
+        mark: { type: "line", clip: true, interpolate: "step-after", ...style },
+        encoding: { x, y, color },
+      });
+      const layer: unknown[] = [line(all, { strokeWidth: 5, opacity: 0.5 }), line(kept, { strokeWidth: 1.5 })];
       if (p.boundary !== null)
         layer.push(
           {
@@ -72,12 +83,14 @@ function cdfSpec(d: Distribution): TopLevelSpec {
           },
         );
       return {
-        title: { text: `${p.label} (${p.strategy}, ranked by ${p.by})`, fontSize: 12, anchor: "start" },
-        width: WIDTH,
+        title: { text: panelTitle(p), fontSize: 12, anchor: "start" },
+        width: WIDTH + 100,
         height: 150,
         layer,
       };
     }),
+    // A legend beside every panel, not one for the column.
+    resolve: { legend: { color: "independent" } },
     ...CONFIG,
   } as TopLevelSpec;
 }
