@@ -9,10 +9,15 @@ export function statusCounts(statuses: Iterable<string>): Record<string, number>
   return { ok: 0, truncated: 0, ...countBy(statuses) };
 }
 
+/** The counts of the statuses that have no score (every status but ok and truncated), zero counts dropped. */
+export function unscoredCounts(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([s, n]) => n && !(SCORED_STATUSES as readonly string[]).includes(s)));
+}
+
 /** "84 ok, 2 truncated; 1 unscored (1 empty-response)" */
 export function describeStatuses(statuses: Iterable<string>): string {
   const counts = statusCounts(statuses);
-  const unscored = Object.fromEntries(Object.entries(counts).filter(([s]) => !(SCORED_STATUSES as readonly string[]).includes(s)));
+  const unscored = unscoredCounts(counts);
   const n = Object.values(unscored).reduce((a, b) => a + b, 0);
   return `${counts.ok} ok, ${counts.truncated} truncated; ${n} unscored${n ? ` (${describeCounts(unscored)})` : ""}`;
 }

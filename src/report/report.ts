@@ -3,7 +3,7 @@
 // with `dlc-prune compare`, across the folders of several runs over the same data. Inputs in, files' text out:
 // the executor reads the texts of the rows `exampleRows` names, and publishes the files.
 import { REPORT_HTML, REPORT_JSON } from "../contract/manifest.js";
-import { SCORED_STATUSES, hasScore, scoredRows } from "../contract/status.js";
+import { hasScore, scoredRows, unscoredCounts } from "../contract/status.js";
 import { describeCounts } from "../util/counts.js";
 import { clippedAxis, cdfAt, evenSample, extremes, jaccard, oneLine, spearman } from "./figures.js";
 import { renderHtml } from "./html.js";
@@ -254,7 +254,7 @@ function warnings(runs: RunSummary[], correlations: Report["correlations"], many
     const unscored = r.rows - r.scored;
     if (unscored)
       out.push(
-        `${who}${unscored} of ${r.rows} rows (${pct(unscored / r.rows)}) have no score (${describeCounts(Object.fromEntries(Object.entries(r.by_status).filter(([k, n]) => n && !(SCORED_STATUSES as readonly string[]).includes(k))))}): they are listed in unscored.jsonl`,
+        `${who}${unscored} of ${r.rows} rows (${pct(unscored / r.rows)}) have no score (${describeCounts(unscoredCounts(r.by_status))}): they are listed in unscored.jsonl`,
       );
     const rho = correlations.find((c) => c.a === `${who}dlc` && c.b === `${who}loss0`)?.rho;
     if (r.masking.levels > 1 && rho != null && rho >= ALIKE_RHO)
