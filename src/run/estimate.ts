@@ -4,6 +4,7 @@
 import { performance } from "node:perf_hooks";
 import type { SelectionsConfig } from "../config/schema.js";
 import { measureScoring } from "../score/estimate.js";
+import { CALIBRATION_MIN } from "../score/refine.js";
 import { sessionsOf, type ScoringConfig } from "../score/setup.js";
 import { DataSource } from "../data/source.js";
 import type { Device } from "../score/session.js";
@@ -108,8 +109,9 @@ export async function estimate(config: EstimateConfig, opts: EstimateOptions = {
     per_pass_spread: cost.spread,
   };
   const fixed = seconds.load + seconds.tokenize + seconds.inspect_and_write + s.levels * seconds.per_level_setup;
-  // The masked levels run on the calibration sample at least (score.refine_sample, at least 50 rows).
-  const refineShare = s.refine === "boundary" ? Math.min(1, Math.max(s.refine_sample, 50 / Math.max(cost.rows * scale, 1))) : 1;
+  // The masked levels run on the calibration sample at least (score.refine_sample, at least CALIBRATION_MIN rows).
+  const refineShare =
+    s.refine === "boundary" ? Math.min(1, Math.max(s.refine_sample, CALIBRATION_MIN / Math.max(cost.rows * scale, 1))) : 1;
   const passes = (share: number, factor: number) => factor * (seconds.per_pass * (1 + (s.levels - 1) * share) + seconds.ifd_pass);
   seconds.total = fixed + passes(1, 1);
   seconds.total_range = [fixed + passes(refineShare, cost.spread[0]), fixed + passes(1, cost.spread[1])];
