@@ -13,6 +13,16 @@ export const STRATEGIES = ["flexrand", "random", "easy", "hard"] as const;
 export const TRUNCATED = ["keep", "drop"] as const;
 /** The scores a selection can rank by: DLC, the unmasked level's loss (perplexity filtering), IFD. */
 export const RANKED_BY = ["dlc", "loss0", "ifd"] as const;
+/** The flags of the scores file select.exclude can drop rows by (src/contract/flags). */
+export const EXCLUDE_FLAGS = ["outliers", "duplicates", "duplicate_pairs"] as const;
+const excludeRule = z.union([
+  z.enum(EXCLUDE_FLAGS),
+  z
+    .object({ score: z.enum(RANKED_BY), above: z.number().optional(), below: z.number().optional() })
+    .strict()
+    .refine((r) => r.above !== undefined || r.below !== undefined, "give above, below or both"),
+]);
+export type ExcludeRule = z.infer<typeof excludeRule>;
 /** The keys that hold file paths (score.merge: a list of them, globs allowed). */
 export const PATH_KEYS = ["data.path", "model.path", "model.cache", "score.out", "score.merge", "select.out_dir"] as const;
 
@@ -156,6 +166,13 @@ export const configSchema = z
           .describe(
             "refine: boundary: a row settles when its estimate is on one side of every boundary with this probability (1: every row runs every level)",
           ),
+        outlier_k: z
+          .number()
+          .gt(0)
+          .default(3.5)
+          .describe(
+            "a scored row is flagged outlier when its DLC or loss0 is more than outlier_k x 1.4826 x MAD from the median (3.5: Iglewicz and Hoaglin); changing it recomputes the flags, not the scores",
+          ),
         truncated: z
           .enum(TRUNCATED)
           .default("keep")
@@ -228,6 +245,12 @@ export const configSchema = z
         seed: z.number().int().default(0).describe("seed of the selection draws"),
         stratify: z.string().nullable().default(null).describe("a field: select within each of its groups"),
         nested: z.boolean().default(true).describe("smaller ratios keep subsets of larger ones (one permutation per interval)"),
+        exclude: z
+          .array(excludeRule)
+          .default([])
+          .describe(
+            "rows dropped before every selection, into excluded.parquet with the reason: outliers, duplicates (a response an earlier row has; the first stays), duplicate_pairs (prompt and response), {score, above, below} (e.g. {score: ifd, above: 1}); the ratios are then of the rows left",
+          ),
         unscored: z
           .enum(["drop", "keep"])
           .default("drop")
@@ -247,6 +270,6 @@ export type Config = z.infer<typeof configSchema>;
 export type ScoreConfig = Config["score"];
 export type SelectConfig = Config["select"];
 /** What decides the selections a run makes: the strategies, the score they rank by, the groups they draw within. */
-export type SelectionsConfig = Pick<SelectConfig, "strategy" | "strategies" | "by" | "stratify">;
+export type SelectionsConfig = Pick<SelectConfig, "strategy" | "strategies" | "by" | "stratify" | "exclude">;
 export type Fields = Config["data"]["fields"];
 export type TinyConfig = z.infer<typeof tinySchema>;

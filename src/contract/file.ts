@@ -4,7 +4,11 @@
 //   loss0 float64 (the unmasked level's loss: perplexity filtering's score; null: not scored) |
 //   ifd float64 (with score.ifd: loss0 / loss of the response alone; null: none) |
 //   dlc_exact bool, dlc_sd float64 (with score.refine: boundary: whether the row ran every level, else the
-//   sd of its estimated DLC; its losses are null past the levels it ran)
+//   sd of its estimated DLC; its losses are null past the levels it ran) |
+//   duplicate bool, duplicate_of int64, duplicate_pair bool (the row's response repeats row duplicate_of's,
+//   normalized as src/text/duplicates says; duplicate_pair: its prompt too) |
+//   outlier bool (DLC or loss0 an outlier among the scored rows, src/contract/flags; in complete files only:
+//   a shard has not seen the other rows' scores, the merge computes it)
 // Its schema metadata (key "dlc_prune", JSON) is the run record (src/contract/record): which data, model,
 // tokens and masking produced it, with the run's fingerprint and the shard the file holds.
 import { lstat, readFile } from "node:fs/promises";
@@ -62,6 +66,12 @@ export interface ScoreColumns {
   /** score.refine: boundary: 1 where DLC is exact (every level ran), 0 where it is an estimate; and that estimate's sd (NaN when exact). */
   dlcExact: Uint8Array | null;
   dlcSd: Float64Array | null;
+  /** The first row with the same (normalized) response; NaN when none is earlier. */
+  duplicateOf: Float64Array;
+  /** 1 where that earlier row's prompt is the same too. */
+  duplicatePair: Uint8Array;
+  /** 1 where DLC or loss0 is an outlier (src/contract/flags); null in a shard's file, which cannot tell. */
+  outlier: Uint8Array | null;
 }
 
 /** The scores a selection can rank by (select.by). */
@@ -80,6 +90,9 @@ export function emptyColumns(n: number, levels: number, withIds: boolean, withIf
     ifd: withIfd ? new Float64Array(n).fill(NaN) : null,
     dlcExact: refined ? new Uint8Array(n) : null,
     dlcSd: refined ? new Float64Array(n).fill(NaN) : null,
+    duplicateOf: new Float64Array(n).fill(NaN),
+    duplicatePair: new Uint8Array(n),
+    outlier: null,
   };
 }
 
@@ -110,6 +123,33 @@ function validity(dlc: Float64Array): { bitmap: Uint8Array; nulls: number } {
     else bitmap[i >> 3]! |= 1 << (i & 7);
   });
   return { bitmap, nulls };
+}
+
+/** duplicate, duplicate_of, duplicate_pair, and (a complete file's) outlier. */
+function flagColumns(cols: ScoreColumns): { fields: Field[]; data: Data[] } {
+  const n = cols.dlc.length;
+  const duplicates = validity(cols.duplicateOf);
+  const fields = [
+    new Field("duplicate", new Bool(), false),
+    new Field("duplicate_of", new Int64(), true),
+    new Field("duplicate_pair", new Bool(), false),
+  ];
+  const data = [
+    makeData({ type: new Bool(), length: n, data: duplicates.bitmap }),
+    makeData({
+      type: new Int64(),
+      length: n,
+      nullCount: duplicates.nulls,
+      nullBitmap: duplicates.bitmap,
+      data: BigInt64Array.from(cols.duplicateOf, (r) => BigInt(Number.isNaN(r) ? 0 : r)),
+    }),
+    makeData({ type: new Bool(), length: n, data: packBits(cols.duplicatePair) }),
+  ];
+  if (cols.outlier) {
+    fields.push(new Field("outlier", new Bool(), false));
+    data.push(makeData({ type: new Bool(), length: n, data: packBits(cols.outlier) }));
+  }
+  return { fields, data };
 }
 
 export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
@@ -162,6 +202,9 @@ export function scoresToIpc(cols: ScoreColumns, meta: ScoresMeta): Uint8Array {
       nullableFloat64(cols.dlcSd),
     );
   }
+  const flags = flagColumns(cols);
+  fields.push(...flags.fields);
+  data.push(...flags.data);
   const schema = new Schema(fields, new Map([[METADATA_KEY, JSON.stringify(meta)]]));
   const batch = new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children: data }));
   return tableToIPC(new Table(schema, [batch]), "file");
@@ -235,6 +278,13 @@ function scoresMetaOf(table: Table, path: string): ScoresMeta {
     ...(meta.refine ? ["dlc_exact", "dlc_sd"] : []),
   ].filter((c) => !table.getChild(c));
   if (missing.length) throw new UserError(`${path}: not a dlc-prune scores file (no column ${missing.join(", ")})`);
+  // The flags came after 0.3.0, whose files have the same version: ours, to be rescored (and replaced).
+  const flags = ["duplicate", "duplicate_of", "duplicate_pair", ...(meta.shard ? [] : ["outlier"])].filter((c) => !table.getChild(c));
+  if (flags.length)
+    throw new OtherVersionError(
+      `${path}: scores of ${TOOL_NAME} ${meta.version} from before the duplicate and outlier flags (no column ${flags.join(", ")}); rescore`,
+      `${meta.version} (without flags)`,
+    );
   return meta;
 }
 
@@ -257,7 +307,11 @@ function columnsOf(table: Table, meta: ScoresMeta): ScoreColumns {
     // A level a refined row skipped is null.
     if (meta.refine) for (let k = 0; k < K; k++) if (!v.isValid(k)) losses[i * K + k] = NaN;
   }
-  const exactVec = meta.refine ? table.getChild("dlc_exact")! : null;
+  const bools = (name: string) => {
+    const vec = table.getChild(name)!;
+    return Uint8Array.from({ length: n }, (_, i) => (vec.get(i) ? 1 : 0));
+  };
+  const duplicateOf = table.getChild("duplicate_of")!;
   const idVec = table.getChild("id");
   return {
     row: Float64Array.from(table.getChild("row")!.toArray() as BigInt64Array, Number),
@@ -268,8 +322,11 @@ function columnsOf(table: Table, meta: ScoresMeta): ScoreColumns {
     status: Array.from(table.getChild("status")!.toArray()) as string[],
     loss0: float64("loss0"),
     ifd: meta.ifd ? float64("ifd") : null,
-    dlcExact: exactVec ? Uint8Array.from({ length: n }, (_, i) => (exactVec.get(i) ? 1 : 0)) : null,
+    dlcExact: meta.refine ? bools("dlc_exact") : null,
     dlcSd: meta.refine ? float64("dlc_sd") : null,
+    duplicateOf: Float64Array.from({ length: n }, (_, i) => (duplicateOf.isValid(i) ? Number(duplicateOf.get(i) as bigint) : NaN)),
+    duplicatePair: bools("duplicate_pair"),
+    outlier: meta.shard ? null : bools("outlier"),
   };
 }
 

@@ -8,6 +8,8 @@ import { TOOL_NAME } from "../version.js";
 
 export const MANIFEST_FILE = "manifest.json";
 export const UNSCORED_FILE = "unscored.jsonl";
+/** select.exclude's rows, with the reason: beside the selection folders, never read as training data by a glob over one. */
+export const EXCLUDED_FILE = "excluded.parquet";
 export const REPORT_JSON = "report.json";
 export const REPORT_HTML = "report.html";
 export const REPORT_FILES = [REPORT_JSON, REPORT_HTML];
@@ -25,7 +27,9 @@ export function keepFile(selection: string, ratio: number): string {
 export const KEPT_FOLDER = new RegExp(`^(${STRATEGIES.join("|")})(-by-(${RANKED_BY.filter((b) => b !== "dlc").join("|")}))?-[0-9.e+-]+$`);
 
 /** The names a manifest may list: the outputs above, never a path that leaves the folder. */
-const OUTPUT_NAME = new RegExp(`^(${KEPT_FOLDER.source.slice(1, -1)}/train\\.parquet|unscored\\.jsonl|report\\.json|report\\.html)$`);
+const OUTPUT_NAME = new RegExp(
+  `^(${KEPT_FOLDER.source.slice(1, -1)}/train\\.parquet|unscored\\.jsonl|excluded\\.parquet|report\\.json|report\\.html)$`,
+);
 
 const counts = z.record(z.string(), z.number().int().nonnegative());
 
@@ -40,8 +44,11 @@ const outputSummary = z.object({
   seed: z.number(),
   stratify: z.string().nullable(),
   nested: z.boolean(),
-  /** kept: rows in the file; pruned: scored rows left out; unscored: rows without a score (kept or dropped by `unscored`). */
-  rows: z.object({ kept: z.number().int(), pruned: z.number().int(), unscored: z.number().int() }),
+  /**
+   * kept: rows in the file; pruned: scored rows left out; excluded: scored rows select.exclude set aside before
+   * the draw; unscored: rows without a score (kept or dropped by `unscored`).
+   */
+  rows: z.object({ kept: z.number().int(), pruned: z.number().int(), excluded: z.number().int(), unscored: z.number().int() }),
   /** The rows in the file by status (ok, truncated, and unscored ones when `unscored: keep`). */
   kept_by_status: counts,
   /** Response tokens scored (after truncation) of the kept and the pruned scored rows. */
@@ -76,6 +83,10 @@ export const manifestSchema = z.object({
   /** Every input row by status: ok, truncated, and each reason a row has no score. */
   rows: z.object({ total: z.number().int(), by_status: counts }),
   unscored: z.object({ file: z.literal(UNSCORED_FILE), rows: z.number().int(), policy: z.string(), by_status: counts }),
+  /** The scores file's flags (src/contract/flags): duplicate responses, those with the same prompt too, outliers. */
+  flags: z.object({ duplicates: z.number().int(), duplicate_pairs: z.number().int(), outliers: z.number().int(), outlier_k: z.number() }),
+  /** select.exclude: the rows set aside before every selection, by the rule that named each and by status; null without rules. */
+  excluded: z.object({ file: z.literal(EXCLUDED_FILE), rows: z.number().int(), by_reason: counts, by_status: counts }).nullable(),
   /** score.refine: boundary: rows with exact and with estimated DLC, the expected side-agreement, the boundaries; null without refinement. */
   refine: z
     .object({ exact: z.number().int(), estimated: z.number().int(), expected_agreement: z.number(), boundaries: z.array(z.string()) })

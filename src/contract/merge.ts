@@ -8,6 +8,7 @@ import { describeDifferences, ensureWritableDir } from "../util/fs.js";
 import { Lock } from "../util/lock.js";
 import { RunInputs } from "../util/paths.js";
 import { emptyColumns, existingScoresFile, readScoresFile, writeScoresFile, type ScoresFile, type ScoresMeta } from "./file.js";
+import { outlierFlags } from "./flags.js";
 import { lockPath } from "./names.js";
 import { runIdentity } from "./record.js";
 
@@ -30,9 +31,16 @@ export async function expandShardPaths(patterns: string[]): Promise<string[]> {
 
 /**
  * Merges shard files into `out` (named by `key` in messages: --out, score.out), which must not be one of them;
- * `log` hears of a stale lock taken over.
+ * `log` hears of a stale lock taken over. Outliers are flagged with `outlierK` (a run's score.outlier_k), else
+ * with the k the shards were scored with.
  */
-export async function mergeShards(files: string[], out: string, key = "--out", log?: (line: string) => void): Promise<ScoresMeta> {
+export async function mergeShards(
+  files: string[],
+  out: string,
+  key = "--out",
+  log?: (line: string) => void,
+  outlierK?: number,
+): Promise<ScoresMeta> {
   if (files.length === 0) throw new UserError("merge: name the shard files to merge");
   const inputs = await RunInputs.of(files.map((path) => ({ path, role: "shard file" })));
   await inputs.check(out, key);
@@ -40,13 +48,13 @@ export async function mergeShards(files: string[], out: string, key = "--out", l
   await existingScoresFile(out, key);
   const lock = await Lock.acquire(lockPath(out), `${key} ${out}`, log);
   try {
-    return await mergeInto(files, out);
+    return await mergeInto(files, out, outlierK);
   } finally {
     await lock.release();
   }
 }
 
-async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
+async function mergeInto(files: string[], out: string, outlierK: number | undefined): Promise<ScoresMeta> {
   const shards: { file: string; scores: ScoresFile }[] = [];
   for (const file of files) shards.push({ file, scores: await readScoresFile(file) });
   const first = shards[0]!;
@@ -71,7 +79,7 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
       `missing shard${missing.length > 1 ? "s" : ""} ${missing.map((i) => `${i}/${count}`).join(", ")} (merging ${files.join(", ")})`,
     );
 
-  const meta = first.scores.meta;
+  const meta = { ...first.scores.meta, outlier_k: outlierK ?? first.scores.meta.outlier_k };
   const n = meta.data.rows;
   const K = meta.masking.levels;
   const owner = new Array<string | undefined>(n);
@@ -91,10 +99,13 @@ async function mergeInto(files: string[], out: string): Promise<ScoresMeta> {
       if (merged.ifd) merged.ifd[row] = c.ifd![i]!;
       if (merged.dlcExact) merged.dlcExact[row] = c.dlcExact![i]!;
       if (merged.dlcSd) merged.dlcSd[row] = c.dlcSd![i]!;
+      merged.duplicateOf[row] = c.duplicateOf[i]!;
+      merged.duplicatePair[row] = c.duplicatePair[i]!;
     });
   }
   const uncovered = owner.findIndex((o) => !o);
   if (uncovered >= 0) throw new UserError(`row ${uncovered} is in no shard (merging ${files.join(", ")})`);
+  merged.outlier = outlierFlags(merged, meta.outlier_k);
   const whole: ScoresMeta = { ...meta, shard: null };
   await writeScoresFile(out, merged, whole);
   return whole;

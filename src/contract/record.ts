@@ -59,6 +59,8 @@ export const runRecordSchema = z.object({
       cuts: z.array(cutSchema),
     })
     .nullable(),
+  /** The outlier flag's k (src/contract/flags): not part of the run's identity, since it is recomputed from the scores without scoring. */
+  outlier_k: z.number(),
   /** Batches are part of a row's floating-point result (its padding), and so is the device. */
   batch_tokens: z.number().int(),
   device: z.enum(DEVICES).exclude(["auto"]),
@@ -74,12 +76,12 @@ export type RunRecord = z.infer<typeof runRecordSchema>;
 export type CheckpointSource = NonNullable<RunRecord["model"]["checkpoint"]>;
 
 /**
- * What makes two runs the same run: the record without where the files were and where it ran, and without
- * what follows from the rest (the sparsities and the count of maskable weights follow from the model and
+ * What makes two runs the same run: the record without where the files were and where it ran, without the
+ * outlier flags' k (applied to the scores afterwards), and without what follows from the rest (the sparsities and the count of maskable weights follow from the model and
  * the masking config).
  */
 export function runIdentity(record: RunRecord): Record<string, unknown> {
-  const { data, model, masking, environment: _environment, ...rest } = record;
+  const { data, model, masking, environment: _environment, outlier_k: _k, ...rest } = record;
   const { path: _data, ...dataIdentity } = data;
   // A converted checkpoint is the converted folder's files, which are hashed.
   const { path: _model, maskable_weights: _weights, checkpoint: _checkpoint, ...modelIdentity } = model;

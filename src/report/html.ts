@@ -3,11 +3,15 @@
 import * as vega from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
 import { describeCounts } from "../util/counts.js";
-import type { Distribution, Report } from "./types.js";
+import type { Distribution, Example, Report } from "./types.js";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 const CONFIG = { config: { font: "sans-serif", view: { stroke: null }, legend: { orient: "right" } } };
 const WIDTH = 600;
+/** Titles and subtitles longer than this (in pixels) end in an ellipsis: a long run label never widens the page. */
+const TITLE_LIMIT = 900;
+/** Across runs, figures stand two abreast: their titles stay within one's width. */
+const SIDE_BY_SIDE_LIMIT = 540;
 const ALL = "all scored";
 const GREY = "#9a9a9a";
 const PALETTE = ["#2f6db5", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#d35400", "#7f8c8d"];
@@ -58,6 +62,7 @@ function cdfSpec(d: Distribution): TopLevelSpec {
       text: `${METRICS[d.metric].title}: kept rows vs all scored rows (cumulative share)${d.panels.length > 1 ? `, one panel per selection` : ""}`,
       subtitle: clipNote(d),
       anchor: "start",
+      limit: TITLE_LIMIT,
     },
     vconcat: d.panels.map((p) => {
       const all = d.axis.x.map((xv, i) => ({ x: xv, cdf: d.all[i], rows: ALL }));
@@ -95,14 +100,80 @@ function cdfSpec(d: Distribution): TopLevelSpec {
   } as TopLevelSpec;
 }
 
+/**
+ * Across runs: one figure per metric, one panel per selection, the runs overlaid (a colour each, a dash per
+ * keep ratio, every scored row as the run's wide pale line), so "A vs B" is read in one panel.
+ */
+function overlaySpec(ds: Distribution[]): TopLevelSpec {
+  const metric = ds[0]!.metric;
+  const runs = ds.map((d) => d.run);
+  const ratios = [...new Set(ds.flatMap((d) => d.panels.flatMap((p) => p.series.map((s) => s.ratio))))].sort((a, b) => a - b);
+  const selections = [...new Set(ds.flatMap((d) => d.panels.map((p) => p.selection)))];
+  const [lo, hi] = [Math.min(...ds.map((d) => d.axis.lo)), Math.max(...ds.map((d) => d.axis.hi))];
+  const x = { field: "x", type: "quantitative", title: METRICS[metric].unit, scale: { domain: [lo, hi], zero: false, nice: false } };
+  const y = { field: "cdf", type: "quantitative", title: "share of rows ≤ x", scale: { domain: [0, 1] }, axis: { format: "%" } };
+  const color = { field: "run", type: "nominal", title: "run", scale: { domain: runs, range: PALETTE } };
+  const dashes = [
+    [1, 0],
+    [6, 3],
+    [2, 2],
+    [8, 3, 2, 3],
+    [1, 3],
+  ];
+  const strokeDash = {
+    field: "rows",
+    type: "nominal",
+    title: "rows",
+    scale: { domain: [ALL, ...ratios.map((r) => `keep ${r}`)], range: [[1, 0], ...ratios.map((_, i) => dashes[i % dashes.length])] },
+  };
+  const line = (values: unknown[], style: object) => ({
+    data: { values },
+    mark: { type: "line", clip: true, interpolate: "step-after", ...style },
+    encoding: { x, y, color, strokeDash },
+  });
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: `${METRICS[metric].title}: kept rows vs all scored rows (cumulative share), the runs overlaid, one panel per selection`,
+      subtitle: ds.map((d) => `${d.run}: ${clipNote(d)}`),
+      anchor: "start",
+      limit: TITLE_LIMIT,
+    },
+    vconcat: selections.map((sel) => {
+      const all = ds.flatMap((d) => d.axis.x.map((xv, i) => ({ x: xv, cdf: d.all[i], run: d.run, rows: ALL })));
+      const kept = ds.flatMap((d) => {
+        const p = d.panels.find((q) => q.selection === sel);
+        return p ? d.axis.x.flatMap((xv, i) => p.series.map((s) => ({ x: xv, cdf: s.cdf[i], run: d.run, rows: `keep ${s.ratio}` }))) : [];
+      });
+      return {
+        title: { text: sel, fontSize: 12, anchor: "start" },
+        width: WIDTH + 100,
+        height: 115,
+        layer: [line(all, { strokeWidth: 5, opacity: 0.35 }), line(kept, { strokeWidth: 1.5 })],
+      };
+    }),
+    resolve: { legend: { color: "independent", strokeDash: "independent" } },
+    ...CONFIG,
+  } as TopLevelSpec;
+}
+
+/** One figure per run and metric; across runs, one per metric with the runs overlaid. */
+function distributionSpecs(report: Report): TopLevelSpec[] {
+  if (report.runs.length === 1) return report.distributions.map(cdfSpec);
+  return (["dlc", "response_tokens"] as const).map((m) => overlaySpec(report.distributions.filter((d) => d.metric === m)));
+}
+
 /** The share of each group among every scored row and among each file's kept rows. */
 function compositionSpec(g: Report["groups"][number], many: boolean): TopLevelSpec {
   return {
     $schema: SCHEMA,
-    title: `Mix by ${g.field}: all scored rows vs each kept file${many ? ` (${g.run})` : ""}`,
+    title: {
+      text: `Mix by ${g.field}: all scored rows vs each kept file${many ? ` (${g.run})` : ""}`,
+      limit: many ? SIDE_BY_SIDE_LIMIT : TITLE_LIMIT,
+    },
     data: { values: g.bars },
     mark: "bar",
-    width: WIDTH - 120,
+    width: many ? 340 : WIDTH - 120,
     encoding: {
       y: { field: "bar", type: "nominal", sort: null, title: null },
       x: { field: "rows", type: "quantitative", stack: "normalize", title: "share of rows", axis: { format: "%" } },
@@ -117,11 +188,15 @@ function compositionSpec(g: Report["groups"][number], many: boolean): TopLevelSp
 function scatterSpec(s: Report["scatter"][number], rho: number | null, many: boolean): TopLevelSpec {
   return {
     $schema: SCHEMA,
-    title: `loss0 (unmasked model's response NLL) vs DLC${many ? ` (${s.run})` : ""}: Spearman ρ ${fixed(rho, 3)}, ${s.points.length} rows`,
+    title: {
+      limit: many ? SIDE_BY_SIDE_LIMIT : TITLE_LIMIT,
+      text: `loss0 vs DLC${many ? ` (${s.run})` : ""}: Spearman ρ ${fixed(rho, 3)}`,
+      subtitle: `${s.points.length} rows; loss0: the unmasked model's response NLL`,
+    },
     data: { values: s.points },
     mark: { type: "circle", size: 22, opacity: 0.55, color: PALETTE[0] },
-    width: 380,
-    height: 380,
+    width: many ? 320 : 380,
+    height: many ? 320 : 380,
     encoding: {
       x: { field: "loss0", type: "quantitative", scale: { zero: false }, title: "loss0 (nats)" },
       y: { field: "dlc", type: "quantitative", scale: { zero: false }, title: "DLC (nats)" },
@@ -145,6 +220,7 @@ function maskingSpec(runs: Report["runs"]): TopLevelSpec {
   return {
     $schema: SCHEMA,
     title: {
+      limit: TITLE_LIMIT,
       text:
         runs.length > 1
           ? "Masking path: mean response loss per level"
@@ -180,32 +256,75 @@ async function svg(spec: TopLevelSpec): Promise<string> {
 const table = (head: string[], rows: (string | number)[][], cls = "") =>
   `<table${cls ? ` class="${cls}"` : ""}>\n<tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>\n${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}\n</table>`;
 
-function outputsTable(report: Report): string {
-  const many = report.runs.length > 1;
-  return table(
-    [
-      ...(many ? ["run"] : []),
-      "selection",
-      "keep ratio",
-      "rows kept",
-      "response tokens kept",
-      "easy / hard drawn",
-      "truncated kept",
-      "unscored",
-      "mean DLC kept",
-    ],
-    report.outputs.map((o) => [
-      ...(many ? [escape(o.run)] : []),
-      escape(o.selection),
-      o.ratio,
-      `${o.rows_kept} (${pct(o.rows_kept_share)})`,
-      `${o.tokens_kept} (${pct(o.tokens_kept_share)})`,
-      o.drawn ? `${o.drawn.easy} / ${o.drawn.hard}` : "–",
-      o.truncated_kept,
-      `${o.unscored} (${escape(o.unscored_policy)})`,
-      fixed(o.mean_dlc_kept),
-    ]),
-  );
+/** The groups a decision table shows a column for: the MIX_COLUMNS - 1 largest among all rows, then "other". */
+const MIX_COLUMNS = 6;
+function mixColumns(shares: Record<string, number>): string[] {
+  const groups = Object.keys(shares).sort((a, b) => shares[b]! - shares[a]! || (a < b ? -1 : 1));
+  return groups.length <= MIX_COLUMNS ? groups : [...groups.slice(0, MIX_COLUMNS - 1), "other"];
+}
+
+function mixCells(shares: Record<string, number> | null, columns: string[]): string[] {
+  if (!shares) return columns.map(() => "–");
+  const named = new Set(columns);
+  const other = Object.entries(shares).reduce((a, [g, v]) => a + (named.has(g) ? 0 : v), 0);
+  return columns.map((g) => pct(g === "other" && !(g in shares) ? other : (shares[g] ?? 0)));
+}
+
+/**
+ * The decision table of one run: all scored rows first, then each file, with what tells the selections apart:
+ * rows and tokens kept, each group's share, flagged rows kept, overlap with the run's other selections, and
+ * the kept rows' mean DLC and loss0 against all rows'.
+ */
+function decisionTable(report: Report, run: Report["runs"][number]): string {
+  const outputs = report.outputs.filter((o) => o.run === run.label);
+  const mix = run.all.group_shares ? mixColumns(run.all.group_shares) : [];
+  const head = [
+    "selection",
+    "keep",
+    "rows kept",
+    "tokens kept",
+    ...mix.map((g) => `${escape(g)}`),
+    "outliers",
+    "duplicates",
+    "overlap (Jaccard)",
+    "mean DLC",
+    "mean loss0",
+    "easy / hard",
+    "truncated",
+  ];
+  const all = [
+    "<b>all scored rows</b>",
+    "",
+    String(run.scored),
+    String(run.all.tokens),
+    ...mixCells(run.all.group_shares, mix),
+    String(run.flags.outliers),
+    String(run.flags.duplicates),
+    "",
+    fixed(run.all.mean_dlc, 3),
+    fixed(run.all.mean_loss0, 3),
+    "",
+    String(run.by_status.truncated ?? 0),
+  ];
+  const rows = outputs.map((o) => [
+    escape(o.selection),
+    o.ratio,
+    `${o.rows_kept} (${pct(o.rows_kept_share)})`,
+    `${o.tokens_kept} (${pct(o.tokens_kept_share)})`,
+    ...mixCells(o.group_shares, mix),
+    o.outliers_kept,
+    o.duplicates_kept,
+    Object.entries(o.overlap)
+      .map(([sel, j]) => `${escape(sel)} ${j.toFixed(2).replace(/^0\./, ".")}`)
+      .join(" · ") || "–",
+    fixed(o.mean_dlc_kept, 3),
+    fixed(o.mean_loss0_kept, 3),
+    o.drawn ? `${o.drawn.easy} / ${o.drawn.hard}` : "–",
+    o.truncated_kept,
+  ]);
+  const caption = report.runs.length > 1 ? `<h3>${escape(run.label)}</h3>\n` : "";
+  const mixNote = mix.length ? `; the ${escape(run.group!)} columns: each group's share of the rows` : "";
+  return `${caption}${table(head, [all, ...rows], "decision")}\n<p class="meta">Each file's scored rows: rows kept (share of all ${run.rows} input rows), response tokens kept (share of the scored rows')${mixNote}; outliers, duplicates and truncated rows among them; overlap with the other selections at the same ratio; easy / hard: FlexRand's draws from each interval; excluded before selection: ${run.excluded ? `${run.excluded.rows} rows (${escape(describeCounts(run.excluded.by_reason))}; ${escape(describeCounts(run.excluded.by_status))})` : "none (select.exclude)"}; unscored rows: ${escape(run.select.unscored)}.</p>`;
 }
 
 /** Per ratio, the Jaccard overlap of every two files' kept rows, as a matrix. */
@@ -228,33 +347,57 @@ function sameRowsTable(report: Report): string {
   )}`;
 }
 
+/** Per run and ratio, the Jaccard overlap of every two selections' kept rows, as a matrix (across runs: sameRowsTable). */
 function overlapTables(report: Report): string {
+  const many = report.runs.length > 1;
   const ratios = [...new Set(report.overlaps.map((o) => o.ratio))].sort((a, b) => a - b);
-  return ratios
-    .map((ratio) => {
-      const pairs = report.overlaps.filter((o) => o.ratio === ratio);
-      const names = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
-      const at = (a: string, b: string) =>
-        a === b ? "1" : (pairs.find((p) => (p.a === a && p.b === b) || (p.a === b && p.b === a))?.jaccard.toFixed(3) ?? "–");
-      return `<h3>keep ${ratio}</h3>\n${table(
-        ["", ...names.map(escape)],
-        names.map((a) => [escape(a), ...names.map((b) => at(a, b))]),
-        "matrix",
-      )}`;
-    })
+  return report.runs
+    .flatMap((run) =>
+      ratios.map((ratio) => {
+        const pairs = report.overlaps.filter((o) => o.ratio === ratio && o.a_run === run.label && o.b_run === run.label);
+        if (!pairs.length) return "";
+        const names = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
+        const short = (label: string) => escape(many ? label.slice(run.label.length + 2) : label);
+        const at = (a: string, b: string) =>
+          a === b ? "1" : (pairs.find((p) => (p.a === a && p.b === b) || (p.a === b && p.b === a))?.jaccard.toFixed(3) ?? "–");
+        return `<div><h3>${many ? `${escape(run.label)}, ` : ""}keep ${ratio}</h3>\n${table(
+          ["", ...names.map(short)],
+          names.map((a) => [short(a), ...names.map((b) => at(a, b))]),
+          "matrix",
+        )}</div>`;
+      }),
+    )
+    .join("\n");
+}
+
+/** Example rows under a title (on the first): what `shown` says of each, its id, and its prompt and response. */
+const exampleLines = (title: string, list: Example[], shown: (e: Example) => string) =>
+  list.map((e, i) => [
+    i === 0 ? title : "",
+    shown(e),
+    escape(e.id ?? `row ${e.row}`),
+    `<span class="text">${escape(e.prompt)}</span>`,
+    `<span class="text">${escape(e.response)}</span>`,
+  ]);
+
+/** The first outliers and duplicates of each run, with their text. */
+function flaggedTables(report: Report): string {
+  const many = report.runs.length > 1;
+  const rows = (title: string, list: Example[]) =>
+    exampleLines(title, list, (e) => (e.duplicate_of === undefined ? e.dlc.toFixed(4) : `repeats row ${e.duplicate_of}`));
+  return report.flagged
+    .filter((f) => f.outliers.length || f.duplicates.length)
+    .map(
+      (f) =>
+        `${many ? `<h3>${escape(f.run)}</h3>\n` : ""}${table(["", "DLC / first row", "id", "prompt", "response"], [...rows("outliers", f.outliers), ...rows("duplicates", f.duplicates)], "examples")}`,
+    )
     .join("\n");
 }
 
 function examplesTables(report: Report): string {
   const many = report.runs.length > 1;
-  const rows = (title: string, list: Report["examples"][number]["easiest"]) =>
-    list.map((e, i) => [
-      i === 0 ? title : "",
-      e.dlc_sd === null ? e.dlc.toFixed(4) : `≈ ${e.dlc.toFixed(4)} ± ${e.dlc_sd.toFixed(4)} (estimate)`,
-      escape(e.id ?? `row ${e.row}`),
-      `<span class="text">${escape(e.prompt)}</span>`,
-      `<span class="text">${escape(e.response)}</span>`,
-    ]);
+  const rows = (title: string, list: Example[]) =>
+    exampleLines(title, list, (e) => (e.dlc_sd === null ? e.dlc.toFixed(4) : `≈ ${e.dlc.toFixed(4)} ± ${e.dlc_sd.toFixed(4)} (estimate)`));
   return report.examples
     .map(
       (g) =>
@@ -275,6 +418,7 @@ function runLine(r: Report["runs"][number]): string {
     `${r.rows} rows, ${r.scored} scored (${escape(describeCounts(r.by_status))})`,
     `${m.levels} levels, ${m.method} ${m.scope} masking, interval ${m.interval}${r.ifd ? "; IFD computed" : ""}${refine}`,
     `split ${s.split}, seed ${s.seed}${s.stratify ? `, stratified by ${escape(s.stratify)}` : ""}, ${s.nested ? "nested" : "independent"} draws`,
+    `select.exclude: ${s.exclude.length ? escape(s.exclude.join(", ")) : "none"}`,
     `unscored rows: ${escape(s.unscored)}`,
   ];
   return `<p class="meta"><b>${r.label === "." ? "This run" : escape(r.label)}</b>: ${parts.join("; ")}</p>`;
@@ -308,43 +452,49 @@ async function page(report: Report): Promise<string> {
 <meta charset="utf-8">
 <title>dlc-prune report</title>
 <style>
-body { font-family: sans-serif; margin: 2em auto; max-width: 900px; color: #222; }
+body { font-family: sans-serif; margin: 1em auto; max-width: 1340px; padding: 0 1em; color: #222; }
+h1 { margin: 0.2em 0 0.4em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+table.decision { margin: 0.4em 0; font-size: 0.85em; }
+.guidance { background: #eef5ee; border: 1px solid #8fbf8f; padding: 0.5em 1em 0.5em 2em; margin: 0.4em 0; }
 th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; }
 table.examples td:nth-child(n+4) { text-align: left; max-width: 330px; }
 .text { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 figure { margin: 1.5em 0; }
+.row { display: flex; flex-wrap: wrap; gap: 0 2.5em; align-items: flex-start; }
+.row h3 { margin: 0.6em 0 0; }
+details > summary { cursor: pointer; color: #2f6db5; margin: 0.5em 0; }
 .meta { color: #555; font-size: 0.9em; }
 .banner { background: #fff3cd; border: 1px solid #e0b84c; padding: 0.8em 1em; font-weight: bold; }
-.warnings { background: #fff8e6; border: 1px solid #e0b84c; padding: 0.6em 1em 0.6em 2em; }
+.warnings { background: #fff8e6; border: 1px solid #e0b84c; padding: 0.4em 1em 0.4em 2em; margin: 0.4em 0; }
 </style>
 </head>
 <body>
 <h1>dlc-prune report</h1>
-${report.banner ? `<p class="banner">${escape(report.banner)}</p>\n` : ""}${report.warnings.length ? `<ul class="warnings">${report.warnings.map((w) => `<li>${escape(w)}</li>`).join("")}</ul>\n` : ""}<p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows (sha256 ${report.data.sha256.slice(0, 12)})</p>
+${report.banner ? `<p class="banner">${escape(report.banner)}</p>\n` : ""}${report.warnings.length ? `<ul class="warnings">${report.warnings.map((w) => `<li>${escape(w)}</li>`).join("")}</ul>\n` : ""}<h2 id="decision">What each file keeps</h2>
+${report.runs.map((r) => decisionTable(report, r)).join("\n")}
+${report.guidance.length ? `<ul class="guidance">${report.guidance.map((g) => `<li>${escape(g)}</li>`).join("")}</ul>\n` : ""}<p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows (sha256 ${report.data.sha256.slice(0, 12)})</p>
 ${report.runs.map(runLine).join("\n")}
-<h2>What each file keeps</h2>
-<p class="meta">Rows kept: the file's rows, and their share of all input rows. Response tokens kept: the scored response tokens of the file's scored rows, and their share of all scored rows' response tokens. Truncated: rows scored on the tokens that fit score.max_tokens.</p>
-${outputsTable(report)}
 <h2>Distributions</h2>
-${await figures(report.distributions.map(cdfSpec))}
-${report.groups.length ? `<h2>Mix by group</h2>\n${await figures(report.groups.map((g) => compositionSpec(g, many)))}` : ""}
+${await figures(distributionSpecs(report))}
+${report.groups.length ? `<h2>Mix by group</h2>\n<div class="row">${await figures(report.groups.map((g) => compositionSpec(g, many)))}</div>` : ""}
 ${sameRowsTable(report)}
-<h2>Overlap between files (Jaccard of kept rows)</h2>
-${overlapTables(report)}
+<h2>Overlap between ${many ? "the selections of each run" : "files"} (Jaccard of kept rows)</h2>
+<div class="row">${overlapTables(report)}</div>
 <h2>Scores compared</h2>
 <p class="meta">Spearman's ρ over the rows both scores define. loss0 is the unmasked model's response NLL (perplexity filtering); ifd is loss0 divided by the loss of the response without its prompt.</p>
 ${table(
   ["score", "score", "Spearman ρ", "rows"],
   report.correlations.map((c) => [escape(c.a), escape(c.b), fixed(c.rho, 3), c.rows]),
 )}
-${await figures(report.scatter.map((s) => scatterSpec(s, rhoOf(s.run), many)))}
+<div class="row">${await figures(report.scatter.map((s) => scatterSpec(s, rhoOf(s.run), many)))}</div>
 <h2>Masking path</h2>
 ${await figures([maskingSpec(report.runs)])}
+${report.flagged.some((f) => f.outliers.length || f.duplicates.length) ? `<h2>Flagged rows: outliers and duplicates</h2>\n${flaggedTables(report)}` : ""}
 <h2>Easiest and hardest rows by DLC</h2>
 ${report.runs.some((r) => r.refine) ? `<p class="meta">≈: DLC estimated from the levels a row ran (score.refine), with its standard deviation.</p>` : ""}
-${examplesTables(report)}
+${many ? `<details><summary>${report.examples.length} tables: each run's and group's easiest and hardest rows</summary>\n${examplesTables(report)}\n</details>` : examplesTables(report)}
 </body>
 </html>
 `;

@@ -4,7 +4,8 @@
 // the executor reads the texts of the rows `exampleRows` names, and publishes the files.
 import { REPORT_HTML, REPORT_JSON } from "../contract/manifest.js";
 import { hasScore, scoredRows, unscoredCounts } from "../contract/status.js";
-import { describeCounts } from "../util/counts.js";
+import { describeRule } from "../select/exclude.js";
+import { countBy, describeCounts } from "../util/counts.js";
 import { clippedAxis, cdfAt, evenSample, extremes, jaccard, oneLine, spearman } from "./figures.js";
 import { renderHtml } from "./html.js";
 import type { Distribution, Example, ExampleText, OutputRow, Report, ReportSource, RunSummary } from "./types.js";
@@ -17,6 +18,22 @@ const TEXT_CHARS = 110;
 
 /** A selection's label in the report: prefixed by its run's label across runs. */
 type Labels = (src: ReportSource) => (sel: string) => string;
+
+/** The mean of `values` over `rows`; null for none. */
+const meanOver = (rows: number[], values: Float64Array) => (rows.length ? rows.reduce((a, r) => a + values[r]!, 0) / rows.length : null);
+
+const groupOf = (groups: (string | null)[], r: number) => groups[r] ?? "(none)";
+
+/** The share of each group among `rows`, groups in sorted order; null without groups. */
+function groupShares(rows: number[], groups: (string | null)[] | null): Record<string, number> | null {
+  if (!groups) return null;
+  const counts = countBy(rows.map((r) => groupOf(groups, r)));
+  return Object.fromEntries(
+    Object.keys(counts)
+      .sort()
+      .map((g) => [g, counts[g]! / rows.length]),
+  );
+}
 
 function runSummary(src: ReportSource, scored: number[]): RunSummary {
   const { body, scores } = src;
@@ -45,7 +62,16 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
     },
     ifd: cols.ifd !== null,
     refine: body.refine,
-    select: { split, seed, stratify, nested, unscored },
+    flags: body.flags,
+    group: body.config.data.fields.group,
+    excluded: body.excluded && { rows: body.excluded.rows, by_reason: body.excluded.by_reason, by_status: body.excluded.by_status },
+    all: {
+      mean_dlc: meanOver(scored, cols.dlc),
+      mean_loss0: meanOver(scored, cols.loss0),
+      tokens: scored.reduce((a, r) => a + cols.tokens[r]!, 0),
+      group_shares: groupShares(scored, src.group),
+    },
+    select: { split, seed, stratify, nested, unscored, exclude: body.config.select.exclude.map(describeRule) },
   };
 }
 
@@ -73,7 +99,13 @@ function outputRows(src: ReportSource, label: (sel: string) => string, scored: n
         unscored: o.rows.unscored,
         unscored_policy: src.body.unscored.policy,
         kept_by_status: o.kept_by_status,
-        mean_dlc_kept: kept.length ? kept.reduce((a, row) => a + cols.dlc[row]!, 0) / kept.length : null,
+        rows_excluded: o.rows.excluded,
+        outliers_kept: kept.filter((row) => cols.outlier?.[row] === 1).length,
+        duplicates_kept: kept.filter((row) => hasScore(cols.duplicateOf[row]!)).length,
+        group_shares: groupShares(kept, src.group),
+        mean_dlc_kept: meanOver(kept, cols.dlc),
+        mean_loss0_kept: meanOver(kept, cols.loss0),
+        overlap: {},
       };
     }),
   );
@@ -91,6 +123,7 @@ function distribution(src: ReportSource, metric: Distribution["metric"], label: 
     all: cdfAt(all, axis.x),
     panels: src.selections.map((sel) => ({
       label: label(sel.choice.name),
+      selection: sel.choice.name,
       by: sel.choice.by,
       strategy: sel.choice.strategy,
       // FlexRand's easy/hard boundary is in the units of the score it ranks by.
@@ -109,9 +142,8 @@ function groupBars(src: ReportSource, label: (sel: string) => string, scored: nu
   if (!field || !groups) return null;
   const bars: Report["groups"][number]["bars"] = [];
   const count = (bar: string, rows: number[]) => {
-    const counts = new Map<string, number>();
-    for (const r of rows) counts.set(groups[r] ?? "(none)", (counts.get(groups[r] ?? "(none)") ?? 0) + 1);
-    for (const [group, n] of [...counts].sort(([a], [b]) => (a < b ? -1 : 1))) bars.push({ bar, group, rows: n });
+    const counts = countBy(rows.map((r) => groupOf(groups, r)));
+    for (const group of Object.keys(counts).sort()) bars.push({ bar, group, rows: counts[group]! });
   };
   count("all scored", scored);
   for (const sel of src.selections)
@@ -155,25 +187,28 @@ function overlaps(sources: ReportSource[], labelOf: Labels): Report["overlaps"] 
   return out;
 }
 
-/** Spearman's rho between every two scores of every run. */
+/** Spearman's rho between the scores of a run, and between the same score of two runs (other pairs mean little). */
 function correlations(sources: ReportSource[]): Report["correlations"] {
   const many = sources.length > 1;
   const scoresOf = sources.flatMap((s) => {
     const name = (score: string) => (many ? `${s.label}: ${score}` : score);
     const { cols } = s.scores;
     return [
-      { name: name("dlc"), values: cols.dlc },
-      { name: name("loss0"), values: cols.loss0 },
-      ...(cols.ifd ? [{ name: name("ifd"), values: cols.ifd }] : []),
+      { run: s.label, score: "dlc", name: name("dlc"), values: cols.dlc },
+      { run: s.label, score: "loss0", name: name("loss0"), values: cols.loss0 },
+      ...(cols.ifd ? [{ run: s.label, score: "ifd", name: name("ifd"), values: cols.ifd }] : []),
     ];
   });
   const out: Report["correlations"] = [];
-  scoresOf.forEach((a, i) => scoresOf.slice(i + 1).forEach((b) => out.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })));
+  scoresOf.forEach((a, i) =>
+    scoresOf
+      .slice(i + 1)
+      .forEach((b) => (a.run === b.run || a.score === b.score) && out.push({ a: a.name, b: b.name, ...spearman(a.values, b.values) })),
+  );
   return out;
 }
 
-/** The EXAMPLES easiest and hardest scored rows by DLC per run and group. */
-/** The easiest and hardest rows the report shows, per run and group. */
+/** The EXAMPLES easiest and hardest scored rows by DLC, per run and group. */
 export interface ExamplePick {
   src: ReportSource;
   group: string;
@@ -181,14 +216,40 @@ export interface ExamplePick {
   highest: number[];
 }
 
+/** The first EXAMPLES outliers (highest DLC first) and duplicates (in row order) of a run. */
+export interface FlaggedPick {
+  src: ReportSource;
+  outliers: number[];
+  duplicates: number[];
+}
+
 /** The rows whose prompt and response the report shows: the executor reads their texts for `buildReport`. */
-export function pickExamples(sources: ReportSource[]): ExamplePick[] {
+export function pickExamples(sources: ReportSource[]): { extremes: ExamplePick[]; flagged: FlaggedPick[] } {
+  const flagged = sources.map((src) => {
+    const { cols } = src.scores;
+    const outliers = scoredRows(cols.dlc).filter((r) => cols.outlier?.[r] === 1);
+    const duplicates = scoredRows(cols.dlc).filter((r) => hasScore(cols.duplicateOf[r]!));
+    return {
+      src,
+      outliers: extremes(outliers, cols.dlc, EXAMPLES).highest,
+      duplicates: duplicates.slice(0, EXAMPLES),
+    };
+  });
+  return { extremes: pickExtremes(sources), flagged };
+}
+
+/** Every row the picks name, and the first rows the duplicates repeat. */
+export function exampleRows({ extremes, flagged }: ReturnType<typeof pickExamples>): Set<number> {
+  return new Set([...extremes.flatMap((p) => [...p.lowest, ...p.highest]), ...flagged.flatMap((f) => [...f.outliers, ...f.duplicates])]);
+}
+
+function pickExtremes(sources: ReportSource[]): ExamplePick[] {
   return sources.flatMap((s) => {
     const scored = scoredRows(s.scores.cols.dlc);
     const groups = s.group;
-    const keys = groups ? [...new Set(scored.map((r) => groups[r] ?? "(none)"))].sort() : ["all"];
+    const keys = groups ? [...new Set(scored.map((r) => groupOf(groups, r)))].sort() : ["all"];
     return keys.map((group) => {
-      const rows = groups ? scored.filter((r) => (groups[r] ?? "(none)") === group) : scored;
+      const rows = groups ? scored.filter((r) => groupOf(groups, r) === group) : scored;
       return { src: s, group, ...extremes(rows, s.scores.cols.dlc, EXAMPLES) };
     });
   });
@@ -196,17 +257,19 @@ export function pickExamples(sources: ReportSource[]): ExamplePick[] {
 
 /** The picked example rows and their texts, read by the executor. */
 export interface Examples {
-  picks: ExamplePick[];
+  picks: ReturnType<typeof pickExamples>;
   texts: Map<number, ExampleText>;
 }
 
-function examples({ picks, texts }: Examples): Report["examples"] {
+function examples({ picks, texts }: Examples): Pick<Report, "examples" | "flagged"> {
   const example = (src: ReportSource, row: number): Example => {
     const text = texts.get(row);
     const { cols } = src.scores;
     const estimated = cols.dlcExact?.[row] === 0;
+    const of = cols.duplicateOf[row]!;
     return {
       row,
+      ...(hasScore(of) && { duplicate_of: of }),
       id: cols.id?.[row] ?? null,
       dlc: cols.dlc[row]!,
       dlc_sd: estimated ? cols.dlcSd![row]! : null,
@@ -214,12 +277,19 @@ function examples({ picks, texts }: Examples): Report["examples"] {
       response: text ? oneLine(text.response, TEXT_CHARS) : "",
     };
   };
-  return picks.map((p) => ({
-    run: p.src.label,
-    group: p.group,
-    easiest: p.lowest.map((r) => example(p.src, r)),
-    hardest: p.highest.map((r) => example(p.src, r)),
-  }));
+  return {
+    examples: picks.extremes.map((p) => ({
+      run: p.src.label,
+      group: p.group,
+      easiest: p.lowest.map((r) => example(p.src, r)),
+      hardest: p.highest.map((r) => example(p.src, r)),
+    })),
+    flagged: picks.flagged.map((f) => ({
+      run: f.src.label,
+      outliers: f.outliers.map((r) => example(f.src, r)),
+      duplicates: f.duplicates.map((r) => example(f.src, r)),
+    })),
+  };
 }
 
 /** loss0 against DLC, at most SCATTER_POINTS rows per run. */
@@ -238,14 +308,14 @@ const TRUNCATED_WARN = 0.05;
 /** Spearman's ρ(DLC, loss0) above which the masked levels are said to add little. */
 const ALIKE_RHO = 0.99;
 
-/**
- * What a reader should know before the figures, per run: many rows truncated, rows without a score, and DLC
- * ranking the rows as loss0 (the unmasked model's loss) does, so that the masked levels cost without telling.
- */
-function warnings(runs: RunSummary[], correlations: Report["correlations"], many: boolean): string[] {
+/** What a reader should know before the figures, per run: many rows truncated, rows without a score, duplicates, outliers. */
+function warnings(runs: RunSummary[], many: boolean): string[] {
   return runs.flatMap((r) => {
     const who = many ? `${r.label}: ` : "";
     const out: string[] = [];
+    const { duplicates, duplicate_pairs, outliers, outlier_k } = r.flags;
+    const excluded = (rule: string) =>
+      r.select.exclude.includes(rule) ? "select.exclude drops them" : `select.exclude: [${rule}] drops them`;
     const truncated = r.by_status.truncated ?? 0;
     if (r.scored && truncated / r.scored > TRUNCATED_WARN)
       out.push(
@@ -256,12 +326,75 @@ function warnings(runs: RunSummary[], correlations: Report["correlations"], many
       out.push(
         `${who}${unscored} of ${r.rows} rows (${pct(unscored / r.rows)}) have no score (${describeCounts(unscoredCounts(r.by_status))}): they are listed in unscored.jsonl`,
       );
+    if (duplicates)
+      out.push(
+        `${who}${duplicates} of ${r.rows} rows (${pct(duplicates / r.rows)}) repeat an earlier row's response (${duplicate_pairs} with its prompt too): flagged duplicate in the scores file; ${excluded("duplicates")}`,
+      );
+    if (outliers)
+      out.push(
+        `${who}${outliers} of ${r.scored} scored rows (${pct(outliers / r.scored)}) are outliers (DLC or loss0 more than ${outlier_k} robust sd from the median): often junk; ${excluded("outliers")}`,
+      );
+    return out;
+  });
+}
+
+/** The largest change of a group's share between all scored rows and a file's kept rows, with the group. */
+function largestShift(o: OutputRow, all: Record<string, number>): { group: string; from: number; to: number } {
+  const groups = [...new Set([...Object.keys(all), ...Object.keys(o.group_shares!)])].sort();
+  const shifts = groups.map((group) => ({ group, from: all[group] ?? 0, to: o.group_shares![group] ?? 0 }));
+  return shifts.reduce((a, b) => (Math.abs(b.to - b.from) > Math.abs(a.to - a.from) ? b : a));
+}
+
+/**
+ * One sentence each, from the numbers: flagged rows a file keeps, the selection that keeps the groups' mix
+ * and the one that shifts it most, and DLC ranking the rows as loss0 (the unmasked model's loss) does, so
+ * that the masked levels cost without telling.
+ */
+function guidance(runs: RunSummary[], outputs: OutputRow[], correlations: Report["correlations"], many: boolean): string[] {
+  return runs.flatMap((r) => {
+    const who = many ? `${r.label}: ` : "";
+    const mine = outputs.filter((o) => o.run === r.label);
+    const out: string[] = [];
+    const flaggedMost = mine.reduce((a, b) => (b.outliers_kept + b.duplicates_kept > a.outliers_kept + a.duplicates_kept ? b : a));
+    if (flaggedMost.outliers_kept + flaggedMost.duplicates_kept)
+      out.push(
+        `${who}${flaggedMost.selection} ${flaggedMost.ratio} keeps ${flaggedMost.outliers_kept} of the ${r.flags.outliers} outliers and ${flaggedMost.duplicates_kept} of the ${r.flags.duplicates} duplicates; select.exclude: [outliers, duplicates] sets them aside before every draw (excluded.parquet lists them with the reason).`,
+      );
+    if (r.excluded)
+      out.push(
+        `${who}select.exclude set ${r.excluded.rows} rows aside before the draws (${describeCounts(r.excluded.by_reason)}): the keep ratios are of the ${r.scored - r.excluded.rows} scored rows left, and the group shares above count every scored row.`,
+      );
+    const all = r.all.group_shares;
+    const smallest = Math.min(...mine.map((o) => o.ratio));
+    const atSmallest = mine.filter((o) => o.ratio === smallest && o.ratio < 1);
+    if (all && atSmallest.length > 1) {
+      const shifts = atSmallest
+        .map((o) => ({ o, shift: largestShift(o, all) }))
+        .sort((a, b) => Math.abs(a.shift.to - a.shift.from) - Math.abs(b.shift.to - b.shift.from));
+      const [closest, farthest] = [shifts[0]!, shifts[shifts.length - 1]!];
+      const points = (s: { from: number; to: number }) => `${Math.round(100 * Math.abs(s.to - s.from))} points`;
+      if (points(closest.shift) !== points(farthest.shift))
+        out.push(
+          `${who}At keep ${smallest}, ${closest.o.selection} keeps the mix of ${r.group} closest to the data (largest change ${points(closest.shift)}); ${farthest.o.selection} changes it most (${farthest.shift.group} ${pct(farthest.shift.from)} of all scored rows, ${pct(farthest.shift.to)} kept).`,
+        );
+    }
     const rho = correlations.find((c) => c.a === `${who}dlc` && c.b === `${who}loss0`)?.rho;
     if (r.masking.levels > 1 && rho != null && rho >= ALIKE_RHO)
       out.push(
-        `${who}DLC and loss0 rank these rows alike (Spearman ρ ${rho.toFixed(3)}): the masked levels add cost but little information here; consider score.levels: 1 (loss0 alone) or select.by: loss0`,
+        `${who}DLC and loss0 rank these rows alike (Spearman ρ ${rho.toFixed(3)}): the masked levels add cost but little information here; consider score.levels: 1 (loss0 alone) or select.by: loss0.`,
       );
     return out;
+  });
+}
+
+/** Each file's Jaccard with the other selections of its run at its ratio. */
+function withOverlaps(outputs: OutputRow[], overlaps: Report["overlaps"]): OutputRow[] {
+  return outputs.map((o) => {
+    const pairs = overlaps.filter(
+      (p) => p.ratio === o.ratio && p.a_run === o.run && p.b_run === o.run && (p.a === o.label || p.b === o.label),
+    );
+    const other = (p: Report["overlaps"][number]) => outputs.find((x) => x.run === o.run && x.label === (p.a === o.label ? p.b : p.a))!;
+    return { ...o, overlap: Object.fromEntries(pairs.map((p) => [other(p).selection, p.jaccard])) };
   });
 }
 
@@ -279,24 +412,30 @@ export function buildReport(sources: ReportSource[], shown: Examples): Report {
   const random = runs.filter((r) => r.random_model);
   const first = sources[0]!.body;
   const rhos = correlations(sources);
+  const overlapList = overlaps(sources, labelOf);
+  const outputs = withOverlaps(
+    sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!)),
+    overlapList,
+  );
   return {
     tool: first.tool,
     version: first.version,
     banner: random.length
       ? `The model (${random.map((r) => r.model).join(", ")}) is the demo's tiny model with random weights (model.tiny): its scores are meaningless. This report shows the pipeline, not what DLC finds.`
       : null,
-    warnings: warnings(runs, rhos, many),
+    warnings: warnings(runs, many),
+    guidance: guidance(runs, outputs, rhos, many),
     data: { path: first.config.data.path, sha256: first.run.data.sha256, rows: first.rows.total },
     runs,
-    outputs: sources.flatMap((s) => outputRows(s, labelOf(s), scoredOf.get(s)!)),
+    outputs,
     distributions: sources.flatMap((s) =>
       (["dlc", "response_tokens"] as const).map((m) => distribution(s, m, labelOf(s), scoredOf.get(s)!)),
     ),
     groups: sources.flatMap((s) => groupBars(s, labelOf(s), scoredOf.get(s)!) ?? []),
-    overlaps: overlaps(sources, labelOf),
+    overlaps: overlapList,
     correlations: rhos,
     scatter: sources.map((s) => scatter(s, scoredOf.get(s)!)),
-    examples: examples(shown),
+    ...examples(shown),
   };
 }
 

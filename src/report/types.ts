@@ -14,6 +14,8 @@ export interface ReportSource {
   scores: ScoresFile;
   /** Its selections, recomputed from the scores (they are deterministic). */
   selections: Selection[];
+  /** select.exclude's reason per row; null without rules. */
+  excluded: (string | null)[] | null;
   /** data.fields.group per row, when configured. */
   group: (string | null)[] | null;
 }
@@ -45,7 +47,14 @@ export interface RunSummary {
   ifd: boolean;
   /** score.refine: boundary: rows with exact and estimated DLC and the expected side-agreement (the manifest's); null without. */
   refine: RefineSummary | null;
-  select: { split: number; seed: number; stratify: string | null; nested: boolean; unscored: string };
+  /** The scores file's flags (the manifest's), and the rows select.exclude set aside, by rule (null without rules). */
+  flags: { duplicates: number; duplicate_pairs: number; outliers: number; outlier_k: number };
+  excluded: { rows: number; by_reason: Record<string, number>; by_status: Record<string, number> } | null;
+  /** data.fields.group: the field the rows' groups come from; null without. */
+  group: string | null;
+  /** Every scored row, for the decision table's reference line: mean DLC and loss0, response tokens, share of each group. */
+  all: { mean_dlc: number | null; mean_loss0: number | null; tokens: number; group_shares: Record<string, number> | null };
+  select: { split: number; seed: number; stratify: string | null; nested: boolean; unscored: string; exclude: string[] };
 }
 
 /** One kept file: a selection at a ratio. Shares are of all input rows, and of the scored rows' response tokens. */
@@ -67,7 +76,17 @@ export interface OutputRow {
   unscored: number;
   unscored_policy: string;
   kept_by_status: Record<string, number>;
+  /** Scored rows select.exclude set aside before the draw (the same for every file of a run). */
+  rows_excluded: number;
+  /** Kept scored rows flagged outlier, and duplicate. */
+  outliers_kept: number;
+  duplicates_kept: number;
+  /** Share of each group (data.fields.group) among the kept scored rows; null without groups. */
+  group_shares: Record<string, number> | null;
   mean_dlc_kept: number | null;
+  mean_loss0_kept: number | null;
+  /** Jaccard of this file's kept rows with each other selection's of the same run at the same ratio, by selection. */
+  overlap: Record<string, number>;
 }
 
 /** Kept-vs-all CDFs of one metric of one run, one panel per selection, one line per ratio. */
@@ -79,6 +98,8 @@ export interface Distribution {
   all: number[];
   panels: {
     label: string;
+    /** The selection's name in its run ("flexrand", "hard-by-ifd"): compare overlays the runs' panels of one name. */
+    selection: string;
     by: string;
     strategy: string;
     boundary: number | null;
@@ -88,6 +109,8 @@ export interface Distribution {
 
 export interface Example {
   row: number;
+  /** A duplicate: the first row with its response. */
+  duplicate_of?: number;
   id: string | null;
   dlc: number;
   /** score.refine: the sd of an estimated DLC; null where DLC is exact. */
@@ -101,8 +124,10 @@ export interface Report {
   version: string;
   /** Said above everything: the demo's model has random weights. */
   banner: string | null;
-  /** Said at the top, one line each: many rows truncated, rows without a score, DLC ranking rows as loss0 does. */
+  /** Said at the top, one line each: many rows truncated, rows without a score, duplicates, outliers. */
   warnings: string[];
+  /** Under the decision table: what the numbers suggest choosing or changing, one sentence each. */
+  guidance: string[];
   data: { path: string; sha256: string; rows: number };
   runs: RunSummary[];
   outputs: OutputRow[];
@@ -126,10 +151,12 @@ export interface Report {
     only_a: number;
     only_b: number;
   }[];
-  /** Spearman's ρ between every two scores (dlc, loss0, ifd of each run), over the rows both define. */
+  /** Spearman's ρ between the scores (dlc, loss0, ifd) of each run, and between one score of two runs, over the rows both define. */
   correlations: { a: string; b: string; rho: number | null; rows: number }[];
   /** loss0 against DLC per run (at most SCATTER_POINTS rows, evenly spaced). */
   scatter: { run: string; points: { row: number; loss0: number; dlc: number }[] }[];
   /** The 5 easiest and 5 hardest rows by DLC per run and group, their text cut to a line. */
   examples: { run: string; group: string; easiest: Example[]; hardest: Example[] }[];
+  /** Per run, the first outliers (by DLC, highest first) and duplicates (in row order) the scores file flags. */
+  flagged: { run: string; outliers: Example[]; duplicates: Example[] }[];
 }

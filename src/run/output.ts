@@ -6,7 +6,15 @@ import { performance } from "node:perf_hooks";
 import type { CompareManifestBody, FileEntry, ManifestBody } from "../contract/manifest.js";
 import { messagesOf, toSample } from "../data/formats.js";
 import type { DataSource } from "../data/source.js";
-import { buildReport, pickExamples, renderReportFiles, type ExampleText, type Report, type ReportSource } from "../report/report.js";
+import {
+  buildReport,
+  exampleRows,
+  pickExamples,
+  renderReportFiles,
+  type ExampleText,
+  type Report,
+  type ReportSource,
+} from "../report/report.js";
 import { atPath } from "../util/errors.js";
 import type { OutputFolder } from "../write/publish.js";
 
@@ -73,7 +81,7 @@ export async function writeReport(
   data: DataSource,
 ): Promise<{ report: Report; files: Map<string, string> }> {
   const picks = pickExamples(sources);
-  const texts = await exampleTexts(data, new Set(picks.flatMap((p) => [...p.lowest, ...p.highest])));
+  const texts = await exampleTexts(data, exampleRows(picks));
   const report = buildReport(sources, { picks, texts });
   const files = new Map<string, string>();
   for (const [name, text] of await renderReportFiles(report)) {

@@ -63,7 +63,7 @@ export async function run(config: Config, opts: RunOptions = {}): Promise<RunRes
     const timings: Record<string, number> = { inspect: since(t0) };
     const t1 = performance.now();
     let scored: ScoreResult | ScoresMeta;
-    if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out", log);
+    if (shards.length) scored = await mergeShards(shards, config.score.out, "score.out", log, config.score.outlier_k);
     else {
       scored = await scoreStage(config, await modelToScore(config, log), { ...opts, source, shard });
       if (scored.shard) {

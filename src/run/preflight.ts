@@ -18,6 +18,13 @@ export function checkBeforeScoring(config: PreflightConfig): void {
     throw new UserError(
       `score.refine boundary with select.stratify ${select.stratify}: refinement does not compute each group's boundaries yet; use score.refine none, or drop select.stratify`,
     );
+  const byScore = select.exclude.flatMap((r) => (typeof r === "object" && r.score === "ifd" ? [r] : []));
+  if (byScore.length && !score.ifd)
+    throw new UserError(`select.exclude {score: ifd} needs IFD, but score.ifd is false: set score.ifd: true, or drop the rule`);
+  if (score.refine === "boundary" && select.exclude.length)
+    throw new UserError(
+      `score.refine boundary with select.exclude: the boundaries move with the rows excluded, known only once scored, so estimated DLC could fall on either side; use score.refine none, or drop select.exclude`,
+    );
   if (score.merge.length && (score.shard || score.shards))
     throw new UserError(
       `score.merge with ${score.shard ? `score.shard ${score.shard}` : `score.shards ${score.shards}`}: a run either scores one shard or merges the shards; drop one of them`,

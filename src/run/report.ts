@@ -28,13 +28,17 @@ interface FinishedRun {
   scores: ScoresFile;
   inspection: DataInspection;
   selections: Selection[];
+  excluded: (string | null)[] | null;
 }
 
 /**
  * A finished select's folder. `reportAgain`: `dlc-prune report` is rewriting its report, which it may also do
  * where an earlier `report` stopped while publishing (every other file of the folder is then as it was).
  */
-async function readFinishedRun(dir: string, reportAgain = false): Promise<Omit<FinishedRun, "scores" | "inspection" | "selections">> {
+async function readFinishedRun(
+  dir: string,
+  reportAgain = false,
+): Promise<Omit<FinishedRun, "scores" | "inspection" | "selections" | "excluded">> {
   const manifest = await readManifest(dir);
   const path = join(dir, MANIFEST_FILE);
   if (!manifest) throw new UserError(`${dir}: no ${MANIFEST_FILE}; a folder written by dlc-prune select or run is needed`);
@@ -50,19 +54,26 @@ async function readFinishedRun(dir: string, reportAgain = false): Promise<Omit<F
   return { dir, manifest, config, source: new DataSource(config.data) };
 }
 
-async function selectAgain(run: Omit<FinishedRun, "scores" | "inspection" | "selections">): Promise<FinishedRun> {
+async function selectAgain(run: Omit<FinishedRun, "scores" | "inspection" | "selections" | "excluded">): Promise<FinishedRun> {
   const { config, source, manifest, dir } = run;
   const scores = await scoresForData(config, source);
   if (scores.sha256 !== manifest.scores.sha256)
     throw new UserError(`${config.score.out}: changed since ${join(dir, MANIFEST_FILE)} was written; rerun select`);
   const inspection = await inspectData(source, config.select.stratify);
-  return { ...run, scores, inspection, selections: selectAll(config, scores, inspection) };
+  return { ...run, scores, inspection, ...selectAll(config, scores, inspection) };
 }
 
 /** The report's view of a finished run, its paths relative to the report's folder `to`. */
 function reportSourceOf(run: FinishedRun, label: string, to: string): ReportSource {
   const { state: _state, files: _files, replacing: _replacing, invocation: _invocation, timings: _timings, ...body } = run.manifest;
-  return { label, body: rebaseManifest(body, run.dir, to), scores: run.scores, selections: run.selections, group: run.inspection.group };
+  return {
+    label,
+    body: rebaseManifest(body, run.dir, to),
+    scores: run.scores,
+    selections: run.selections,
+    excluded: run.excluded,
+    group: run.inspection.group,
+  };
 }
 
 /** The report of a finished select, rewritten in its folder. */

@@ -13,12 +13,13 @@ import { type ScoreOptions } from "../score/score.js";
 import { readScoresFile, type ScoresFile } from "../contract/file.js";
 import { isScoresArtifact } from "../contract/names.js";
 import { checkRefinedFor } from "../select/cuts.js";
+import { exclusionsOf } from "../select/exclude.js";
 import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
 import { RunInputs, isInside, realPathOf, type RunInput } from "../util/paths.js";
-import { KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, type Manifest } from "../contract/manifest.js";
+import { EXCLUDED_FILE, KEPT_FOLDER, MANIFEST_FILE, REPORT_FILES, UNSCORED_FILE, keepFile, type Manifest } from "../contract/manifest.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
-import { describeOutput, rebaseManifest } from "../write/layout.js";
+import { describeExcluded, describeOutput, rebaseManifest } from "../write/layout.js";
 import { checkWritable } from "../write/parquet.js";
 import { OutputFolder } from "../write/publish.js";
 import { outputScoreColumns, writeOutputs } from "../write/write.js";
@@ -40,9 +41,11 @@ export interface SelectResult {
   report?: Report;
 }
 
-/** One line per output the manifest lists, its path under `dir`. */
-export const describeOutputs = (dir: string, manifest: Manifest) =>
-  manifest.outputs.map((o) => describeOutput(dir, o, manifest.unscored.policy));
+/** One line per output the manifest lists, its path under `dir`, and one for the excluded rows. */
+export const describeOutputs = (dir: string, manifest: Manifest) => [
+  ...manifest.outputs.map((o) => describeOutput(dir, o, manifest.unscored.policy)),
+  ...(manifest.excluded ? [describeExcluded(dir, manifest.excluded)] : []),
+];
 
 /** What select reads: the data, the scores and the recipe. */
 export function selectInputs(config: Config, opts: RunOptions): RunInput[] {
@@ -78,13 +81,21 @@ export async function claimOutputFolder(dir: string, names: string[], config: Co
 export const selectOutputNames = (config: Config) => [
   ...selectionsOf(config.select).flatMap((c) => config.select.ratios.map((r) => keepFile(c.name, r))),
   UNSCORED_FILE,
+  ...(config.select.exclude.length ? [EXCLUDED_FILE] : []),
   MANIFEST_FILE,
   ...REPORT_FILES,
 ];
 
-/** Every selection of the run, applied to the scores. */
-export const selectAll = (config: Config, scores: ScoresFile, inspection: DataInspection) =>
-  selectionsOf(config.select).map((choice) => selectRows(scores, config.select, inspection.stratify, choice));
+/** Every selection of the run, applied to the scores left after select.exclude (`excluded`: the reason per row, null without rules). */
+export function selectAll(
+  config: Config,
+  scores: ScoresFile,
+  inspection: DataInspection,
+): { selections: Selection[]; excluded: (string | null)[] | null } {
+  const excluded = exclusionsOf(scores.cols, config.select.exclude, config.score.out);
+  const selections = selectionsOf(config.select).map((choice) => selectRows(scores, config.select, inspection.stratify, choice, excluded));
+  return { selections, excluded };
+}
 
 /** Loads the scores and checks they belong to the data. */
 export async function scoresForData(config: Config, source: DataSource): Promise<ScoresFile> {
@@ -106,11 +117,11 @@ export async function scoresForData(config: Config, source: DataSource): Promise
 
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
 export async function inspectForOutput(
-  config: { select: SelectionsConfig; score: { refine: "none" | "boundary" } },
+  config: { select: SelectionsConfig; score: Pick<Config["score"], "refine" | "ifd"> },
   source: DataSource,
 ): Promise<DataInspection> {
   const inspection = await inspectData(source, config.select.stratify);
-  checkWritable(inspection.columnTypes, source.path, outputScoreColumns(config.select, config.score.refine !== "none"));
+  checkWritable(inspection.columnTypes, source.path, outputScoreColumns(config.select, config.score.refine !== "none", config.score.ifd));
   return inspection;
 }
 
@@ -147,8 +158,9 @@ export async function selectAndWrite(
     const inspection = earlier.inspection ?? (await inspectForOutput(config, source));
     if (inspection.rows !== scores.cols.dlc.length)
       throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);
-    const selections = selectAll(config, scores, inspection);
+    const { selections, excluded } = selectAll(config, scores, inspection);
     const written = await writeOutputs({
+      excluded,
       select: config.select,
       scoresPath: config.score.out,
       source,
@@ -164,7 +176,7 @@ export async function selectAndWrite(
     let report: Report | undefined;
     if (opts.withReport) {
       const t1 = performance.now();
-      const made = await writeReport(folder, [{ label: ".", body: stored, scores, selections, group: inspection.group }], source);
+      const made = await writeReport(folder, [{ label: ".", body: stored, scores, selections, excluded, group: inspection.group }], source);
       files = new Map([...files, ...made.files]);
       report = made.report;
       timings.report = since(t1);

@@ -1,6 +1,7 @@
 // The scores file's columns from the losses: one entry per row, in row order; scored rows get their losses
 // (null past the levels they ran), DLC (their mean, or with score.refine the estimate a row settled with),
-// loss0 and (with IFD) ifd; the others their reason.
+// loss0 and (with IFD) ifd; the others their reason. Every row its duplicate flags; outliers need every
+// row's scores, so the caller adds them to a complete file.
 import type { ScoreColumns } from "../contract/file.js";
 import { emptyColumns } from "../contract/file.js";
 import type { Shard } from "../contract/names.js";
@@ -34,6 +35,11 @@ export function scoreColumns(
     cols.row[i] = r.row;
     cols.status[i] = r.status;
     if (cols.id) cols.id[i] = data.ids![r.row]!;
+    const duplicate = data.duplicates.get(r.row);
+    if (duplicate) {
+      cols.duplicateOf[i] = duplicate.of;
+      cols.duplicatePair[i] = duplicate.pair ? 1 : 0;
+    }
     const m = r.encoded;
     if (m === undefined) return;
     cols.tokens[i] = data.encoded[m]!.tokens;

@@ -6,6 +6,7 @@ import type { ScoreConfig } from "../config/schema.js";
 import { DataSource } from "../data/source.js";
 import type { Cut } from "../contract/cuts.js";
 import { existingScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile } from "../contract/file.js";
+import { describeFlags, flagCounts, outlierFlags } from "../contract/flags.js";
 import { lockPath, shardPath, type Shard } from "../contract/names.js";
 import { fingerprintOf, type CheckpointSource, type RunRecord } from "../contract/record.js";
 import { describeStatuses, scoredRows } from "../contract/status.js";
@@ -184,15 +185,28 @@ function recordOf(
     },
     ifd: s.ifd,
     refine: s.refine === "boundary" ? { sample: s.refine_sample, confidence: s.refine_confidence, cuts } : null,
+    // In the schema's order: a file's metadata is written as parsed, and a merged file equals a single run's bytes.
+    outlier_k: s.outlier_k,
     batch_tokens: s.batch_tokens,
     device,
     environment: { node: process.version, onnxruntime: ONNXRUNTIME_VERSION, transformers: TRANSFORMERS_VERSION },
   };
 }
 
-/** An up-to-date scores file is kept, and progress a run killed after writing it left beside it removed. */
-async function keepUpToDate({ out, record, shard }: Scoring, log: (line: string) => void): Promise<void> {
-  log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
+/**
+ * An up-to-date scores file is kept (its outlier flags recomputed when score.outlier_k changed), and progress
+ * a run killed after writing it left beside it removed.
+ */
+async function keepUpToDate({ out, record, shard }: Scoring, existing: ScoresFile, log: (line: string) => void): Promise<void> {
+  const { meta, cols } = existing;
+  if (meta.outlier_k === record.outlier_k) log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
+  else {
+    if (cols.outlier) cols.outlier = outlierFlags(cols, record.outlier_k);
+    await writeScoresFile(out, cols, { ...meta, outlier_k: record.outlier_k });
+    log(
+      `${out} is up to date (same model, tokens and scoring config): kept, its outlier flags recomputed for score.outlier_k ${record.outlier_k} (was ${meta.outlier_k})${cols.outlier ? `: ${flagCounts(cols).outliers} outliers` : ""}`,
+    );
+  }
   if (await Checkpoint.removeDone(out, record, shard))
     log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
 }
@@ -311,12 +325,15 @@ async function writeScores(job: Scoring, run: Awaited<ReturnType<typeof runPasse
   const { passes, losses, meter } = run;
   const estimates = passes.refiner?.finalEstimates(losses) ?? null;
   const cols = scoreColumns(job.prepared.data, losses, { levels: s.levels, ifd: s.ifd }, job.plan, job.shard, estimates);
+  if (!job.shard) cols.outlier = outlierFlags(cols, s.outlier_k);
   await writeScoresFile(job.out, cols, { ...record, fingerprint: job.fingerprint, shard: job.shard });
   await run.checkpoint.remove();
   const processed = passes.list.reduce((a, _, p) => a + meter.tokensOf(p), 0);
   log(
     `wrote ${job.out}: ${cols.status.length} rows, ${describeStatuses(cols.status)}; ${s.levels} levels (sparsity ${record.masking.sparsities.map((x) => `${(100 * x).toFixed(1)}%`).join(" -> ")})`,
   );
+  // A shard has not seen the other rows' scores: the merge flags the outliers.
+  log(`flagged ${describeFlags(flagCounts(cols), job.shard ? null : s.outlier_k)}`);
   if (cols.dlcExact) logRefinement(job, cols, meter, processed, log);
   return processed;
 }
@@ -368,7 +385,7 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
     };
     const seconds = (levels: LevelSeconds[]) => ({ prepare: prepareSeconds, levels, total: (performance.now() - started) / 1000 });
     if (!opts.restart && existing?.scores?.meta.fingerprint === job.fingerprint) {
-      await keepUpToDate(job, log);
+      await keepUpToDate(job, existing.scores, log);
       return { ...result, tokensProcessed: 0, resumed: false, reused: true, seconds: seconds([]) };
     }
     if (existing)

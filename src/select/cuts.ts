@@ -30,6 +30,10 @@ export function checkRefinedFor(cuts: Cut[] | undefined, select: SelectConfig, p
     throw new UserError(
       `${path}: scores refined without groups (score.refine boundary); select.stratify ${select.stratify} needs each group's boundaries: ${fix}`,
     );
+  if (select.exclude.length)
+    throw new UserError(
+      `${path}: scores refined for boundaries among all scored rows (score.refine boundary); select.exclude moves them: ${fix}`,
+    );
   if (missing.length)
     throw new UserError(
       `${path}: DLC is exact only near ${[...has].join(", ") || "no boundary"} (score.refine boundary); this selection also needs ${missing.map(describeCut).join(", ")}: ${fix}`,

@@ -30,7 +30,9 @@ export interface SelectionChoice {
 export interface Selection {
   choice: SelectionChoice;
   ratios: RatioSelection[];
+  /** Rows with the score the selection ranks by, and of them those select.exclude set aside (never kept). */
   scored: number;
+  excluded: number;
   /** Rows without the score the selection ranks by, in row order. */
   unscored: number[];
   /** FlexRand without stratification: the score halfway between the easy and the hard interval. */
@@ -75,33 +77,50 @@ export function groupQuotas(sizes: number[], ratio: number, cfg: Pick<SelectConf
   return sizes.map((_, g) => ({ rows: easy[g]! + hard[g]!, easy: easy[g]!, hard: hard[g]!, all: false }));
 }
 
-/**
- * Applies the strategy to all scored rows, or within each stratification group. Rows without a score are
- * kept in every output or in none (`unscored`). A ratio that would keep no scored row is an error.
- */
-export function selectRows(
-  scores: ScoresFile,
-  cfg: SelectConfig,
+/** The rows a selection draws from, by stratification group; those without its score; those select.exclude set aside. */
+function poolOf(
+  { cols }: ScoresFile,
+  choice: SelectionChoice,
   stratify: (string | null)[] | null,
-  choice: SelectionChoice = selectionsOf(cfg)[0]!,
-): Selection {
-  const { cols } = scores;
-  const n = cols.dlc.length;
+  excluded: (string | null)[] | null,
+): { groups: Map<string, Scored[]>; unscored: number[]; excludedRows: number } {
   const values = cols[choice.by];
   if (!values)
     throw new UserError(`select.by ${choice.by} (${choice.name}): the scores file has no ${choice.by} column; score with score.ifd: true`);
   const groups = new Map<string, Scored[]>();
   const unscored: number[] = [];
-  for (let i = 0; i < n; i++) {
+  let excludedRows = 0;
+  for (let i = 0; i < cols.dlc.length; i++) {
     const row = cols.row[i]!;
     if (!hasScore(values[i]!)) {
       unscored.push(row);
+      continue;
+    }
+    if (excluded?.[i]) {
+      excludedRows++;
       continue;
     }
     const key = stratify ? (stratify[row] ?? NULL_GROUP) : "";
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key)!.push({ row, score: values[i]! });
   }
+  return { groups, unscored, excludedRows };
+}
+
+/**
+ * Applies the strategy to all scored rows but the excluded ones (`excluded`: a reason per row, src/select/exclude),
+ * or within each stratification group. Rows without a score are kept in every output or in none (`unscored`).
+ * A ratio that would keep no scored row is an error.
+ */
+export function selectRows(
+  scores: ScoresFile,
+  cfg: SelectConfig,
+  stratify: (string | null)[] | null,
+  choice: SelectionChoice = selectionsOf(cfg)[0]!,
+  excluded: (string | null)[] | null = null,
+): Selection {
+  const n = scores.cols.dlc.length;
+  const { groups, unscored, excludedRows } = poolOf(scores, choice, stratify, excluded);
   // Groups in sorted order: the draws do not depend on the order rows come in; ties of the share-out follow
   // a seeded order of the groups.
   const keys = [...groups.keys()].sort();
@@ -128,11 +147,12 @@ export function selectRows(
     if (keys.length === 1) splitScore = draw.splitScore;
   });
   const scored = n - unscored.length;
+  const pool = scored - excludedRows;
   for (const r of ratios)
     if (r.kept === 0)
       throw new UserError(
-        `select.ratios ${r.ratio}: ${choice.name} keeps none of the ${scored} scored rows${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`,
+        `select.ratios ${r.ratio}: ${choice.name} keeps none of the ${pool} scored rows${excludedRows ? ` left after select.exclude (${excludedRows} excluded)` : ""}${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`,
       );
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
-  return { choice, ratios, scored, unscored, splitScore };
+  return { choice, ratios, scored, excluded: excludedRows, unscored, splitScore };
 }

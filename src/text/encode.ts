@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.js";
 import { renderParts, resolveTemplate, TemplateError, type Part, type Template } from "./templates.js";
 import type { TextTokenizer } from "./tokenizer.js";
 import { codePoints, type NativeEncoding, type NativeTokenizer } from "./native.js";
+import { DuplicateFinder, type Duplicate } from "./duplicates.js";
 
 /** Token ids to run through the model; `spans` are [start, end) ranges of the tokens scored, all at positions >= 1. */
 export interface Sequence {
@@ -37,6 +38,8 @@ export interface EncodedDataset {
   unscored: Unscored[];
   /** The configured id field's value per row, when there is one. */
   ids: (string | null)[] | null;
+  /** Rows whose response repeats an earlier row's (src/text/duplicates), by row: scored or not. */
+  duplicates: Map<number, Duplicate>;
 }
 
 const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length && prefix.every((v, i) => a[i] === v);
@@ -237,6 +240,7 @@ async function encodeRows(
   const encoded: Encoded[] = [];
   const unscored: Unscored[] = [];
   const ids: (string | null)[] | null = data.fields.id ? [] : null;
+  const duplicates = new DuplicateFinder();
   let rows = 0;
   // Rows in the order read, each encoded or unscored: a few encode at once (the native tokenizer works on
   // other threads), their outcomes kept in order.
@@ -269,11 +273,12 @@ async function encodeRows(
       await queue(Promise.resolve({ row: raw.row, status: parts }));
       continue;
     }
+    duplicates.add(raw.row, parts);
     await queue(encodeRow(parts, template !== "chat", raw.row, tokenizeRow, maxTokens, opts));
   }
   for (const outcome of pending) settle(await outcome);
   if (!format) throw new UserError(`${data.path}: no row could be read${rows ? ` (${rows} malformed)` : ""}`);
-  return { rows, format, template: template!, encoded, unscored, ids };
+  return { rows, format, template: template!, encoded, unscored, ids, duplicates: duplicates.found };
 }
 
 // Rows encoding at once: enough to keep the native tokenizer's threads busy while the next rows are read.

@@ -61,3 +61,10 @@ export function formatBytes(n: number): string {
   if (n >= 2 ** 20) return `${tenths(2 ** 20)} MiB`;
   return `${n} bytes`;
 }
+
+/** The median of `values` (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values: ArrayLike<number>): number {
+  const sorted = Float64Array.from(values).sort();
+  const h = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[h]! : (sorted[h - 1]! + sorted[h]!) / 2;
+}

@@ -19,9 +19,14 @@ import { readTextIfExists } from "../util/fs.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME } from "../version.js";
 
-/** One output in a line: "out/flexrand-0.3/train.parquet: 26 rows kept (21 ok, 5 truncated), 60 pruned, 1 unscored (drop)" */
+/** One output in a line: "out/flexrand-0.3/train.parquet: 26 rows kept (21 ok, 5 truncated), 60 pruned, 3 excluded, 1 unscored (drop)" */
 export function describeOutput(dir: string, o: OutputSummary, unscoredPolicy: string): string {
-  return `${join(dir, o.file)}: ${o.rows.kept} rows kept (${describeCounts(o.kept_by_status)}), ${o.rows.pruned} pruned, ${o.rows.unscored} unscored (${unscoredPolicy})`;
+  return `${join(dir, o.file)}: ${o.rows.kept} rows kept (${describeCounts(o.kept_by_status)}), ${o.rows.pruned} pruned, ${o.rows.excluded} excluded, ${o.rows.unscored} unscored (${unscoredPolicy})`;
+}
+
+/** The excluded rows in a line: "out/excluded.parquet: 12 rows excluded before selection (8 duplicates, 4 outliers; 12 ok, 0 truncated)" */
+export function describeExcluded(dir: string, e: NonNullable<WrittenBody["excluded"]>): string {
+  return `${join(dir, e.file)}: ${e.rows} rows excluded before selection (${describeCounts(e.by_reason) || "no rule matched"}; ${describeCounts(e.by_status)})`;
 }
 
 /** `path` (relative to `from`, or absolute) relative to `to`. */

@@ -16,11 +16,11 @@ import { UserError, atPath, displayPath, isSystemError } from "../util/errors.js
 /** A score column a kept file adds (write/write.ts says which): its name and Parquet type. */
 export interface ScoreField {
   name: string;
-  type: "DOUBLE" | "BOOLEAN";
+  type: "DOUBLE" | "BOOLEAN" | "INT64" | "STRING";
 }
 
 /** A row's values of the score columns, by name: NaN and null are written as null. */
-export type ScoreValues = Record<string, number | boolean | null>;
+export type ScoreValues = Record<string, number | boolean | string | null>;
 
 /** Rows per row group, and the text a row group may hold before it is written (bounds memory with long rows). */
 const GROUP_ROWS = 1000;
@@ -86,7 +86,12 @@ function schemaOf(
     }
   };
   for (const [name, t] of columns) add(name, t);
-  for (const { name, type } of scores) schema.push({ name, type, repetition_type: "OPTIONAL" });
+  for (const { name, type } of scores)
+    schema.push(
+      type === "STRING"
+        ? { name, type: "BYTE_ARRAY", converted_type: "UTF8", repetition_type: "OPTIONAL" }
+        : { name, type, repetition_type: "OPTIONAL" },
+    );
   return { schema, deferred };
 }
 
@@ -185,9 +190,11 @@ export class ParquetOut {
       this.group[c++]!.push(
         shape(fieldOf(row, k), t, exact === undefined ? undefined : fieldOf(exact as Record<string, unknown>, k), size),
       );
-    for (const { name } of this.scores) {
+    for (const { name, type } of this.scores) {
       const value = scores[name];
-      this.group[c++]!.push(value === null || value === undefined || Number.isNaN(value) ? null : value);
+      this.group[c++]!.push(
+        value === null || value === undefined || Number.isNaN(value) ? null : type === "INT64" ? BigInt(value as number) : value,
+      );
     }
     this.groupChars += size.chars;
     if (this.group[0]!.length >= GROUP_ROWS || this.groupChars >= GROUP_CHARS) await this.flush(where);

@@ -1,5 +1,5 @@
-// The write stage: <selection>-<ratio>/train.parquet per selection and ratio, and unscored.jsonl, in one pass
-// over the data, each under a temporary name in the output folder; the manifest's body says what they hold. Publishing (src/write/publish)
+// The write stage: <selection>-<ratio>/train.parquet per selection and ratio, unscored.jsonl and (select.exclude)
+// excluded.parquet, in one pass over the data, each under a temporary name in the output folder; the manifest's body says what they hold. Publishing (src/write/publish)
 // renames them into place.
 import type { SelectConfig, SelectionsConfig } from "../config/schema.js";
 import type { DataInspection } from "../data/inspect.js";
@@ -10,7 +10,10 @@ import { selectionsOf, type RatioSelection, type Selection, type SelectionChoice
 import { TextFileWriter } from "../util/fs.js";
 import { hasScore, statusCounts } from "../contract/status.js";
 import { refineSummary } from "../contract/cuts.js";
-import { UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "../contract/manifest.js";
+import { flagCounts } from "../contract/flags.js";
+import { describeRule } from "../select/exclude.js";
+import { countBy } from "../util/counts.js";
+import { EXCLUDED_FILE, UNSCORED_FILE, keepFile, type OutputSummary, type WrittenBody } from "../contract/manifest.js";
 import { checkWritable, ParquetOut, type ScoreField, type ScoreValues } from "./parquet.js";
 import type { OutputFolder } from "./publish.js";
 
@@ -22,6 +25,8 @@ export interface WriteInputs {
   scores: ScoresFile;
   /** One per selection of the run (select.strategies). */
   selections: Selection[];
+  /** select.exclude's reason per row (src/select/exclude); null without rules. */
+  excluded: (string | null)[] | null;
   inspection: DataInspection;
   folder: OutputFolder;
   /** Aborted: stop (Interrupted); the caller discards the temporary files. */
@@ -37,13 +42,18 @@ export interface Written {
   files: Map<string, string>;
 }
 
-/** One kept file: a selection at a ratio, and the status of each row written to it. */
-interface KeptFile {
+/** A Parquet file of rows of the data with score columns: which rows it holds, and the status of each written. */
+interface RowsFile {
+  name: string;
+  fields: ScoreField[];
+  holds: (row: number) => boolean;
+  statuses: string[];
+}
+
+/** One kept file: a selection at a ratio. */
+interface KeptFile extends RowsFile {
   sel: Selection;
   r: RatioSelection;
-  name: string;
-  statuses: string[];
-  fields: ScoreField[];
 }
 
 /**
@@ -51,7 +61,10 @@ interface KeptFile {
  * boundary) dlc_exact (false where dlc is an estimate) and dlc_sd (the estimate's sd; null where exact).
  */
 export function keptScoreFields(choice: SelectionChoice, refined: boolean): ScoreField[] {
-  const scores: ScoreName[] = choice.by === "dlc" ? ["dlc"] : ["dlc", choice.by];
+  return scoreFields(choice.by === "dlc" ? ["dlc"] : ["dlc", choice.by], refined);
+}
+
+function scoreFields(scores: ScoreName[], refined: boolean): ScoreField[] {
   return [
     ...scores.map((name): ScoreField => ({ name, type: "DOUBLE" })),
     ...(refined
@@ -63,23 +76,37 @@ export function keptScoreFields(choice: SelectionChoice, refined: boolean): Scor
   ];
 }
 
-/** The score columns of all the run's kept files: none may clash with a data column. */
-export const outputScoreColumns = (cfg: SelectionsConfig, refined: boolean) => [
-  ...new Set(selectionsOf(cfg).flatMap((choice) => keptScoreFields(choice, refined).map((f) => f.name))),
+/** excluded.parquet's score columns: the scores there are, the reason (the select.exclude rule), the row a duplicate repeats. */
+function excludedFields(ifd: boolean, refined: boolean): ScoreField[] {
+  return [
+    ...scoreFields(ifd ? ["dlc", "loss0", "ifd"] : ["dlc", "loss0"], refined),
+    { name: "excluded_by", type: "STRING" },
+    { name: "duplicate_of", type: "INT64" },
+  ];
+}
+
+/** The score columns of all the run's files of rows: none may clash with a data column. */
+export const outputScoreColumns = (cfg: SelectionsConfig, refined: boolean, ifd: boolean) => [
+  ...new Set([
+    ...selectionsOf(cfg).flatMap((choice) => keptScoreFields(choice, refined).map((f) => f.name)),
+    ...(cfg.exclude.length ? excludedFields(ifd, refined).map((f) => f.name) : []),
+  ]),
 ];
 
 /** Row `r`'s values of the score columns `fields`. */
-function scoreValues(fields: ScoreField[], cols: ScoreColumns, r: number): ScoreValues {
+function scoreValues(fields: ScoreField[], cols: ScoreColumns, r: number, excluded: (string | null)[] | null): ScoreValues {
   const value = ({ name }: ScoreField) => {
     if (name === "dlc_exact") return cols.dlcExact![r] === 1;
     if (name === "dlc_sd") return cols.dlcSd![r]!;
+    if (name === "excluded_by") return excluded![r]!;
+    if (name === "duplicate_of") return cols.duplicateOf[r]!;
     return cols[name as ScoreName]![r]!;
   };
   return Object.fromEntries(fields.map((f) => [f.name, value(f)]));
 }
 
 export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
-  const { select, scoresPath, scores, selections, inspection, folder } = inputs;
+  const { select, scoresPath, scores, selections, inspection, folder, excluded } = inputs;
   const { cols } = scores;
   const refined = !!scores.meta.refine;
   const kept = selections.flatMap((sel) =>
@@ -89,18 +116,26 @@ export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
       name: keepFile(sel.choice.name, r.ratio),
       statuses: [],
       fields: keptScoreFields(sel.choice, refined),
+      holds: (row) => r.keep[row] === 1,
     })),
   );
+  const aside: RowsFile | null = excluded && {
+    name: EXCLUDED_FILE,
+    fields: excludedFields(!!cols.ifd, refined),
+    holds: (row) => excluded[row] !== null,
+    statuses: [],
+  };
+  const targets: RowsFile[] = [...kept, ...(aside ? [aside] : [])];
   // Checked before scoring from the config (inspectForOutput); again from the scores file, which may be refined.
-  checkWritable(inspection.columnTypes, inputs.source.path, [...new Set(kept.flatMap((o) => o.fields.map((f) => f.name)))]);
+  checkWritable(inspection.columnTypes, inputs.source.path, [...new Set(targets.flatMap((o) => o.fields.map((f) => f.name)))]);
   const files = new Map<string, string>();
-  for (const name of [...kept.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
+  for (const name of [...targets.map((o) => o.name), UNSCORED_FILE]) files.set(name, await folder.temp(name));
   const writers: ParquetOut[] = [];
   let unscored: TextFileWriter | undefined;
   try {
     unscored = await TextFileWriter.create(files.get(UNSCORED_FILE)!);
-    for (const o of kept) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columnTypes, o.fields));
-    const byStatus = await writePass(inputs, kept, writers, unscored);
+    for (const o of targets) writers.push(await ParquetOut.open(files.get(o.name)!, inspection.columnTypes, o.fields));
+    const byStatus = await writePass(inputs, targets, writers, unscored);
     await unscored.close();
     unscored = undefined;
     for (const w of writers) await w.close();
@@ -112,6 +147,13 @@ export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
       rows: { total: cols.status.length, by_status: statusCounts(cols.status) },
       unscored: { file: UNSCORED_FILE, rows: byStatusTotal(byStatus), policy: select.unscored, by_status: byStatus },
       refine: refineSummary(cols, scores.meta.refine?.cuts),
+      flags: { ...flagCounts(cols), outlier_k: scores.meta.outlier_k },
+      excluded: aside && {
+        file: EXCLUDED_FILE,
+        rows: aside.statuses.length,
+        by_reason: byRule(select, excluded!),
+        by_status: statusCounts(aside.statuses),
+      },
       outputs: kept.map((o, i) => summarise(o, rowsWritten[i]!, cols, select)),
     };
     return { body, files };
@@ -127,8 +169,8 @@ export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
  * unscored.jsonl; checked to be the data that was scored. Returns the unscored rows by status.
  */
 async function writePass(
-  { source, scores, signal }: WriteInputs,
-  kept: KeptFile[],
+  { source, scores, signal, excluded }: WriteInputs,
+  targets: RowsFile[],
   writers: ParquetOut[],
   unscored: TextFileWriter,
 ): Promise<Record<string, number>> {
@@ -159,9 +201,9 @@ async function writePass(
     }
     // A row that did not parse has no columns to write; unscored.jsonl holds its text.
     if (!raw.value) continue;
-    for (const [i, o] of kept.entries())
-      if (o.r.keep[r]) {
-        await writers[i]!.append(raw.value, raw.lossless, scoreValues(o.fields, cols, r), raw.where);
+    for (const [i, o] of targets.entries())
+      if (o.holds(r)) {
+        await writers[i]!.append(raw.value, raw.lossless, scoreValues(o.fields, cols, r, excluded), raw.where);
         o.statuses.push(cols.status[r]!);
       }
   }
@@ -196,11 +238,17 @@ function summarise({ sel, r, name, statuses }: KeptFile, rows: number, cols: Sco
     stratify: select.stratify,
     nested: select.nested,
     // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
-    rows: { kept: rows, pruned: sel.scored - r.kept, unscored: sel.unscored.length },
+    rows: { kept: rows, pruned: sel.scored - sel.excluded - r.kept, excluded: sel.excluded, unscored: sel.unscored.length },
     kept_by_status: statusCounts(statuses),
     response_tokens: { kept: keptTokens, pruned: prunedTokens },
     drawn: sel.choice.strategy === "flexrand" ? { easy: r.easy, hard: r.hard } : null,
   };
+}
+
+/** The excluded rows by the rule that named each, in the order of select.exclude (a rule naming none: 0). */
+function byRule(select: SelectConfig, excluded: (string | null)[]): Record<string, number> {
+  const counts = countBy(excluded.filter((e) => e !== null));
+  return Object.fromEntries(select.exclude.map(describeRule).map((rule) => [rule, counts[rule] ?? 0]));
 }
 
 const byStatusTotal = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);

@@ -50,11 +50,7 @@ export function alpacaRows(n: number): Record<string, unknown>[] {
   }));
 }
 
-/** A seeded uniform [0, 1) generator (a 32-bit LCG): test data that is the same on every run. */
-export function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 4294967296;
-}
+export { lcg } from "./rng.js";
 
 /** A manifest without its timings: the one part of the outputs that differs between identical runs. */
 export function manifestWithoutTimings(path: string): unknown {

@@ -2,6 +2,7 @@
 // for the rows of a real data file, with the statuses a test names, under a run record of that data.
 import { fieldsSchema } from "../../src/config/schema.js";
 import { emptyColumns, writeScoresFile } from "../../src/contract/file.js";
+import { outlierFlags } from "../../src/contract/flags.js";
 import { fingerprintOf, type RunRecord } from "../../src/contract/record.js";
 import { sha256File } from "../../src/util/fs.js";
 import { TOOL_NAME, TOOL_VERSION } from "../../src/version.js";
@@ -31,6 +32,7 @@ export async function writeSyntheticScores(path: string, data: string, rows: num
     cols.losses.fill(cols.dlc[r]!, r * K, (r + 1) * K);
     cols.tokens[r] = 5 + (r % 7);
   }
+  cols.outlier = outlierFlags(cols, 3.5);
   const record: RunRecord = {
     tool: TOOL_NAME,
     version: TOOL_VERSION,
@@ -49,6 +51,7 @@ export async function writeSyntheticScores(path: string, data: string, rows: num
       sparsities: Array.from({ length: K }, (_, k) => 1 - 0.8 ** k),
     },
     ifd: false,
+    outlier_k: 3.5,
     batch_tokens: 2048,
     device: "cpu",
     environment: { node: process.version, onnxruntime: "synthetic", transformers: "synthetic" },

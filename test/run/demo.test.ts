@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import type { Report } from "../../src/report/report.js";
 import type { Manifest } from "../../src/contract/manifest.js";
 import { runCli } from "../helpers/cli.js";
-import { hasChromium, openInChromium, CHROMIUM } from "../helpers/chromium.js";
+import { hasChromium, openInChromium, NO_CHROMIUM } from "../helpers/chromium.js";
 import { readParquetRows } from "../helpers/duckdb.js";
 import { manifestWithoutTimings } from "../helpers/fixtures.js";
 import { tempDir } from "../helpers/tmp.js";
@@ -101,13 +101,30 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
       expect(report.runs[0]!.masking.mean_loss[k]).toBeCloseTo(scored.reduce((a, r) => a + cols.losses[r]![k]!, 0) / scored.length, 9);
     expect(report.runs[0]!.masking.mean_loss_rows).toBe(scored.length);
 
-    // Warnings at the top: the unscored rows (no row is truncated here), and DLC ranked as loss0 when ρ ≥ 0.99.
+    // Warnings at the top: the unscored rows (no row is truncated here), the duplicate responses (the demo's
+    // one-word sentiment labels, each repeating an earlier row's under another input: no pair), outliers when
+    // there are; the guidance says DLC ranks as loss0 when ρ ≥ 0.99.
     const unscored = 87 - scored.length;
+    const outliers = [...cols.table.getChild("outlier")!].filter(Boolean).length;
+    const demoRows = readFileSync(join(work, "datasets/demo.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { output: string });
+    const normalized = demoRows.map((r) => r.output.normalize("NFKC").toLowerCase().replace(/\s+/g, " ").trim());
+    const firstOf = normalized.map((t) => normalized.indexOf(t));
+    const duplicateOf = firstOf.map((f, r) => (f < r ? f : null));
+    expect([...cols.table.getChild("duplicate_of")!].map((v) => (v === null ? null : Number(v)))).toEqual(duplicateOf);
+    expect([...cols.table.getChild("duplicate_pair")!].filter(Boolean)).toEqual([]);
+    const duplicates = duplicateOf.filter((f) => f !== null).length;
+    expect(duplicates).toBe(3);
     const rho = report.correlations.find((c) => c.a === "dlc" && c.b === "loss0")!.rho!;
     expect(report.warnings).toEqual([
       `${unscored} of 87 rows (${((100 * unscored) / 87).toFixed(1)}%) have no score (${unscored} empty-response): they are listed in unscored.jsonl`,
-      ...(rho >= 0.99 ? [expect.stringContaining(`DLC and loss0 rank these rows alike (Spearman ρ ${rho.toFixed(3)})`)] : []),
+      `${duplicates} of 87 rows (${((100 * duplicates) / 87).toFixed(1)}%) repeat an earlier row's response (0 with its prompt too): flagged duplicate in the scores file; select.exclude: [duplicates] drops them`,
+      ...(outliers ? [expect.stringContaining(`${outliers} of ${scored.length} scored rows`)] : []),
     ]);
+    if (rho >= 0.99)
+      expect(report.guidance).toContainEqual(expect.stringContaining(`DLC and loss0 rank these rows alike (Spearman ρ ${rho.toFixed(3)})`));
 
     // Rows and tokens kept, per strategy and ratio, from the files themselves.
     const keptRows = new Map<string, number[]>();
@@ -361,7 +378,7 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
   });
 
   (hasChromium ? it : it.skip)(
-    `the report opens in headless Chromium without errors${hasChromium ? "" : ` [skipped: no Chromium at ${CHROMIUM}; .ci/run installs Debian's chromium]`}`,
+    `the report opens in headless Chromium without errors${hasChromium ? "" : ` [${NO_CHROMIUM}]`}`,
     async () => {
       for (const page of [await openInChromium(join(dir, "report.html")), await openInChromium(join(work, "out/compare/report.html"))]) {
         expect(page.errors).toEqual([]);

@@ -38,6 +38,16 @@ const CASES: [string, string[], RegExp][] = [
     /score\.refine boundary with select\.stratify source: .*use score\.refine none, or drop select\.stratify/,
   ],
   [
+    "select.exclude by ifd without score.ifd",
+    ["--set", "score.ifd=false", "--set", "select.exclude=[outliers, {score: ifd, above: 1}]"],
+    /select\.exclude \{score: ifd\} needs IFD, but score\.ifd is false/,
+  ],
+  [
+    "refinement with select.exclude",
+    ["--set", "score.refine=boundary", "--set", "select.exclude=[duplicates]"],
+    /score\.refine boundary with select\.exclude: .*use score\.refine none, or drop select\.exclude/,
+  ],
+  [
     "merging shards while naming one shard",
     ["--set", "score.merge=[x.arrow]", "--set", "score.shard=0/2"],
     /score\.merge with score\.shard 0\/2: a run either scores one shard or merges the shards/,

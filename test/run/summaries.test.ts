@@ -61,7 +61,9 @@ describe("truncation is counted everywhere", () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toContain("12 rows (alpaca, template alpaca, max_tokens 150): 8 ok, 3 truncated; 1 unscored (1 empty-response)");
     expect(r.stderr).toMatch(/wrote o1\/s\.arrow: 12 rows, 8 ok, 3 truncated; 1 unscored \(1 empty-response\)/);
-    expect(r.stderr).toMatch(/o1\/flexrand-1\/train\.parquet: 11 rows kept \(8 ok, 3 truncated\), 0 pruned, 1 unscored \(drop\)/);
+    expect(r.stderr).toMatch(
+      /o1\/flexrand-1\/train\.parquet: 11 rows kept \(8 ok, 3 truncated\), 0 pruned, 0 excluded, 1 unscored \(drop\)/,
+    );
     const { cols } = await readScoresFile(join(tmp, "o1/s.arrow"));
     expect(cols.status.filter((s) => s === "truncated")).toHaveLength(3);
     const manifest = readJson<Manifest>(join(tmp, "o1/manifest.json"));

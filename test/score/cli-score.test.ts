@@ -74,6 +74,10 @@ describe("dlc-prune score", () => {
       "tokens:Int32",
       "status:Utf8",
       "loss0:Float64",
+      "duplicate:Bool",
+      "duplicate_of:Int64",
+      "duplicate_pair:Bool",
+      "outlier:Bool",
     ]);
     expect(table.numRows).toBe(3);
     expect(Array.from(table.getChild("row")!.toArray())).toEqual([0n, 1n, 2n]);
