@@ -249,7 +249,7 @@ export const configSchema = z
           .array(excludeRule)
           .default([])
           .describe(
-            "rows dropped before every selection, into excluded.parquet with the reason: outliers, duplicates (a response an earlier row has; the first stays), duplicate_pairs (prompt and response), {score, above, below} (e.g. {score: ifd, above: 1}); the ratios are then of the rows left",
+            "rows dropped before every selection, into excluded.parquet with the reason: outliers, duplicates (a response an earlier row has; one row of each response stays), duplicate_pairs (prompt and response too), {score, above, below} (e.g. {score: ifd, above: 1}); the ratios are then of the rows left",
           ),
         unscored: z
           .enum(["drop", "keep"])

@@ -5,8 +5,8 @@
 //   ifd float64 (with score.ifd: loss0 / loss of the response alone; null: none) |
 //   dlc_exact bool, dlc_sd float64 (with score.refine: boundary: whether the row ran every level, else the
 //   sd of its estimated DLC; its losses are null past the levels it ran) |
-//   duplicate bool, duplicate_of int64, duplicate_pair bool (the row's response repeats row duplicate_of's,
-//   normalized as src/text/duplicates says; duplicate_pair: its prompt too) |
+//   duplicate bool, duplicate_of int64, duplicate_pair_of int64 (the row's response repeats row duplicate_of's,
+//   normalized as src/text/duplicates says; its prompt and response repeat row duplicate_pair_of's) |
 //   outlier bool (DLC or loss0 an outlier among the scored rows, src/contract/flags; in complete files only:
 //   a shard has not seen the other rows' scores, the merge computes it)
 // Its schema metadata (key "dlc_prune", JSON) is the run record (src/contract/record): which data, model,
@@ -68,8 +68,8 @@ export interface ScoreColumns {
   dlcSd: Float64Array | null;
   /** The first row with the same (normalized) response; NaN when none is earlier. */
   duplicateOf: Float64Array;
-  /** 1 where that earlier row's prompt is the same too. */
-  duplicatePair: Uint8Array;
+  /** The first row with the same prompt and response; NaN when none is earlier. */
+  duplicatePairOf: Float64Array;
   /** 1 where DLC or loss0 is an outlier (src/contract/flags); null in a shard's file, which cannot tell. */
   outlier: Uint8Array | null;
 }
@@ -91,7 +91,7 @@ export function emptyColumns(n: number, levels: number, withIds: boolean, withIf
     dlcExact: refined ? new Uint8Array(n) : null,
     dlcSd: refined ? new Float64Array(n).fill(NaN) : null,
     duplicateOf: new Float64Array(n).fill(NaN),
-    duplicatePair: new Uint8Array(n),
+    duplicatePairOf: new Float64Array(n).fill(NaN),
     outlier: null,
   };
 }
@@ -125,25 +125,26 @@ function validity(dlc: Float64Array): { bitmap: Uint8Array; nulls: number } {
   return { bitmap, nulls };
 }
 
-/** duplicate, duplicate_of, duplicate_pair, and (a complete file's) outlier. */
+/** Row numbers, null where NaN. */
+function nullableInt64(rows: Float64Array): Data {
+  const { bitmap, nulls } = validity(rows);
+  const data = BigInt64Array.from(rows, (r) => BigInt(Number.isNaN(r) ? 0 : r));
+  return makeData({ type: new Int64(), length: rows.length, nullCount: nulls, nullBitmap: bitmap, data });
+}
+
+/** duplicate, duplicate_of, duplicate_pair_of, and (a complete file's) outlier. */
 function flagColumns(cols: ScoreColumns): { fields: Field[]; data: Data[] } {
   const n = cols.dlc.length;
-  const duplicates = validity(cols.duplicateOf);
   const fields = [
     new Field("duplicate", new Bool(), false),
     new Field("duplicate_of", new Int64(), true),
-    new Field("duplicate_pair", new Bool(), false),
+    new Field("duplicate_pair_of", new Int64(), true),
   ];
   const data = [
-    makeData({ type: new Bool(), length: n, data: duplicates.bitmap }),
-    makeData({
-      type: new Int64(),
-      length: n,
-      nullCount: duplicates.nulls,
-      nullBitmap: duplicates.bitmap,
-      data: BigInt64Array.from(cols.duplicateOf, (r) => BigInt(Number.isNaN(r) ? 0 : r)),
-    }),
-    makeData({ type: new Bool(), length: n, data: packBits(cols.duplicatePair) }),
+    // A duplicate is a row with a duplicate_of: the same bits as its validity.
+    makeData({ type: new Bool(), length: n, data: validity(cols.duplicateOf).bitmap }),
+    nullableInt64(cols.duplicateOf),
+    nullableInt64(cols.duplicatePairOf),
   ];
   if (cols.outlier) {
     fields.push(new Field("outlier", new Bool(), false));
@@ -263,6 +264,13 @@ function scoresMetaOf(table: Table, path: string): ScoresMeta {
       version,
     );
   if (raw === undefined) throw new UserError(`${path}: not a dlc-prune scores file (no "${METADATA_KEY}" metadata)`);
+  // The flags came after 0.3.0, whose files have the same version and no outlier_k: ours, to be rescored (and replaced).
+  const marker = parseJson(z.object({ tool: z.literal(TOOL_NAME), version: z.string() }), raw);
+  if ("value" in marker && !table.getChild("duplicate"))
+    throw new OtherVersionError(
+      `${path}: scores of ${TOOL_NAME} ${marker.value.version} from before the duplicate and outlier flags (no column duplicate); rescore`,
+      `${marker.value.version} (without flags)`,
+    );
   const parsed = parseJson(scoresMetaSchema, raw);
   if ("why" in parsed)
     throw new UserError(`${path}: not a scores file of this version of ${TOOL_NAME} (its "${METADATA_KEY}" metadata: ${parsed.why})`);
@@ -276,15 +284,11 @@ function scoresMetaOf(table: Table, path: string): ScoresMeta {
     "loss0",
     ...(meta.ifd ? ["ifd"] : []),
     ...(meta.refine ? ["dlc_exact", "dlc_sd"] : []),
+    "duplicate_of",
+    "duplicate_pair_of",
+    ...(meta.shard ? [] : ["outlier"]),
   ].filter((c) => !table.getChild(c));
   if (missing.length) throw new UserError(`${path}: not a dlc-prune scores file (no column ${missing.join(", ")})`);
-  // The flags came after 0.3.0, whose files have the same version: ours, to be rescored (and replaced).
-  const flags = ["duplicate", "duplicate_of", "duplicate_pair", ...(meta.shard ? [] : ["outlier"])].filter((c) => !table.getChild(c));
-  if (flags.length)
-    throw new OtherVersionError(
-      `${path}: scores of ${TOOL_NAME} ${meta.version} from before the duplicate and outlier flags (no column ${flags.join(", ")}); rescore`,
-      `${meta.version} (without flags)`,
-    );
   return meta;
 }
 
@@ -311,7 +315,10 @@ function columnsOf(table: Table, meta: ScoresMeta): ScoreColumns {
     const vec = table.getChild(name)!;
     return Uint8Array.from({ length: n }, (_, i) => (vec.get(i) ? 1 : 0));
   };
-  const duplicateOf = table.getChild("duplicate_of")!;
+  const rows = (name: string) => {
+    const vec = table.getChild(name)!;
+    return Float64Array.from({ length: n }, (_, i) => (vec.isValid(i) ? Number(vec.get(i) as bigint) : NaN));
+  };
   const idVec = table.getChild("id");
   return {
     row: Float64Array.from(table.getChild("row")!.toArray() as BigInt64Array, Number),
@@ -324,8 +331,8 @@ function columnsOf(table: Table, meta: ScoresMeta): ScoreColumns {
     ifd: meta.ifd ? float64("ifd") : null,
     dlcExact: meta.refine ? bools("dlc_exact") : null,
     dlcSd: meta.refine ? float64("dlc_sd") : null,
-    duplicateOf: Float64Array.from({ length: n }, (_, i) => (duplicateOf.isValid(i) ? Number(duplicateOf.get(i) as bigint) : NaN)),
-    duplicatePair: bools("duplicate_pair"),
+    duplicateOf: rows("duplicate_of"),
+    duplicatePairOf: rows("duplicate_pair_of"),
     outlier: meta.shard ? null : bools("outlier"),
   };
 }

@@ -39,12 +39,12 @@ export interface FlagCounts {
   outliers: number;
 }
 
-export function flagCounts(cols: Pick<ScoreColumns, "duplicateOf" | "duplicatePair" | "outlier">): FlagCounts {
-  const sum = (a: Uint8Array) => a.reduce((s, v) => s + v, 0);
+export function flagCounts(cols: Pick<ScoreColumns, "duplicateOf" | "duplicatePairOf" | "outlier">): FlagCounts {
+  const set = (rows: Float64Array) => rows.filter((r) => !Number.isNaN(r)).length;
   return {
-    duplicates: cols.duplicateOf.filter((r) => !Number.isNaN(r)).length,
-    duplicate_pairs: sum(cols.duplicatePair),
-    outliers: cols.outlier ? sum(cols.outlier) : 0,
+    duplicates: set(cols.duplicateOf),
+    duplicate_pairs: set(cols.duplicatePairOf),
+    outliers: cols.outlier ? cols.outlier.reduce((s, v) => s + v, 0) : 0,
   };
 }
 

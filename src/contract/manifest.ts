@@ -51,8 +51,8 @@ const outputSummary = z.object({
   rows: z.object({ kept: z.number().int(), pruned: z.number().int(), excluded: z.number().int(), unscored: z.number().int() }),
   /** The rows in the file by status (ok, truncated, and unscored ones when `unscored: keep`). */
   kept_by_status: counts,
-  /** Response tokens scored (after truncation) of the kept and the pruned scored rows. */
-  response_tokens: z.object({ kept: z.number().int(), pruned: z.number().int() }),
+  /** Response tokens scored (after truncation) of the kept, the pruned and the excluded scored rows. */
+  response_tokens: z.object({ kept: z.number().int(), pruned: z.number().int(), excluded: z.number().int() }),
   /** flexrand: scored rows drawn from the easy and the hard interval. */
   drawn: z.object({ easy: z.number().int(), hard: z.number().int() }).nullable(),
 });

@@ -100,7 +100,7 @@ async function mergeInto(files: string[], out: string, outlierK: number | undefi
       if (merged.dlcExact) merged.dlcExact[row] = c.dlcExact![i]!;
       if (merged.dlcSd) merged.dlcSd[row] = c.dlcSd![i]!;
       merged.duplicateOf[row] = c.duplicateOf[i]!;
-      merged.duplicatePair[row] = c.duplicatePair[i]!;
+      merged.duplicatePairOf[row] = c.duplicatePairOf[i]!;
     });
   }
   const uncovered = owner.findIndex((o) => !o);

@@ -256,20 +256,6 @@ async function svg(spec: TopLevelSpec): Promise<string> {
 const table = (head: string[], rows: (string | number)[][], cls = "") =>
   `<table${cls ? ` class="${cls}"` : ""}>\n<tr>${head.map((h) => `<th>${h}</th>`).join("")}</tr>\n${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join("")}</tr>`).join("\n")}\n</table>`;
 
-/** The groups a decision table shows a column for: the MIX_COLUMNS - 1 largest among all rows, then "other". */
-const MIX_COLUMNS = 6;
-function mixColumns(shares: Record<string, number>): string[] {
-  const groups = Object.keys(shares).sort((a, b) => shares[b]! - shares[a]! || (a < b ? -1 : 1));
-  return groups.length <= MIX_COLUMNS ? groups : [...groups.slice(0, MIX_COLUMNS - 1), "other"];
-}
-
-function mixCells(shares: Record<string, number> | null, columns: string[]): string[] {
-  if (!shares) return columns.map(() => "–");
-  const named = new Set(columns);
-  const other = Object.entries(shares).reduce((a, [g, v]) => a + (named.has(g) ? 0 : v), 0);
-  return columns.map((g) => pct(g === "other" && !(g in shares) ? other : (shares[g] ?? 0)));
-}
-
 /**
  * The decision table of one run: all scored rows first, then each file, with what tells the selections apart:
  * rows and tokens kept, each group's share, flagged rows kept, overlap with the run's other selections, and
@@ -277,7 +263,8 @@ function mixCells(shares: Record<string, number> | null, columns: string[]): str
  */
 function decisionTable(report: Report, run: Report["runs"][number]): string {
   const outputs = report.outputs.filter((o) => o.run === run.label);
-  const mix = run.all.group_shares ? mixColumns(run.all.group_shares) : [];
+  const mix = Object.keys(run.all.group_shares ?? {});
+  const mixCells = (shares: Record<string, number> | null) => mix.map((g) => pct(shares?.[g] ?? 0));
   const head = [
     "selection",
     "keep",
@@ -297,9 +284,9 @@ function decisionTable(report: Report, run: Report["runs"][number]): string {
     "",
     String(run.scored),
     String(run.all.tokens),
-    ...mixCells(run.all.group_shares, mix),
+    ...mixCells(run.all.group_shares),
     String(run.flags.outliers),
-    String(run.flags.duplicates),
+    String(run.all.duplicates),
     "",
     fixed(run.all.mean_dlc, 3),
     fixed(run.all.mean_loss0, 3),
@@ -311,7 +298,7 @@ function decisionTable(report: Report, run: Report["runs"][number]): string {
     o.ratio,
     `${o.rows_kept} (${pct(o.rows_kept_share)})`,
     `${o.tokens_kept} (${pct(o.tokens_kept_share)})`,
-    ...mixCells(o.group_shares, mix),
+    ...mixCells(o.group_shares),
     o.outliers_kept,
     o.duplicates_kept,
     Object.entries(o.overlap)

@@ -24,15 +24,22 @@ const meanOver = (rows: number[], values: Float64Array) => (rows.length ? rows.r
 
 const groupOf = (groups: (string | null)[], r: number) => groups[r] ?? "(none)";
 
-/** The share of each group among `rows`, groups in sorted order; null without groups. */
-function groupShares(rows: number[], groups: (string | null)[] | null): Record<string, number> | null {
+/** The groups the decision table has a column for: the MIX_GROUPS - 1 largest among all scored rows, then OTHER_GROUPS. */
+const MIX_GROUPS = 6;
+const OTHER_GROUPS = "(other groups)";
+
+function mixGroups(scored: number[], groups: (string | null)[]): string[] {
+  const counts = countBy(scored.map((r) => groupOf(groups, r)));
+  const byShare = Object.keys(counts).sort((a, b) => counts[b]! - counts[a]! || (a < b ? -1 : 1));
+  return byShare.length <= MIX_GROUPS ? byShare : [...byShare.slice(0, MIX_GROUPS - 1), OTHER_GROUPS];
+}
+
+/** The share of each of `columns` (mixGroups) among `rows`; null without groups. */
+function groupShares(rows: number[], groups: (string | null)[] | null, columns: string[]): Record<string, number> | null {
   if (!groups) return null;
-  const counts = countBy(rows.map((r) => groupOf(groups, r)));
-  return Object.fromEntries(
-    Object.keys(counts)
-      .sort()
-      .map((g) => [g, counts[g]! / rows.length]),
-  );
+  const named = new Set(columns);
+  const counts = countBy(rows.map((r) => (named.has(groupOf(groups, r)) ? groupOf(groups, r) : OTHER_GROUPS)));
+  return Object.fromEntries(columns.map((g) => [g, (counts[g] ?? 0) / Math.max(rows.length, 1)]));
 }
 
 function runSummary(src: ReportSource, scored: number[]): RunSummary {
@@ -69,7 +76,8 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
       mean_dlc: meanOver(scored, cols.dlc),
       mean_loss0: meanOver(scored, cols.loss0),
       tokens: scored.reduce((a, r) => a + cols.tokens[r]!, 0),
-      group_shares: groupShares(scored, src.group),
+      group_shares: groupShares(scored, src.group, mixGroups(scored, src.group ?? [])),
+      duplicates: scored.filter((r) => hasScore(cols.duplicateOf[r]!)).length,
     },
     select: { split, seed, stratify, nested, unscored, exclude: body.config.select.exclude.map(describeRule) },
   };
@@ -81,7 +89,7 @@ function outputRows(src: ReportSource, label: (sel: string) => string, scored: n
     sel.ratios.map((r) => {
       const o = src.body.outputs.find((out) => out.selection === sel.choice.name && out.ratio === r.ratio)!;
       const kept = scored.filter((row) => r.keep[row]);
-      const tokens = o.response_tokens.kept + o.response_tokens.pruned;
+      const tokens = o.response_tokens.kept + o.response_tokens.pruned + o.response_tokens.excluded;
       return {
         run: src.label,
         label: label(sel.choice.name),
@@ -102,7 +110,7 @@ function outputRows(src: ReportSource, label: (sel: string) => string, scored: n
         rows_excluded: o.rows.excluded,
         outliers_kept: kept.filter((row) => cols.outlier?.[row] === 1).length,
         duplicates_kept: kept.filter((row) => hasScore(cols.duplicateOf[row]!)).length,
-        group_shares: groupShares(kept, src.group),
+        group_shares: groupShares(kept, src.group, mixGroups(scored, src.group ?? [])),
         mean_dlc_kept: meanOver(kept, cols.dlc),
         mean_loss0_kept: meanOver(kept, cols.loss0),
         overlap: {},
@@ -355,10 +363,16 @@ function guidance(runs: RunSummary[], outputs: OutputRow[], correlations: Report
     const who = many ? `${r.label}: ` : "";
     const mine = outputs.filter((o) => o.run === r.label);
     const out: string[] = [];
-    const flaggedMost = mine.reduce((a, b) => (b.outliers_kept + b.duplicates_kept > a.outliers_kept + a.duplicates_kept ? b : a));
-    if (flaggedMost.outliers_kept + flaggedMost.duplicates_kept)
+    // Flagged rows kept by a rule select.exclude does not apply (with it, the one row of a response that stays is a duplicate too).
+    const kinds = [
+      { rule: "outliers", kept: (o: OutputRow) => o.outliers_kept, of: r.flags.outliers },
+      { rule: "duplicates", kept: (o: OutputRow) => o.duplicates_kept, of: r.all.duplicates },
+    ].filter((k) => !r.select.exclude.includes(k.rule));
+    const flagged = (o: OutputRow) => kinds.reduce((a, k) => a + k.kept(o), 0);
+    const flaggedMost = mine.reduce((a, b) => (flagged(b) > flagged(a) ? b : a));
+    if (flagged(flaggedMost))
       out.push(
-        `${who}${flaggedMost.selection} ${flaggedMost.ratio} keeps ${flaggedMost.outliers_kept} of the ${r.flags.outliers} outliers and ${flaggedMost.duplicates_kept} of the ${r.flags.duplicates} duplicates; select.exclude: [outliers, duplicates] sets them aside before every draw (excluded.parquet lists them with the reason).`,
+        `${who}${flaggedMost.selection} ${flaggedMost.ratio} keeps ${kinds.map((k) => `${k.kept(flaggedMost)} of the ${k.of} scored ${k.rule}`).join(" and ")}; select.exclude: [${kinds.map((k) => k.rule).join(", ")}] sets them aside before every draw (excluded.parquet lists them with the reason).`,
       );
     if (r.excluded)
       out.push(

@@ -52,8 +52,17 @@ export interface RunSummary {
   excluded: { rows: number; by_reason: Record<string, number>; by_status: Record<string, number> } | null;
   /** data.fields.group: the field the rows' groups come from; null without. */
   group: string | null;
-  /** Every scored row, for the decision table's reference line: mean DLC and loss0, response tokens, share of each group. */
-  all: { mean_dlc: number | null; mean_loss0: number | null; tokens: number; group_shares: Record<string, number> | null };
+  /**
+   * Every scored row, for the decision table's reference line: mean DLC and loss0, response tokens, those
+   * flagged duplicate, and the share of each group (the 5 largest, then "(other groups)").
+   */
+  all: {
+    duplicates: number;
+    mean_dlc: number | null;
+    mean_loss0: number | null;
+    tokens: number;
+    group_shares: Record<string, number> | null;
+  };
   select: { split: number; seed: number; stratify: string | null; nested: boolean; unscored: string; exclude: string[] };
 }
 
@@ -81,7 +90,7 @@ export interface OutputRow {
   /** Kept scored rows flagged outlier, and duplicate. */
   outliers_kept: number;
   duplicates_kept: number;
-  /** Share of each group (data.fields.group) among the kept scored rows; null without groups. */
+  /** Share of each group (data.fields.group; the columns of runs[].all.group_shares) among the kept scored rows; null without groups. */
   group_shares: Record<string, number> | null;
   mean_dlc_kept: number | null;
   mean_loss0_kept: number | null;

@@ -13,6 +13,7 @@ import { type ScoreOptions } from "../score/score.js";
 import { readScoresFile, type ScoresFile } from "../contract/file.js";
 import { isScoresArtifact } from "../contract/names.js";
 import { checkRefinedFor } from "../select/cuts.js";
+import { outlierFlags } from "../contract/flags.js";
 import { exclusionsOf } from "../select/exclude.js";
 import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
@@ -97,8 +98,12 @@ export function selectAll(
   return { selections, excluded };
 }
 
-/** Loads the scores and checks they belong to the data. */
-export async function scoresForData(config: Config, source: DataSource): Promise<ScoresFile> {
+/**
+ * Loads the scores and checks they belong to the data; with another score.outlier_k than the file's, its
+ * outliers are flagged again in memory (said through `log`), so that select.exclude and the summaries use the
+ * config's k.
+ */
+export async function scoresForData(config: Config, source: DataSource, log?: (line: string) => void): Promise<ScoresFile> {
   const path = config.score.out;
   const scores = await readScoresFile(path);
   const { meta } = scores;
@@ -112,7 +117,13 @@ export async function scoresForData(config: Config, source: DataSource): Promise
       `${path}: scores of another data file (${meta.data.path}, ${meta.data.rows} rows, sha256 ${meta.data.sha256.slice(0, 12)}), not of ${source.path} (sha256 ${sha.slice(0, 12)})`,
     );
   checkRefinedFor(meta.refine?.cuts, config.select, path);
-  return scores;
+  const k = config.score.outlier_k;
+  if (meta.outlier_k === k || !scores.cols.outlier) return scores;
+  const outlier = outlierFlags(scores.cols, k);
+  log?.(
+    `${path}: flagged for score.outlier_k ${meta.outlier_k}; selecting with ${k}: ${outlier.reduce((a, v) => a + v, 0)} outliers (dlc-prune score rewrites the file's flags)`,
+  );
+  return { ...scores, meta: { ...meta, outlier_k: k }, cols: { ...scores.cols, outlier } };
 }
 
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */
@@ -154,7 +165,7 @@ export async function selectAndWrite(
   const { manifest, result } = await writeAndPublish(folder, { log, locked: !!earlier.folder }, async () => {
     const t0 = performance.now();
     const timings = { ...earlier.timings };
-    const scores = await scoresForData(config, source);
+    const scores = await scoresForData(config, source, log);
     const inspection = earlier.inspection ?? (await inspectForOutput(config, source));
     if (inspection.rows !== scores.cols.dlc.length)
       throw new UserError(`${config.score.out}: has ${scores.cols.dlc.length} rows, ${source.path} has ${inspection.rows}`);

@@ -38,7 +38,7 @@ export function scoreColumns(
     const duplicate = data.duplicates.get(r.row);
     if (duplicate) {
       cols.duplicateOf[i] = duplicate.of;
-      cols.duplicatePair[i] = duplicate.pair ? 1 : 0;
+      cols.duplicatePairOf[i] = duplicate.pairOf ?? NaN;
     }
     const m = r.encoded;
     if (m === undefined) return;

@@ -30,7 +30,7 @@ export interface SelectionChoice {
 export interface Selection {
   choice: SelectionChoice;
   ratios: RatioSelection[];
-  /** Rows with the score the selection ranks by, and of them those select.exclude set aside (never kept). */
+  /** Rows the selection draws from (with the score it ranks by, not excluded), and those select.exclude set aside (never kept). */
   scored: number;
   excluded: number;
   /** Rows without the score the selection ranks by, in row order. */
@@ -92,12 +92,13 @@ function poolOf(
   let excludedRows = 0;
   for (let i = 0; i < cols.dlc.length; i++) {
     const row = cols.row[i]!;
-    if (!hasScore(values[i]!)) {
-      unscored.push(row);
-      continue;
-    }
+    // Excluded first: a row set aside (it has a DLC) is never kept, not even as unscored by this selection's score.
     if (excluded?.[i]) {
       excludedRows++;
+      continue;
+    }
+    if (!hasScore(values[i]!)) {
+      unscored.push(row);
       continue;
     }
     const key = stratify ? (stratify[row] ?? NULL_GROUP) : "";
@@ -146,12 +147,15 @@ export function selectRows(
     });
     if (keys.length === 1) splitScore = draw.splitScore;
   });
-  const scored = n - unscored.length;
-  const pool = scored - excludedRows;
+  const scored = n - unscored.length - excludedRows;
+  if (scored === 0 && excludedRows)
+    throw new UserError(
+      `select.exclude set aside all ${excludedRows} scored rows: ${choice.name} has none left to select from; relax select.exclude`,
+    );
   for (const r of ratios)
     if (r.kept === 0)
       throw new UserError(
-        `select.ratios ${r.ratio}: ${choice.name} keeps none of the ${pool} scored rows${excludedRows ? ` left after select.exclude (${excludedRows} excluded)` : ""}${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`,
+        `select.ratios ${r.ratio}: ${choice.name} keeps none of the ${scored} scored rows${excludedRows ? ` left after select.exclude (${excludedRows} excluded)` : ""}${cfg.stratify ? ` (stratified by ${cfg.stratify})` : ""}; raise the ratio`,
       );
   if (cfg.unscored === "keep") for (const r of ratios) for (const row of unscored) r.keep[row] = 1;
   return { choice, ratios, scored, excluded: excludedRows, unscored, splitScore };

@@ -5,10 +5,10 @@
 import { createHash } from "node:crypto";
 import type { Part } from "./templates.js";
 
-/** A duplicate row: the first row with its response, and whether that row's prompt is the same too. */
+/** A duplicate row: the first row with its response, and the first with its prompt and response (null: none earlier). */
 export interface Duplicate {
   of: number;
-  pair: boolean;
+  pairOf: number | null;
 }
 
 export const normalizeText = (text: string) => text.normalize("NFKC").toLowerCase().replace(/\s+/gu, " ").trim();
@@ -17,8 +17,9 @@ export const normalizeText = (text: string) => text.normalize("NFKC").toLowerCas
 const digest = (text: string) => createHash("sha256").update(normalizeText(text)).digest().subarray(0, 16).toString("base64");
 
 export class DuplicateFinder {
-  /** Response digest -> the first row with it, and that row's prompt digest. */
-  private readonly first = new Map<string, { row: number; prompt: string }>();
+  /** Response digest -> the first row with it; response and prompt digests -> the first row with both. */
+  private readonly first = new Map<string, number>();
+  private readonly firstPair = new Map<string, number>();
   /** The duplicates, by row. */
   readonly found = new Map<number, Duplicate>();
 
@@ -30,9 +31,10 @@ export class DuplicateFinder {
         .map((p) => p.text)
         .join("\n");
     const response = digest(join(true));
-    const prompt = digest(join(false));
-    const first = this.first.get(response);
-    if (first) this.found.set(row, { of: first.row, pair: first.prompt === prompt });
-    else this.first.set(response, { row, prompt });
+    const pair = `${response} ${digest(join(false))}`;
+    const [first, firstPair] = [this.first.get(response), this.firstPair.get(pair)];
+    if (first === undefined) this.first.set(response, row);
+    else this.found.set(row, { of: first, pairOf: firstPair ?? null });
+    if (firstPair === undefined) this.firstPair.set(pair, row);
   }
 }

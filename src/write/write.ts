@@ -154,7 +154,7 @@ export async function writeOutputs(inputs: WriteInputs): Promise<Written> {
         by_reason: byRule(select, excluded!),
         by_status: statusCounts(aside.statuses),
       },
-      outputs: kept.map((o, i) => summarise(o, rowsWritten[i]!, cols, select)),
+      outputs: kept.map((o, i) => summarise(o, rowsWritten[i]!, cols, select, excluded)),
     };
     return { body, files };
   } catch (err) {
@@ -218,14 +218,18 @@ async function writePass(
 }
 
 /** One kept file's line of the manifest, `rows` rows written to it. */
-function summarise({ sel, r, name, statuses }: KeptFile, rows: number, cols: ScoreColumns, select: SelectConfig): OutputSummary {
-  let keptTokens = 0;
-  let prunedTokens = 0;
+function summarise(
+  { sel, r, name, statuses }: KeptFile,
+  rows: number,
+  cols: ScoreColumns,
+  select: SelectConfig,
+  excluded: (string | null)[] | null,
+): OutputSummary {
+  const tokens = { kept: 0, pruned: 0, excluded: 0 };
   const values = cols[sel.choice.by]!;
   for (let row = 0; row < r.keep.length; row++) {
-    if (!hasScore(values[row]!)) continue;
-    if (r.keep[row]) keptTokens += cols.tokens[row]!;
-    else prunedTokens += cols.tokens[row]!;
+    if (excluded?.[row]) tokens.excluded += cols.tokens[row]!;
+    else if (hasScore(values[row]!)) tokens[r.keep[row] ? "kept" : "pruned"] += cols.tokens[row]!;
   }
   return {
     selection: sel.choice.name,
@@ -238,9 +242,9 @@ function summarise({ sel, r, name, statuses }: KeptFile, rows: number, cols: Sco
     stratify: select.stratify,
     nested: select.nested,
     // kept: rows in the file (an unscored row that did not parse cannot be; unscored.jsonl has it).
-    rows: { kept: rows, pruned: sel.scored - sel.excluded - r.kept, excluded: sel.excluded, unscored: sel.unscored.length },
+    rows: { kept: rows, pruned: sel.scored - r.kept, excluded: sel.excluded, unscored: sel.unscored.length },
     kept_by_status: statusCounts(statuses),
-    response_tokens: { kept: keptTokens, pruned: prunedTokens },
+    response_tokens: tokens,
     drawn: sel.choice.strategy === "flexrand" ? { easy: r.easy, hard: r.hard } : null,
   };
 }

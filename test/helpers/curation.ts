@@ -20,9 +20,11 @@ export interface CurationData {
   rows: CurationRow[];
   /** Row -> the first row with the same normalized response. */
   duplicateOf: Map<number, number>;
-  /** Rows whose prompt is the first row's too. */
-  pairs: Set<number>;
+  /** Row -> the first row with the same prompt and response. */
+  pairOf: Map<number, number>;
   garbled: number[];
+  /** The one row no model scores (its prompt leaves no room for the response), whose response a later row repeats. */
+  unscored: number;
 }
 
 /** `fluent` stories, `garbled` junk answers, `repeated` rows sharing one answer, and `copies` of fluent rows. */
@@ -56,7 +58,7 @@ export function curationData(fluent = 60, garbled = 12, repeated = 10, copies = 
     });
   }
   const duplicateOf = new Map<number, number>();
-  const pairs = new Set<number>();
+  const pairOf = new Map<number, number>();
   const firstRepeated = rows.length;
   for (let i = 0; i < repeated; i++) {
     if (i) duplicateOf.set(rows.length, firstRepeated);
@@ -73,7 +75,7 @@ export function curationData(fluent = 60, garbled = 12, repeated = 10, copies = 
     const original = rows[of]!;
     duplicateOf.set(rows.length, of);
     // The same prompt for the even copies (other case and spacing: normalized equal), another for the odd ones.
-    if (i % 2 === 0) pairs.add(rows.length);
+    if (i % 2 === 0) pairOf.set(rows.length, of);
     rows.push({
       id: `c${i}`,
       instruction: i % 2 === 0 ? `  ${original.instruction.toUpperCase()}` : `Write another story, number ${i}.`,
@@ -82,5 +84,16 @@ export function curationData(fluent = 60, garbled = 12, repeated = 10, copies = 
       source: "copy",
     });
   }
-  return { rows, duplicateOf, pairs, garbled: garbledRows };
+  // A third row with the shared answer under the second one's prompt: a pair of the second, not of the first.
+  duplicateOf.set(rows.length, firstRepeated);
+  pairOf.set(rows.length, firstRepeated + 1);
+  rows.push({ ...rows[firstRepeated + 1]!, id: "t0", source: "repeated" });
+  // A story whose prompt fills the model's window (unscored), then the same story under a short prompt: the
+  // second is a duplicate, and the only row of its response that can be kept.
+  const story = "The little bird sang a happy song in the big green tree.";
+  const unscored = rows.length;
+  rows.push({ id: "u0", instruction: `Tell a story. ${"The dog ran far away. ".repeat(150)}`, input: "", output: story, source: "fluent" });
+  duplicateOf.set(rows.length, unscored);
+  rows.push({ id: "u1", instruction: "Write a short story about a bird.", input: "", output: story, source: "fluent" });
+  return { rows, duplicateOf, pairOf, garbled: garbledRows, unscored };
 }

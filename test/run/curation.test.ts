@@ -52,7 +52,7 @@ function arrowColumns(path: string) {
     tokens: num("tokens"),
     duplicate: bool("duplicate"),
     duplicateOf: num("duplicate_of"),
-    duplicatePair: bool("duplicate_pair"),
+    duplicatePairOf: num("duplicate_pair_of"),
     outlier: bool("outlier"),
   };
 }
@@ -105,9 +105,9 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
     const want = Array.from({ length: N }, (_, r) => planted.duplicateOf.get(r) ?? NaN);
     expect(Array.from(cols.duplicateOf)).toEqual(want);
     expect(cols.duplicate).toEqual(want.map((v) => (Number.isNaN(v) ? 0 : 1)));
-    expect(cols.duplicatePair).toEqual(Array.from({ length: N }, (_, r) => (planted.pairs.has(r) ? 1 : 0)));
+    expect(Array.from(cols.duplicatePairOf)).toEqual(Array.from({ length: N }, (_, r) => planted.pairOf.get(r) ?? NaN));
     const dups = planted.duplicateOf.size;
-    expect(curated.stderr).toContain(`flagged ${dups} duplicate responses (${planted.pairs.size} with the same prompt too)`);
+    expect(curated.stderr).toContain(`flagged ${dups} duplicate responses (${planted.pairOf.size} with the same prompt too)`);
   });
 
   it("flags as outliers exactly the rows the documented rule names, every garbled answer among them and no fluent story", () => {
@@ -119,13 +119,23 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
     expect(curated.stderr).toContain(`, ${want.length} outliers (DLC or loss0 beyond median ± ${K} x 1.4826 x MAD)`);
   });
 
-  it("select.exclude sets the flagged rows aside into excluded.parquet with the reason; every row is counted; ratios stay nested", async () => {
+  it("select.exclude sets the flagged rows aside into excluded.parquet with the reason, one row of each response staying; every row is counted; ratios stay nested", async () => {
     const cols = arrowColumns(SCORES);
+    expect(Number.isNaN(cols.dlc[planted.unscored]!)).toBe(true);
+    // [duplicates, outliers] in row order: a duplicate goes once a row of its response has stayed.
     const reasons = new Map<number, string>();
+    const stayed = new Set<number>();
     for (let r = 0; r < N; r++) {
-      if (cols.duplicate[r]) reasons.set(r, "duplicates");
+      if (Number.isNaN(cols.dlc[r]!)) continue;
+      const first = cols.duplicate[r] ? cols.duplicateOf[r]! : r;
+      if (cols.duplicate[r] && stayed.has(first)) reasons.set(r, "duplicates");
       else if (cols.outlier[r]) reasons.set(r, "outliers");
+      else stayed.add(first);
     }
+    // The story whose first row is unscored stays: it is the one row of its response that can be kept.
+    const lone = planted.rows.findIndex((row) => row.id === "u1");
+    expect(cols.duplicate[lone]).toBe(1);
+    expect(reasons.has(lone)).toBe(false);
     const excluded = await readParquetRows(join(outA, "excluded.parquet"));
     expect(excluded.map((e) => [rowOfId(e.id), e.excluded_by, e.duplicate_of === null ? null : Number(e.duplicate_of)])).toEqual(
       [...reasons].map(([r, why]) => [r, why, Number.isNaN(cols.duplicateOf[r]!) ? null : cols.duplicateOf[r]]),
@@ -138,7 +148,7 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
       by_reason: { duplicates: count("duplicates"), outliers: count("outliers") },
       by_status: { ok: reasons.size, truncated: 0 },
     });
-    const pool = N - reasons.size;
+    const pool = N - 1 - reasons.size;
     for (const sel of SELECTIONS) {
       const kept: number[][] = [];
       for (const ratio of RATIOS) {
@@ -146,10 +156,12 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
         const rows = await keptRows(outA, o.file);
         kept.push(rows);
         expect(rows.filter((r) => reasons.has(r))).toEqual([]);
-        expect(rows).toHaveLength(pyRound(pool * ratio));
-        expect(o.rows).toEqual({ kept: rows.length, pruned: pool - rows.length, excluded: reasons.size, unscored: 0 });
+        // FlexRand (split 0.5) rounds its easy and hard shares, ratio / 2 each, separately.
+        expect(rows).toHaveLength(sel === "flexrand" ? 2 * pyRound((pool * ratio) / 2) : pyRound(pool * ratio));
+        expect(o.rows).toEqual({ kept: rows.length, pruned: pool - rows.length, excluded: reasons.size, unscored: 1 });
+        expect(o.rows.kept + o.rows.pruned + o.rows.excluded + o.rows.unscored).toBe(N);
         expect(curated.stderr).toContain(
-          `${join(outA, o.file)}: ${rows.length} rows kept (${rows.length} ok, 0 truncated), ${pool - rows.length} pruned, ${reasons.size} excluded, 0 unscored (drop)`,
+          `${join(outA, o.file)}: ${rows.length} rows kept (${rows.length} ok, 0 truncated), ${pool - rows.length} pruned, ${reasons.size} excluded, 1 unscored (drop)`,
         );
       }
       for (let i = 1; i < kept.length; i++) expect(kept[i]).toEqual(expect.arrayContaining(kept[i - 1]!));
@@ -163,7 +175,7 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
     expect(plain.status, plain.stderr).toBe(0);
     expect(plain.stderr).toContain("is up to date"); // the same scores, selected again
     const cols = arrowColumns(SCORES);
-    const scored = [...cols.dlc.keys()];
+    const scored = [...cols.dlc.keys()].filter((r) => !Number.isNaN(cols.dlc[r]!));
     const mean = (rows: number[], v: Float64Array) => rows.reduce((a, r) => a + v[r]!, 0) / rows.length;
     const shares = (rows: number[]) => {
       const out: Record<string, number> = {};
@@ -175,7 +187,9 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
       const run = report.runs[0]!;
       const outliers = cols.outlier.reduce((a, v) => a + v, 0);
       const duplicates = cols.duplicate.reduce((a, v) => a + v, 0);
-      expect(run.flags).toEqual({ duplicates, duplicate_pairs: planted.pairs.size, outliers, outlier_k: K });
+      const scoredDuplicates = scored.filter((r) => cols.duplicate[r]).length;
+      expect(run.flags).toEqual({ duplicates, duplicate_pairs: planted.pairOf.size, outliers, outlier_k: K });
+      expect(run.all.duplicates).toBe(scoredDuplicates);
       const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as Manifest;
       expect(run.excluded).toEqual(
         manifest.excluded && {
@@ -188,6 +202,8 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
       expect(run.all.tokens).toBe(scored.reduce((a, r) => a + cols.tokens[r]!, 0));
       expect(run.all.mean_dlc).toBeCloseTo(mean(scored, cols.dlc), 12);
       expect(run.all.mean_loss0).toBeCloseTo(mean(scored, cols.loss0), 12);
+      const groups = Object.keys(shares(scored)).sort();
+      expect(Object.keys(run.all.group_shares!).sort()).toEqual(groups);
       for (const [g, v] of Object.entries(shares(scored))) expect(run.all.group_shares![g]).toBeCloseTo(v, 12);
       const kept = new Map<string, number[]>();
       for (const o of report.outputs) kept.set(`${o.selection} ${o.ratio}`, await keptRows(dir, o.file));
@@ -200,8 +216,8 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
         expect(o.mean_dlc_kept).toBeCloseTo(mean(rows, cols.dlc), 12);
         expect(o.mean_loss0_kept).toBeCloseTo(mean(rows, cols.loss0), 12);
         const want = shares(rows);
-        expect(Object.keys(o.group_shares!).sort()).toEqual(Object.keys(want).sort());
-        for (const [g, v] of Object.entries(want)) expect(o.group_shares![g]).toBeCloseTo(v, 12);
+        expect(Object.keys(o.group_shares!).sort()).toEqual(groups);
+        for (const g of groups) expect(o.group_shares![g]).toBeCloseTo(want[g] ?? 0, 12);
         const others = SELECTIONS.filter((s) => s !== o.selection);
         expect(Object.keys(o.overlap).sort()).toEqual([...others].sort());
         for (const s of others) expect(o.overlap[s]).toBeCloseTo(jaccardOf(rows, kept.get(`${s} ${o.ratio}`)!), 12);
@@ -209,15 +225,16 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
       const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(n / of < 0.1 ? 1 : 0)}%`;
       const drop = (rule: string) => (dir === outA ? "select.exclude drops them" : `select.exclude: [${rule}] drops them`);
       expect(report.warnings).toEqual([
-        `${duplicates} of ${N} rows (${pct(duplicates, N)}) repeat an earlier row's response (${planted.pairs.size} with its prompt too): flagged duplicate in the scores file; ${drop("duplicates")}`,
-        `${outliers} of ${N} scored rows (${pct(outliers, N)}) are outliers (DLC or loss0 more than ${K} robust sd from the median): often junk; ${drop("outliers")}`,
+        `1 of ${N} rows (${pct(1, N)}) have no score (1 prompt-too-long): they are listed in unscored.jsonl`,
+        `${duplicates} of ${N} rows (${pct(duplicates, N)}) repeat an earlier row's response (${planted.pairOf.size} with its prompt too): flagged duplicate in the scores file; ${drop("duplicates")}`,
+        `${outliers} of ${scored.length} scored rows (${pct(outliers, scored.length)}) are outliers (DLC or loss0 more than ${K} robust sd from the median): often junk; ${drop("outliers")}`,
       ]);
       if (dir === outB) {
         // The file keeping the most flagged rows is named with its counts.
         const worst = report.outputs.reduce((a, b) => (b.outliers_kept + b.duplicates_kept > a.outliers_kept + a.duplicates_kept ? b : a));
         expect(worst.outliers_kept + worst.duplicates_kept).toBeGreaterThan(0);
         expect(report.guidance[0]).toBe(
-          `${worst.selection} ${worst.ratio} keeps ${worst.outliers_kept} of the ${outliers} outliers and ${worst.duplicates_kept} of the ${duplicates} duplicates; select.exclude: [outliers, duplicates] sets them aside before every draw (excluded.parquet lists them with the reason).`,
+          `${worst.selection} ${worst.ratio} keeps ${worst.outliers_kept} of the ${outliers} scored outliers and ${worst.duplicates_kept} of the ${scoredDuplicates} scored duplicates; select.exclude: [outliers, duplicates] sets them aside before every draw (excluded.parquet lists them with the reason).`,
         );
       } else expect(report.guidance[0]).toContain(`select.exclude set ${run.excluded!.rows} rows aside before the draws`);
       const html = readFileSync(join(dir, "report.html"), "utf8");
@@ -254,16 +271,32 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
     const m = runCli(["merge", "--out", merged, join(tmp, "sharded.shard-0-of-2.arrow"), join(tmp, "sharded.shard-1-of-2.arrow")]);
     expect(m.status, m.stderr).toBe(0);
     const [one, two] = [arrowColumns(SCORES), arrowColumns(merged)];
-    for (const c of ["duplicate", "duplicateOf", "duplicatePair", "outlier"] as const)
+    for (const c of ["duplicate", "duplicateOf", "duplicatePairOf", "outlier"] as const)
       expect(Array.from(two[c])).toEqual(Array.from(one[c]));
   });
 
-  it("another score.outlier_k recomputes the flags without rescoring", () => {
+  it("another score.outlier_k: select flags with it, and score rewrites the flags without rescoring", async () => {
     const copy = join(tmp, "k.arrow");
     copyFileSync(SCORES, copy);
     // A k that flags other rows than 3.5 does on these scores.
     const before = outliersByRule(arrowColumns(SCORES), K);
     const k = [5, 8, 12, 20, 40, 80].find((k) => outliersByRule(arrowColumns(SCORES), k).length !== before.length)!;
+    const s = runCli([
+      "select",
+      "--config",
+      recipe("k.yaml", "k", ", exclude: [outliers]"),
+      "--set",
+      `score.out=${copy}`,
+      "--set",
+      `score.outlier_k=${k}`,
+    ]);
+    expect(s.status, s.stderr).toBe(0);
+    const selected = JSON.parse(readFileSync(join(tmp, "k", "manifest.json"), "utf8")) as Manifest;
+    expect(selected.flags.outlier_k).toBe(k);
+    expect(selected.excluded!.by_reason).toEqual({ outliers: outliersByRule(arrowColumns(copy), k).length });
+    expect(s.stderr).toContain(
+      `flagged for score.outlier_k ${K}; selecting with ${k}: ${outliersByRule(arrowColumns(copy), k).length} outliers`,
+    );
     const r = runCli(["score", "--config", recipe("k.yaml", "k"), "--set", `score.out=${copy}`, "--set", `score.outlier_k=${k}`]);
     expect(r.status, r.stderr).toBe(0);
     const cols = arrowColumns(copy);
@@ -280,12 +313,17 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
     const table = tableFromIPC(readFileSync(SCORES));
     const names = table.schema.fields
       .map((f) => f.name)
-      .filter((n) => !["duplicate", "duplicate_of", "duplicate_pair", "outlier"].includes(n));
-    writeFileSync(old, tableToIPC(table.select(names), "file"));
+      .filter((n) => !["duplicate", "duplicate_of", "duplicate_pair_of", "outlier"].includes(n));
+    // 0.3.0's metadata: the same version, no outlier_k.
+    const old030 = table.select(names);
+    const meta = JSON.parse(old030.schema.metadata.get("dlc_prune")!) as Record<string, unknown>;
+    delete meta.outlier_k;
+    old030.schema.metadata.set("dlc_prune", JSON.stringify(meta));
+    writeFileSync(old, tableToIPC(old030, "file"));
     const s = runCli(["select", "--config", recipe("old.yaml", "old"), "--set", `score.out=${old}`]);
     expect(s.status).toBe(1);
     expect(s.stderr).toMatch(
-      /old\.arrow: scores of dlc-prune \S+ from before the duplicate and outlier flags \(no column duplicate, duplicate_of, duplicate_pair, outlier\); rescore\n$/,
+      /old\.arrow: scores of dlc-prune \S+ from before the duplicate and outlier flags \(no column duplicate\); rescore\n$/,
     );
     const r = runCli(["score", "--config", recipe("old.yaml", "old"), "--set", `score.out=${old}`]);
     expect(r.status, r.stderr).toBe(0);

@@ -114,7 +114,7 @@ describe("dlc-prune run --config configs/demo.yaml", () => {
     const firstOf = normalized.map((t) => normalized.indexOf(t));
     const duplicateOf = firstOf.map((f, r) => (f < r ? f : null));
     expect([...cols.table.getChild("duplicate_of")!].map((v) => (v === null ? null : Number(v)))).toEqual(duplicateOf);
-    expect([...cols.table.getChild("duplicate_pair")!].filter(Boolean)).toEqual([]);
+    expect([...cols.table.getChild("duplicate_pair_of")!].filter((v) => v !== null)).toEqual([]);
     const duplicates = duplicateOf.filter((f) => f !== null).length;
     expect(duplicates).toBe(3);
     const rho = report.correlations.find((c) => c.a === "dlc" && c.b === "loss0")!.rho!;

@@ -76,7 +76,7 @@ describe("dlc-prune score", () => {
       "loss0:Float64",
       "duplicate:Bool",
       "duplicate_of:Int64",
-      "duplicate_pair:Bool",
+      "duplicate_pair_of:Int64",
       "outlier:Bool",
     ]);
     expect(table.numRows).toBe(3);

@@ -14,16 +14,18 @@ describe("duplicates", () => {
     expect(normalizeText("cafe\u0301")).toBe(normalizeText("café")); // a combining accent composes
   });
 
-  it("flag each later row with the first row of its response, and whether the prompt is the first's too", () => {
+  it("flag each later row with the first row of its response, and the first of its prompt and response", () => {
     const found = new DuplicateFinder();
     found.add(0, row("Capital of France?", "Paris."));
     found.add(1, row("Capital of Italy?", "Rome."));
     found.add(2, row("CAPITAL  of france?", " paris.\n"));
     found.add(3, row("Where is the Louvre?", "PARIS."));
     found.add(4, row("Capital of Italy?", "Rome"));
+    found.add(5, row("Where is the Louvre?", "Paris."));
     expect([...found.found]).toEqual([
-      [2, { of: 0, pair: true }],
-      [3, { of: 0, pair: false }],
+      [2, { of: 0, pairOf: 0 }],
+      [3, { of: 0, pairOf: null }],
+      [5, { of: 0, pairOf: 3 }], // an exact pair of row 3, which is not row 0's pair
     ]);
   });
 });
