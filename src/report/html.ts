@@ -8,10 +8,6 @@ import type { Distribution, Example, Report } from "./types.js";
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";
 const CONFIG = { config: { font: "sans-serif", view: { stroke: null }, legend: { orient: "right" } } };
 const WIDTH = 600;
-/** Titles and subtitles longer than this (in pixels) end in an ellipsis: a long run label never widens the page. */
-const TITLE_LIMIT = 900;
-/** Across runs, figures stand two abreast: their titles stay within one's width. */
-const SIDE_BY_SIDE_LIMIT = 540;
 const ALL = "all scored";
 const GREY = "#9a9a9a";
 const PALETTE = ["#2f6db5", "#e67e22", "#27ae60", "#8e44ad", "#c0392b", "#16a085", "#d35400", "#7f8c8d"];
@@ -62,7 +58,6 @@ function cdfSpec(d: Distribution): TopLevelSpec {
       text: `${METRICS[d.metric].title}: kept rows vs all scored rows (cumulative share)${d.panels.length > 1 ? `, one panel per selection` : ""}`,
       subtitle: clipNote(d),
       anchor: "start",
-      limit: TITLE_LIMIT,
     },
     vconcat: d.panels.map((p) => {
       const all = d.axis.x.map((xv, i) => ({ x: xv, cdf: d.all[i], rows: ALL }));
@@ -106,7 +101,8 @@ function cdfSpec(d: Distribution): TopLevelSpec {
  */
 function overlaySpec(ds: Distribution[]): TopLevelSpec {
   const metric = ds[0]!.metric;
-  const runs = ds.map((d) => d.run);
+  // Runs are keyed A, B, ... in the legend (folders are long); the caption names them.
+  const runs = ds.map((_, i) => runKey(i));
   const ratios = [...new Set(ds.flatMap((d) => d.panels.flatMap((p) => p.series.map((s) => s.ratio))))].sort((a, b) => a - b);
   const selections = [...new Set(ds.flatMap((d) => d.panels.map((p) => p.selection)))];
   const [lo, hi] = [Math.min(...ds.map((d) => d.axis.lo)), Math.max(...ds.map((d) => d.axis.hi))];
@@ -135,15 +131,15 @@ function overlaySpec(ds: Distribution[]): TopLevelSpec {
     $schema: SCHEMA,
     title: {
       text: `${METRICS[metric].title}: kept rows vs all scored rows (cumulative share), the runs overlaid, one panel per selection`,
-      subtitle: ds.map((d) => `${d.run}: ${clipNote(d)}`),
       anchor: "start",
-      limit: TITLE_LIMIT,
     },
     vconcat: selections.map((sel) => {
-      const all = ds.flatMap((d) => d.axis.x.map((xv, i) => ({ x: xv, cdf: d.all[i], run: d.run, rows: ALL })));
-      const kept = ds.flatMap((d) => {
+      const all = ds.flatMap((d, r) => d.axis.x.map((xv, i) => ({ x: xv, cdf: d.all[i], run: runKey(r), rows: ALL })));
+      const kept = ds.flatMap((d, r) => {
         const p = d.panels.find((q) => q.selection === sel);
-        return p ? d.axis.x.flatMap((xv, i) => p.series.map((s) => ({ x: xv, cdf: s.cdf[i], run: d.run, rows: `keep ${s.ratio}` }))) : [];
+        return p
+          ? d.axis.x.flatMap((xv, i) => p.series.map((s) => ({ x: xv, cdf: s.cdf[i], run: runKey(r), rows: `keep ${s.ratio}` })))
+          : [];
       });
       return {
         title: { text: sel, fontSize: 12, anchor: "start" },
@@ -157,6 +153,19 @@ function overlaySpec(ds: Distribution[]): TopLevelSpec {
   } as TopLevelSpec;
 }
 
+/** The legend's name of the r-th run in an overlay: A, B, ... */
+const runKey = (r: number) => (r < 26 ? String.fromCharCode(65 + r) : `run ${r + 1}`);
+
+/** Above each overlaid figure: which run each legend key is, and what its clipped axis leaves out. */
+function overlayCaptions(report: Report): string[] {
+  return (["dlc", "response_tokens"] as const).map((m) =>
+    report.distributions
+      .filter((d) => d.metric === m)
+      .map((d, r) => `<b>${runKey(r)}</b> = ${escape(d.run)}; ${escape(clipNote(d))}`)
+      .join("<br>"),
+  );
+}
+
 /** One figure per run and metric; across runs, one per metric with the runs overlaid. */
 function distributionSpecs(report: Report): TopLevelSpec[] {
   if (report.runs.length === 1) return report.distributions.map(cdfSpec);
@@ -168,8 +177,7 @@ function compositionSpec(g: Report["groups"][number], many: boolean): TopLevelSp
   return {
     $schema: SCHEMA,
     title: {
-      text: `Mix by ${g.field}: all scored rows vs each kept file${many ? ` (${g.run})` : ""}`,
-      limit: many ? SIDE_BY_SIDE_LIMIT : TITLE_LIMIT,
+      text: `Mix by ${g.field}: all scored rows vs each kept file`,
     },
     data: { values: g.bars },
     mark: "bar",
@@ -189,8 +197,7 @@ function scatterSpec(s: Report["scatter"][number], rho: number | null, many: boo
   return {
     $schema: SCHEMA,
     title: {
-      limit: many ? SIDE_BY_SIDE_LIMIT : TITLE_LIMIT,
-      text: `loss0 vs DLC${many ? ` (${s.run})` : ""}: Spearman ρ ${fixed(rho, 3)}`,
+      text: `loss0 vs DLC: Spearman ρ ${fixed(rho, 3)}`,
       subtitle: `${s.points.length} rows; loss0: the unmasked model's response NLL`,
     },
     data: { values: s.points },
@@ -220,7 +227,6 @@ function maskingSpec(runs: Report["runs"]): TopLevelSpec {
   return {
     $schema: SCHEMA,
     title: {
-      limit: TITLE_LIMIT,
       text:
         runs.length > 1
           ? "Masking path: mean response loss per level"
@@ -432,7 +438,12 @@ async function page(report: Report): Promise<string> {
   const many = report.runs.length > 1;
   const rhoOf = (run: string) =>
     report.correlations.find((c) => c.a === (many ? `${run}: dlc` : "dlc") && c.b === (many ? `${run}: loss0` : "loss0"))?.rho ?? null;
-  const figures = async (specs: TopLevelSpec[]) => (await Promise.all(specs.map(svg))).map((c) => `<figure>${c}</figure>`).join("\n");
+  // Across runs, a figure's run (a folder, often long) is said in its caption, not in its title: the figure keeps its width.
+  const figures = async (specs: TopLevelSpec[], captions?: string[]) =>
+    (await Promise.all(specs.map(svg)))
+      .map((c, i) => `<figure>${captions ? `<figcaption>${captions[i]}</figcaption>` : ""}${c}</figure>`)
+      .join("\n");
+  const runCaption = (run: string) => `<b>${escape(run)}</b>`;
   return `<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -449,6 +460,7 @@ th { background: #f3f3f3; }
 table.examples td:nth-child(n+4) { text-align: left; max-width: 330px; }
 .text { display: block; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
 figure { margin: 1.5em 0; }
+figcaption { font-size: 0.8em; color: #555; margin-bottom: 0.3em; }
 .row { display: flex; flex-wrap: wrap; gap: 0 2.5em; align-items: flex-start; }
 .row h3 { margin: 0.6em 0 0; }
 details > summary { cursor: pointer; color: #2f6db5; margin: 0.5em 0; }
@@ -464,8 +476,15 @@ ${report.runs.map((r) => decisionTable(report, r)).join("\n")}
 ${report.guidance.length ? `<ul class="guidance">${report.guidance.map((g) => `<li>${escape(g)}</li>`).join("")}</ul>\n` : ""}<p class="meta">${escape(report.tool)} ${escape(report.version)} &middot; data ${escape(report.data.path)}: ${report.data.rows} rows (sha256 ${report.data.sha256.slice(0, 12)})</p>
 ${report.runs.map(runLine).join("\n")}
 <h2>Distributions</h2>
-${await figures(distributionSpecs(report))}
-${report.groups.length ? `<h2>Mix by group</h2>\n<div class="row">${await figures(report.groups.map((g) => compositionSpec(g, many)))}</div>` : ""}
+${await figures(distributionSpecs(report), many ? overlayCaptions(report) : undefined)}
+${
+  report.groups.length
+    ? `<h2>Mix by group</h2>\n<div class="row">${await figures(
+        report.groups.map((g) => compositionSpec(g, many)),
+        many ? report.groups.map((g) => runCaption(g.run)) : undefined,
+      )}</div>`
+    : ""
+}
 ${sameRowsTable(report)}
 <h2>Overlap between ${many ? "the selections of each run" : "files"} (Jaccard of kept rows)</h2>
 <div class="row">${overlapTables(report)}</div>
@@ -475,7 +494,10 @@ ${table(
   ["score", "score", "Spearman ρ", "rows"],
   report.correlations.map((c) => [escape(c.a), escape(c.b), fixed(c.rho, 3), c.rows]),
 )}
-<div class="row">${await figures(report.scatter.map((s) => scatterSpec(s, rhoOf(s.run), many)))}</div>
+<div class="row">${await figures(
+    report.scatter.map((s) => scatterSpec(s, rhoOf(s.run), many)),
+    many ? report.scatter.map((s) => runCaption(s.run)) : undefined,
+  )}</div>
 <h2>Masking path</h2>
 ${await figures([maskingSpec(report.runs)])}
 ${report.flagged.some((f) => f.outliers.length || f.duplicates.length) ? `<h2>Flagged rows: outliers and duplicates</h2>\n${flaggedTables(report)}` : ""}
