@@ -434,23 +434,7 @@ export async function renderHtml(report: Report): Promise<string> {
   return renumberIds(await page(report));
 }
 
-async function page(report: Report): Promise<string> {
-  const many = report.runs.length > 1;
-  const rhoOf = (run: string) =>
-    report.correlations.find((c) => c.a === (many ? `${run}: dlc` : "dlc") && c.b === (many ? `${run}: loss0` : "loss0"))?.rho ?? null;
-  // Across runs, a figure's run (a folder, often long) is said in its caption, not in its title: the figure keeps its width.
-  const figures = async (specs: TopLevelSpec[], captions?: string[]) =>
-    (await Promise.all(specs.map(svg)))
-      .map((c, i) => `<figure>${captions ? `<figcaption>${captions[i]}</figcaption>` : ""}${c}</figure>`)
-      .join("\n");
-  const runCaption = (run: string) => `<b>${escape(run)}</b>`;
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>dlc-prune report</title>
-<style>
-body { font-family: sans-serif; margin: 1em auto; max-width: 1340px; padding: 0 1em; color: #222; }
+const STYLE = `body { font-family: sans-serif; margin: 1em auto; max-width: 1340px; padding: 0 1em; color: #222; }
 h1 { margin: 0.2em 0 0.4em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 table.decision { margin: 0.4em 0; font-size: 0.85em; }
@@ -467,7 +451,25 @@ details > summary { cursor: pointer; color: #2f6db5; margin: 0.5em 0; }
 .meta { color: #555; font-size: 0.9em; }
 .banner { background: #fff3cd; border: 1px solid #e0b84c; padding: 0.8em 1em; font-weight: bold; }
 .warnings { background: #fff8e6; border: 1px solid #e0b84c; padding: 0.4em 1em 0.4em 2em; margin: 0.4em 0; }
-</style>
+`;
+
+async function page(report: Report): Promise<string> {
+  const many = report.runs.length > 1;
+  const rhoOf = (run: string) =>
+    report.correlations.find((c) => c.a === (many ? `${run}: dlc` : "dlc") && c.b === (many ? `${run}: loss0` : "loss0"))?.rho ?? null;
+  // Across runs, a figure's run (a folder, often long) is said in its caption, not in its title: the figure keeps its width.
+  const figures = async (specs: TopLevelSpec[], captions?: string[]) =>
+    (await Promise.all(specs.map(svg)))
+      .map((c, i) => `<figure>${captions ? `<figcaption>${captions[i]}</figcaption>` : ""}${c}</figure>`)
+      .join("\n");
+  const runCaption = (run: string) => `<b>${escape(run)}</b>`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>dlc-prune report</title>
+<style>
+${STYLE}</style>
 </head>
 <body>
 <h1>dlc-prune report</h1>
