@@ -11,6 +11,12 @@ import { importLlama2c } from "../src/kit/llama2c.js";
 import { writeTinyModel, TINY_DEFAULTS } from "../src/kit/tiny.js";
 import { loadScoringModel } from "../src/model/scoring-graph.js";
 import type { ScoreResult } from "../src/score/score.js";
+import { parseConfig } from "../src/config/load.js";
+import { DataSource } from "../src/data/source.js";
+import { ownsRow } from "../src/score/plan.js";
+import { planOf } from "../src/score/setup.js";
+import { encodeDataset, type EncodedDataset } from "../src/text/encode.js";
+import { loadTokenizer, type TextTokenizer } from "../src/text/tokenizer.js";
 import { benchRefinement, writePool } from "./refine.js";
 import { benchShapes } from "./shapes.js";
 
@@ -19,10 +25,10 @@ const HERE = fileURLToPath(new URL(".", import.meta.url));
 const LEVELS = 3;
 const ROWS_PER_SOURCE = Number(process.env.BENCH_ROWS ?? 100);
 /**
- * BENCH_SECTIONS=scoring,shards,estimate,refine (the default) runs only those; `shapes` (real models' shapes against
+ * BENCH_SECTIONS=scoring,tokenizing,shards,estimate,refine (the default) runs only those; `shapes` (real models' shapes against
  * PyTorch, needs TORCH_PYTHON; BENCH_SHAPES, BENCH_SHAPE_ROWS) is not in the default list: it takes many minutes.
  */
-const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "scoring,shards,estimate,refine").split(","));
+const SECTIONS = new Set((process.env.BENCH_SECTIONS ?? "scoring,tokenizing,shards,estimate,refine").split(","));
 
 if (!existsSync(join(SHARED, "models/stories260K/stories260K.bin"))) {
   console.log(`bench: skipped: ${SHARED} is absent (the benchmark needs stories260K and the shared datasets)`);
@@ -137,13 +143,80 @@ if (SECTIONS.has("scoring")) {
   roofline: tokens/s x 2 x MatMul params / the MatMul throughput above.`);
 }
 
+/**
+ * Tokenizing 4,000 shared rows (in file order) with each model's tokenizer: transformers.js alone, the native
+ * tokenizer (its ids must equal), and one shard of 2, which reads and renders every row but tokenizes its own;
+ * then the padding of the batch plan by score.block_rows.
+ */
+async function benchTokenizing(): Promise<void> {
+  const path = writePool(SHARED, [1000, 2000, 1000], join(tmp, "tokenizing.jsonl"));
+  const config = parseConfig(set({ "data.path": path, "model.path": stories, template: "alpaca" }), "bench");
+  const rows: string[][] = [
+    [
+      "tokenizer",
+      "rows",
+      "transformers.js (rows/s)",
+      "native (rows/s)",
+      "native / transformers.js",
+      "ids equal",
+      "shard 0/2 (rows read/s)",
+    ],
+  ];
+  let padding: EncodedDataset | undefined;
+  for (const m of models) {
+    const tok = await loadTokenizer(m.dir);
+    const timed = async (t: TextTokenizer, owns?: (row: number) => boolean) => {
+      const start = performance.now();
+      const encoded = await encodeDataset(new DataSource(config.data), config.template, t, 512, { owns });
+      return { encoded, rate: encoded.rows / ((performance.now() - start) / 1000) };
+    };
+    const reference = await timed({ ...tok, native: undefined });
+    const native = await timed(tok);
+    const shard = await timed(tok, (row) => ownsRow({ index: 0, count: 2 }, 1024, row));
+    const same =
+      JSON.stringify(native.encoded.encoded.map((e) => [e.row, e.spans, Array.from(e.ids)])) ===
+      JSON.stringify(reference.encoded.encoded.map((e) => [e.row, e.spans, Array.from(e.ids)]));
+    rows.push([
+      m.name,
+      String(reference.encoded.rows),
+      reference.rate.toFixed(0),
+      tok.native ? native.rate.toFixed(0) : "(not installed)",
+      (native.rate / reference.rate).toFixed(2),
+      same ? "yes" : "NO",
+      shard.rate.toFixed(0),
+    ]);
+    padding ??= native.encoded;
+  }
+  console.log(`\ntokenizing: 1,000 Alpaca-cleaned, 2,000 CodeAlpaca and 1,000 GSM8K rows (in that order), template alpaca, max_tokens 512`);
+  table(rows);
+  const blocks: string[][] = [["score.block_rows", "batches", "padding"]];
+  for (const block of [64, 256, 1024, padding!.rows]) {
+    const plan = planOf(padding!, { ...config.score, block_rows: block });
+    blocks.push([block === padding!.rows ? `${block} (one block)` : String(block), String(plan.batches.length), plan.padding.toFixed(4)]);
+  }
+  console.log(
+    `\npadding of the batches (budget ${config.score.batch_tokens} tokens) by score.block_rows, ${models[0]!.name}'s tokens of the same rows`,
+  );
+  table(blocks);
+}
+
+if (SECTIONS.has("tokenizing")) await benchTokenizing();
+
 // Scaling out on one machine: one process with all cores vs shard processes splitting them (one level, so the
-// comparison is of the scoring work; wall time from process start to the last shard's end).
+// comparison is of the scoring work; wall time from process start to the last shard's end). Blocks of 50
+// rows: each of 2 shards owns 3 of the 300 rows' 6 blocks.
 if (SECTIONS.has("shards")) {
   const cores = availableParallelism();
   const shardRows: string[][] = [["model", "processes x threads", "wall (s)", "tokens/s", "vs 1 process"]];
   for (const m of models) {
-    const base = { "data.path": data, "model.path": m.dir, template: "alpaca", "score.max_tokens": 256, "score.levels": 1 };
+    const base = {
+      "data.path": data,
+      "model.path": m.dir,
+      template: "alpaca",
+      "score.max_tokens": 256,
+      "score.levels": 1,
+      "score.block_rows": Math.ceil((3 * ROWS_PER_SOURCE) / 6),
+    };
     let single = 0;
     for (const processes of [1, 2]) {
       const t = performance.now();

@@ -133,6 +133,14 @@ export const configSchema = z
           .describe(
             "token budget of a batch (rows x padded length); 2048 suits CPUs (bigger batches fall out of cache), raise it on a GPU",
           ),
+        block_rows: z
+          .number()
+          .int()
+          .positive()
+          .default(1024)
+          .describe(
+            "rows per block: batches are packed within blocks of this many consecutive rows, and shard I of N tokenizes and scores the blocks k with k mod N = I (smaller: shards share work more evenly; larger: less padding)",
+          ),
         max_tokens: z
           .number()
           .int()

@@ -254,6 +254,16 @@ function decodeScores(bytes: Uint8Array, path: string): ScoresFile {
   return { meta, sha256: sha256(bytes), cols: columnsOf(table, meta) };
 }
 
+/**
+ * Files of 0.3.0 and of builds since have this version's string: what one lacks tells it, a file of ours to be
+ * rescored (and replaced): the flags (0.3.0), then block_rows (batches were packed over all rows).
+ */
+function formatLacks(table: Table, meta: { block_rows?: number }): { name: string; what: string } | null {
+  if (!table.getChild("duplicate")) return { name: "flags", what: "the duplicate and outlier flags (no column duplicate)" };
+  if (meta.block_rows === undefined) return { name: "block_rows", what: "score.block_rows (its batches were packed over all rows)" };
+  return null;
+}
+
 /** The file's run record, refused unless this version wrote it and every column the record implies is there. */
 function scoresMetaOf(table: Table, path: string): ScoresMeta {
   const raw = table.schema.metadata.get(METADATA_KEY);
@@ -264,12 +274,12 @@ function scoresMetaOf(table: Table, path: string): ScoresMeta {
       version,
     );
   if (raw === undefined) throw new UserError(`${path}: not a dlc-prune scores file (no "${METADATA_KEY}" metadata)`);
-  // The flags came after 0.3.0, whose files have the same version and no outlier_k: ours, to be rescored (and replaced).
-  const marker = parseJson(z.object({ tool: z.literal(TOOL_NAME), version: z.string() }), raw);
-  if ("value" in marker && !table.getChild("duplicate"))
+  const marker = parseJson(z.object({ tool: z.literal(TOOL_NAME), version: z.string(), block_rows: z.number().optional() }), raw);
+  const lacks = "value" in marker ? formatLacks(table, marker.value) : null;
+  if (lacks)
     throw new OtherVersionError(
-      `${path}: scores of ${TOOL_NAME} ${marker.value.version} from before the duplicate and outlier flags (no column duplicate); rescore`,
-      `${marker.value.version} (without flags)`,
+      `${path}: scores of ${TOOL_NAME} ${TOOL_VERSION} from before ${lacks.what}; rescore`,
+      `${TOOL_VERSION} (without ${lacks.name})`,
     );
   const parsed = parseJson(scoresMetaSchema, raw);
   if ("why" in parsed)

@@ -1,7 +1,7 @@
 // Row flags of the scores file that a curator acts on (select.exclude drops them): exact duplicates (found
 // while rendering, src/text/duplicates) and outliers, by a robust rule over the scored rows' own scores.
 import { median } from "../util/math.js";
-import type { ScoreColumns } from "./file.js";
+import type { ScoreColumns, ScoresFile } from "./file.js";
 import { scoredRows } from "./status.js";
 
 /** MAD x 1.4826 estimates the standard deviation of normal data (Iglewicz and Hoaglin's modified z-score). */
@@ -30,6 +30,13 @@ export function outlierFlags(cols: Pick<ScoreColumns, "dlc" | "loss0">, k: numbe
     if (bounds) for (const r of rows) if (values[r]! < bounds.low || values[r]! > bounds.high) flags[r] = 1;
   }
   return flags;
+}
+
+/** The scores with their outlier flags (a complete file's; a shard has none) for k, and k in the metadata. */
+export function withOutlierK(scores: ScoresFile, k: number): ScoresFile {
+  if (scores.meta.outlier_k === k) return scores;
+  const { cols } = scores;
+  return { ...scores, meta: { ...scores.meta, outlier_k: k }, cols: cols.outlier ? { ...cols, outlier: outlierFlags(cols, k) } : cols };
 }
 
 /** The flags' counts for the summaries: duplicates (and of them those with the same prompt too), outliers. */

@@ -7,7 +7,6 @@ import { sha256 } from "../util/fs.js";
 import { cutSchema } from "./cuts.js";
 import { parseJson } from "../util/json.js";
 import { TOOL_NAME, TOOL_VERSION } from "../version.js";
-import type { Shard } from "./names.js";
 
 export const runRecordSchema = z.object({
   tool: z.literal(TOOL_NAME),
@@ -31,7 +30,10 @@ export const runRecordSchema = z.object({
     maskable_weights: z.number().int(),
     checkpoint: z.object({ path: z.string(), sha256: z.record(z.string(), z.string()) }).optional(),
   }),
-  /** What the model saw: the template, the longest sequence, and a sha256 of every row's token ids and response spans. */
+  /**
+   * What the model saw: the template, the longest sequence, and a sha256 of every row as rendered for the
+   * tokenizer (whose files are in model.sha256), so that every shard, which tokenizes only its own rows, records the same.
+   */
   tokens: z.object({
     template: z.enum(TEMPLATES).exclude(["auto"]),
     max_tokens: z.number().int(),
@@ -63,10 +65,12 @@ export const runRecordSchema = z.object({
   outlier_k: z.number(),
   /** Batches are part of a row's floating-point result (its padding), and so is the device. */
   batch_tokens: z.number().int(),
+  block_rows: z.number().int(),
   device: z.enum(DEVICES).exclude(["auto"]),
   /**
-   * What computed the scores: provenance, not part of the run's identity. (The thread count is left out:
-   * CPU results do not depend on it, and shards with other thread counts merge to the same bytes.)
+   * What computed the scores: provenance, not part of the run's identity but for transformers.js (runIdentity).
+   * (The thread count is left out: CPU results do not depend on it, and shards with other thread counts merge
+   * to the same bytes.)
    */
   environment: z.object({ node: z.string(), onnxruntime: z.string(), transformers: z.string() }),
 });
@@ -77,22 +81,22 @@ export type CheckpointSource = NonNullable<RunRecord["model"]["checkpoint"]>;
 
 /**
  * What makes two runs the same run: the record without where the files were and where it ran, without the
- * outlier flags' k (applied to the scores afterwards), and without what follows from the rest (the sparsities and the count of maskable weights follow from the model and
- * the masking config).
+ * outlier flags' k (applied to the scores afterwards), and without what follows from the rest (the sparsities
+ * and the count of maskable weights follow from the model and the masking config). Of the environment only
+ * transformers.js's version counts: it tokenizes the rendered rows, which the record hashes instead of the tokens.
  */
 export function runIdentity(record: RunRecord): Record<string, unknown> {
-  const { data, model, masking, environment: _environment, outlier_k: _k, ...rest } = record;
+  const { data, model, masking, environment, outlier_k: _k, ...rest } = record;
   const { path: _data, ...dataIdentity } = data;
   // A converted checkpoint is the converted folder's files, which are hashed.
   const { path: _model, maskable_weights: _weights, checkpoint: _checkpoint, ...modelIdentity } = model;
   const { sparsities: _sparsities, ...maskingIdentity } = masking;
-  return { ...rest, data: dataIdentity, model: modelIdentity, masking: maskingIdentity };
+  return { ...rest, data: dataIdentity, model: modelIdentity, masking: maskingIdentity, transformers: environment.transformers };
 }
 
-/** A hash of the run's identity (and, for a checkpoint, of the shard it scores). */
-export function fingerprintOf(record: RunRecord, shard?: Shard | null): string {
-  const identity = runIdentity(record);
-  return sha256(JSON.stringify(shard === undefined ? identity : { ...identity, shard }));
+/** A hash of the run's identity (and, for a checkpoint, of what its process scores: src/score/checkpoint). */
+export function fingerprintOf(record: RunRecord, scope?: Record<string, unknown>): string {
+  return sha256(JSON.stringify({ ...runIdentity(record), ...scope }));
 }
 
 /**

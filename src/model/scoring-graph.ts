@@ -497,7 +497,7 @@ export async function loadScoringModel(modelDir: string, inventory: InventoryOpt
   const inputs = scorerInputs(graph, config, onnxPath);
   const vocabSize = vocabSizeOf(graph, inputs.ids, config, onnxPath);
   const weights = await moveWeights(graph, names, folder);
-  // The tokenizer is part of the model's identity too (the token ids are hashed with the scores as well).
+  // The tokenizer is part of the model's identity too: the run record hashes the rendered rows, not their tokens.
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) weights.sha256[f] = sha256(await readModelJson(dir, f));
   addLogProbHead(model);
   const weightsAsInitializers = encodeModel(model);

@@ -85,6 +85,7 @@ function runSummary(src: ReportSource, scored: number[]): RunSummary {
 
 function outputRows(src: ReportSource, label: (sel: string) => string, scored: number[]): OutputRow[] {
   const { cols } = src.scores;
+  const mix = mixGroups(scored, src.group ?? []);
   return src.selections.flatMap((sel) =>
     sel.ratios.map((r) => {
       const o = src.body.outputs.find((out) => out.selection === sel.choice.name && out.ratio === r.ratio)!;
@@ -110,7 +111,7 @@ function outputRows(src: ReportSource, label: (sel: string) => string, scored: n
         rows_excluded: o.rows.excluded,
         outliers_kept: kept.filter((row) => cols.outlier?.[row] === 1).length,
         duplicates_kept: kept.filter((row) => hasScore(cols.duplicateOf[row]!)).length,
-        group_shares: groupShares(kept, src.group, mixGroups(scored, src.group ?? [])),
+        group_shares: groupShares(kept, src.group, mix),
         mean_dlc_kept: meanOver(kept, cols.dlc),
         mean_loss0_kept: meanOver(kept, cols.loss0),
         overlap: {},

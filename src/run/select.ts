@@ -13,7 +13,7 @@ import { type ScoreOptions } from "../score/score.js";
 import { readScoresFile, type ScoresFile } from "../contract/file.js";
 import { isScoresArtifact } from "../contract/names.js";
 import { checkRefinedFor } from "../select/cuts.js";
-import { outlierFlags } from "../contract/flags.js";
+import { flagCounts, withOutlierK } from "../contract/flags.js";
 import { exclusionsOf } from "../select/exclude.js";
 import { selectRows, selectionsOf, type Selection } from "../select/select.js";
 import { UserError } from "../util/errors.js";
@@ -118,12 +118,12 @@ export async function scoresForData(config: Config, source: DataSource, log?: (l
     );
   checkRefinedFor(meta.refine?.cuts, config.select, path);
   const k = config.score.outlier_k;
-  if (meta.outlier_k === k || !scores.cols.outlier) return scores;
-  const outlier = outlierFlags(scores.cols, k);
-  log?.(
-    `${path}: flagged for score.outlier_k ${meta.outlier_k}; selecting with ${k}: ${outlier.reduce((a, v) => a + v, 0)} outliers (dlc-prune score rewrites the file's flags)`,
-  );
-  return { ...scores, meta: { ...meta, outlier_k: k }, cols: { ...scores.cols, outlier } };
+  const flagged = withOutlierK(scores, k);
+  if (flagged !== scores)
+    log?.(
+      `${path}: flagged for score.outlier_k ${meta.outlier_k}; selecting with ${k}: ${flagCounts(flagged.cols).outliers} outliers (dlc-prune score rewrites the file's flags)`,
+    );
+  return flagged;
 }
 
 /** The data's one light pass, checked for what writing needs: done before scoring, where it saves most. */

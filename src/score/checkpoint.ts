@@ -24,6 +24,15 @@ export interface Progress {
   nextBatch: number;
 }
 
+/**
+ * Whose progress a checkpoint is, beyond the run's identity: the shard, and a sha256 of the tokens it scores
+ * (src/text/encode encodedSha256): the record hashes the rendered rows, and resumed losses must be of these tokens.
+ */
+export interface CheckpointScope {
+  shard: Shard | null;
+  tokens: string;
+}
+
 /** What a checkpoint of this run must fit: its passes, the batches of each, and the losses (rows x valuesPerRow). */
 export interface CheckpointShape {
   passes: number;
@@ -108,21 +117,21 @@ export class Checkpoint {
   ) {}
 
   /**
-   * Opens the work folder of `out`. With saved progress of the same run and shard it returns that progress
+   * Opens the work folder of `out`. With saved progress of the same run and scope it returns that progress
    * and the losses; progress of another run is refused unless `restart`; a damaged checkpoint is discarded,
    * saying why through `log`.
    */
   static async open(
     out: string,
     record: RunRecord,
-    shard: Shard | null,
+    scope: CheckpointScope,
     shape: CheckpointShape,
     restart: boolean,
     log: (line: string) => void,
   ): Promise<{ checkpoint: Checkpoint; progress: Progress; losses: Float64Array; resumed: boolean }> {
     const dir = workDirOf(out);
-    const fingerprint = fingerprintOf(record, shard);
-    const identity = { ...runIdentity(record), shard };
+    const fingerprint = fingerprintOf(record, { ...scope });
+    const identity = { ...runIdentity(record), ...scope };
     const checkpoint = new Checkpoint(dir, fingerprint, identity);
     const fresh = async () => {
       await ensureWritableDir(dir, "score.out");
@@ -170,11 +179,11 @@ export class Checkpoint {
    * Removes the work folder of `out` once its scores are written, unless it holds another run's progress: a
    * run killed between writing the scores and removing its checkpoint left it.
    */
-  static async removeDone(out: string, record: RunRecord, shard: Shard | null): Promise<boolean> {
+  static async removeDone(out: string, record: RunRecord, scope: CheckpointScope): Promise<boolean> {
     const dir = workDirOf(out);
     const names = await entries(dir);
     const owner = names.includes(STATE_FILE) ? parseJson(ownerSchema, await readFile(join(dir, STATE_FILE), "utf8")) : undefined;
-    if (owner && "value" in owner && owner.value.fingerprint !== fingerprintOf(record, shard)) return false;
+    if (owner && "value" in owner && owner.value.fingerprint !== fingerprintOf(record, { ...scope })) return false;
     await removeWork(dir); // also an empty folder: a run killed before its rmdir
     return names.length > 0;
   }

@@ -4,31 +4,27 @@
 // row's scores, so the caller adds them to a complete file.
 import type { ScoreColumns } from "../contract/file.js";
 import { emptyColumns } from "../contract/file.js";
-import type { Shard } from "../contract/names.js";
 import type { EncodedDataset } from "../text/encode.js";
 import { NOT_RUN } from "./checkpoint.js";
-import { ownsUnscoredRow, type ScorePlan } from "./plan.js";
 import type { Estimate } from "./refine.js";
 
 /**
- * A shard holds the rows of its batches and its share of the unscored rows. `losses`: `levels` values per
- * encoded row, then (IFD) the loss of its response alone; `estimates` (score.refine) gives each row's DLC
- * and its sd (0: exact); without it every row ran every level.
+ * The rows encodeDataset gave (a shard's own), scored or not. `losses`: `levels` values per encoded row, then
+ * (IFD) the loss of its response alone; `estimates` (score.refine) gives each row's DLC and its sd (0: exact);
+ * without it every row ran every level.
  */
 export function scoreColumns(
   data: EncodedDataset,
   losses: Float64Array,
   shape: { levels: number; ifd: boolean },
-  plan: ScorePlan,
-  shard: Shard | null,
   estimates: Map<number, Estimate | null> | null,
 ): ScoreColumns {
   const K = shape.levels;
   const C = K + (shape.ifd ? 1 : 0);
-  const members = shard ? new Set(plan.batches.flatMap((b) => b.members)) : null;
-  const rows: { row: number; encoded?: number; status: string }[] = [];
-  data.encoded.forEach((e, m) => (!members || members.has(m)) && rows.push({ row: e.row, encoded: m, status: e.status }));
-  for (const u of data.unscored) if (ownsUnscoredRow(shard, u.row)) rows.push({ row: u.row, status: u.status });
+  const rows: { row: number; encoded?: number; status: string }[] = [
+    ...data.encoded.map((e, m) => ({ row: e.row, encoded: m, status: e.status })),
+    ...data.unscored,
+  ];
   rows.sort((a, b) => a.row - b.row);
   const cols = emptyColumns(rows.length, K, !!data.ids, shape.ifd, !!estimates);
   rows.forEach((r, i) => {

@@ -137,7 +137,7 @@ export async function measureScoring(
   const s = config.score;
   const prepared = await prepare(config, config.model.path!, source, () => {}, log);
   const { data } = prepared;
-  const plan = planOf(data, s, null);
+  const plan = planOf(data, s, true);
   log(`${data.rows} rows read: ${describePlan(data, plan, null)}; calibrating on the model...`);
   const { device, setup, cost, spread } = await calibrate(s, prepared, plan, sessions);
   return {

@@ -1,8 +1,8 @@
-// The score plan: length-packed batches under a token budget, planned from the lengths of the whole dataset,
-// so a row's batch (and so its exact floating-point result) does not depend on sharding or on where a run
-// resumed. A shard scores the batches b with b mod N = I (longest first: shards get similar work) and its
-// share of the unscored rows. Every pass (a level, IFD's responses alone, a refinement's subset of rows) runs
-// the same batches, keeping the members it needs: shards and resume work alike, and no plan depends on sharding.
+// The score plan: length-packed batches under a token budget. The rows are cut into blocks of score.block_rows
+// consecutive rows and each block is packed on its own, so a row's batch (and so its exact floating-point
+// result) depends on its block alone: not on sharding nor on where a run resumed. Shard I of N owns the blocks
+// k with k mod N = I (ownsRow) and tokenizes only their rows. Every pass (a level, IFD's responses alone, a
+// refinement's subset of rows) runs the same batches, keeping the members it needs.
 import type { Shard } from "../contract/names.js";
 
 export interface Batch {
@@ -78,9 +78,9 @@ export function layoutOf(plan: ScorePlan, active: Uint8Array | null, inputLength
   };
 }
 
-/** Longest first (an out-of-memory shows at once), ties by index; each batch fills rows x length <= budget. */
-function packBatches(lengths: number[], budget: number): Batch[] {
-  const order = lengths.map((_, i) => i).sort((a, b) => lengths[b]! - lengths[a]! || a - b);
+/** The members of one block, longest first, ties by index; each batch fills rows x length <= budget. */
+function packBatches(members: number[], lengths: number[], budget: number): Batch[] {
+  const order = [...members].sort((a, b) => lengths[b]! - lengths[a]! || a - b);
   const batches: Batch[] = [];
   let current: Batch | undefined;
   for (const i of order) {
@@ -90,9 +90,24 @@ function packBatches(lengths: number[], budget: number): Batch[] {
   return batches;
 }
 
-/** `lengths`: the model input length of each encoded row. */
-export function planScoring(lengths: number[], budget: number, shard: Shard | null): ScorePlan {
-  const batches = packBatches(lengths, budget).filter((_, b) => !shard || b % shard.count === shard.index);
+/** The encoded rows (in row order) cut where their block changes. */
+function blocksOf(rows: number[], blockRows: number): number[][] {
+  const blocks: number[][] = [];
+  rows.forEach((row, m) => {
+    if (m === 0 || Math.floor(row / blockRows) !== Math.floor(rows[m - 1]! / blockRows)) blocks.push([]);
+    blocks.at(-1)!.push(m);
+  });
+  return blocks;
+}
+
+/**
+ * `lengths`: the model input length of each encoded row, `rows`: its row in the data (ascending). Each block
+ * is packed alone; then the batches run longest first (an out-of-memory shows at once), ties in block order.
+ */
+export function planScoring(lengths: number[], rows: number[], blockRows: number, budget: number): ScorePlan {
+  const batches = blocksOf(rows, blockRows)
+    .flatMap((block) => packBatches(block, lengths, budget))
+    .sort((a, b) => b.length - a.length);
   const batchTokens = batches.map((b) => b.members.reduce((a, m) => a + lengths[m]!, 0));
   const passTokens = batchTokens.reduce((a, b) => a + b, 0);
   const slots = batches.reduce((a, b) => a + b.members.length * b.length, 0);
@@ -105,9 +120,9 @@ export function planScoring(lengths: number[], budget: number, shard: Shard | nu
   };
 }
 
-/** An unscored row (no batch) belongs to shard row mod N. */
-export function ownsUnscoredRow(shard: Shard | null, row: number): boolean {
-  return !shard || row % shard.count === shard.index;
+/** Whether `shard` scores `row`: it owns the blocks of score.block_rows rows k with k mod N = I. */
+export function ownsRow(shard: Shard | null, blockRows: number, row: number): boolean {
+  return !shard || Math.floor(row / blockRows) % shard.count === shard.index;
 }
 
 /** "level 2/3", "level 2/3 (calibration rows)", or "the responses alone (IFD)", counting levels from 1. */

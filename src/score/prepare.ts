@@ -1,5 +1,6 @@
-// Before any pass: the model prepared for scoring, its tokenizer, every row encoded, and the checks that can
-// fail early (the tokenizer fits the embedding, max_tokens fits the window, some row can be scored).
+// Before any pass: the model prepared for scoring, its tokenizer, the rows encoded (a shard's own), and the
+// checks that can fail early (the tokenizer fits the embedding, max_tokens fits the window, some row can be
+// scored: a single process; the merge checks a shard's).
 import { performance } from "node:perf_hooks";
 import type { ScoreConfig } from "../config/schema.js";
 import type { DataSource } from "../data/source.js";
@@ -10,6 +11,8 @@ import { countBy, describeCounts } from "../util/counts.js";
 import { maskedCounts } from "./masking.js";
 import { UserError } from "../util/errors.js";
 import type { ScoringConfig } from "./setup.js";
+import type { Shard } from "../contract/names.js";
+import { ownsRow } from "./plan.js";
 
 export interface Prepared {
   model: ScoringModel;
@@ -43,6 +46,7 @@ export async function prepare(
   source: DataSource,
   onRow: (row: number) => void,
   log: (line: string) => void,
+  shard: Shard | null = null,
 ): Promise<Prepared> {
   const s = config.score;
   const t0 = performance.now();
@@ -59,9 +63,20 @@ export async function prepare(
   if (maxTokens === null)
     throw new UserError(`${modelPath}/config.json gives no window (max_position_embeddings, n_positions or n_ctx): set score.max_tokens`);
   const t1 = performance.now();
-  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, { truncated: s.truncated, ifd: s.ifd, onRow, log });
+  const data = await encodeDataset(source, config.template, tokenizer, maxTokens, {
+    truncated: s.truncated,
+    ifd: s.ifd,
+    owns: (row) => ownsRow(shard, s.block_rows, row),
+    onRow,
+    log,
+  });
   const seconds = { load: (t1 - t0) / 1000, encode: (performance.now() - t1) / 1000 };
-  if (data.encoded.length === 0)
+  if (shard && data.encoded.length + data.unscored.length === 0)
+    log(
+      `shard ${shard.index}/${shard.count} owns no rows: the ${data.rows} rows make ${Math.ceil(data.rows / s.block_rows)} blocks of score.block_rows ${s.block_rows}, fewer than ${shard.count}`,
+    );
+  // A shard sees its own rows only: the merge refuses data without a scored row.
+  if (data.encoded.length === 0 && !shard)
     throw new UserError(
       `${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`,
     );

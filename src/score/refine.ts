@@ -99,7 +99,7 @@ export class Refiner {
   /** The calibration rows' scored tokens, ascending. */
   private readonly calibrationTokens: number[];
 
-  /** `members`: the encoded rows this process scores (its shard's); `count`: all encoded rows. */
+  /** `members`: the encoded rows this process scores; `count`: how many it encoded (a shard, its own). */
   constructor(
     private readonly members: number[],
     count: number,

@@ -6,7 +6,7 @@ import type { ScoreConfig } from "../config/schema.js";
 import { DataSource } from "../data/source.js";
 import type { Cut } from "../contract/cuts.js";
 import { existingScoresFile, writeScoresFile, type ScoreColumns, type ScoresFile } from "../contract/file.js";
-import { describeFlags, flagCounts, outlierFlags } from "../contract/flags.js";
+import { describeFlags, flagCounts, outlierFlags, withOutlierK } from "../contract/flags.js";
 import { lockPath, shardPath, type Shard } from "../contract/names.js";
 import { fingerprintOf, type CheckpointSource, type RunRecord } from "../contract/record.js";
 import { describeStatuses, scoredRows } from "../contract/status.js";
@@ -87,6 +87,8 @@ interface Scoring {
   fingerprint: string;
   out: string;
   shard: Shard | null;
+  /** sha256 of this process's tokens (encodedSha256): with the shard, whose progress a checkpoint is. */
+  tokens: string;
   sessions: SessionFactory;
 }
 
@@ -127,10 +129,11 @@ async function loadAndEncode(
   config: ScoringConfig,
   modelPath: string,
   source: DataSource,
+  shard: Shard | null,
   opts: ScoreOptions,
   log: (line: string) => void,
 ): Promise<Prepared> {
-  log(`loading the model ${modelPath} and tokenizing ${source.path}`);
+  log(`loading the model ${modelPath} and tokenizing ${shard ? `shard ${shard.index}/${shard.count}'s rows of ` : ""}${source.path}`);
   let first: number | undefined;
   let shown = -Infinity;
   return prepare(
@@ -146,6 +149,7 @@ async function loadAndEncode(
       opts.onProgress?.({ phase: "encode", rowsDone: row, rate: row / Math.max((now - first) / 1000, 1e-9) });
     },
     log,
+    shard,
   );
 }
 
@@ -172,7 +176,7 @@ function recordOf(
       on_error: config.data.on_error,
     },
     model: { path: model.dir, sha256: model.sha256, maskable_weights: total, ...(checkpoint && { checkpoint }) },
-    tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: encodedSha256(data) },
+    tokens: { template: data.template, max_tokens: maxTokens, truncated: s.truncated, sha256: data.renderedSha256 },
     masking: {
       levels: s.levels,
       interval: s.interval,
@@ -188,6 +192,7 @@ function recordOf(
     // In the schema's order: a file's metadata is written as parsed, and a merged file equals a single run's bytes.
     outlier_k: s.outlier_k,
     batch_tokens: s.batch_tokens,
+    block_rows: s.block_rows,
     device,
     environment: { node: process.version, onnxruntime: ONNXRUNTIME_VERSION, transformers: TRANSFORMERS_VERSION },
   };
@@ -197,17 +202,17 @@ function recordOf(
  * An up-to-date scores file is kept (its outlier flags recomputed when score.outlier_k changed), and progress
  * a run killed after writing it left beside it removed.
  */
-async function keepUpToDate({ out, record, shard }: Scoring, existing: ScoresFile, log: (line: string) => void): Promise<void> {
-  const { meta, cols } = existing;
+async function keepUpToDate({ out, record, shard, tokens }: Scoring, existing: ScoresFile, log: (line: string) => void): Promise<void> {
+  const { meta } = existing;
   if (meta.outlier_k === record.outlier_k) log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
   else {
-    if (cols.outlier) cols.outlier = outlierFlags(cols, record.outlier_k);
+    const { cols } = withOutlierK(existing, record.outlier_k);
     await writeScoresFile(out, cols, { ...meta, outlier_k: record.outlier_k });
     log(
       `${out} is up to date (same model, tokens and scoring config): kept, its outlier flags recomputed for score.outlier_k ${record.outlier_k} (was ${meta.outlier_k})${cols.outlier ? `: ${flagCounts(cols).outliers} outliers` : ""}`,
     );
   }
-  if (await Checkpoint.removeDone(out, record, shard))
+  if (await Checkpoint.removeDone(out, record, { shard, tokens }))
     log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
 }
 
@@ -252,7 +257,7 @@ function passesFor({ s, plan, record, prepared }: Scoring, log: (line: string) =
 
 /** Saved progress of this run, said when resumed; per shard: a shard's checkpoint never continues another's. */
 async function openProgress(
-  { out, record, shard, plan, prepared }: Scoring,
+  { out, record, shard, tokens, plan, prepared }: Scoring,
   passes: Passes,
   restart: boolean,
   log: (line: string) => void,
@@ -263,7 +268,7 @@ async function openProgress(
     rows: prepared.data.encoded.length,
     valuesPerRow: passes.valuesPerRow,
   };
-  const opened = await Checkpoint.open(out, record, shard, shape, restart, log);
+  const opened = await Checkpoint.open(out, record, { shard, tokens }, shape, restart, log);
   const { progress } = opened;
   if (opened.resumed)
     log(
@@ -324,7 +329,7 @@ async function writeScores(job: Scoring, run: Awaited<ReturnType<typeof runPasse
   const { s, record } = job;
   const { passes, losses, meter } = run;
   const estimates = passes.refiner?.finalEstimates(losses) ?? null;
-  const cols = scoreColumns(job.prepared.data, losses, { levels: s.levels, ifd: s.ifd }, job.plan, job.shard, estimates);
+  const cols = scoreColumns(job.prepared.data, losses, { levels: s.levels, ifd: s.ifd }, estimates);
   if (!job.shard) cols.outlier = outlierFlags(cols, s.outlier_k);
   await writeScoresFile(job.out, cols, { ...record, fingerprint: job.fingerprint, shard: job.shard });
   await run.checkpoint.remove();
@@ -354,10 +359,10 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
     const stale = await removeStaleTemps(dirname(out), (target) => target === basename(out));
     if (stale.length) log(`removed ${stale.join(", ")}: left by an interrupted run`);
     const source = opts.source ?? new DataSource(config.data);
-    const prepared = await loadAndEncode(config, modelPath, source, opts, log);
+    const prepared = await loadAndEncode(config, modelPath, source, shard, opts, log);
     const { data, maxTokens } = prepared;
     const prepareSeconds = (performance.now() - started) / 1000;
-    const plan = planOf(data, config.score, shard);
+    const plan = planOf(data, config.score);
     log(
       `${data.rows} rows (${data.format.format}, template ${data.template}, max_tokens ${maxTokens}): ${describePlan(data, plan, shard)}`,
     );
@@ -370,6 +375,7 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
       fingerprint: fingerprintOf(record),
       out,
       shard,
+      tokens: encodedSha256(data),
       sessions: inputs.sessions,
     };
     const result = {

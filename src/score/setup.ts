@@ -21,20 +21,31 @@ export const inputLength =
     return e.alone ? e.alone.ids.length - 1 : null;
   };
 
-/** One plan for all rows; a shard runs its share of the batches. */
-export const planOf = (data: EncodedDataset, s: ScoreConfig, shard: Shard | null): ScorePlan =>
-  planScoring(
+/**
+ * The batches of the encoded rows (a shard's, when it encoded only its own). `byPosition` (estimate, which may
+ * read a sample of the rows): blocks of score.block_rows rows read, as a run's blocks hold that many rows.
+ */
+export function planOf(data: EncodedDataset, s: ScoreConfig, byPosition = false): ScorePlan {
+  let rows = data.encoded.map((e) => e.row);
+  if (byPosition) {
+    const read = [...rows, ...data.unscored.map((u) => u.row)].sort((a, b) => a - b);
+    const position = new Map(read.map((row, i) => [row, i]));
+    rows = rows.map((row) => position.get(row)!);
+  }
+  return planScoring(
     data.encoded.map((e) => e.ids.length - 1),
+    rows,
+    s.block_rows,
     s.batch_tokens,
-    shard,
   );
+}
 
-/** Every row's status, scored or not. */
+/** The status of every row this process encoded (a shard, its own), scored or not. */
 export const statusesOf = (data: EncodedDataset): string[] => [...data.encoded.map((e) => e.status), ...data.unscored.map((u) => u.status)];
 
-/** "ok 10, truncated 2; 3 batches, padding 4.0%": the rows by status, and how this process's share packs. */
+/** "ok 10, truncated 2; 3 batches, padding 4.0%": this process's rows by status (a shard's named), and how they pack. */
 export const describePlan = (data: EncodedDataset, plan: ScorePlan, shard: Shard | null): string =>
-  `${describeStatuses(statusesOf(data))}; ${shard ? `shard ${shard.index}/${shard.count}: ${plan.passRows} rows, ` : ""}${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`;
+  `${shard ? `shard ${shard.index}/${shard.count}'s ${statusesOf(data).length} rows: ` : ""}${describeStatuses(statusesOf(data))}; ${plan.batches.length} batches, padding ${(100 * plan.padding).toFixed(1)}%`;
 
 /** The masking levels of score.*; `restartable`: can go back to level 0 (reading the unmasked weights again). */
 export const maskScheduleOf = (model: ScoringModel, s: ScoreConfig, restartable = false): MaskSchedule =>

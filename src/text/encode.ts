@@ -34,8 +34,11 @@ export interface EncodedDataset {
   rows: number;
   format: ResolvedFormat;
   template: Template;
+  /** The rows `owns` chose (all by default), in row order: tokenized, or unscored with the reason. */
   encoded: Encoded[];
   unscored: Unscored[];
+  /** sha256 of every row as rendered for the tokenizer (each part's text and whether it is scored) or its reason to be unscored. */
+  renderedSha256: string;
   /** The configured id field's value per row, when there is one. */
   ids: (string | null)[] | null;
   /** Rows whose response repeats an earlier row's (src/text/duplicates), by row: scored or not. */
@@ -138,8 +141,13 @@ const CHECK_EVERY = 256;
 const sameTokens = (a: Tokenized, b: Tokenized) =>
   a.ids.length === b.ids.length && startsWith(a.ids, b.ids) && JSON.stringify(a.spans) === JSON.stringify(b.spans);
 
-/** Encodes a row's parts as tokenizeParts does. */
-type RowTokenizer = (parts: Part[], addSpecialTokens: boolean, row: number) => Promise<Tokenized>;
+const checkedRow = (row: number) => row < CHECK_FIRST || row % CHECK_EVERY === 0;
+
+/** Encodes a row's parts as tokenizeParts does; `checks`: it compares the checked rows with transformers.js. */
+interface RowTokenizer {
+  tokenize(parts: Part[], addSpecialTokens: boolean, row: number): Promise<Tokenized>;
+  checks: boolean;
+}
 
 /**
  * transformers.js alone; or the native tokenizer, checked against transformers.js on a sample of rows (a
@@ -148,14 +156,14 @@ type RowTokenizer = (parts: Part[], addSpecialTokens: boolean, row: number) => P
  */
 function rowTokenizer(tok: TextTokenizer): RowTokenizer {
   const native = tok.native;
-  if (!native) return (parts, special) => tokenizeParts(parts, tok, special);
-  return async (parts, special, row) => {
+  if (!native) return { tokenize: (parts, special) => tokenizeParts(parts, tok, special), checks: false };
+  const tokenize = async (parts: Part[], special: boolean, row: number) => {
     if (!parts.every((p) => p.text.isWellFormed())) return tokenizeParts(parts, tok, special);
     const got = await nativeParts(parts, native, special);
-    if ((row < CHECK_FIRST || row % CHECK_EVERY === 0) && !sameTokens(got, await tokenizeParts(parts, tok, special)))
-      throw new NativeMismatch(row);
+    if (checkedRow(row) && !sameTokens(got, await tokenizeParts(parts, tok, special))) throw new NativeMismatch(row);
     return got;
   };
+  return { tokenize, checks: true };
 }
 
 /**
@@ -187,15 +195,21 @@ export function truncate(
 export interface EncodeOptions {
   truncated?: Config["score"]["truncated"];
   ifd?: boolean;
+  /**
+   * The rows to tokenize (a shard's, src/score/plan ownsRow); the others are read and rendered only (their
+   * duplicate flags, ids and the rendered hash cover every row). Default: all.
+   */
+  owns?: (row: number) => boolean;
   /** Called as each row is read, before it is tokenized (progress from the first row). */
   onRow?: (row: number) => void;
   log?: (line: string) => void;
 }
 
 /**
- * Every row of `source` tokenized with `template` (config key `template`), or unscored with its reason. The
- * native tokenizer encodes when it loaded; should it differ from transformers.js on a checked row, every row
- * is encoded again with transformers.js, so the tokens are always transformers.js's.
+ * Every row of `source` (that `opts.owns`) tokenized with `template` (config key `template`), or unscored with
+ * its reason. The native tokenizer encodes when it loaded; should it differ from transformers.js on a checked
+ * row, every row is encoded again with transformers.js, so the tokens are always transformers.js's. The checked
+ * rows are checked whoever owns them, so that every shard falls back alike, as one process over all rows does.
  */
 export async function encodeDataset(
   source: DataSource,
@@ -241,12 +255,13 @@ async function encodeRows(
   const unscored: Unscored[] = [];
   const ids: (string | null)[] | null = data.fields.id ? [] : null;
   const duplicates = new DuplicateFinder();
+  const rendered = createHash("sha256");
   let rows = 0;
   // Rows in the order read, each encoded or unscored: a few encode at once (the native tokenizer works on
   // other threads), their outcomes kept in order.
-  const pending: Promise<Encoded | Unscored>[] = [];
-  const settle = (o: Encoded | Unscored) => ("ids" in o ? encoded.push(o) : unscored.push(o));
-  const queue = async (outcome: Promise<Encoded | Unscored>) => {
+  const pending: Promise<Encoded | Unscored | null>[] = [];
+  const settle = (o: Encoded | Unscored | null) => o && ("ids" in o ? encoded.push(o) : unscored.push(o));
+  const queue = async (outcome: Promise<Encoded | Unscored | null>) => {
     outcome.catch(() => {}); // awaited below; not unhandled when an error ends the loop first
     pending.push(outcome);
     if (pending.length > IN_FLIGHT) settle(await pending.shift()!);
@@ -266,19 +281,23 @@ async function encodeRows(
     } catch (err) {
       if (!(err instanceof RowError)) throw err;
       if (data.on_error === "fail") throw new UserError(`${err.message} (data.on_error: skip keeps such rows unscored)`);
-      await queue(Promise.resolve({ row: raw.row, status: `bad-row: ${err.reason}` }));
-      continue;
+      parts = `bad-row: ${err.reason}`;
     }
-    if (typeof parts === "string") {
-      await queue(Promise.resolve({ row: raw.row, status: parts }));
-      continue;
-    }
-    duplicates.add(raw.row, parts);
-    await queue(encodeRow(parts, template !== "chat", raw.row, tokenizeRow, maxTokens, opts));
+    rendered.update(`${JSON.stringify([raw.row, parts])}\n`);
+    if (typeof parts !== "string") duplicates.add(raw.row, parts);
+    const rowParts = parts; // const: the closure below sees this row's parts
+    const outcome = () =>
+      typeof rowParts === "string"
+        ? Promise.resolve({ row: raw.row, status: rowParts })
+        : encodeRow(rowParts, template !== "chat", raw.row, tokenizeRow, maxTokens, opts);
+    if (!opts.owns || opts.owns(raw.row)) await queue(outcome());
+    // Another shard's row: encoded only when the native tokenizer is checked on it (its outcome dropped).
+    else if (typeof parts !== "string" && tokenizeRow.checks && checkedRow(raw.row)) await queue(outcome().then(() => null));
   }
   for (const outcome of pending) settle(await outcome);
   if (!format) throw new UserError(`${data.path}: no row could be read${rows ? ` (${rows} malformed)` : ""}`);
-  return { rows, format, template: template!, encoded, unscored, ids, duplicates: duplicates.found };
+  const renderedSha256 = rendered.digest("hex");
+  return { rows, format, template: template!, encoded, unscored, renderedSha256, ids, duplicates: duplicates.found };
 }
 
 // Rows encoding at once: enough to keep the native tokenizer's threads busy while the next rows are read.
@@ -293,7 +312,7 @@ async function encodeRow(
   maxTokens: number,
   opts: EncodeOptions,
 ): Promise<Encoded | Unscored> {
-  const { ids, spans } = await tokenizeRow(parts, addSpecialTokens, row);
+  const { ids, spans } = await tokenizeRow.tokenize(parts, addSpecialTokens, row);
   const result = truncate(ids, spans, maxTokens, opts.truncated === "drop");
   if (typeof result === "string") return { row, status: result };
   return { row, ...result, ...(opts.ifd ? { alone: await responseAlone(parts, tokenizeRow, row, maxTokens) } : {}) };
@@ -309,7 +328,7 @@ async function responseAlone(parts: Part[], tokenizeRow: RowTokenizer, row: numb
     .filter((p) => p.scored)
     .map((p) => p.text)
     .join("");
-  const { ids, spans } = await tokenizeRow(
+  const { ids, spans } = await tokenizeRow.tokenize(
     [
       { text: "", scored: false },
       { text: response, scored: true },
@@ -321,7 +340,11 @@ async function responseAlone(parts: Part[], tokenizeRow: RowTokenizer, row: numb
   return typeof result === "string" ? undefined : { ids: result.ids, spans: result.spans, tokens: result.tokens };
 }
 
-/** sha256 of what the model will see: every encoded row's ids and response spans (and alone), and the unscored rows. */
+/**
+ * sha256 of what this process's model sees: its encoded rows' ids and response spans (and alone), and its
+ * unscored rows. The run record hashes the rendered rows (the same in every shard); resuming saved progress
+ * also needs the same tokens (src/score/checkpoint: another transformers.js or tokenizers build could differ).
+ */
 export function encodedSha256(data: EncodedDataset): string {
   const h = createHash("sha256");
   const sequence = (row: number, q: Sequence) => {

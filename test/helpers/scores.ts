@@ -53,6 +53,7 @@ export async function writeSyntheticScores(path: string, data: string, rows: num
     ifd: false,
     outlier_k: 3.5,
     batch_tokens: 2048,
+    block_rows: 1024,
     device: "cpu",
     environment: { node: process.version, onnxruntime: "synthetic", transformers: "synthetic" },
   };

@@ -171,7 +171,7 @@ describe.skipIf(!strace)("kill -9 at every rename, unlink, link and rmdir, then 
       const doc = {
         data: { path: "../d.jsonl" },
         model: { path: model },
-        score: { out: `${out}/scores.arrow`, levels: 1, batch_tokens: 128 },
+        score: { out: `${out}/scores.arrow`, levels: 1, batch_tokens: 128, block_rows: 4 },
         select: { ratios: [ratio], out_dir: out },
       };
       writeFileSync(join(dir, `r${ratio}.yaml`), YAML.stringify(doc));

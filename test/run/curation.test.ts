@@ -7,6 +7,7 @@ import { tableFromIPC, tableToIPC } from "apache-arrow";
 import { beforeAll, expect, it } from "vitest";
 import type { Manifest } from "../../src/contract/manifest.js";
 import type { Report } from "../../src/report/types.js";
+import { TOOL_VERSION } from "../../src/version.js";
 import { firstScreen, hasChromium, NO_CHROMIUM } from "../helpers/chromium.js";
 import { runCli, type CliResult } from "../helpers/cli.js";
 import { curationData } from "../helpers/curation.js";
@@ -32,7 +33,7 @@ function recipe(name: string, outDir: string, more = ""): string {
     [
       `data: { path: ${join(tmp, "rows.jsonl")}, fields: { id: id, group: source } }`,
       `model: { path: ${model} }`,
-      `score: { out: ${SCORES}, ifd: true }`,
+      `score: { out: ${SCORES}, ifd: true, block_rows: 16 }`,
       `select: { ratios: [${RATIOS.join(", ")}], strategies: [${SELECTIONS.join(", ")}], out_dir: ${join(tmp, outDir)}${more} }`,
     ].join("\n") + "\n",
   );
@@ -308,26 +309,33 @@ describeWithShared("curation: duplicate and outlier flags, select.exclude, and a
     expect(Array.from(cols.dlc)).toEqual(Array.from(arrowColumns(SCORES).dlc));
   });
 
-  it("a scores file of 0.3.0, without the flag columns, is rescored and replaced; select asks for the rescore", () => {
-    const old = join(tmp, "old.arrow");
+  it.each([
+    // 0.3.0: the same version, no flag columns, no outlier_k or block_rows in the metadata.
+    [
+      "0.3.0",
+      ["duplicate", "duplicate_of", "duplicate_pair_of", "outlier"],
+      ["outlier_k", "block_rows"],
+      "flags",
+      "the duplicate and outlier flags \\(no column duplicate\\)",
+    ],
+    // Builds between the flags and blocks of rows: every column, no block_rows.
+    ["a build before block_rows", [], ["block_rows"], "block_rows", "score.block_rows \\(its batches were packed over all rows\\)"],
+  ])("a scores file of %s is rescored and replaced; select asks for the rescore", (_, columns, keys, name, before) => {
+    const old = join(tmp, `old-${name}.arrow`);
     const table = tableFromIPC(readFileSync(SCORES));
-    const names = table.schema.fields
-      .map((f) => f.name)
-      .filter((n) => !["duplicate", "duplicate_of", "duplicate_pair_of", "outlier"].includes(n));
-    // 0.3.0's metadata: the same version, no outlier_k.
-    const old030 = table.select(names);
-    const meta = JSON.parse(old030.schema.metadata.get("dlc_prune")!) as Record<string, unknown>;
-    delete meta.outlier_k;
-    old030.schema.metadata.set("dlc_prune", JSON.stringify(meta));
-    writeFileSync(old, tableToIPC(old030, "file"));
+    const earlier = table.select(table.schema.fields.map((f) => f.name).filter((n) => !columns.includes(n)));
+    const meta = JSON.parse(earlier.schema.metadata.get("dlc_prune")!) as Record<string, unknown>;
+    for (const k of keys) delete meta[k];
+    earlier.schema.metadata.set("dlc_prune", JSON.stringify(meta));
+    writeFileSync(old, tableToIPC(earlier, "file"));
     const s = runCli(["select", "--config", recipe("old.yaml", "old"), "--set", `score.out=${old}`]);
     expect(s.status).toBe(1);
-    expect(s.stderr).toMatch(
-      /old\.arrow: scores of dlc-prune \S+ from before the duplicate and outlier flags \(no column duplicate\); rescore\n$/,
-    );
+    expect(s.stderr).toMatch(new RegExp(`old-${name}\\.arrow: scores of dlc-prune \\S+ from before ${before}; rescore\\n$`));
     const r = runCli(["score", "--config", recipe("old.yaml", "old"), "--set", `score.out=${old}`]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/old\.arrow holds the scores of dlc-prune \S+ \(without flags\): they are replaced when scoring ends/);
+    expect(r.stderr).toContain(
+      `old-${name}.arrow holds the scores of dlc-prune ${TOOL_VERSION} (without ${name}): they are replaced when scoring ends`,
+    );
     expect(arrowColumns(old).outlier).toEqual(arrowColumns(SCORES).outlier);
   });
 });

@@ -7,6 +7,7 @@ import { beforeAll, describe, expect, it } from "vitest";
 import { readScoresFile } from "../../src/contract/file.js";
 import { resolveShard } from "../../src/run/shard.js";
 import { shardPath } from "../../src/contract/names.js";
+import { ownsRow } from "../../src/score/plan.js";
 import { CLI, runCli } from "../helpers/cli.js";
 import { tempDir } from "../helpers/tmp.js";
 import { tinyModel, writeJsonl } from "../helpers/fixtures.js";
@@ -56,6 +57,7 @@ describe("the shard of a process", () => {
 });
 
 describe("sharded scoring", () => {
+  const BLOCK = 8; // 50 rows in 7 blocks: shards 0, 1, 2 own 18, 16 and 16 rows
   let model: string;
   let data: string;
   let single: string;
@@ -72,6 +74,8 @@ describe("sharded scoring", () => {
     "data.fields.id=id",
     "--set",
     "score.ifd=true",
+    "--set",
+    `score.block_rows=${BLOCK}`,
   ];
   const shardFiles = (prefix: string) => [0, 1, 2].map((i) => join(tmp, `${prefix}.shard-${i}-of-3.arrow`));
 
@@ -107,7 +111,9 @@ describe("sharded scoring", () => {
     expect(parts.map((p) => p.meta.shard)).toEqual([0, 1, 2].map((index) => ({ index, count: 3 })));
     const rows = parts.flatMap((p) => Array.from(p.cols.row)).sort((a, b) => a - b);
     expect(rows).toEqual(Array.from({ length: 50 }, (_, i) => i)); // every row in exactly one shard
-    expect(parts.every((p) => p.cols.row.length > 10)).toBe(true); // and shards share the work
+    // Each shard holds (and tokenized) the rows of its blocks: rows 0-7, 24-31 and 48-49 are shard 0's.
+    parts.forEach((p, i) => expect(Array.from(p.cols.row).every((row) => ownsRow({ index: i, count: 3 }, BLOCK, row))).toBe(true));
+    expect(parts.map((p) => p.cols.row.length)).toEqual([18, 16, 16]);
 
     const merged = join(tmp, "new-folder", "merged.arrow");
     const m = runCli(["merge", "--out", merged, ...shardFiles("sharded")]);
@@ -117,6 +123,13 @@ describe("sharded scoring", () => {
     expect(a.cols).toEqual(b.cols);
     expect(Array.from(a.cols.ifd!).filter((v) => !Number.isNaN(v)).length).toBeGreaterThan(40);
     expect(readFileSync(merged).equals(readFileSync(single))).toBe(true);
+  });
+
+  it("a shard past the last block of rows writes an empty shard file, saying why", async () => {
+    const r = runCli([...base(), "--out", join(tmp, "few.arrow"), "--shard", "7/8"]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain("shard 7/8 owns no rows: the 50 rows make 7 blocks of score.block_rows 8, fewer than 8");
+    expect((await readScoresFile(join(tmp, "few.shard-7-of-8.arrow"))).cols.row.length).toBe(0);
   });
 
   it("merge names a missing, duplicated or foreign shard", async () => {
@@ -134,6 +147,21 @@ describe("sharded scoring", () => {
     expect(runCli([...base(), "--out", foreign, "--shard", "1/3", "--levels", "4"]).status).toBe(0);
     fail([s0!, join(tmp, "foreign.shard-1-of-3.arrow"), s2!], "foreign.shard-1-of-3.arrow", "a shard of another run", "levels: 3 -> 4");
     fail([single], single, "not a shard");
+    // Data no row of which can be scored: each shard sees its own rows only, the merge refuses as one process does.
+    const empty = writeJsonl(
+      join(tmp, "empty.jsonl"),
+      Array.from({ length: 12 }, (_, i) => ({ id: `e${i}`, prompt: `Say ${i}.`, response: "" })),
+    );
+    const onEmpty = base().map((a) => (a === data ? empty : a));
+    const emptyShards = [0, 1].map((i) => join(tmp, `empty.shard-${i}-of-2.arrow`));
+    for (const i of [0, 1]) {
+      const r = runCli([...onEmpty, "--out", join(tmp, "empty.arrow"), "--shard", `${i}/2`]);
+      expect(r.status, r.stderr).toBe(0);
+    }
+    fail(emptyShards, `${empty}: no row can be scored (0 ok, 0 truncated; 12 unscored (12 empty-response)`);
+    const one = runCli([...onEmpty, "--out", join(tmp, "empty-single.arrow")]);
+    expect(one.status).toBe(1);
+    expect(one.stderr).toContain(`error: ${empty}: no row can be scored (12 empty-response)\n`);
   });
 
   it("run in a Slurm array task scores its shard and leaves selection to the merge", () => {

@@ -37,7 +37,7 @@ function project(name: string, rows: number, score: string): string {
   );
   writeFileSync(
     join(dir, "job.yaml"),
-    `data: { path: rows.jsonl, fields: { id: id } }\nmodel: { path: ${model} }\nscore: { out: out/scores.arrow, ${score} }\nselect: { ratios: [0.3], out_dir: out }\n`,
+    `data: { path: rows.jsonl, fields: { id: id } }\nmodel: { path: ${model} }\nscore: { out: out/scores.arrow, block_rows: 16, ${score} }\nselect: { ratios: [0.3], out_dir: out }\n`,
   );
   return dir;
 }

@@ -207,11 +207,15 @@ describeWithShared("score.refine: boundary on stories260K", () => {
   });
 
   it("shards refine their own rows, deterministically, and merge", async () => {
+    const BLOCK = 64; // 600 rows: 5 blocks per shard
     const merged: Buffer[] = [];
     for (const attempt of [0, 1]) {
       const out = join(tmp, `sharded-${attempt}.arrow`);
       for (const index of [0, 1])
-        await scoreOnly(cfg({ "score.out": out, "score.refine": "boundary" }), { ...quiet, shard: { index, count: 2 } });
+        await scoreOnly(cfg({ "score.out": out, "score.refine": "boundary", "score.block_rows": BLOCK }), {
+          ...quiet,
+          shard: { index, count: 2 },
+        });
       await mergeShards(
         [0, 1].map((i) => join(tmp, `sharded-${attempt}.shard-${i}-of-2.arrow`)),
         join(tmp, `merged-${attempt}.arrow`),

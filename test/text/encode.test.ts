@@ -7,6 +7,7 @@ import type { Config } from "../../src/config/schema.js";
 import { DataSource } from "../../src/data/source.js";
 import { TINY_DEFAULTS, writeTinyModel } from "../../src/kit/tiny.js";
 import { encodeDataset, tokenizeParts } from "../../src/text/encode.js";
+import { ownsRow } from "../../src/score/plan.js";
 import { ALPACA_PROMPT_INPUT, ALPACA_PROMPT_NO_INPUT, renderParts } from "../../src/text/templates.js";
 import { loadTokenizer, type TextTokenizer } from "../../src/text/tokenizer.js";
 import { testConfig } from "../helpers/config.js";
@@ -277,5 +278,43 @@ describe("unscored rows and bad input", () => {
     await expect(encode(path, { template: "alpaca" })).rejects.toThrow(
       "template alpaca cannot render messages conversations; use template chat",
     );
+  });
+});
+
+describe("a shard's rows", () => {
+  it("are the only ones tokenized, encoded as in a run over every row; every row is still read and rendered", async () => {
+    // Row markers "m<i>" show which rows reach the tokenizer. Row 5 is not JSON, row 11 has no response,
+    // rows 7 and 20 share a response, row 13 is cut at max_tokens.
+    const lines: unknown[] = Array.from({ length: 30 }, (_, i) => ({
+      id: `r${i}`,
+      prompt: `m${i} says`,
+      response: i === 11 ? "" : i === 20 ? "a shared answer" : i === 7 ? "A  shared answer" : `${i} `.repeat(i === 13 ? 200 : 3),
+    }));
+    lines[5] = "{not json";
+    const path = jsonl("shard.jsonl", lines);
+    const config = testConfig({ "data.path": path, "model.path": model, "data.on_error": "skip", "data.fields.id": "id" });
+    const seen = new Set<number>();
+    const transformersOnly: TextTokenizer = {
+      ...tok,
+      native: undefined,
+      encode: (text, special) => {
+        for (const m of text.matchAll(/m(\d+) says/g)) seen.add(Number(m[1]));
+        return tok.encode(text, special);
+      },
+    };
+    const all = await encodeDataset(new DataSource(config.data), config.template, transformersOnly, 64, { ifd: true });
+    expect(seen.size).toBe(28); // every row but the bad one and the empty response's
+    seen.clear();
+    const owns = (row: number) => ownsRow({ index: 1, count: 3 }, 4, row); // blocks 1, 4, 7: rows 4-7, 16-19, 28-29
+    const mine = await encodeDataset(new DataSource(config.data), config.template, transformersOnly, 64, { ifd: true, owns });
+    expect([...seen].sort((a, b) => a - b)).toEqual([4, 6, 7, 16, 17, 18, 19, 28, 29]);
+    expect(mine.encoded).toEqual(all.encoded.filter((e) => owns(e.row)));
+    expect(mine.unscored).toEqual([{ row: 5, status: expect.stringMatching(/^bad-row: /) as string }]);
+    expect(all.unscored.filter((u) => owns(u.row))).toEqual(mine.unscored);
+    expect([all.unscored.map((u) => u.row), all.encoded.find((e) => e.row === 13)?.status]).toEqual([[5, 11], "truncated"]);
+    // What describes every row stays whole: the count, the ids, the duplicate flags and the rendered hash.
+    expect([mine.rows, mine.ids, mine.renderedSha256]).toEqual([all.rows, all.ids, all.renderedSha256]);
+    expect(mine.duplicates).toEqual(all.duplicates);
+    expect(all.duplicates.get(20)).toEqual({ of: 7, pairOf: null });
   });
 });
