@@ -10,7 +10,7 @@ import { RunInputs } from "../util/paths.js";
 import { emptyColumns, existingScoresFile, readScoresFile, writeScoresFile, type ScoresFile, type ScoresMeta } from "./file.js";
 import { outlierFlags } from "./flags.js";
 import { lockPath } from "./names.js";
-import { describeStatuses, scoredRows } from "./status.js";
+import { describeStatuses } from "./status.js";
 import { runIdentity } from "./record.js";
 
 /** Paths, with `*`/`?` patterns in the file name expanded (sorted): YAML lists have no shell to do it. */
@@ -106,8 +106,8 @@ async function mergeInto(files: string[], out: string, outlierK: number | undefi
   }
   const uncovered = owner.findIndex((o) => !o);
   if (uncovered >= 0) throw new UserError(`row ${uncovered} is in no shard (merging ${files.join(", ")})`);
-  // A shard sees only its own rows; a single process refuses such data before scoring.
-  if (!scoredRows(merged.dlc).length)
+  // A shard sees only its own rows; a single process refuses data of which no row is tokenized before scoring.
+  if (!merged.tokens.some((t) => t > 0))
     throw new UserError(`${meta.data.path}: no row can be scored (${describeStatuses(merged.status)}; merging ${files.join(", ")})`);
   merged.outlier = outlierFlags(merged, meta.outlier_k);
   const whole: ScoresMeta = { ...meta, shard: null };

@@ -30,7 +30,7 @@ export interface Progress {
  */
 export interface CheckpointScope {
   shard: Shard | null;
-  tokens: string;
+  encoded_sha256: string;
 }
 
 /** What a checkpoint of this run must fit: its passes, the batches of each, and the losses (rows x valuesPerRow). */

@@ -88,7 +88,7 @@ interface Scoring {
   out: string;
   shard: Shard | null;
   /** sha256 of this process's tokens (encodedSha256): with the shard, whose progress a checkpoint is. */
-  tokens: string;
+  encoded: string;
   sessions: SessionFactory;
 }
 
@@ -202,7 +202,7 @@ function recordOf(
  * An up-to-date scores file is kept (its outlier flags recomputed when score.outlier_k changed), and progress
  * a run killed after writing it left beside it removed.
  */
-async function keepUpToDate({ out, record, shard, tokens }: Scoring, existing: ScoresFile, log: (line: string) => void): Promise<void> {
+async function keepUpToDate({ out, record, shard, encoded }: Scoring, existing: ScoresFile, log: (line: string) => void): Promise<void> {
   const { meta } = existing;
   if (meta.outlier_k === record.outlier_k) log(`${out} is up to date (same model, tokens and scoring config): kept; --restart rescores`);
   else {
@@ -212,7 +212,7 @@ async function keepUpToDate({ out, record, shard, tokens }: Scoring, existing: S
       `${out} is up to date (same model, tokens and scoring config): kept, its outlier flags recomputed for score.outlier_k ${record.outlier_k} (was ${meta.outlier_k})${cols.outlier ? `: ${flagCounts(cols).outliers} outliers` : ""}`,
     );
   }
-  if (await Checkpoint.removeDone(out, record, { shard, tokens }))
+  if (await Checkpoint.removeDone(out, record, { shard, encoded_sha256: encoded }))
     log(`removed ${workDirOf(out)}: the progress of these scores, left by a run killed after writing them`);
 }
 
@@ -257,7 +257,7 @@ function passesFor({ s, plan, record, prepared }: Scoring, log: (line: string) =
 
 /** Saved progress of this run, said when resumed; per shard: a shard's checkpoint never continues another's. */
 async function openProgress(
-  { out, record, shard, tokens, plan, prepared }: Scoring,
+  { out, record, shard, encoded, plan, prepared }: Scoring,
   passes: Passes,
   restart: boolean,
   log: (line: string) => void,
@@ -268,7 +268,7 @@ async function openProgress(
     rows: prepared.data.encoded.length,
     valuesPerRow: passes.valuesPerRow,
   };
-  const opened = await Checkpoint.open(out, record, { shard, tokens }, shape, restart, log);
+  const opened = await Checkpoint.open(out, record, { shard, encoded_sha256: encoded }, shape, restart, log);
   const { progress } = opened;
   if (opened.resumed)
     log(
@@ -375,7 +375,7 @@ export async function score(config: ScoringConfig, inputs: ScoringInputs, opts: 
       fingerprint: fingerprintOf(record),
       out,
       shard,
-      tokens: encodedSha256(data),
+      encoded: encodedSha256(data),
       sessions: inputs.sessions,
     };
     const result = {

@@ -285,19 +285,35 @@ async function encodeRows(
     }
     rendered.update(`${JSON.stringify([raw.row, parts])}\n`);
     if (typeof parts !== "string") duplicates.add(raw.row, parts);
-    const rowParts = parts; // const: the closure below sees this row's parts
-    const outcome = () =>
-      typeof rowParts === "string"
-        ? Promise.resolve({ row: raw.row, status: rowParts })
-        : encodeRow(rowParts, template !== "chat", raw.row, tokenizeRow, maxTokens, opts);
-    if (!opts.owns || opts.owns(raw.row)) await queue(outcome());
-    // Another shard's row: encoded only when the native tokenizer is checked on it (its outcome dropped).
-    else if (typeof parts !== "string" && tokenizeRow.checks && checkedRow(raw.row)) await queue(outcome().then(() => null));
+    const outcome = outcomeOf(parts, raw.row, template !== "chat", tokenizeRow, maxTokens, opts);
+    if (outcome) await queue(outcome);
   }
   for (const outcome of pending) settle(await outcome);
   if (!format) throw new UserError(`${data.path}: no row could be read${rows ? ` (${rows} malformed)` : ""}`);
   const renderedSha256 = rendered.digest("hex");
   return { rows, format, template: template!, encoded, unscored, renderedSha256, ids, duplicates: duplicates.found };
+}
+
+/**
+ * A rendered row's encoding, or its reason to be unscored, when this process owns it. Another shard's row is
+ * encoded only where the native tokenizer is checked, so that every shard falls back alike (its outcome null);
+ * else undefined: nothing to do.
+ */
+function outcomeOf(
+  parts: Part[] | string,
+  row: number,
+  addSpecialTokens: boolean,
+  tokenizeRow: RowTokenizer,
+  maxTokens: number,
+  opts: EncodeOptions,
+): Promise<Encoded | Unscored | null> | undefined {
+  if (!opts.owns || opts.owns(row))
+    return typeof parts === "string"
+      ? Promise.resolve({ row, status: parts })
+      : encodeRow(parts, addSpecialTokens, row, tokenizeRow, maxTokens, opts);
+  if (typeof parts !== "string" && tokenizeRow.checks && checkedRow(row))
+    return encodeRow(parts, addSpecialTokens, row, tokenizeRow, maxTokens, opts).then(() => null);
+  return undefined;
 }
 
 // Rows encoding at once: enough to keep the native tokenizer's threads busy while the next rows are read.
