@@ -75,7 +75,7 @@ export async function prepare(
     log(
       `shard ${shard.index}/${shard.count} owns no rows: the ${data.rows} rows make ${Math.ceil(data.rows / s.block_rows)} blocks of score.block_rows ${s.block_rows}, fewer than ${shard.count}`,
     );
-  // A shard sees its own rows only: the merge refuses data without a scored row.
+  // A shard sees its own rows only: the merge refuses data of which no row is tokenized.
   if (data.encoded.length === 0 && !shard)
     throw new UserError(
       `${source.path}: no row can be scored (${describeCounts(countBy(data.unscored.map((u) => u.status)))}${data.unscored.some((u) => u.status === "prompt-too-long") ? `; score.max_tokens is ${maxTokens}` : ""})`,
